@@ -1,0 +1,208 @@
+import { z } from "zod";
+
+/**
+ * Every wrangler var, parsed once into a typed `Config`. The rest of the code never reads
+ * `env.SOMETHING` strings. Bounds are wide on purpose (tests and local runs use hundreds of
+ * milliseconds); the cross-field invariants are what keep the timeouts nested sensibly.
+ */
+
+const blankToUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
+
+const ms = (name: string, def: number, min: number, max: number) =>
+  z.preprocess(blankToUndefined, z.coerce
+    .number({ error: `${name} must be a whole number of milliseconds` })
+    .int(`${name} must be a whole number of milliseconds`)
+    .min(min, `${name} must be at least ${min}`)
+    .max(max, `${name} must be at most ${max}`)
+    .default(def));
+
+const int = (name: string, def: number, min: number, max: number) =>
+  z.preprocess(blankToUndefined, z.coerce
+    .number({ error: `${name} must be a whole number` })
+    .int(`${name} must be a whole number`)
+    .min(min, `${name} must be at least ${min}`)
+    .max(max, `${name} must be at most ${max}`)
+    .default(def));
+
+/** The prover's own intake limit; the gateway never accepts more. */
+export const PROVER_MAX_TAPE_BYTES = 2_097_152;
+/** Cloudflare Queues refuse a retry delay above 12 h. */
+const QUEUE_MAX_DELAY_SECONDS = 43_200;
+/** Keep one alarm invocation well inside the Durable Object 15-minute wall limit. */
+const MAX_POLL_BUDGET_MS = 600_000;
+
+const fields = z.object({
+    PROVER_BASE_URL: z.preprocess(
+      blankToUndefined,
+      z.url({ error: "PROVER_BASE_URL must be an absolute http(s) URL", protocol: /^https?$/ }),
+    ),
+    ALLOW_INSECURE_PROVER_URL: z.preprocess(blankToUndefined, z.enum(["0", "1"]).default("0")),
+    PROVER_API_KEY: z.preprocess(blankToUndefined, z.string().optional()),
+    PROVER_EXPECTED_IMAGE_ID: z.preprocess(
+      blankToUndefined,
+      z
+        .string()
+        .regex(/^[0-9a-fA-F]{64}$/, "PROVER_EXPECTED_IMAGE_ID must be 64 hex characters (a 32-byte image id)")
+        .transform((s) => s.toLowerCase())
+        .optional(),
+    ),
+    PROVER_REQUEST_TIMEOUT_MS: ms("PROVER_REQUEST_TIMEOUT_MS", 30_000, 50, 300_000),
+    PROVER_POLL_INTERVAL_MS: ms("PROVER_POLL_INTERVAL_MS", 3_000, 10, 600_000),
+    PROVER_POLL_BUDGET_MS: ms("PROVER_POLL_BUDGET_MS", 45_000, 10, MAX_POLL_BUDGET_MS),
+    PROVER_POLL_TIMEOUT_MS: ms("PROVER_POLL_TIMEOUT_MS", 660_000, 100, 86_400_000),
+    MAX_JOB_WALL_TIME_MS: ms("MAX_JOB_WALL_TIME_MS", 720_000, 100, 86_400_000),
+    MAX_TAPE_BYTES: int("MAX_TAPE_BYTES", PROVER_MAX_TAPE_BYTES, 28, PROVER_MAX_TAPE_BYTES),
+    RETRY_MIN_DELAY_SECONDS: int("RETRY_MIN_DELAY_SECONDS", 2, 0, QUEUE_MAX_DELAY_SECONDS),
+    MAX_RETRY_DELAY_SECONDS: int("MAX_RETRY_DELAY_SECONDS", 60, 0, QUEUE_MAX_DELAY_SECONDS),
+    COMPLETED_JOB_RETENTION_MS: ms("COMPLETED_JOB_RETENTION_MS", 86_400_000, 0, 30 * 86_400_000),
+    PROVER_RECEIPT_KIND: z.preprocess(
+      blankToUndefined,
+      z
+        .enum(["composite", "succinct", "groth16"], {
+          error: "PROVER_RECEIPT_KIND must be composite, succinct or groth16",
+        })
+        .default("groth16"),
+    ),
+    PROVER_SEGMENT_LIMIT_PO2: int("PROVER_SEGMENT_LIMIT_PO2", 21, 16, 21),
+    PROVER_VERIFY_MODE: z.preprocess(
+      blankToUndefined,
+      z.enum(["verify", "policy"], { error: "PROVER_VERIFY_MODE must be verify or policy" }).default("policy"),
+    ),
+  });
+
+export const configSchema = fields.superRefine((v, ctx) => {
+    const fail = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
+    const url = new URL(v.PROVER_BASE_URL);
+    if (url.protocol === "http:" && !isLoopback(url.hostname) && v.ALLOW_INSECURE_PROVER_URL !== "1") {
+      fail(
+        "PROVER_BASE_URL",
+        `PROVER_BASE_URL must be https (plain http only for loopback or with ALLOW_INSECURE_PROVER_URL=1), got ${url.origin}`,
+      );
+    }
+    if (v.PROVER_POLL_BUDGET_MS < v.PROVER_POLL_INTERVAL_MS) {
+      fail(
+        "PROVER_POLL_BUDGET_MS",
+        `PROVER_POLL_BUDGET_MS (${v.PROVER_POLL_BUDGET_MS}) must be ≥ PROVER_POLL_INTERVAL_MS (${v.PROVER_POLL_INTERVAL_MS})`,
+      );
+    }
+    if (v.PROVER_REQUEST_TIMEOUT_MS >= v.PROVER_POLL_BUDGET_MS) {
+      fail(
+        "PROVER_REQUEST_TIMEOUT_MS",
+        `PROVER_REQUEST_TIMEOUT_MS (${v.PROVER_REQUEST_TIMEOUT_MS}) must be < PROVER_POLL_BUDGET_MS (${v.PROVER_POLL_BUDGET_MS})`,
+      );
+    }
+    if (v.PROVER_POLL_BUDGET_MS >= v.PROVER_POLL_TIMEOUT_MS) {
+      fail(
+        "PROVER_POLL_BUDGET_MS",
+        `PROVER_POLL_BUDGET_MS (${v.PROVER_POLL_BUDGET_MS}) must be < PROVER_POLL_TIMEOUT_MS (${v.PROVER_POLL_TIMEOUT_MS})`,
+      );
+    }
+    if (v.PROVER_POLL_TIMEOUT_MS >= v.MAX_JOB_WALL_TIME_MS) {
+      fail(
+        "PROVER_POLL_TIMEOUT_MS",
+        `PROVER_POLL_TIMEOUT_MS (${v.PROVER_POLL_TIMEOUT_MS}) must be < MAX_JOB_WALL_TIME_MS (${v.MAX_JOB_WALL_TIME_MS})`,
+      );
+    }
+    if (v.RETRY_MIN_DELAY_SECONDS > v.MAX_RETRY_DELAY_SECONDS) {
+      fail(
+        "RETRY_MIN_DELAY_SECONDS",
+        `RETRY_MIN_DELAY_SECONDS (${v.RETRY_MIN_DELAY_SECONDS}) must be ≤ MAX_RETRY_DELAY_SECONDS (${v.MAX_RETRY_DELAY_SECONDS})`,
+      );
+    }
+  });
+
+type Parsed = z.output<typeof configSchema>;
+
+/** The typed configuration every part of the gateway receives. */
+export interface Config {
+  proverBaseUrl: string;
+  proverApiKey: string | undefined;
+  proverExpectedImageId: string | undefined;
+  requestTimeoutMs: number;
+  pollIntervalMs: number;
+  pollBudgetMs: number;
+  pollTimeoutMs: number;
+  maxJobWallTimeMs: number;
+  maxTapeBytes: number;
+  retryMinDelaySeconds: number;
+  retryMaxDelaySeconds: number;
+  completedJobRetentionMs: number;
+  receiptKind: "composite" | "succinct" | "groth16";
+  segmentLimitPo2: number;
+  verifyMode: "verify" | "policy";
+}
+
+/** The var names the schema reads (also the list `/api/health` and the README document). */
+export const CONFIG_VARS = Object.keys(fields.shape) as (keyof Parsed)[];
+
+/** An invalid var: `vars` names every offending var, `message` says what is wrong with each. */
+export class ConfigError extends Error {
+  override readonly name = "ConfigError";
+  readonly code = "config_invalid";
+  readonly vars: string[];
+  constructor(vars: string[], message: string) {
+    super(message);
+    this.vars = vars;
+  }
+}
+
+export function isLoopback(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, "");
+  return h === "localhost" || h === "::1" || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+/** Parses raw vars (strings, as wrangler passes them) into a `Config`, or throws `ConfigError`. */
+export function parseConfig(raw: Record<string, unknown>): Config {
+  const input: Record<string, unknown> = {};
+  for (const name of CONFIG_VARS) input[name] = raw[name];
+  const r = configSchema.safeParse(input);
+  if (!r.success) {
+    const vars = [...new Set(r.error.issues.map((i) => String(i.path[0] ?? "config")))];
+    const message = r.error.issues
+      .map((i) => (i.code !== "custom" && input[String(i.path[0])] === undefined ? `${String(i.path[0])} is required` : i.message))
+      .join("; ");
+    throw new ConfigError(vars, message);
+  }
+  const v = r.data;
+  return {
+    proverBaseUrl: v.PROVER_BASE_URL.replace(/\/+$/, ""),
+    proverApiKey: v.PROVER_API_KEY,
+    proverExpectedImageId: v.PROVER_EXPECTED_IMAGE_ID,
+    requestTimeoutMs: v.PROVER_REQUEST_TIMEOUT_MS,
+    pollIntervalMs: v.PROVER_POLL_INTERVAL_MS,
+    pollBudgetMs: v.PROVER_POLL_BUDGET_MS,
+    pollTimeoutMs: v.PROVER_POLL_TIMEOUT_MS,
+    maxJobWallTimeMs: v.MAX_JOB_WALL_TIME_MS,
+    maxTapeBytes: v.MAX_TAPE_BYTES,
+    retryMinDelaySeconds: v.RETRY_MIN_DELAY_SECONDS,
+    retryMaxDelaySeconds: v.MAX_RETRY_DELAY_SECONDS,
+    completedJobRetentionMs: v.COMPLETED_JOB_RETENTION_MS,
+    receiptKind: v.PROVER_RECEIPT_KIND,
+    segmentLimitPo2: v.PROVER_SEGMENT_LIMIT_PO2,
+    verifyMode: v.PROVER_VERIFY_MODE,
+  };
+}
+
+const cache = new WeakMap<object, Config | ConfigError>();
+
+/** `parseConfig` memoised per env object: a Worker isolate validates its vars once. */
+export function configFrom(env: object): Config {
+  let c = cache.get(env);
+  if (!c) {
+    try {
+      c = parseConfig(env as Record<string, unknown>);
+    } catch (e) {
+      if (!(e instanceof ConfigError)) throw e;
+      c = e;
+    }
+    cache.set(env, c);
+  }
+  if (c instanceof ConfigError) throw c;
+  return c;
+}
+
+/** The effective config with secrets removed, for `/api/health`. */
+export function publicConfig(c: Config): Record<string, unknown> {
+  const { proverApiKey, ...rest } = c;
+  return { ...rest, proverApiKeySet: proverApiKey !== undefined };
+}

@@ -1,0 +1,50 @@
+import { z } from "zod";
+import { configFrom } from "./config.ts";
+import type { JobMessage } from "./job-object.ts";
+import { retryDelaySeconds } from "./retries.ts";
+
+const jobMessage = z.object({ jobId: z.string().regex(/^[0-9a-f]{64}$/) });
+
+/** The dead-letter queue is recognised by name: `<jobs queue>-dlq` (see wrangler.jsonc). */
+export const isDeadLetterQueue = (queueName: string) => queueName.endsWith("-dlq");
+
+/**
+ * Both consumers. The jobs queue hands each job to its Durable Object, which submits the tape
+ * and says whether to ack or retry (with backoff); the DLQ ends jobs whose deliveries ran out.
+ * A message is acked only once its job has dealt with it: any failure retries it.
+ */
+export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const deadLetters = isDeadLetterQueue(batch.queue);
+  for (const message of batch.messages) {
+    const body = jobMessage.safeParse(message.body);
+    if (!body.success) {
+      // Not ours (or corrupt): retrying cannot make it valid, and no job is waiting on it.
+      console.warn(JSON.stringify({ event: "queue_message_invalid", queue: batch.queue, messageId: message.id }));
+      message.ack();
+      continue;
+    }
+    const { jobId } = body.data satisfies JobMessage;
+    try {
+      const stub = env.JOB.getByName(jobId);
+      if (deadLetters) {
+        await stub.deadLetter();
+        message.ack();
+        continue;
+      }
+      const action = await stub.dispatch(message.attempts);
+      if (action.ack) message.ack();
+      else message.retry({ delaySeconds: action.retryDelaySeconds });
+    } catch (e) {
+      console.error(
+        JSON.stringify({ event: "queue_delivery_failed", queue: batch.queue, jobId, attempt: message.attempts, error: String(e) }),
+      );
+      let delaySeconds = 60;
+      try {
+        delaySeconds = retryDelaySeconds(message.attempts, configFrom(env));
+      } catch {
+        // Invalid config: keep the default delay; /api/health names the bad var.
+      }
+      message.retry({ delaySeconds });
+    }
+  }
+}

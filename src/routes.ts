@@ -1,0 +1,119 @@
+import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
+import { readBodyLimited } from "./body.ts";
+import { ConfigError, configFrom, publicConfig, type Config } from "./config.ts";
+import { ApiError, conflict, notFound } from "./errors.ts";
+import { proverHealth } from "./health.ts";
+import { resultKey, tapeKey } from "./r2.ts";
+import { parseTape, sha256Hex, TapeError } from "./tape.ts";
+
+type AppEnv = { Bindings: Env; Variables: { config: Config } };
+
+const JOB_ID = /^[0-9a-f]{64}$/;
+const statusUrl = (jobId: string) => `/api/proofs/jobs/${jobId}`;
+
+/** The HTTP front door. Every answer is JSON; every error is `{success:false,error:{code,message}}`. */
+export const app = new Hono<AppEnv>();
+
+app.use("*", async (c, next) => {
+  await next();
+  c.header("cache-control", "no-store");
+  c.header("x-content-type-options", "nosniff");
+});
+
+app.get("/api/health", async (c) => {
+  let cfg: Config;
+  try {
+    cfg = configFrom(c.env);
+  } catch (e) {
+    if (!(e instanceof ConfigError)) throw e;
+    return c.json({ success: false, status: "config_invalid", error: { code: e.code, message: e.message, vars: e.vars } }, 503);
+  }
+  const prover = await proverHealth(cfg);
+  return c.json({
+    success: true,
+    status: prover.reachable && prover.compatible ? "ok" : "degraded",
+    config: publicConfig(cfg),
+    prover: { url: cfg.proverBaseUrl, ...prover },
+  });
+});
+
+// Everything below needs a valid config.
+app.use("/api/proofs/*", async (c, next) => {
+  c.set("config", configFrom(c.env));
+  await next();
+});
+
+app.post("/api/proofs/jobs", async (c) => {
+  const cfg = c.get("config");
+  const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
+  if (type && type !== "application/octet-stream") {
+    throw new ApiError(415, "unsupported_media_type", `send the tape as application/octet-stream, not ${type}`);
+  }
+  const bytes = await readBodyLimited(c.req.raw, cfg.maxTapeBytes);
+  const facts = parseTape(bytes);
+  const sha256 = await sha256Hex(bytes);
+  const stub = c.env.JOB.getByName(sha256);
+  const existing = await stub.get();
+  if (!existing) {
+    // The tape is durable before the job exists, so no accepted job can lack its tape.
+    await c.env.TAPES.put(tapeKey(sha256), bytes, {
+      sha256,
+      httpMetadata: { contentType: "application/octet-stream" },
+    });
+  }
+  const created = existing ? ({ kind: "exists", job: existing } as const) : await stub.create(sha256, { ...facts, sha256 });
+  if (created.kind === "enqueue_failed") {
+    throw new ApiError(503, "queue_unavailable", `the job could not be queued; try again (${created.message})`);
+  }
+  return c.json(
+    { success: true, status_url: statusUrl(sha256), job: created.job },
+    created.kind === "created" ? 202 : 200,
+  );
+});
+
+app.get("/api/proofs/jobs/:jobId", async (c) => {
+  const job = await loadJob(c.env, c.req.param("jobId"));
+  return c.json({ success: true, job });
+});
+
+app.get("/api/proofs/jobs/:jobId/result", async (c) => {
+  const job = await loadJob(c.env, c.req.param("jobId"));
+  if (job.status !== "succeeded") {
+    throw job.status === "queued" || job.status === "proving"
+      ? conflict("result_not_ready", `the proof is not ready yet (job is ${job.status})`)
+      : conflict("no_result", `the job ended ${job.status} without a proof${job.error ? `: ${job.error.code}` : ""}`);
+  }
+  const object = await c.env.TAPES.get(job.result?.key ?? resultKey(job.jobId));
+  if (!object) throw notFound("result_not_found", "the result document is no longer stored");
+  return new Response(object.body, { headers: { "content-type": "application/json" } });
+});
+
+app.notFound((c) => c.json({ success: false, error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+
+app.onError((err, c) => {
+  if (err instanceof ApiError) {
+    return c.json({ success: false, error: { code: err.code, message: err.message, ...err.details } }, err.status);
+  }
+  if (err instanceof TapeError) {
+    return c.json({ success: false, error: { code: err.code, message: err.message } }, 400);
+  }
+  if (err instanceof ConfigError) {
+    return c.json(
+      { success: false, error: { code: err.code, message: `the gateway is misconfigured: ${err.message}`, vars: err.vars } },
+      503,
+    );
+  }
+  if (err instanceof HTTPException) {
+    return c.json({ success: false, error: { code: "bad_request", message: err.message } }, err.status);
+  }
+  console.error(JSON.stringify({ event: "unhandled_error", path: c.req.path, error: String(err) }));
+  return c.json({ success: false, error: { code: "internal_error", message: "something went wrong; try again" } }, 500);
+});
+
+async function loadJob(env: Env, jobId: string) {
+  if (!JOB_ID.test(jobId)) throw new ApiError(400, "invalid_job_id", "a job id is the 64-hex SHA-256 of the tape");
+  const job = await env.JOB.getByName(jobId).get();
+  if (!job) throw notFound("job_not_found", `no job ${jobId}`);
+  return job;
+}

@@ -1,0 +1,21 @@
+/**
+ * The vars the workerd tests run with: the same names as wrangler.jsonc, scaled down to
+ * hundreds of milliseconds so whole job lifecycles run in seconds. Tests derive their
+ * boundaries from these values (never from literals), so changing one keeps them meaningful.
+ */
+export const TEST_API_KEY = "test-prover-key";
+
+export const TEST_VARS = {
+  PROVER_API_KEY: TEST_API_KEY,
+  PROVER_REQUEST_TIMEOUT_MS: "1000",
+  PROVER_POLL_INTERVAL_MS: "100",
+  PROVER_POLL_BUDGET_MS: "1200",
+  PROVER_POLL_TIMEOUT_MS: "20000",
+  MAX_JOB_WALL_TIME_MS: "30000",
+  RETRY_MIN_DELAY_SECONDS: "0",
+  MAX_RETRY_DELAY_SECONDS: "1",
+  COMPLETED_JOB_RETENTION_MS: "60000",
+} as const;
+
+/** How long the dev prover takes per proof in the workerd tests. */
+export const TEST_PROOF_MS = 300;

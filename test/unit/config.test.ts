@@ -1,0 +1,94 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { ConfigError, parseConfig } from "../../src/config.ts";
+
+/** The committed wrangler.jsonc vars (comments stripped): what production runs by default. */
+function committedVars(): Record<string, string> {
+  const text = readFileSync(new URL("../../wrangler.jsonc", import.meta.url), "utf8").replace(/^\s*\/\/.*$/gm, "");
+  return JSON.parse(text).vars;
+}
+
+const base = { PROVER_BASE_URL: "https://prover.example" };
+const errorOf = (raw: Record<string, unknown>) => {
+  try {
+    parseConfig(raw);
+    return null;
+  } catch (e) {
+    if (e instanceof ConfigError) return e;
+    throw e;
+  }
+};
+
+describe("config", () => {
+  it("the committed wrangler.jsonc vars are valid and equal the documented defaults", () => {
+    const fromFile = parseConfig(committedVars());
+    const defaults = parseConfig({ PROVER_BASE_URL: committedVars().PROVER_BASE_URL });
+    expect(fromFile).toEqual(defaults);
+    expect(defaults).toMatchObject({
+      requestTimeoutMs: 30_000,
+      pollIntervalMs: 3_000,
+      pollBudgetMs: 45_000,
+      pollTimeoutMs: 660_000,
+      maxJobWallTimeMs: 720_000,
+      maxTapeBytes: 2_097_152,
+      retryMinDelaySeconds: 2,
+      retryMaxDelaySeconds: 60,
+      completedJobRetentionMs: 86_400_000,
+      receiptKind: "groth16",
+      segmentLimitPo2: 21,
+      verifyMode: "policy",
+    });
+  });
+
+  it("accepts small values for tests and local runs", () => {
+    const c = parseConfig({
+      ...base,
+      PROVER_REQUEST_TIMEOUT_MS: "200",
+      PROVER_POLL_INTERVAL_MS: "100",
+      PROVER_POLL_BUDGET_MS: "300",
+      PROVER_POLL_TIMEOUT_MS: "2000",
+      MAX_JOB_WALL_TIME_MS: "3000",
+      RETRY_MIN_DELAY_SECONDS: "0",
+      MAX_RETRY_DELAY_SECONDS: "1",
+    });
+    expect(c.pollIntervalMs).toBe(100);
+  });
+
+  it("PROVER_BASE_URL is required, must be http(s), and https unless loopback or allowed", () => {
+    expect(errorOf({})?.vars).toEqual(["PROVER_BASE_URL"]);
+    expect(errorOf({ PROVER_BASE_URL: "ftp://x" })?.vars).toEqual(["PROVER_BASE_URL"]);
+    expect(errorOf({ PROVER_BASE_URL: "http://prover.example" })?.message).toMatch(/must be https/);
+    expect(errorOf({ PROVER_BASE_URL: "http://prover.example", ALLOW_INSECURE_PROVER_URL: "1" })).toBeNull();
+    for (const url of ["http://127.0.0.1:8790", "http://localhost:1", "http://[::1]:2"]) expect(errorOf({ PROVER_BASE_URL: url })).toBeNull();
+  });
+
+  // Each invariant just inside (accepted) and just outside (refused, naming the var).
+  const cases: [string, Record<string, string>, Record<string, string>, string][] = [
+    ["budget ≥ interval", { PROVER_POLL_INTERVAL_MS: "5000", PROVER_POLL_BUDGET_MS: "5000", PROVER_REQUEST_TIMEOUT_MS: "1000" }, { PROVER_POLL_INTERVAL_MS: "5001", PROVER_POLL_BUDGET_MS: "5000", PROVER_REQUEST_TIMEOUT_MS: "1000" }, "PROVER_POLL_BUDGET_MS"],
+    ["request timeout < budget", { PROVER_REQUEST_TIMEOUT_MS: "44999" }, { PROVER_REQUEST_TIMEOUT_MS: "45000" }, "PROVER_REQUEST_TIMEOUT_MS"],
+    ["budget < poll timeout", { PROVER_POLL_BUDGET_MS: "45000", PROVER_POLL_TIMEOUT_MS: "45001" }, { PROVER_POLL_BUDGET_MS: "45000", PROVER_POLL_TIMEOUT_MS: "45000" }, "PROVER_POLL_BUDGET_MS"],
+    ["poll timeout < wall cap", { MAX_JOB_WALL_TIME_MS: "660001" }, { MAX_JOB_WALL_TIME_MS: "660000" }, "PROVER_POLL_TIMEOUT_MS"],
+    ["retry floor ≤ ceiling", { RETRY_MIN_DELAY_SECONDS: "60" }, { RETRY_MIN_DELAY_SECONDS: "61" }, "RETRY_MIN_DELAY_SECONDS"],
+    ["tape limit ≤ 2 MiB", { MAX_TAPE_BYTES: "2097152" }, { MAX_TAPE_BYTES: "2097153" }, "MAX_TAPE_BYTES"],
+    ["segment limit 16..21 (low)", { PROVER_SEGMENT_LIMIT_PO2: "16" }, { PROVER_SEGMENT_LIMIT_PO2: "15" }, "PROVER_SEGMENT_LIMIT_PO2"],
+    ["segment limit 16..21 (high)", { PROVER_SEGMENT_LIMIT_PO2: "21" }, { PROVER_SEGMENT_LIMIT_PO2: "22" }, "PROVER_SEGMENT_LIMIT_PO2"],
+    ["receipt kind", { PROVER_RECEIPT_KIND: "succinct" }, { PROVER_RECEIPT_KIND: "stark" }, "PROVER_RECEIPT_KIND"],
+    ["verify mode", { PROVER_VERIFY_MODE: "verify" }, { PROVER_VERIFY_MODE: "trust" }, "PROVER_VERIFY_MODE"],
+    ["image id is 32-byte hex", { PROVER_EXPECTED_IMAGE_ID: "ab".repeat(32) }, { PROVER_EXPECTED_IMAGE_ID: "ab".repeat(31) }, "PROVER_EXPECTED_IMAGE_ID"],
+    ["numbers are whole", { PROVER_POLL_INTERVAL_MS: "100" }, { PROVER_POLL_INTERVAL_MS: "100.5" }, "PROVER_POLL_INTERVAL_MS"],
+    ["numbers are numbers", { MAX_RETRY_DELAY_SECONDS: "60" }, { MAX_RETRY_DELAY_SECONDS: "sixty" }, "MAX_RETRY_DELAY_SECONDS"],
+  ];
+  it.each(cases)("%s", (_name, inside, outside, varName) => {
+    expect(errorOf({ ...base, ...inside })).toBeNull();
+    const err = errorOf({ ...base, ...outside });
+    expect(err?.vars).toContain(varName);
+    expect(err?.message).toContain(varName);
+  });
+
+  it("blank vars fall back to their defaults", () => {
+    expect(parseConfig({ ...base, PROVER_POLL_INTERVAL_MS: "", PROVER_EXPECTED_IMAGE_ID: "" })).toMatchObject({
+      pollIntervalMs: 3000,
+      proverExpectedImageId: undefined,
+    });
+  });
+});

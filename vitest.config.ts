@@ -1,0 +1,40 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+import { TEST_VARS } from "./test/support/test-vars.ts";
+
+/**
+ * Two projects: pure logic in Node (fast), and the Worker itself inside workerd via
+ * @cloudflare/vitest-plugin (the renamed @cloudflare/vitest-pool-workers) against a real
+ * HTTP dev prover that `globalSetup` starts on loopback.
+ */
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: "unit",
+          environment: "node",
+          include: ["test/unit/**/*.test.ts"],
+        },
+      },
+      {
+        plugins: [
+          cloudflareTest(({ inject }) => ({
+            wrangler: { configPath: "./wrangler.jsonc" },
+            miniflare: {
+              bindings: { ...TEST_VARS, PROVER_BASE_URL: inject<string>("proverUrl") },
+            },
+          })),
+        ],
+        test: {
+          name: "workers",
+          include: ["test/integration/**/*.test.ts"],
+          globalSetup: ["./test/support/global-setup.ts"],
+          // One dev prover (single-flight, like the real one) serves every file: run files in turn.
+          fileParallelism: false,
+          testTimeout: 30_000,
+        },
+      },
+    ],
+  },
+});
