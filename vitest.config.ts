@@ -9,6 +9,8 @@ import { TEST_VARS } from "./test/support/test-vars.ts";
  */
 export default defineConfig({
   test: {
+    // The Worker logs one JSON line per job transition; show logs only for failing tests.
+    silent: "passed-only",
     projects: [
       {
         test: {

@@ -159,7 +159,7 @@ export function parseConfig(raw: Record<string, unknown>): Config {
   if (!r.success) {
     const vars = [...new Set(r.error.issues.map((i) => String(i.path[0] ?? "config")))];
     const message = r.error.issues
-      .map((i) => (i.code !== "custom" && input[String(i.path[0])] === undefined ? `${String(i.path[0])} is required` : i.message))
+      .map((i) => (i.code !== "custom" && blankToUndefined(input[String(i.path[0])]) === undefined ? `${String(i.path[0])} is required` : i.message))
       .join("; ");
     throw new ConfigError(vars, message);
   }

@@ -134,6 +134,11 @@ export class ProofJob extends DurableObject<Env> {
       return;
     }
     let job = expire(stored, now);
+    if (job.status === "proving") {
+      // Crash watchdog: if this invocation dies mid-loop, polling resumes after it. Set past
+      // the loop's own end, so it never fires while the loop is still running.
+      await this.ctx.storage.setAlarm(startedAt + cfg.pollBudgetMs + cfg.requestTimeoutMs + 1_000);
+    }
     const prover = this.#prover(cfg);
     while (job.status === "proving" && job.prover.jobId) {
       const outcome = await prover.status(job.prover.jobId);
@@ -145,19 +150,18 @@ export class ProofJob extends DurableObject<Env> {
       job = polled.next.kind === "store" ? await this.#storeResult(polled.job, outcome, now) : polled.job;
       if (polled.next.kind !== "wait" || job.status !== "proving") break;
       const next = nextPoll(job, startedAt, now, cfg);
+      this.#save(job);
+      logTransition(stored, job, "poll");
       if ("alarmAt" in next) {
-        this.#save(job);
-        logTransition(stored, job, "poll");
         await this.ctx.storage.setAlarm(next.alarmAt);
         return;
       }
-      await this.#commit(stored, job, "poll", now, cfg);
       await scheduler.wait(next.sleepMs);
       now = Date.now();
       stored = this.#load()!;
       job = expire(stored, now);
     }
-    await this.#commit(stored, job, "alarm", now, cfg);
+    await this.#commit(stored, job, "alarm", now, cfg, true);
   }
 
   /** Verifies the proof against the tape and writes the result document to R2. */
@@ -219,13 +223,16 @@ export class ProofJob extends DurableObject<Env> {
     await this.ctx.storage.setAlarm(alarmAt(job, now, cfg));
   }
 
-  /** Saves a changed job, logs a transition and re-arms the alarm from the stored state. */
-  async #commit(before: Job | null, after: Job, reason: string, now: number, cfg: Config): Promise<Job> {
+  /**
+   * Saves a changed job, logs a transition and re-arms the alarm from the stored state
+   * (always when `rearm`, else when the status changed or no alarm is armed).
+   */
+  async #commit(before: Job | null, after: Job, reason: string, now: number, cfg: Config, rearm = false): Promise<Job> {
     if (before !== after) {
       this.#save(after);
       logTransition(before, after, reason);
     }
-    if (before === null || before.status !== after.status || (await this.ctx.storage.getAlarm()) === null) {
+    if (rearm || before === null || before.status !== after.status || (await this.ctx.storage.getAlarm()) === null) {
       await this.#arm(after, now, cfg);
     }
     return after;

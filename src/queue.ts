@@ -13,7 +13,7 @@ export const isDeadLetterQueue = (queueName: string) => queueName.endsWith("-dlq
  * and says whether to ack or retry (with backoff); the DLQ ends jobs whose deliveries ran out.
  * A message is acked only once its job has dealt with it: any failure retries it.
  */
-export async function handleQueue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+export async function handleQueue(batch: MessageBatch<unknown>, env: Env, _ctx?: ExecutionContext): Promise<void> {
   const deadLetters = isDeadLetterQueue(batch.queue);
   for (const message of batch.messages) {
     const body = jobMessage.safeParse(message.body);

@@ -1,18 +1,20 @@
 import type { TestProject } from "vitest/node";
 import { startDevProver } from "../../src/dev/prover-server.ts";
+import { FIXTURE_NAMES, fixture, type FixtureName } from "./fixtures.ts";
 import { TEST_API_KEY, TEST_PROOF_MS } from "./test-vars.ts";
 
 /** Starts one real HTTP dev prover on loopback for the workerd tests and provides its URL. */
 export default async function setup(project: TestProject) {
   const prover = await startDevProver({ port: 0, apiKey: TEST_API_KEY, proofMs: TEST_PROOF_MS, queuedMs: 20 });
   project.provide("proverUrl", prover.url);
+  project.provide(
+    "fixtures",
+    Object.fromEntries(FIXTURE_NAMES.map((n) => [n, Buffer.from(fixture(n)).toString("base64")])) as Record<
+      FixtureName,
+      string
+    >,
+  );
   return async () => {
     await prover.close();
   };
-}
-
-declare module "vitest" {
-  export interface ProvidedContext {
-    proverUrl: string;
-  }
 }

@@ -1,0 +1,287 @@
+/**
+ * The dev prover's job store and state machine (queued → running → succeeded | failed), computed
+ * from timestamps so a poll at any moment sees exactly what the real server would show, plus one
+ * timer per job for the side effects (a lost job disappearing, a proof timeout killing the server).
+ */
+import { createHash, randomUUID } from "node:crypto";
+import { RULES_DIGEST_AST3, type TapeFacts } from "../tape.ts";
+import type { JobFaultKind } from "./prover-faults.ts";
+
+export type ReceiptKind = "composite" | "succinct" | "groth16";
+export type JobStatus = "queued" | "running" | "succeeded" | "failed";
+
+/** The submit options as the real server echoes them in `options`. */
+export interface JobOptions {
+  max_frames: number;
+  receipt_kind: ReceiptKind;
+  segment_limit_po2: number;
+  proof_mode: "dev" | "secure";
+  verify_mode: "verify" | "policy";
+  accelerator: "cuda" | "cpu";
+}
+
+/** Timings fixed when the job is accepted (later `configure` calls do not change running jobs). */
+export interface JobTimings {
+  queuedMs: number;
+  proofMs: number;
+  runningJobTimeoutMs: number;
+}
+
+export interface Journal {
+  seed: number;
+  frame_count: number;
+  final_score: number;
+  final_rng_state: number;
+  tape_checksum: number;
+  rules_digest: number;
+}
+
+interface Job {
+  id: string;
+  facts: TapeFacts;
+  options: JobOptions;
+  timings: JobTimings;
+  fate: JobFaultKind | null;
+  createdAt: number;
+  status: JobStatus;
+  startedAt?: number;
+  finishedAt?: number;
+  error?: string;
+  errorCode?: string;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+export interface JobStoreHooks {
+  /** A job failed `proof_timeout` at `at` (ms): the server must abort itself later. */
+  onProofTimeout(jobId: string, at: number): void;
+  /** A job finished (or was forgotten): for stats and logs. */
+  onFinished(jobId: string, outcome: "succeeded" | "failed" | "lost", errorCode?: string): void;
+}
+
+const FAILURES: Partial<Record<JobFaultKind, { code: string; error: string }>> = {
+  fail_proof_error: { code: "proof_error", error: "prover failed: segment proving error (injected)" },
+  fail_oom: { code: "proof_error", error: "prover failed: out of memory: allocation failed on device (injected)" },
+  fail_internal_error: { code: "internal_error", error: "worker join error (injected)" },
+  fail_server_restarted: { code: "server_restarted", error: "server restarted while the job was running" },
+  fail_proof_timeout: { code: "proof_timeout", error: "proof exceeded RUNNING_JOB_TIMEOUT (injected)" },
+  fail_zero_score: { code: "zero_score_not_allowed", error: "replay final score is 0 (injected)" },
+  fail_unknown: { code: "mystery_failure", error: "something unexpected happened (injected)" },
+};
+
+/** The journal a real proof of this tape commits to. */
+export function journalFor(f: TapeFacts): Journal {
+  return {
+    seed: f.seed,
+    frame_count: f.frameCount,
+    final_score: f.finalScore,
+    final_rng_state: f.finalRngState,
+    tape_checksum: f.checksum,
+    rules_digest: RULES_DIGEST_AST3,
+  };
+}
+
+function journalBytes(j: Journal): number[] {
+  const b = new Uint8Array(24);
+  const v = new DataView(b.buffer);
+  [j.seed, j.frame_count, j.final_score, j.final_rng_state, j.tape_checksum, j.rules_digest].forEach((n, i) =>
+    v.setUint32(i * 4, n >>> 0, true),
+  );
+  return [...b];
+}
+
+function fakeStats(frames: number, po2: number) {
+  const user = 50_000 + frames * 560;
+  const paging = Math.floor(user / 10);
+  const total = 2 ** Math.ceil(Math.log2(user + paging + 1));
+  return {
+    segments: Math.max(1, Math.ceil(total / 2 ** po2)),
+    total_cycles: total,
+    user_cycles: user,
+    paging_cycles: paging,
+    reserved_cycles: total - user - paging,
+  };
+}
+
+/** An opaque receipt shaped roughly like risc0's serde form (groth16 carries `inner.Groth16.seal`). */
+function fakeReceipt(kind: ReceiptKind, journal: Journal, imageId: string, segments: number) {
+  const bytes = journalBytes(journal);
+  const digest = createHash("sha256").update(imageId).update(Uint8Array.from(bytes)).digest();
+  const seal: number[] = [];
+  for (let i = 0; seal.length < 256; i++) {
+    seal.push(...createHash("sha256").update(digest).update(String(i)).digest());
+  }
+  const claim = { image_id: imageId, journal_digest: createHash("sha256").update(Uint8Array.from(bytes)).digest("hex") };
+  const inner =
+    kind === "groth16"
+      ? { Groth16: { seal: seal.slice(0, 256), claim, verifier_parameters: digest.toString("hex") } }
+      : kind === "succinct"
+        ? { Succinct: { seal_digest: digest.toString("hex"), claim } }
+        : { Composite: { segments: segments, seal_digest: digest.toString("hex"), claim } };
+  return { inner, journal: { bytes }, metadata: { verifier_parameters: digest.toString("hex") } };
+}
+
+/** The job store: jobs by id, evaluated lazily against the clock. */
+export class JobStore {
+  private readonly jobs = new Map<string, Job>();
+  private readonly hooks: JobStoreHooks;
+  imageId: string;
+
+  constructor(hooks: JobStoreHooks, imageId: string) {
+    this.hooks = hooks;
+    this.imageId = imageId;
+  }
+
+  get size(): number {
+    return this.jobs.size;
+  }
+
+  add(facts: TapeFacts, options: JobOptions, timings: JobTimings, fate: JobFaultKind | null): string {
+    const id = randomUUID();
+    const job: Job = { id, facts, options, timings, fate, createdAt: Date.now(), status: "queued" };
+    this.jobs.set(id, job);
+    const endIn = timings.queuedMs + Math.min(timings.proofMs, timings.runningJobTimeoutMs);
+    this.arm(job, endIn + 1);
+    return id;
+  }
+
+  /** Fires the job's end on time even if nobody polls (timers may fire a hair early: re-arm). */
+  private arm(job: Job, ms: number): void {
+    job.timer = setTimeout(() => {
+      this.settle(job, Date.now());
+      if (this.jobs.get(job.id) === job && (job.status === "queued" || job.status === "running")) this.arm(job, 5);
+    }, ms);
+  }
+
+  /** Advances one job to where the clock says it is. Idempotent. */
+  private settle(job: Job, now: number): void {
+    const t = job.timings;
+    if (job.status === "queued" && now >= job.createdAt + t.queuedMs) {
+      job.status = "running";
+      job.startedAt = job.createdAt + t.queuedMs;
+    }
+    if (job.status !== "running") return;
+    const started = job.startedAt!;
+    if (t.runningJobTimeoutMs < t.proofMs) {
+      if (now >= started + t.runningJobTimeoutMs) {
+        this.fail(job, started + t.runningJobTimeoutMs, "proof_timeout", "proof exceeded RUNNING_JOB_TIMEOUT");
+      }
+      return;
+    }
+    if (now < started + t.proofMs) return;
+    const at = started + t.proofMs;
+    if (job.fate === "lose_job") {
+      this.remove(job.id);
+      this.hooks.onFinished(job.id, "lost");
+      return;
+    }
+    const failure = job.fate ? FAILURES[job.fate] : undefined;
+    if (failure) {
+      this.fail(job, at, failure.code, failure.error);
+      return;
+    }
+    job.status = "succeeded";
+    job.finishedAt = at;
+    this.hooks.onFinished(job.id, "succeeded");
+  }
+
+  private fail(job: Job, at: number, code: string, error: string): void {
+    job.status = "failed";
+    job.finishedAt = at;
+    job.errorCode = code;
+    job.error = error;
+    this.hooks.onFinished(job.id, "failed", code);
+    if (code === "proof_timeout") this.hooks.onProofTimeout(job.id, at);
+  }
+
+  settleAll(now = Date.now()): void {
+    for (const job of [...this.jobs.values()]) this.settle(job, now);
+  }
+
+  /** True while a job is queued or running: the real server is single-flight. */
+  busy(): boolean {
+    this.settleAll();
+    for (const j of this.jobs.values()) if (j.status === "queued" || j.status === "running") return true;
+    return false;
+  }
+
+  counts(): Record<JobStatus, number> {
+    this.settleAll();
+    const c: Record<JobStatus, number> = { queued: 0, running: 0, succeeded: 0, failed: 0 };
+    for (const j of this.jobs.values()) c[j.status]++;
+    return c;
+  }
+
+  status(id: string): JobStatus | undefined {
+    const job = this.jobs.get(id);
+    if (!job) return undefined;
+    this.settle(job, Date.now());
+    return this.jobs.get(id)?.status;
+  }
+
+  /** The `GET /api/jobs/{id}` body, or undefined when the job is unknown. */
+  view(id: string): Record<string, unknown> | undefined {
+    if (!this.status(id)) return undefined;
+    const job = this.jobs.get(id)!;
+    const s = (ms: number | undefined) => (ms === undefined ? undefined : Math.floor(ms / 1000));
+    const body: Record<string, unknown> = {
+      job_id: job.id,
+      status: job.status,
+      created_at_unix_s: s(job.createdAt),
+      started_at_unix_s: s(job.startedAt),
+      finished_at_unix_s: s(job.finishedAt),
+      tape_size_bytes: job.facts.sizeBytes,
+      options: job.options,
+    };
+    if (job.status === "succeeded") body.result = this.result(job);
+    if (job.status === "failed") {
+      body.error = job.error;
+      body.error_code = job.errorCode;
+    }
+    return body;
+  }
+
+  private result(job: Job) {
+    const journal: Partial<Journal> = journalFor(job.facts);
+    if (job.fate === "result_mismatch") journal.final_score = (journal.final_score! + 1) >>> 0;
+    if (job.fate === "result_incomplete") {
+      delete journal.final_rng_state;
+      delete journal.tape_checksum;
+    }
+    const stats = fakeStats(job.facts.frameCount, job.options.segment_limit_po2);
+    const kind = job.options.receipt_kind;
+    return {
+      proof: {
+        journal,
+        receipt: fakeReceipt(kind, journalFor(job.facts), this.imageId, stats.segments),
+        requested_receipt_kind: kind,
+        produced_receipt_kind: kind,
+        stats,
+      },
+      elapsed_ms: job.finishedAt! - job.startedAt!,
+    };
+  }
+
+  remove(id: string): boolean {
+    const job = this.jobs.get(id);
+    if (!job) return false;
+    clearTimeout(job.timer);
+    return this.jobs.delete(id);
+  }
+
+  /** The real server's periodic sweep; returns how many jobs it deleted. */
+  sweep(runningJobTimeoutMs: number, finishedTtlMs: number, now = Date.now()): number {
+    this.settleAll(now);
+    let n = 0;
+    for (const j of [...this.jobs.values()]) {
+      const active = j.status === "queued" || j.status === "running";
+      const stale = active ? now - j.createdAt > runningJobTimeoutMs : now - j.finishedAt! > finishedTtlMs;
+      if (stale && this.remove(j.id)) n++;
+    }
+    return n;
+  }
+
+  clear(): void {
+    for (const j of this.jobs.values()) clearTimeout(j.timer);
+    this.jobs.clear();
+  }
+}

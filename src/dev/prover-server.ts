@@ -1,0 +1,420 @@
+/**
+ * A local imitation of the remote RISC Zero "Asteroids verifier" prover (shared/PROVER_API.md):
+ * same routes, bodies, single-flight 429s, timeouts and self-restarts, plus fault injection and
+ * `/__dev/*` control routes. Integration tests, `npm run dev` and the chaos run talk to it so that
+ * what passes locally passes against the real GPU box.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import type { Socket } from "node:net";
+import { FaultEngine, isTransportFault, type FaultKind, type FaultRule, type JobFaultKind } from "./prover-faults.ts";
+import { JobStore, type JobStatus } from "./prover-jobs.ts";
+import { handleControl } from "./prover-control.ts";
+import { authorized, DEV_PROVER_IMAGE_ID, healthBody, parseSubmission, readBody, routeOf, type Body } from "./prover-http.ts";
+
+export type { FaultKind, FaultRule } from "./prover-faults.ts";
+export { DEV_PROVER_IMAGE_ID, MAX_TAPE_BYTES } from "./prover-http.ts";
+
+export interface DevProverOptions {
+  port?: number;
+  host?: string;
+  /** When set, every /api/* route needs `x-api-key` or `Authorization: Bearer` (401 otherwise). */
+  apiKey?: string;
+  proofMs?: number;
+  proofMsPerFrame?: number;
+  queuedMs?: number;
+  /** The server's RUNNING_JOB_TIMEOUT: a running job past it fails `proof_timeout`. */
+  runningJobTimeoutMs?: number;
+  /** After a proof_timeout the server aborts itself after this long, then restarts. */
+  timedOutProofKillMs?: number;
+  /** How long a simulated restart keeps the port refusing connections. */
+  restartOutageMs?: number;
+  maxJobs?: number;
+  accelerator?: "cuda" | "cpu";
+  imageId?: string;
+  devMode?: boolean;
+  /** How often the job sweep runs (real server: 60 s). */
+  sweepIntervalMs?: number;
+  /** Finished jobs older than this are swept (real server: 24 h). */
+  finishedJobTtlMs?: number;
+  /** Seed for random faults when `setRandomFaults` gives none (runs repeat). */
+  seed?: number;
+  log?: (line: string) => void;
+}
+
+/** The settings `configure` / `POST /__dev/config` may change at runtime. */
+export type DevProverConfig = Required<
+  Pick<
+    DevProverOptions,
+    | "proofMs" | "proofMsPerFrame" | "queuedMs" | "runningJobTimeoutMs" | "timedOutProofKillMs"
+    | "restartOutageMs" | "maxJobs" | "accelerator" | "imageId" | "devMode" | "sweepIntervalMs" | "finishedJobTtlMs"
+  >
+> & { apiKey: string | undefined };
+
+/** Counters so tests can assert what the prover saw ("exactly one accepted", "a 429 was given"). */
+export interface DevProverStats {
+  /** Every non-control request received (faulted ones included). */
+  requests: number;
+  health: number;
+  /** POST /api/jobs/prove-tape/raw requests received. */
+  submissions: number;
+  /** Submissions answered 202. */
+  accepted: number;
+  /** 429s given (prover_busy, at_capacity, injected busy). */
+  rateLimited: number;
+  polls: number;
+  deletes: number;
+  /** Replies by HTTP status ("200", "404", …). */
+  byStatus: Record<string, number>;
+  /** `error_code`s of error replies. */
+  errorCodes: Record<string, number>;
+  faults: Partial<Record<FaultKind, number>>;
+  faultsTotal: number;
+  restarts: number;
+  sweptJobs: number;
+  /** Jobs in the store now, by status. */
+  jobs: Record<JobStatus, number>;
+  /** Cumulative job outcomes (failed by error_code). */
+  finished: { succeeded: number; failed: Record<string, number>; lost: number };
+  pendingFaults: FaultRule[];
+}
+
+export interface DevProver {
+  /** e.g. "http://127.0.0.1:41234"; the port stays the same across simulated restarts. */
+  url: string;
+  close(): Promise<void>;
+  injectFaults(rules: FaultRule[]): void;
+  setRandomFaults(opts: { rate: number; kinds?: FaultKind[]; seed?: number } | null): void;
+  /** Crash + supervisor restart: jobs lost, port refuses connections for restartOutageMs. */
+  restart(): Promise<void>;
+  /** Clears jobs, faults, counters and hung requests, and restores the startup configuration. */
+  reset(): void;
+  stats(): DevProverStats;
+  configure(opts: Partial<Omit<DevProverConfig, "apiKey"> & { apiKey: string | null | undefined }>): void;
+}
+
+type Counters = Omit<DevProverStats, "jobs" | "pendingFaults">;
+const freshCounters = (): Counters => ({
+  requests: 0, health: 0, submissions: 0, accepted: 0, rateLimited: 0, polls: 0, deletes: 0,
+  byStatus: {}, errorCodes: {}, faults: {}, faultsTotal: 0, restarts: 0, sweptJobs: 0,
+  finished: { succeeded: 0, failed: {}, lost: 0 },
+});
+const bump = (m: Record<string, number>, k: string) => void (m[k] = (m[k] ?? 0) + 1);
+
+export async function startDevProver(opts: DevProverOptions = {}): Promise<DevProver> {
+  const host = opts.host ?? "127.0.0.1";
+  const log = opts.log ?? (() => {});
+  const initial: DevProverConfig = {
+    proofMs: opts.proofMs ?? 1500,
+    proofMsPerFrame: opts.proofMsPerFrame ?? 0,
+    queuedMs: opts.queuedMs ?? 50,
+    runningJobTimeoutMs: opts.runningJobTimeoutMs ?? 600_000,
+    timedOutProofKillMs: opts.timedOutProofKillMs ?? 60_000,
+    restartOutageMs: opts.restartOutageMs ?? 1000,
+    maxJobs: opts.maxJobs ?? 64,
+    accelerator: opts.accelerator ?? "cuda",
+    imageId: opts.imageId ?? DEV_PROVER_IMAGE_ID,
+    devMode: opts.devMode ?? false,
+    sweepIntervalMs: opts.sweepIntervalMs ?? 60_000,
+    finishedJobTtlMs: opts.finishedJobTtlMs ?? 86_400_000,
+    apiKey: opts.apiKey || undefined,
+  };
+  let cfg: DevProverConfig = { ...initial };
+  let counters = freshCounters();
+  const faults = new FaultEngine(opts.seed ?? 1);
+  let killTimer: ReturnType<typeof setTimeout> | undefined;
+  let sweepTimer: ReturnType<typeof setInterval> | undefined;
+  let closed = false;
+  let epoch = 0; // bumps on restart/close: requests sleeping through one must not act afterwards
+  let restarting: Promise<void> | null = null;
+  const sockets = new Set<Socket>();
+  const hung = new Set<ServerResponse>();
+  const sleeps = new Set<() => void>();
+
+  const store = new JobStore(
+    {
+      onFinished(id, outcome, code) {
+        if (outcome === "failed") bump(counters.finished.failed, code ?? "unknown");
+        else counters.finished[outcome]++;
+        log(`job ${id} ${outcome}${code ? ` (${code})` : ""}`);
+      },
+      onProofTimeout(id, at) {
+        if (killTimer || closed) return;
+        const wait = Math.max(0, at + cfg.timedOutProofKillMs - Date.now());
+        log(`job ${id} hit proof_timeout: server aborts itself in ${wait} ms`);
+        killTimer = setTimeout(() => {
+          killTimer = undefined;
+          void restart("timed-out proof kill");
+        }, wait);
+      },
+    },
+    cfg.imageId,
+  );
+
+  /** A sleep that close()/restart() cut short (the caller then checks `epoch`). */
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const done = () => (clearTimeout(t), sleeps.delete(done), resolve());
+      const t = setTimeout(done, ms);
+      sleeps.add(done);
+    });
+  const wakeAll = () => [...sleeps].forEach((f) => f());
+  const dropHung = () => {
+    for (const r of hung) r.destroy();
+    hung.clear();
+  };
+
+  const armSweep = () => {
+    clearInterval(sweepTimer);
+    sweepTimer = setInterval(() => {
+      const n = store.sweep(cfg.runningJobTimeoutMs, cfg.finishedJobTtlMs);
+      counters.sweptJobs += n;
+      if (n) log(`sweep deleted ${n} job(s)`);
+    }, cfg.sweepIntervalMs);
+    sweepTimer.unref?.();
+  };
+
+  /** Replies to a prover route, counting it. */
+  function send(res: ServerResponse, status: number, body: unknown, note = "", type = "application/json"): void {
+    bump(counters.byStatus, String(status));
+    if (typeof body === "object" && body !== null && "error_code" in body) {
+      bump(counters.errorCodes, String((body as { error_code: unknown }).error_code));
+    }
+    if (status === 429) counters.rateLimited++;
+    reply(res, status, body, note, type);
+  }
+  /** Writes a reply and logs one line (control routes use this directly: they are not counted). */
+  function reply(res: ServerResponse, status: number, body: unknown, note = "", type = "application/json"): void {
+    const text = typeof body === "string" ? body : JSON.stringify(body);
+    const req = res.req;
+    log(`${req.method} ${new URL(req.url ?? "/", "http://x").pathname} → ${status}${note}`);
+    if (res.destroyed) return;
+    res.writeHead(status, { "content-type": type, "content-length": Buffer.byteLength(text) });
+    res.end(text);
+  }
+  const fail = (res: ServerResponse, status: number, code: string, error: string, note = "") =>
+    send(res, status, { success: false, error, error_code: code }, note);
+
+  function health(res: ServerResponse): void {
+    const c = store.counts();
+    send(res, 200, healthBody({
+      ...cfg, queued: c.queued, running: c.running, stored: store.size, authRequired: !!cfg.apiKey,
+    }));
+  }
+
+  function submit(res: ServerResponse, q: URLSearchParams, body: Body, randomFate: JobFaultKind | null): void {
+    const sub = parseSubmission(q, body);
+    if (!sub.ok) return fail(res, 400, sub.code, sub.error);
+    if (store.busy()) return fail(res, 429, "prover_busy", "a proof is already queued or running");
+    if (store.size >= cfg.maxJobs) return fail(res, 429, "at_capacity", "the job store is full");
+    const fate = faults.takeJobFault() ?? randomFate;
+    if (fate) (bump(counters.faults, fate), counters.faultsTotal++);
+    const frames = sub.facts.frameCount;
+    const id = store.add(
+      sub.facts,
+      { ...sub.options, proof_mode: cfg.devMode ? "dev" : "secure", accelerator: cfg.accelerator },
+      { queuedMs: cfg.queuedMs, proofMs: cfg.proofMs + cfg.proofMsPerFrame * frames, runningJobTimeoutMs: cfg.runningJobTimeoutMs },
+      fate,
+    );
+    counters.accepted++;
+    const note = ` job=${id}${fate ? ` fate=${fate}` : ""}`;
+    send(res, 202, { success: true, job_id: id, status: "queued", status_url: `/api/jobs/${id}` }, note);
+  }
+
+  /** Applies a transport fault; returns true when the request is finished with. */
+  async function transportFault(req: IncomingMessage, res: ServerResponse, kind: FaultKind, delayMs: number): Promise<boolean> {
+    const note = ` [fault ${kind}]`;
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    switch (kind) {
+      case "http_500":
+        fail(res, 500, "internal_error", "internal server error (injected)", note);
+        return true;
+      case "http_502":
+      case "http_503": {
+        const status = kind === "http_502" ? 502 : 503;
+        send(res, status, `<html><body><h1>${status} ${status === 502 ? "Bad Gateway" : "Service Unavailable"}</h1></body></html>`, note, "text/html");
+        return true;
+      }
+      case "malformed_json":
+        send(res, 200, '{"success":true,"job_id":"0f3c2a71-', note);
+        return true;
+      case "busy":
+        fail(res, 429, "prover_busy", "a proof is already queued or running", note);
+        return true;
+      case "unauthorized":
+        fail(res, 401, "unauthorized", "unauthorized", note);
+        return true;
+      case "reset":
+        log(`${req.method} ${path} → connection reset${note}`);
+        req.socket.destroy();
+        return true;
+      case "restart":
+        log(`${req.method} ${path} → connection reset, restarting${note}`);
+        req.socket.destroy();
+        void restart("injected");
+        return true;
+      case "hang":
+        log(`${req.method} ${path} → hanging${note}`);
+        hung.add(res);
+        res.on("close", () => hung.delete(res));
+        return true;
+      case "slow": {
+        const e = epoch;
+        await sleep(delayMs);
+        if (e !== epoch || res.destroyed) {
+          req.socket.destroy();
+          return true;
+        }
+        return false;
+      }
+      default:
+        return false;
+    }
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? "/", "http://x");
+    const method = req.method ?? "GET";
+    const body = await readBody(req);
+    if (url.pathname.startsWith("/__dev/")) {
+      return handleControl({ method, path: url.pathname, body: body.bytes, res, prover: api, send: reply, config: () => ({ ...cfg, apiKey: cfg.apiKey ? "(set)" : undefined }) });
+    }
+    counters.requests++;
+    const { route, id } = routeOf(method, url.pathname);
+    if (route === "health") counters.health++;
+    else if (route === "submit") counters.submissions++;
+    else if (route === "poll") counters.polls++;
+    else if (route === "delete") counters.deletes++;
+    const fault = faults.forRequest(route);
+    let randomFate: JobFaultKind | null = null;
+    if (fault) {
+      if (isTransportFault(fault.kind)) {
+        bump(counters.faults, fault.kind);
+        counters.faultsTotal++;
+        if (await transportFault(req, res, fault.kind, fault.delayMs)) return;
+      } else randomFate = fault.kind as JobFaultKind;
+    }
+    if (route === "health") return health(res);
+    if (url.pathname.startsWith("/api/") && !authorized(req.headers, cfg.apiKey)) return fail(res, 401, "unauthorized", "unauthorized");
+    if (route === "submit") return submit(res, url.searchParams, body, randomFate);
+    if (route === "poll" || route === "delete") {
+      const status = store.status(id!);
+      if (!status) return fail(res, 404, "job_not_found", "job not found");
+      if (route === "poll") return send(res, 200, store.view(id!), ` ${status}`);
+      if (status === "queued" || status === "running") return fail(res, 409, "job_active", `job is ${status}`);
+      store.remove(id!);
+      return send(res, 200, { success: true, job_id: id });
+    }
+    fail(res, 404, "not_found", `no route for ${method} ${url.pathname}`);
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e: unknown) => {
+      log(`internal error: ${e instanceof Error ? e.message : String(e)}`);
+      if (!res.headersSent) fail(res, 500, "internal_error", "internal error");
+    });
+  });
+  server.keepAliveTimeout = 75_000;
+  server.on("connection", (s: Socket) => {
+    sockets.add(s);
+    s.on("close", () => sockets.delete(s));
+  });
+
+  const listen = (port: number) =>
+    new Promise<number>((resolve, reject) => {
+      const onError = (e: Error) => reject(e);
+      server.once("error", onError);
+      server.listen(port, host, () => {
+        server.off("error", onError);
+        const addr = server.address();
+        resolve(typeof addr === "object" && addr ? addr.port : port);
+      });
+    });
+  const stopListening = () =>
+    new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      server.closeAllConnections?.();
+      for (const s of sockets) s.destroy();
+      dropHung();
+    });
+
+  const port = await listen(opts.port ?? 0);
+  armSweep();
+
+  function restart(reason: string): Promise<void> {
+    if (closed) return Promise.resolve();
+    if (restarting) return restarting;
+    restarting = (async () => {
+      counters.restarts++;
+      epoch++;
+      clearTimeout(killTimer);
+      killTimer = undefined;
+      store.clear();
+      log(`restart (${reason}): all jobs lost; port refuses connections for ${cfg.restartOutageMs} ms`);
+      wakeAll();
+      await stopListening();
+      await sleep(cfg.restartOutageMs);
+      for (let attempt = 0; !closed; attempt++) {
+        try {
+          await listen(port);
+          log("restart: listening again");
+          break;
+        } catch (e) {
+          if (attempt >= 50) throw e;
+          await sleep(100);
+        }
+      }
+    })().finally(() => {
+      restarting = null;
+    });
+    return restarting;
+  }
+
+  const api: DevProver = {
+    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    async close() {
+      if (closed) return;
+      closed = true;
+      epoch++;
+      clearTimeout(killTimer);
+      clearInterval(sweepTimer);
+      store.clear();
+      wakeAll();
+      await restarting?.catch(() => {});
+      if (server.listening) await stopListening();
+      dropHung();
+    },
+    injectFaults(rules) {
+      faults.add(rules);
+    },
+    setRandomFaults(o) {
+      faults.setRandom(o);
+    },
+    restart: () => restart("requested"),
+    reset() {
+      store.clear();
+      faults.clear();
+      dropHung();
+      clearTimeout(killTimer);
+      killTimer = undefined;
+      counters = freshCounters();
+      cfg = { ...initial };
+      store.imageId = cfg.imageId;
+      armSweep();
+    },
+    stats() {
+      return { ...structuredClone(counters), jobs: store.counts(), pendingFaults: faults.pending() };
+    },
+    configure(o) {
+      const next: Record<string, unknown> = { ...cfg };
+      for (const [k, v] of Object.entries(o)) {
+        if (k === "apiKey") next.apiKey = typeof v === "string" && v !== "" ? v : undefined;
+        else if (k in cfg && v !== undefined) next[k] = v;
+      }
+      const sweepChanged = next.sweepIntervalMs !== cfg.sweepIntervalMs;
+      cfg = next as DevProverConfig;
+      store.imageId = cfg.imageId;
+      if (sweepChanged) armSweep();
+    },
+  };
+  return api;
+}

@@ -1,0 +1,19 @@
+// Secrets are not in wrangler.jsonc, so `wrangler types` cannot see them: declare them here.
+declare global {
+  namespace Cloudflare {
+    interface Env {
+      PROVER_API_KEY?: string;
+    }
+  }
+}
+
+// What test/support/global-setup.ts provides to the tests.
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** Base URL of the dev prover started for this run. */
+    proverUrl: string;
+    /** The shared tape fixtures, base64 (workerd cannot read ../shared itself). */
+    fixtures: Record<"test-short" | "test-medium" | "test-real-game", string>;
+  }
+}
+export {};

@@ -1,0 +1,128 @@
+import { runInDurableObject } from "cloudflare:test";
+import { env, exports } from "cloudflare:workers";
+import { parseConfig } from "../../src/config.ts";
+import type { Job } from "../../src/job.ts";
+import { newJob } from "../../src/lifecycle.ts";
+import { tapeKey } from "../../src/r2.ts";
+import { buildTape, parseTape, sha256Hex } from "../../src/tape.ts";
+
+/** The config the Worker under test runs with (test/support/test-vars.ts over wrangler.jsonc). */
+export const cfg = parseConfig(env as unknown as Record<string, unknown>);
+
+const GW = "http://gateway.test";
+
+export async function call(path: string, init?: RequestInit): Promise<{ status: number; body: any; headers: Headers }> {
+  const res = await exports.default.fetch(new Request(`${GW}${path}`, init));
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // leave as text: the test will say what it got
+  }
+  return { status: res.status, body, headers: res.headers };
+}
+
+export const postTape = (bytes: Uint8Array, headers: Record<string, string> = {}) =>
+  call("/api/proofs/jobs", { method: "POST", body: bytes, headers: { "content-type": "application/octet-stream", ...headers } });
+
+export const getJob = async (jobId: string): Promise<Job> => {
+  const r = await call(`/api/proofs/jobs/${jobId}`);
+  if (r.status !== 200) throw new Error(`GET job ${jobId}: ${r.status} ${JSON.stringify(r.body)}`);
+  return r.body.job;
+};
+
+/** Polls the public API until the job satisfies `done` (the queue and alarms run on their own). */
+export async function waitForJob(jobId: string, done: (j: Job) => boolean, timeoutMs = 20_000): Promise<Job> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const job = await getJob(jobId);
+    if (done(job)) return job;
+    if (Date.now() > until) throw new Error(`job ${jobId} never got there; last: ${JSON.stringify(job)}`);
+    await scheduler.wait(50);
+  }
+}
+
+let seedCounter = 1;
+/** A fresh valid tape (unique seed per call, so a unique job id). */
+export function uniqueTape(frames = 200): Uint8Array {
+  const seed = (Date.now() ^ (seedCounter++ * 0x9e3779b1)) >>> 0;
+  const inputs = new Uint8Array(frames).map((_, i) => (i * 7 + seed) & 0x0f);
+  return buildTape({ seed, inputs, finalScore: 100 + seedCounter, finalRngState: seed ^ 0xabcdef });
+}
+
+/** Stores a tape and a job in the state the test needs, bypassing intake and the queue. */
+export async function seedJob(bytes: Uint8Array, patch: (j: Job, now: number) => Job = (j) => j): Promise<{ jobId: string; job: Job }> {
+  const sha256 = await sha256Hex(bytes);
+  await env.TAPES.put(tapeKey(sha256), bytes);
+  const stub = env.JOB.getByName(sha256);
+  const job = await runInDurableObject(stub, async (_instance, state) => {
+    const now = Date.now();
+    let tapeFacts;
+    try {
+      tapeFacts = parseTape(bytes);
+    } catch {
+      // some tests seed tapes only the prover refuses (zero score): keep the facts anyway
+      const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const n = v.getUint32(12, true);
+      tapeFacts = { sizeBytes: bytes.length, seed: v.getUint32(8, true), frameCount: n, finalScore: 0, finalRngState: v.getUint32(16 + n + 4, true), checksum: v.getUint32(16 + n + 8, true) };
+    }
+    const j = patch(newJob(sha256, { ...tapeFacts, sha256 }, now, cfg), now);
+    state.storage.kv.put("job", j);
+    // Park the alarm far away: the test decides when it runs (runDurableObjectAlarm).
+    await state.storage.setAlarm(now + 3_600_000);
+    return j;
+  });
+  return { jobId: sha256, job };
+}
+
+export const stubOf = (jobId: string) => env.JOB.getByName(jobId);
+
+export const storedJob = (jobId: string) =>
+  runInDurableObject(stubOf(jobId), (_i, state) => state.storage.kv.get<Job>("job") ?? null);
+
+/** Moves the job's alarm an hour away, so the test alone decides when it runs. */
+export const parkAlarm = (jobId: string) =>
+  runInDurableObject(stubOf(jobId), (_i, state) => state.storage.setAlarm(Date.now() + 3_600_000));
+
+export const storedAlarm = (jobId: string) => runInDurableObject(stubOf(jobId), (_i, state) => state.storage.getAlarm());
+
+/** The dev prover's HTTP control surface (src/dev/prover-control.ts). */
+export const prover = {
+  async control(path: string, body?: unknown): Promise<any> {
+    const res = await fetch(`${env.PROVER_BASE_URL}/__dev/${path}`, {
+      method: body === undefined && path === "stats" ? "GET" : "POST",
+      body: body === undefined ? undefined : JSON.stringify(body),
+      headers: { "content-type": "application/json" },
+    });
+    if (!res.ok) throw new Error(`dev prover ${path}: ${res.status} ${await res.text()}`);
+    return res.json();
+  },
+  reset: () => prover.control("reset", {}),
+  faults: (rules: { kind: string; on?: string; times?: number; delayMs?: number }[]) => prover.control("faults", { rules }),
+  configure: (opts: Record<string, unknown>) => prover.control("config", opts),
+  stats: () => prover.control("stats"),
+  /** Submits a tape straight to the prover (as the gateway would) and returns its job id. */
+  async submitDirect(bytes: Uint8Array): Promise<string> {
+    const res = await fetch(`${env.PROVER_BASE_URL}/api/jobs/prove-tape/raw`, {
+      method: "POST",
+      body: bytes,
+      headers: { "x-api-key": env.PROVER_API_KEY ?? "" },
+    });
+    const body = (await res.json()) as { job_id?: string };
+    if (res.status !== 202 || !body.job_id) throw new Error(`direct submit: ${res.status} ${JSON.stringify(body)}`);
+    return body.job_id;
+  },
+};
+
+/** A proving job as the consumer would have left it, against a real prover job. */
+export function provingPatch(proverJobId: string, acceptedAt: (now: number) => number) {
+  return (j: Job, now: number): Job => {
+    const at = acceptedAt(now);
+    return {
+      ...j,
+      status: "proving",
+      prover: { ...j.prover, jobId: proverJobId, status: "queued", acceptedAt: at, pollDeadlineAt: at + cfg.pollTimeoutMs },
+    };
+  };
+}

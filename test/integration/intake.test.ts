@@ -1,0 +1,136 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import { crc32 } from "../../src/tape.ts";
+import { fixture } from "./fixtures.ts";
+import { call, cfg, postTape, prover, uniqueTape } from "./helpers.ts";
+
+beforeEach(async () => {
+  await prover.reset();
+});
+
+/** Rewrites bytes of a valid tape and fixes its CRC, so only the edited field is wrong. */
+function broken(edit: (b: Uint8Array, v: DataView) => void, fixCrc = true): Uint8Array {
+  const b = uniqueTape(50).slice();
+  const v = new DataView(b.buffer);
+  edit(b, v);
+  if (fixCrc) v.setUint32(16 + 50 + 8, crc32(b.subarray(0, 16 + 50)), true);
+  return b;
+}
+
+describe("POST /api/proofs/jobs", () => {
+  it("accepts a real game: 202, the job, where to watch it, content-addressed by SHA-256", async () => {
+    const r = await postTape(fixture("test-medium"));
+    expect(r.status).toBe(202);
+    expect(r.body).toMatchObject({
+      success: true,
+      status_url: `/api/proofs/jobs/${r.body.job.jobId}`,
+      job: {
+        jobId: expect.stringMatching(/^[0-9a-f]{64}$/),
+        status: expect.stringMatching(/^(queued|proving)$/),
+        tape: { sizeBytes: 4008, seed: 0xdeadbeef, frameCount: 3980, finalScore: 90 },
+        attempts: expect.any(Object),
+        result: null,
+        error: null,
+      },
+    });
+    expect(r.body.job.jobId).toBe(r.body.job.tape.sha256);
+    expect(r.headers.get("cache-control")).toBe("no-store");
+    expect(r.headers.get("x-content-type-options")).toBe("nosniff");
+  });
+
+  it("accepts a body with no content type", async () => {
+    const r = await call("/api/proofs/jobs", { method: "POST", body: uniqueTape() });
+    expect(r.status).toBe(202);
+  });
+
+  it("refuses the zero-score fixture with 400 zero_score", async () => {
+    const r = await postTape(fixture("test-short"));
+    expect(r.status).toBe(400);
+    expect(r.body).toEqual({ success: false, error: { code: "zero_score", message: expect.stringContaining("score") } });
+  });
+
+  const cases: [string, () => Uint8Array, string][] = [
+    ["empty body", () => new Uint8Array(), "tape_empty"],
+    ["truncated", () => uniqueTape(50).subarray(0, 20), "tape_truncated"],
+    ["bad magic", () => broken((b) => (b[0] = 0)), "bad_magic"],
+    ["version 1", () => broken((b) => (b[4] = 1)), "unsupported_version"],
+    ["rules tag 2", () => broken((b) => (b[5] = 2)), "unsupported_rules"],
+    ["reserved byte", () => broken((b) => (b[7] = 1)), "reserved_bytes_set"],
+    ["frame count over 18000", () => broken((_b, v) => v.setUint32(12, 18_001, true), false), "too_many_frames"],
+    ["frame count vs length", () => broken((_b, v) => v.setUint32(12, 49, true), false), "length_mismatch"],
+    ["reserved input bits", () => broken((b) => (b[20] = 0x80)), "reserved_input_bits_set"],
+    ["CRC", () => broken((b) => (b[20] = b[20]! ^ 1), false), "checksum_mismatch"],
+    ["zero score", () => broken((_b, v) => v.setUint32(16 + 50, 0, true)), "zero_score"],
+  ];
+  it.each(cases)("refuses %s with 400 %s", async (_name, bytes, code) => {
+    const r = await postTape(bytes());
+    expect(r.status).toBe(400);
+    expect(r.body.success).toBe(false);
+    expect(r.body.error.code).toBe(code);
+    expect(r.body.error.message).toEqual(expect.any(String));
+  });
+
+  it("MAX_TAPE_BYTES: a body of exactly the limit is read (and judged as a tape), one byte more is 413", async () => {
+    const atLimit = new Uint8Array(cfg.maxTapeBytes);
+    const inside = await call("/api/proofs/jobs", { method: "POST", body: atLimit });
+    expect(inside.status).toBe(400);
+    expect(inside.body.error.code).toBe("bad_magic");
+    const over = await call("/api/proofs/jobs", { method: "POST", body: new Uint8Array(cfg.maxTapeBytes + 1) });
+    expect(over.status).toBe(413);
+    expect(over.body.error.code).toBe("tape_too_large");
+  });
+
+  it("stops reading a streamed body as soon as it passes the limit, whatever Content-Length says", async () => {
+    let pulled = 0;
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        pulled += 64 * 1024;
+        controller.enqueue(new Uint8Array(64 * 1024));
+        // never closes: only stopping at the limit can answer
+      },
+    });
+    const r = await call("/api/proofs/jobs", { method: "POST", body: endless, duplex: "half" } as RequestInit);
+    expect(r.status).toBe(413);
+    expect(pulled).toBeLessThan(cfg.maxTapeBytes + 4 * 64 * 1024);
+  });
+
+  it("refuses a declared Content-Length over the limit before reading", async () => {
+    const r = await call("/api/proofs/jobs", {
+      method: "POST",
+      body: new Uint8Array(10),
+      headers: { "content-length": String(cfg.maxTapeBytes + 1) },
+    });
+    expect(r.status).toBe(413);
+  });
+
+  it("refuses a non-binary content type with 415", async () => {
+    const r = await call("/api/proofs/jobs", { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
+    expect(r.status).toBe(415);
+    expect(r.body.error.code).toBe("unsupported_media_type");
+  });
+});
+
+describe("reading jobs", () => {
+  it("an unknown job is 404 job_not_found; a malformed id is 400", async () => {
+    expect((await call(`/api/proofs/jobs/${"0".repeat(64)}`)).body.error.code).toBe("job_not_found");
+    expect((await call(`/api/proofs/jobs/${"0".repeat(64)}`)).status).toBe(404);
+    const bad = await call("/api/proofs/jobs/not-a-job");
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.code).toBe("invalid_job_id");
+    expect((await call(`/api/proofs/jobs/${"0".repeat(64)}/result`)).status).toBe(404);
+  });
+
+  it("an unfinished job's result is 409 result_not_ready", async () => {
+    await prover.configure({ proofMs: 5_000 });
+    const { body } = await postTape(uniqueTape());
+    const r = await call(`/api/proofs/jobs/${body.job.jobId}/result`);
+    expect(r.status).toBe(409);
+    expect(r.body.error.code).toBe("result_not_ready");
+    await prover.configure({ proofMs: 300 });
+  });
+
+  it("an unknown route is a JSON 404", async () => {
+    const r = await call("/nope");
+    expect(r.status).toBe(404);
+    expect(r.body.error.code).toBe("not_found");
+  });
+});

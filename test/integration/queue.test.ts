@@ -1,0 +1,146 @@
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { beforeEach, describe, expect, it } from "vitest";
+import worker from "../../src/index.ts";
+import type { Job } from "../../src/job.ts";
+import { fixture } from "./fixtures.ts";
+import { cfg, prover, provingPatch, seedJob, storedJob, stubOf, uniqueTape } from "./helpers.ts";
+
+const JOBS = "proof-jobs";
+const DLQ = "proof-jobs-dlq";
+
+beforeEach(async () => {
+  await prover.reset();
+  await prover.configure({ proofMs: 5_000 });
+});
+
+/** Delivers one message to the Worker's queue handler and reports what it acked or retried. */
+async function deliver(queue: string, body: unknown, attempts = 1) {
+  const batch = createMessageBatch(queue, [{ id: "m1", timestamp: new Date(), attempts, body }]);
+  const ctx = createExecutionContext();
+  await worker.queue(batch, env, ctx);
+  return getQueueResult(batch, ctx);
+}
+
+const acked = { explicitAcks: ["m1"], retryMessages: [] };
+// getQueueResult reports which messages were retried, not their delays: delays are checked
+// on the Durable Object's answer (below) and in the backoff unit tests.
+const retried = (r: Awaited<ReturnType<typeof deliver>>) => {
+  expect(r.explicitAcks).toEqual([]);
+  expect(r.retryMessages).toEqual([{ msgId: "m1" }]);
+};
+
+describe("the jobs queue consumer", () => {
+  it("submits the stored tape and acks once the prover accepted it", async () => {
+    const { jobId } = await seedJob(uniqueTape());
+    expect(await deliver(JOBS, { jobId })).toMatchObject(acked);
+    expect(await storedJob(jobId)).toMatchObject({
+      status: "proving",
+      prover: { jobId: expect.any(String), status: "queued" },
+      attempts: { deliveries: 1, submissions: 1 },
+    });
+    expect((await prover.stats()).accepted).toBe(1);
+  });
+
+  it("a busy prover (429) is retried with backoff and the job stays queued", async () => {
+    await prover.faults([{ kind: "busy", on: "submit" }]);
+    const { jobId } = await seedJob(uniqueTape());
+    retried(await deliver(JOBS, { jobId }));
+    const job = await storedJob(jobId);
+    expect(job).toMatchObject({ status: "queued", prover: { lastError: { code: "prover_busy" } } });
+    expect(job!.detail).toMatch(/busy/);
+  });
+
+  it("the job tells the consumer how long to back off, within RETRY_MIN/MAX_DELAY_SECONDS", async () => {
+    await prover.faults([{ kind: "busy", on: "submit", times: 3 }]);
+    const { jobId } = await seedJob(uniqueTape());
+    for (const attempt of [1, 2, 8]) {
+      const action = await stubOf(jobId).dispatch(attempt);
+      expect(action.ack).toBe(false);
+      if (!action.ack) {
+        expect(action.retryDelaySeconds).toBeGreaterThanOrEqual(cfg.retryMinDelaySeconds);
+        expect(action.retryDelaySeconds).toBeLessThanOrEqual(cfg.retryMaxDelaySeconds);
+      }
+    }
+  });
+
+  it.each([
+    ["http_503", "prover_unavailable"],
+    ["reset", "prover_unreachable"],
+    ["malformed_json", "prover_bad_reply"],
+    ["unauthorized", "prover_unauthorized"],
+  ])("a %s on submit is retried (%s recorded)", async (kind, code) => {
+    await prover.faults([{ kind, on: "submit" }]);
+    const { jobId } = await seedJob(uniqueTape());
+    retried(await deliver(JOBS, { jobId }));
+    expect(await storedJob(jobId)).toMatchObject({ status: "queued", prover: { lastError: { code } } });
+  });
+
+  it("a prover that does not answer within PROVER_REQUEST_TIMEOUT_MS is retried (prover_timeout)", async () => {
+    await prover.faults([{ kind: "hang", on: "submit" }]);
+    const { jobId } = await seedJob(uniqueTape());
+    retried(await deliver(JOBS, { jobId }));
+    expect(await storedJob(jobId)).toMatchObject({ status: "queued", prover: { lastError: { code: "prover_timeout" } } });
+  });
+
+  it("a tape the prover refuses (400) fails the job prover_rejected and is acked, not retried", async () => {
+    // Intake refuses zero scores; seed one straight into storage to see the prover's answer.
+    const { jobId } = await seedJob(fixture("test-short"));
+    expect(await deliver(JOBS, { jobId })).toMatchObject(acked);
+    const job = await storedJob(jobId);
+    expect(job).toMatchObject({ status: "failed", error: { code: "prover_rejected" } });
+    expect(job!.error!.message).toContain("zero_score_not_allowed");
+  });
+
+  it("a duplicate delivery of a job the prover already has is acked without a second submission", async () => {
+    const { jobId } = await seedJob(uniqueTape());
+    await deliver(JOBS, { jobId });
+    expect(await deliver(JOBS, { jobId }, 2)).toMatchObject(acked);
+    expect((await prover.stats()).submissions).toBe(1);
+    expect((await storedJob(jobId))?.attempts).toMatchObject({ deliveries: 2, submissions: 1 });
+  });
+
+  it("the wall-time cap is checked on delivery: just inside submits, just outside fails without reaching the prover", async () => {
+    const inside = await seedJob(uniqueTape(), (j, now) => ({ ...j, wallDeadlineAt: now + 60_000 }));
+    await deliver(JOBS, { jobId: inside.jobId });
+    expect((await storedJob(inside.jobId))?.status).toBe("proving");
+
+    await prover.reset();
+    const outside = await seedJob(uniqueTape(), (j, now) => ({ ...j, wallDeadlineAt: now - 1 }));
+    expect(await deliver(JOBS, { jobId: outside.jobId })).toMatchObject(acked);
+    expect(await storedJob(outside.jobId)).toMatchObject({ status: "failed", error: { code: "wall_time_exceeded" } });
+    expect((await prover.stats()).submissions).toBe(0);
+  });
+
+  it("a message for no known job, or not a job message at all, is acked (nothing can use it)", async () => {
+    expect(await deliver(JOBS, { jobId: "f".repeat(64) })).toMatchObject(acked);
+    expect(await deliver(JOBS, { nope: true })).toMatchObject(acked);
+    expect(await deliver(JOBS, "garbage")).toMatchObject(acked);
+  });
+});
+
+describe("the dead-letter queue consumer", () => {
+  it("ends a job whose deliveries ran out with retries_exhausted, naming the last problem", async () => {
+    await prover.faults([{ kind: "busy", on: "submit" }]);
+    const { jobId } = await seedJob(uniqueTape());
+    await deliver(JOBS, { jobId });
+    expect(await deliver(DLQ, { jobId })).toMatchObject(acked);
+    const job = await storedJob(jobId);
+    expect(job).toMatchObject({ status: "failed", error: { code: "retries_exhausted" } });
+    expect(job!.error!.message).toContain("prover_busy");
+  });
+
+  it("leaves a job the prover already accepted alone", async () => {
+    const tape = uniqueTape();
+    const proverJobId = await prover.submitDirect(tape);
+    const { jobId } = await seedJob(tape, provingPatch(proverJobId, (now) => now));
+    expect(await deliver(DLQ, { jobId })).toMatchObject(acked);
+    expect((await storedJob(jobId))?.status).toBe("proving");
+  });
+
+  it("leaves a finished job alone", async () => {
+    const { jobId } = await seedJob(uniqueTape(), (j: Job, now) => ({ ...j, status: "cancelled", finishedAt: now }));
+    await deliver(DLQ, { jobId });
+    expect((await storedJob(jobId))?.status).toBe("cancelled");
+  });
+});
