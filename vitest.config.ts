@@ -32,6 +32,7 @@ export default defineConfig({
           name: "workers",
           include: ["test/integration/**/*.test.ts"],
           globalSetup: ["./test/support/global-setup.ts"],
+          setupFiles: ["./test/integration/setup.ts"],
           // One dev prover (single-flight, like the real one) serves every file: run files in turn.
           fileParallelism: false,
           testTimeout: 30_000,

@@ -131,6 +131,11 @@ function applicable(kind: FaultKind, route: RouteKind): boolean {
   return true;
 }
 
+/** Default delay of a `slow` reply, and how long a `hang` holds the socket before dropping it. */
+export const SLOW_DELAY_MS = 2_000;
+export const HANG_LIMIT_MS = 30_000;
+const defaultDelay = (kind: FaultKind) => (kind === "hang" ? HANG_LIMIT_MS : SLOW_DELAY_MS);
+
 /** What the server should do to one request. */
 export interface FaultDecision {
   kind: FaultKind;
@@ -184,7 +189,7 @@ export class FaultEngine {
       const on = r.on ?? "any";
       if (on !== "any" && on !== route) continue;
       this.consume(i);
-      return { kind: r.kind, delayMs: r.delayMs ?? 2000 };
+      return { kind: r.kind, delayMs: r.delayMs ?? defaultDelay(r.kind) };
     }
     if (!this.random) return null;
     const roll = this.random.rng();
@@ -192,7 +197,8 @@ export class FaultEngine {
     if (roll >= this.random.rate) return null;
     const kinds = this.random.kinds.filter((k) => applicable(k, route));
     if (kinds.length === 0) return null;
-    return { kind: kinds[Math.floor(pick * kinds.length)]!, delayMs: 2000 };
+    const kind = kinds[Math.floor(pick * kinds.length)]!;
+    return { kind, delayMs: defaultDelay(kind) };
   }
 
   /** The next job-level rule, consumed when a submission is accepted. */

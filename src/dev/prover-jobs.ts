@@ -4,6 +4,7 @@
  * timer per job for the side effects (a lost job disappearing, a proof timeout killing the server).
  */
 import { createHash, randomUUID } from "node:crypto";
+import type { Journal } from "../job.ts";
 import { RULES_DIGEST_AST3, type TapeFacts } from "../tape.ts";
 import type { JobFaultKind } from "./prover-faults.ts";
 
@@ -27,14 +28,8 @@ export interface JobTimings {
   runningJobTimeoutMs: number;
 }
 
-export interface Journal {
-  seed: number;
-  frame_count: number;
-  final_score: number;
-  final_rng_state: number;
-  tape_checksum: number;
-  rules_digest: number;
-}
+/** The journal a proof commits to: the same shape the gateway checks (src/job.ts). */
+export type { Journal };
 
 interface Job {
   id: string;

@@ -252,11 +252,18 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
         req.socket.destroy();
         void restart("injected");
         return true;
-      case "hang":
-        log(`${req.method} ${path} → hanging${note}`);
+      case "hang": {
+        // Never answers; the socket is dropped after `delayMs` (default 30 s) or on reset()/close(),
+        // so a forgotten hang cannot hold a client's connection (or its shutdown) forever.
+        log(`${req.method} ${path} → hanging for up to ${delayMs} ms${note}`);
         hung.add(res);
-        res.on("close", () => hung.delete(res));
+        const timer = setTimeout(() => res.destroy(), delayMs);
+        res.on("close", () => {
+          clearTimeout(timer);
+          hung.delete(res);
+        });
         return true;
+      }
       case "slow": {
         const e = epoch;
         await sleep(delayMs);
@@ -359,7 +366,8 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
           log("restart: listening again");
           break;
         } catch (e) {
-          if (attempt >= 50) throw e;
+          // Someone took the port meanwhile: keep trying (a real supervisor would too), never reject.
+          if (attempt % 50 === 0) log(`restart: cannot listen on ${port} yet (${e instanceof Error ? e.message : e})`);
           await sleep(100);
         }
       }

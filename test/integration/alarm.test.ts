@@ -8,7 +8,6 @@ import { call, cfg, parkAlarm, getJob, prover, provingPatch, seedJob, storedAlar
 const LONG_PROOF_MS = cfg.pollBudgetMs * 5;
 
 beforeEach(async () => {
-  await prover.reset();
   await prover.configure({ proofMs: LONG_PROOF_MS });
 });
 

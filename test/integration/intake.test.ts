@@ -1,11 +1,7 @@
-import { beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { crc32 } from "../../src/tape.ts";
 import { fixture } from "./fixtures.ts";
 import { call, cfg, postTape, prover, uniqueTape } from "./helpers.ts";
-
-beforeEach(async () => {
-  await prover.reset();
-});
 
 /** Rewrites bytes of a valid tape and fixes its CRC, so only the edited field is wrong. */
 function broken(edit: (b: Uint8Array, v: DataView) => void, fixCrc = true): Uint8Array {
@@ -125,7 +121,6 @@ describe("reading jobs", () => {
     const r = await call(`/api/proofs/jobs/${body.job.jobId}/result`);
     expect(r.status).toBe(409);
     expect(r.body.error.code).toBe("result_not_ready");
-    await prover.configure({ proofMs: 300 });
   });
 
   it("an unknown route is a JSON 404", async () => {

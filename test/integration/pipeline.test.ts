@@ -1,13 +1,8 @@
 import { env } from "cloudflare:workers";
-import { beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parseTape } from "../../src/tape.ts";
 import { fixture } from "./fixtures.ts";
 import { call, postTape, prover, uniqueTape, waitForJob } from "./helpers.ts";
-
-beforeEach(async () => {
-  await prover.reset();
-  await prover.configure({ proofMs: 300 });
-});
 
 const finished = (j: { status: string }) => ["succeeded", "failed", "cancelled"].includes(j.status);
 

@@ -10,7 +10,6 @@ const JOBS = "proof-jobs";
 const DLQ = "proof-jobs-dlq";
 
 beforeEach(async () => {
-  await prover.reset();
   await prover.configure({ proofMs: 5_000 });
 });
 

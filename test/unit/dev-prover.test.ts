@@ -1,0 +1,389 @@
+/**
+ * The dev prover must imitate shared/PROVER_API.md faithfully (shapes, 4xx/429s, timeouts,
+ * restarts) and inject every fault on demand, or the gateway's integration tests prove nothing.
+ */
+import { describe, it, expect, beforeAll, afterAll, beforeEach } from "vitest";
+import { readFileSync } from "node:fs";
+import { request } from "node:http";
+import { startDevProver, type DevProver } from "../../src/dev/prover-server.ts";
+
+const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`../../../shared/fixtures/${name}`, import.meta.url)));
+const REAL = fixture("test-real-game.tape");
+const MEDIUM = fixture("test-medium.tape");
+const ZERO = fixture("test-short.tape");
+const SUBMIT = "/api/jobs/prove-tape/raw";
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+
+interface Reply {
+  status: number;
+  type: string;
+  text: string;
+  json: <T = Record<string, any>>() => T;
+}
+
+/** One request on a fresh connection (no pooling: restarts and resets stay unambiguous). */
+function call(
+  base: string,
+  method: string,
+  path: string,
+  o: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<Reply> {
+  const body =
+    o.body === undefined ? undefined : o.body instanceof Uint8Array ? o.body : new TextEncoder().encode(JSON.stringify(o.body));
+  return new Promise((resolve, reject) => {
+    const req = request(new URL(path, base), { method, headers: o.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("error", reject);
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString("utf8");
+        resolve({ status: res.statusCode!, type: String(res.headers["content-type"]), text, json: () => JSON.parse(text) });
+      });
+    });
+    req.on("error", reject);
+    if (o.timeoutMs) req.setTimeout(o.timeoutMs, () => req.destroy(Object.assign(new Error("client timeout"), { code: "TIMEOUT" })));
+    req.end(body);
+  });
+}
+const errCode = (p: Promise<unknown>) => p.then(() => "no error", (e: { code?: string }) => e.code);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+async function waitFor<T>(f: () => Promise<T | undefined> | T | undefined, ms = 3000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const v = await f();
+    if (v !== undefined) return v;
+    if (Date.now() > end) throw new Error("waitFor timed out");
+    await sleep(15);
+  }
+}
+
+let p: DevProver;
+const submit = (tape: Uint8Array, query = "", headers?: Record<string, string>) =>
+  call(p.url, "POST", SUBMIT + query, { body: tape, headers });
+const poll = (id: string) => call(p.url, "GET", `/api/jobs/${id}`);
+/** Polls until the job is finished; returns the final body. */
+const finish = (id: string) =>
+  waitFor(async () => {
+    const r = await poll(id);
+    if (r.status !== 200) throw new Error(`poll gave ${r.status}: ${r.text}`);
+    const b = r.json();
+    return b.status === "succeeded" || b.status === "failed" ? b : undefined;
+  });
+async function accepted(tape = REAL, query = ""): Promise<string> {
+  const r = await submit(tape, query);
+  expect(r.status, r.text).toBe(202);
+  return r.json().job_id as string;
+}
+
+beforeAll(async () => {
+  p = await startDevProver({ proofMs: 120, queuedMs: 20, restartOutageMs: 250 });
+});
+afterAll(() => p.close());
+beforeEach(() => p.reset());
+
+describe("contract", () => {
+  it("serves /health with every documented field", async () => {
+    const r = await call(p.url, "GET", "/health");
+    expect(r.status).toBe(200);
+    const h = r.json();
+    expect(h).toMatchObject({
+      status: "ok", accelerator: "cuda", rules_digest: 1095980083, rules_digest_hex: "0x41535433", ruleset: "AST3",
+      dev_mode: false, queued_jobs: 0, running_jobs: 0, stored_jobs: 0, max_jobs: 64, prover_concurrency: 1,
+      max_tape_bytes: 2097152, max_frames: 18000, min_segment_limit_po2: 16, max_segment_limit_po2: 21,
+      http_max_connections: 25000, http_keep_alive_secs: 75, timed_out_proof_kill_secs: 60, auth_required: false,
+    });
+    expect(h.image_id).toMatch(/^[0-9a-f]{64}$/);
+    expect(typeof h.service).toBe("string");
+    await accepted();
+    expect((await call(p.url, "GET", "/health")).json()).toMatchObject({ queued_jobs: 1, stored_jobs: 1 });
+    expect(p.stats().health).toBe(2);
+  });
+
+  it("proves a real tape: queued → running → succeeded with the tape's own journal", async () => {
+    const r = await submit(REAL, "?receipt_kind=groth16&segment_limit_po2=20&verify_mode=verify");
+    expect(r.status).toBe(202);
+    const sub = r.json();
+    expect(sub).toEqual({ success: true, job_id: expect.stringMatching(UUID), status: "queued", status_url: `/api/jobs/${sub.job_id}` });
+    const first = (await call(p.url, "GET", sub.status_url)).json();
+    expect(first.status).toBe("queued");
+    expect(first.result).toBeUndefined();
+    await waitFor(async () => ((await poll(sub.job_id)).json().status === "running" ? true : undefined));
+    const done = await finish(sub.job_id);
+    expect(done.status).toBe("succeeded");
+    expect(done.error_code).toBeUndefined();
+    expect(done.tape_size_bytes).toBe(13857);
+    expect(done.options).toEqual({
+      max_frames: 18000, receipt_kind: "groth16", segment_limit_po2: 20, proof_mode: "secure", verify_mode: "verify", accelerator: "cuda",
+    });
+    expect(done.result.proof.journal).toEqual({
+      seed: 0x43c9c6cd, frame_count: 13829, final_score: 32860, final_rng_state: 0xa9713c03, tape_checksum: 0xc8eebb89, rules_digest: 0x41535433,
+    });
+    expect(done.result.proof.receipt.inner.Groth16.seal).toHaveLength(256);
+    expect(done.result.proof).toMatchObject({ requested_receipt_kind: "groth16", produced_receipt_kind: "groth16" });
+    expect(done.result.proof.stats.segments).toBeGreaterThan(0);
+    expect(done.result.elapsed_ms).toBeGreaterThanOrEqual(120);
+    expect(done.finished_at_unix_s).toBeGreaterThanOrEqual(done.created_at_unix_s);
+    const s = p.stats();
+    expect(s.accepted).toBe(1);
+    expect(s.submissions).toBe(1);
+    expect(s.polls).toBeGreaterThanOrEqual(3);
+    expect(s.finished.succeeded).toBe(1);
+    expect(s.jobs.succeeded).toBe(1);
+  });
+
+  it("refuses bad tapes and options with 400 and the documented codes", async () => {
+    const cases: Array<[Uint8Array, string, string]> = [
+      [ZERO, "", "zero_score_not_allowed"],
+      [new TextEncoder().encode("definitely not a tape, just some garbage bytes"), "", "invalid_tape"],
+      [new Uint8Array(0), "", "tape_empty"],
+      [new Uint8Array(2_097_153), "", "tape_too_large"],
+      [REAL, "?segment_limit_po2=15", "invalid_segment_limit"],
+      [REAL, "?segment_limit_po2=22", "invalid_segment_limit"],
+      [REAL, "?max_frames=18001", "invalid_max_frames"],
+      [REAL, "?max_frames=100", "invalid_tape"],
+    ];
+    for (const [tape, q, code] of cases) {
+      const r = await submit(tape, q);
+      expect([r.status, r.json()]).toEqual([400, { success: false, error: expect.any(String), error_code: code }]);
+    }
+    expect(p.stats().accepted).toBe(0);
+  });
+
+  it("is single-flight (429 prover_busy) and answers 429 at_capacity when the store is full", async () => {
+    p.configure({ maxJobs: 1 });
+    const id = await accepted(MEDIUM);
+    const busy = await submit(REAL);
+    expect([busy.status, busy.json().error_code]).toEqual([429, "prover_busy"]);
+    await finish(id);
+    const full = await submit(REAL);
+    expect([full.status, full.json().error_code]).toEqual([429, "at_capacity"]);
+    expect(p.stats()).toMatchObject({ accepted: 1, rateLimited: 2, errorCodes: { prover_busy: 1, at_capacity: 1 } });
+  });
+
+  it("DELETE: 409 while active, 200 once finished, then 404; unknown ids and routes 404", async () => {
+    const id = await accepted();
+    const active = await call(p.url, "DELETE", `/api/jobs/${id}`);
+    expect([active.status, active.json().error_code]).toEqual([409, "job_active"]);
+    await finish(id);
+    const del = await call(p.url, "DELETE", `/api/jobs/${id}`);
+    expect([del.status, del.json()]).toEqual([200, { success: true, job_id: id }]);
+    expect((await poll(id)).status).toBe(404);
+    expect((await call(p.url, "DELETE", `/api/jobs/${id}`)).status).toBe(404);
+    const unknown = await poll("00000000-0000-0000-0000-000000000000");
+    expect([unknown.status, unknown.json()]).toEqual([404, { success: false, error: "job not found", error_code: "job_not_found" }]);
+    const route = await call(p.url, "GET", "/nope");
+    expect(route.status).toBe(404);
+    expect(route.json().success).toBe(false);
+    expect(p.stats().deletes).toBe(3);
+  });
+
+  it("sweeps finished jobs past their TTL", async () => {
+    p.configure({ sweepIntervalMs: 30, finishedJobTtlMs: 50 });
+    const id = await accepted(MEDIUM);
+    await finish(id);
+    await waitFor(() => (p.stats().sweptJobs > 0 ? true : undefined));
+    expect((await poll(id)).status).toBe(404);
+  });
+});
+
+describe("auth", () => {
+  let q: DevProver;
+  beforeAll(async () => {
+    q = await startDevProver({ apiKey: "k-123", proofMs: 50, queuedMs: 10 });
+  });
+  afterAll(() => q.close());
+
+  it("needs x-api-key or Bearer on /api/* but never on /health or /__dev", async () => {
+    const health = (await call(q.url, "GET", "/health")).json();
+    expect(health.auth_required).toBe(true);
+    const attempts: Array<Record<string, string> | undefined> = [undefined, { "x-api-key": "wrong" }, { authorization: "Bearer wrong" }];
+    for (const headers of attempts) {
+      const r = await call(q.url, "POST", SUBMIT, { body: REAL, headers });
+      expect([r.status, r.json()]).toEqual([401, { success: false, error: "unauthorized", error_code: "unauthorized" }]);
+    }
+    const ok = await call(q.url, "POST", SUBMIT, { body: REAL, headers: { "x-api-key": "k-123" } });
+    expect(ok.status).toBe(202);
+    const id = ok.json().job_id;
+    expect((await call(q.url, "GET", `/api/jobs/${id}`)).status).toBe(401);
+    expect((await call(q.url, "GET", `/api/jobs/${id}`, { headers: { authorization: "Bearer k-123" } })).status).toBe(200);
+    const stats = await call(q.url, "GET", "/__dev/stats");
+    expect(stats.status).toBe(200);
+    expect(stats.json()).toMatchObject({ accepted: 1, byStatus: { "401": 4 } });
+  });
+});
+
+describe("restarts", () => {
+  it("restart(): in-flight jobs are lost and the port refuses connections during the outage", async () => {
+    const id = await accepted();
+    const restarting = p.restart();
+    await sleep(20);
+    expect(await errCode(call(p.url, "GET", "/health"))).toBe("ECONNREFUSED");
+    await restarting;
+    expect((await call(p.url, "GET", "/health")).status).toBe(200);
+    expect((await poll(id)).json().error_code).toBe("job_not_found");
+    expect(p.stats().restarts).toBe(1);
+  });
+
+  it("a proof past the running-job timeout fails proof_timeout, then the server aborts and restarts", async () => {
+    p.configure({ proofMs: 5000, runningJobTimeoutMs: 100, timedOutProofKillMs: 150, restartOutageMs: 200 });
+    const id = await accepted();
+    const done = await finish(id);
+    expect([done.status, done.error_code]).toEqual(["failed", "proof_timeout"]);
+    expect(done.result).toBeUndefined();
+    await waitFor(() => (p.stats().restarts === 1 ? true : undefined));
+    expect(await errCode(call(p.url, "GET", "/health"))).toBe("ECONNREFUSED");
+    await waitFor(async () => ((await errCode(call(p.url, "GET", "/health"))) === "no error" ? true : undefined));
+    expect((await poll(id)).status).toBe(404);
+  });
+});
+
+describe("fault injection", () => {
+  it("transport faults: http_500/502/503, reset, malformed_json, busy, slow, times", async () => {
+    const id = await accepted(MEDIUM);
+    p.injectFaults([
+      { kind: "http_500", on: "poll" },
+      { kind: "http_503", on: "health", times: 2 },
+      { kind: "http_502", on: "health" },
+    ]);
+    const e500 = await poll(id);
+    expect([e500.status, e500.json().error_code]).toEqual([500, "internal_error"]);
+    expect((await poll(id)).status).toBe(200);
+    const health = [];
+    for (let i = 0; i < 4; i++) health.push(await call(p.url, "GET", "/health"));
+    expect(health.map((r) => r.status)).toEqual([503, 503, 502, 200]);
+    expect(health[0]!.type).toContain("text/html");
+    await finish(id);
+
+    p.injectFaults([{ kind: "reset", on: "health" }, { kind: "malformed_json", on: "poll" }, { kind: "busy" }]);
+    expect(await errCode(call(p.url, "GET", "/health"))).toBe("ECONNRESET");
+    const bad = await poll(id);
+    expect(bad.status).toBe(200);
+    expect(() => bad.json()).toThrow();
+    const busy = await submit(REAL);
+    expect([busy.status, busy.json().error_code]).toEqual([429, "prover_busy"]);
+
+    p.injectFaults([{ kind: "slow", on: "health", delayMs: 200 }]);
+    const t = Date.now();
+    expect((await call(p.url, "GET", "/health")).status).toBe(200);
+    expect(Date.now() - t).toBeGreaterThanOrEqual(190);
+    expect(p.stats()).toMatchObject({
+      faults: { http_500: 1, http_503: 2, http_502: 1, reset: 1, malformed_json: 1, busy: 1, slow: 1 },
+      faultsTotal: 8,
+      pendingFaults: [],
+    });
+  });
+
+  it("hang: no answer until the client gives up; reset() frees the socket", async () => {
+    p.injectFaults([{ kind: "hang", on: "health" }]);
+    expect(await errCode(call(p.url, "GET", "/health", { timeoutMs: 200 }))).toBe("TIMEOUT");
+    p.injectFaults([{ kind: "hang" }]);
+    const hung = errCode(call(p.url, "GET", "/health"));
+    await waitFor(() => (p.stats().faults.hang === 2 ? true : undefined));
+    p.reset();
+    expect(await hung).toBe("ECONNRESET");
+  });
+
+  it("restart fault: this request is reset and the server restarts", async () => {
+    p.injectFaults([{ kind: "restart", on: "poll" }]);
+    const id = await accepted(MEDIUM);
+    expect(await errCode(poll(id))).toBe("ECONNRESET");
+    await waitFor(async () => ((await errCode(call(p.url, "GET", "/health"))) === "no error" ? true : undefined));
+    expect((await poll(id)).status).toBe(404);
+    expect(p.stats().restarts).toBe(1);
+  });
+
+  it("job faults: fail_oom, fail_unknown, result_mismatch, result_incomplete, lose_job", async () => {
+    p.injectFaults([
+      { kind: "fail_oom" },
+      { kind: "fail_unknown" },
+      { kind: "result_mismatch" },
+      { kind: "result_incomplete" },
+      { kind: "lose_job" },
+    ]);
+    const oom = await finish(await accepted());
+    expect([oom.status, oom.error_code]).toEqual(["failed", "proof_error"]);
+    expect(oom.error).toContain("out of memory");
+    const unknown = await finish(await accepted());
+    expect([unknown.status, unknown.error_code]).toEqual(["failed", "mystery_failure"]);
+    const mismatch = await finish(await accepted());
+    expect(mismatch.status).toBe("succeeded");
+    expect(mismatch.result.proof.journal.final_score).toBe(32861);
+    const incomplete = await finish(await accepted());
+    expect(incomplete.result.proof.journal.tape_checksum).toBeUndefined();
+    expect(incomplete.result.proof.journal.seed).toBe(0x43c9c6cd);
+    const lost = await accepted();
+    await waitFor(async () => ((await poll(lost)).status === 404 ? true : undefined));
+    await accepted(); // the prover is idle again once the lost job is gone
+    expect(p.stats()).toMatchObject({
+      accepted: 6,
+      finished: { lost: 1, failed: { proof_error: 1, mystery_failure: 1 } },
+      faults: { fail_oom: 1, fail_unknown: 1, result_mismatch: 1, result_incomplete: 1, lose_job: 1 },
+    });
+  });
+
+  it("job faults wait for an accepted job: a refused submission does not consume them", async () => {
+    p.injectFaults([{ kind: "fail_internal_error" }]);
+    expect((await submit(ZERO)).status).toBe(400);
+    const done = await finish(await accepted());
+    expect(done.error_code).toBe("internal_error");
+  });
+
+  it("random faults repeat for the same seed", async () => {
+    const run = async (seed: number) => {
+      p.reset();
+      p.setRandomFaults({ rate: 0.5, kinds: ["http_500", "http_503", "malformed_json"], seed });
+      const out: string[] = [];
+      for (let i = 0; i < 24; i++) {
+        const r = await call(p.url, "GET", "/health");
+        out.push(r.status === 200 ? (r.text.startsWith('{"status"') ? "ok" : "junk") : String(r.status));
+      }
+      return out;
+    };
+    const a = await run(7);
+    expect(await run(7)).toEqual(a);
+    expect(new Set(a).size).toBeGreaterThan(2);
+    expect(await run(8)).not.toEqual(a);
+    p.setRandomFaults(null);
+    expect((await call(p.url, "GET", "/health")).status).toBe(200);
+  });
+});
+
+describe("HTTP control routes", () => {
+  const dev = (path: string, body?: unknown) => call(p.url, body === undefined && path.endsWith("stats") ? "GET" : "POST", `/__dev/${path}`, { body });
+
+  it("faults, config, random-faults, stats and reset over HTTP", async () => {
+    const f = await dev("faults", { rules: [{ kind: "http_502", on: "health" }, { kind: "fail_proof_error" }] });
+    expect(f.status).toBe(200);
+    expect(f.json().pending).toHaveLength(2);
+    expect((await call(p.url, "GET", "/health")).status).toBe(502);
+    expect((await dev("faults", { rules: [{ kind: "nope" }] })).status).toBe(400);
+
+    expect((await dev("config", { proofMs: 30, accelerator: "cpu", devMode: true })).status).toBe(200);
+    expect((await dev("config", { bogus: 1 })).status).toBe(400);
+    const h = (await call(p.url, "GET", "/health")).json();
+    expect([h.accelerator, h.dev_mode]).toEqual(["cpu", true]);
+    const done = await finish(await accepted());
+    expect([done.error_code, done.options.proof_mode, done.options.accelerator]).toEqual(["proof_error", "dev", "cpu"]);
+
+    expect((await dev("random-faults", { rate: 1, kinds: ["http_503"], seed: 3 })).status).toBe(200);
+    expect((await call(p.url, "GET", "/health")).status).toBe(503);
+    expect((await dev("random-faults", null)).status).toBe(200);
+    expect((await call(p.url, "GET", "/health")).status).toBe(200);
+
+    const stats = (await dev("stats")).json();
+    expect(stats).toMatchObject({ accepted: 1, health: 4, faults: { http_502: 1, fail_proof_error: 1, http_503: 1 } });
+    expect((await dev("reset", {})).status).toBe(200);
+    expect((await dev("stats")).json()).toMatchObject({ requests: 0, accepted: 0, jobs: { succeeded: 0, failed: 0 } });
+    expect((await call(p.url, "GET", "/health")).json().accelerator).toBe("cuda"); // reset restores the startup config
+  });
+
+  it("POST /__dev/restart answers, then the port goes down and comes back", async () => {
+    const id = await accepted();
+    const r = await dev("restart", {});
+    expect([r.status, r.json().outage_ms]).toEqual([200, 250]);
+    await sleep(30);
+    expect(await errCode(call(p.url, "GET", "/health"))).toBe("ECONNREFUSED");
+    await waitFor(async () => ((await errCode(call(p.url, "GET", "/health"))) === "no error" ? true : undefined));
+    expect((await poll(id)).status).toBe(404);
+  });
+});
