@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 
 /**
  * Every wrangler var, parsed once into a typed `Config`. The rest of the code never reads

@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import type { Config } from "./config.ts";
 import type { JobError } from "./errors.ts";
 import type { Journal } from "./job.ts";

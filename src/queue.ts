@@ -1,4 +1,4 @@
-import { z } from "zod";
+import * as z from "zod";
 import { configFrom } from "./config.ts";
 import type { JobMessage } from "./job-object.ts";
 import { retryDelaySeconds } from "./retries.ts";
