@@ -57,10 +57,15 @@ app.post("/api/proofs/jobs", async (c) => {
   const existing = await stub.get();
   if (!existing) {
     // The tape is durable before the job exists, so no accepted job can lack its tape.
-    await c.env.TAPES.put(tapeKey(sha256), bytes, {
-      sha256,
-      httpMetadata: { contentType: "application/octet-stream" },
-    });
+    try {
+      await c.env.TAPES.put(tapeKey(sha256), bytes, {
+        sha256,
+        httpMetadata: { contentType: "application/octet-stream" },
+      });
+    } catch (e) {
+      console.error(JSON.stringify({ event: "tape_store_failed", jobId: sha256, error: String(e) }));
+      throw new ApiError(503, "storage_unavailable", "the tape could not be stored; nothing was accepted, try again");
+    }
   }
   const created = existing ? ({ kind: "exists", job: existing } as const) : await stub.create(sha256, { ...facts, sha256 });
   if (created.kind === "enqueue_failed") {

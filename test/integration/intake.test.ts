@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { crc32 } from "../../src/tape.ts";
+import { createExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import worker from "../../src/index.ts";
+import { crc32, sha256Hex } from "../../src/tape.ts";
 import { fixture } from "./fixtures.ts";
 import { call, cfg, postTape, prover, uniqueTape } from "./helpers.ts";
 
@@ -102,6 +105,22 @@ describe("POST /api/proofs/jobs", () => {
     const r = await call("/api/proofs/jobs", { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
     expect(r.status).toBe(415);
     expect(r.body.error.code).toBe("unsupported_media_type");
+  });
+});
+
+describe("when storage fails", () => {
+  it("an R2 write failure is a 503 storage_unavailable and no job is created", async () => {
+    const failingR2 = { ...env.TAPES, put: () => Promise.reject(new Error("R2 is down")) } as unknown as R2Bucket;
+    const tape = uniqueTape();
+    const res = await worker.fetch(
+      new Request("http://gateway.test/api/proofs/jobs", { method: "POST", body: tape }),
+      { ...env, TAPES: failingR2 },
+      createExecutionContext(),
+    );
+    expect(res.status).toBe(503);
+    expect(((await res.json()) as any).error.code).toBe("storage_unavailable");
+    const jobId = await sha256Hex(tape);
+    expect((await call(`/api/proofs/jobs/${jobId}`)).status).toBe(404);
   });
 });
 

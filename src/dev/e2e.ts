@@ -1,0 +1,136 @@
+/**
+ * `npm run e2e`: an end-to-end run of the real thing on this machine, timed. Starts the dev
+ * prover and `wrangler dev` (queues, Durable Objects, alarms and R2 all local), posts the shared
+ * fixture tapes as a player would, follows each job through the public API to its end, checks
+ * each stored result against its tape, and prints the timings. Exits non-zero on any surprise.
+ *
+ *   npm run e2e [-- --proof-ms 3000] [--var NAME:VALUE ...]   (vars go to wrangler dev)
+ */
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { parseTape } from "../tape.ts";
+import { startDevProver } from "./prover-server.ts";
+
+const { values } = parseArgs({
+  options: {
+    "proof-ms": { type: "string", default: "3000" },
+    var: { type: "string", multiple: true, default: [] },
+    "timeout-s": { type: "string", default: "120" },
+  },
+});
+
+const fixtures = fileURLToPath(new URL("../../../shared/fixtures/", import.meta.url));
+const wranglerBin = fileURLToPath(new URL("../../node_modules/wrangler/bin/wrangler.js", import.meta.url));
+const apiKey = `e2e-${randomBytes(8).toString("hex")}`;
+const t0 = Date.now();
+const since = (t: number) => `${((t - t0) / 1000).toFixed(2)} s`;
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
+
+const prover = await startDevProver({ port: 0, apiKey, proofMs: Number(values["proof-ms"]) });
+const port = await freePort();
+const state = mkdtempSync(join(tmpdir(), "gateway-e2e-"));
+const vars = [`PROVER_BASE_URL:${prover.url}`, `PROVER_API_KEY:${apiKey}`, ...values.var!];
+const gateway = spawn(
+  process.execPath,
+  [wranglerBin, "dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, ...vars.flatMap((v) => ["--var", v])],
+  { stdio: ["ignore", "pipe", "pipe"] },
+);
+let output = "";
+gateway.stdout.on("data", (d: Buffer) => (output += d.toString()));
+gateway.stderr.on("data", (d: Buffer) => (output += d.toString()));
+
+let failed = false;
+const fail = (msg: string) => {
+  failed = true;
+  console.log(`FAIL ${msg}`);
+};
+
+async function cleanup(code: number): Promise<never> {
+  gateway.kill("SIGTERM");
+  await prover.close();
+  rmSync(state, { recursive: true, force: true });
+  process.exit(code);
+}
+
+try {
+  const base = `http://127.0.0.1:${port}`;
+  const readyBy = Date.now() + 60_000;
+  while (!/Ready on/.test(output)) {
+    if (Date.now() > readyBy || gateway.exitCode !== null) throw new Error(`wrangler dev did not start:\n${output}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const health = await (await fetch(`${base}/api/health`)).json();
+  console.log(`gateway ready at ${since(Date.now())}; health: ${health.status}`);
+  if (health.status !== "ok") fail(`health is ${JSON.stringify(health)}`);
+
+  const zero = await fetch(`${base}/api/proofs/jobs`, { method: "POST", body: readFileSync(`${fixtures}test-short.tape`) });
+  const zeroBody = await zero.json();
+  if (zero.status !== 400 || zeroBody.error?.code !== "zero_score") fail(`test-short.tape: ${zero.status} ${JSON.stringify(zeroBody)}`);
+  else console.log("test-short.tape      refused 400 zero_score (as it must be)");
+
+  // Two players finish at once: the single-flight prover takes one, the other waits (429 → backoff).
+  const names = ["test-real-game", "test-medium"];
+  const jobs = await Promise.all(
+    names.map(async (name) => {
+      const bytes = readFileSync(`${fixtures}${name}.tape`);
+      const postedAt = Date.now();
+      const res = await fetch(`${base}/api/proofs/jobs`, {
+        method: "POST",
+        body: bytes,
+        headers: { "content-type": "application/octet-stream" },
+      });
+      const body = await res.json();
+      if (res.status !== 202 && res.status !== 200) throw new Error(`${name}: ${res.status} ${JSON.stringify(body)}`);
+      return { name, bytes, postedAt, jobId: body.job.jobId as string, acceptedAt: 0, doneAt: 0, job: body.job };
+    }),
+  );
+
+  const deadline = Date.now() + Number(values["timeout-s"]) * 1000;
+  while (jobs.some((j) => !j.doneAt) && Date.now() < deadline) {
+    for (const j of jobs.filter((x) => !x.doneAt)) {
+      const { job } = await (await fetch(`${base}/api/proofs/jobs/${j.jobId}`)).json();
+      j.job = job;
+      if (job.prover.acceptedAt && !j.acceptedAt) j.acceptedAt = Date.now();
+      if (["succeeded", "failed", "cancelled"].includes(job.status)) j.doneAt = Date.now();
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  for (const j of jobs) {
+    const facts = parseTape(j.bytes);
+    const secs = (a: number, b: number) => (b && a ? `${((b - a) / 1000).toFixed(2)} s` : "—");
+    console.log(
+      `${`${j.name}.tape`.padEnd(20)} ${j.job.status.padEnd(9)} total ${secs(j.postedAt, j.doneAt)}` +
+        ` (to prover ${secs(j.postedAt, j.acceptedAt)}, submissions ${j.job.attempts.submissions}, polls ${j.job.attempts.polls})`,
+    );
+    if (j.job.status !== "succeeded") {
+      fail(`${j.name}: ended ${j.job.status} ${JSON.stringify(j.job.error)}`);
+      continue;
+    }
+    const result = await (await fetch(`${base}/api/proofs/jobs/${j.jobId}/result`)).json();
+    const want = [facts.seed, facts.frameCount, facts.finalScore, facts.finalRngState, facts.checksum, 0x41535433];
+    const got = ["seed", "frame_count", "final_score", "final_rng_state", "tape_checksum", "rules_digest"].map((k) => result.journal?.[k]);
+    if (JSON.stringify(got) !== JSON.stringify(want)) fail(`${j.name}: journal ${JSON.stringify(got)} != tape ${JSON.stringify(want)}`);
+  }
+  const stats = prover.stats();
+  console.log(`prover: ${stats.accepted} accepted, ${stats.rateLimited} answered 429, ${stats.polls} polls; wall ${since(Date.now())}`);
+} catch (e) {
+  fail(e instanceof Error ? e.message : String(e));
+}
+console.log(failed ? "e2e: FAILED" : "e2e: ok");
+await cleanup(failed ? 1 : 0);
