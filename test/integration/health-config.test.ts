@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
 import { fixture } from "./fixtures.ts";
-import { call } from "./helpers.ts";
+import { call, prover } from "./helpers.ts";
 
 /** Calls the Worker with some vars overridden, as `wrangler dev --var NAME:VALUE` would. */
 async function callWith(vars: Record<string, string>, path: string, init?: RequestInit) {
@@ -30,6 +30,14 @@ describe("GET /api/health", () => {
     expect(r.body.status).toBe("degraded");
     expect(r.body.prover.compatible).toBe(false);
     expect(r.body.prover.problems.join(" ")).toContain("PROVER_EXPECTED_IMAGE_ID");
+  });
+
+  it("the prover's health is read once per cache period, not on every request", async () => {
+    const pinned = { PROVER_EXPECTED_IMAGE_ID: "cd".repeat(32) }; // a cache key no other test uses
+    const before = (await prover.stats()).health;
+    await callWith(pinned, "/api/health");
+    await callWith(pinned, "/api/health");
+    expect((await prover.stats()).health - before).toBe(1);
   });
 
   it("an unreachable prover is reported, not a crash", async () => {

@@ -99,6 +99,16 @@ describe("the jobs queue consumer", () => {
     expect((await storedJob(jobId))?.attempts).toMatchObject({ deliveries: 2, submissions: 1 });
   });
 
+  it("two deliveries of one queued job at the same moment submit the tape once", async () => {
+    // A slow prover keeps the first submission in flight while the duplicate arrives.
+    await prover.faults([{ kind: "slow", on: "submit", delayMs: 300 }]);
+    const { jobId } = await seedJob(uniqueTape());
+    const [a, b] = await Promise.all([deliver(JOBS, { jobId }), deliver(JOBS, { jobId }, 2)]);
+    expect((await prover.stats()).submissions).toBe(1);
+    expect([a.explicitAcks.length, b.explicitAcks.length].sort()).toEqual([0, 1]);
+    expect((await storedJob(jobId))?.status).toBe("proving");
+  });
+
   it("the wall-time cap is checked on delivery: just inside submits, just outside fails without reaching the prover", async () => {
     const inside = await seedJob(uniqueTape(), (j, now) => ({ ...j, wallDeadlineAt: now + 60_000 }));
     await deliver(JOBS, { jobId: inside.jobId });
