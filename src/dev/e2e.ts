@@ -6,8 +6,6 @@
  *
  *   npm run e2e [-- --proof-ms 3000] [--var NAME:VALUE ...]   (vars go to wrangler dev)
  */
-import { spawn } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -15,7 +13,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { parseTape } from "../tape.ts";
-import { startDevProver } from "./prover-server.ts";
+import { startStack } from "./stack.ts";
 
 const { values } = parseArgs({
   options: {
@@ -26,8 +24,6 @@ const { values } = parseArgs({
 });
 
 const fixtures = fileURLToPath(new URL("../../../shared/fixtures/", import.meta.url));
-const wranglerBin = fileURLToPath(new URL("../../node_modules/wrangler/bin/wrangler.js", import.meta.url));
-const apiKey = `e2e-${randomBytes(8).toString("hex")}`;
 const t0 = Date.now();
 const since = (t: number) => `${((t - t0) / 1000).toFixed(2)} s`;
 
@@ -41,18 +37,14 @@ const freePort = () =>
     s.on("error", reject);
   });
 
-const prover = await startDevProver({ port: 0, apiKey, proofMs: Number(values["proof-ms"]) });
 const port = await freePort();
 const state = mkdtempSync(join(tmpdir(), "gateway-e2e-"));
-const vars = [`PROVER_BASE_URL:${prover.url}`, `PROVER_API_KEY:${apiKey}`, ...values.var!];
-const gateway = spawn(
-  process.execPath,
-  [wranglerBin, "dev", "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, ...vars.flatMap((v) => ["--var", v])],
-  { stdio: ["ignore", "pipe", "pipe"] },
-);
 let output = "";
-gateway.stdout.on("data", (d: Buffer) => (output += d.toString()));
-gateway.stderr.on("data", (d: Buffer) => (output += d.toString()));
+const stack = await startStack({
+  prover: { port: 0, proofMs: Number(values["proof-ms"]) },
+  wranglerArgs: ["--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, ...values.var!.flatMap((v) => ["--var", v])],
+  onOutput: (text) => (output += text),
+});
 
 let failed = false;
 const fail = (msg: string) => {
@@ -61,19 +53,21 @@ const fail = (msg: string) => {
 };
 
 async function cleanup(code: number): Promise<never> {
-  gateway.kill("SIGTERM");
-  await prover.close();
+  await stack.stop();
   rmSync(state, { recursive: true, force: true });
   process.exit(code);
 }
 
 try {
   const base = `http://127.0.0.1:${port}`;
-  const readyBy = Date.now() + 60_000;
-  while (!/Ready on/.test(output)) {
-    if (Date.now() > readyBy || gateway.exitCode !== null) throw new Error(`wrangler dev did not start:\n${output}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  let timer: NodeJS.Timeout | undefined;
+  const tooLate = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error("wrangler dev did not start within 60 s")), 60_000);
+  });
+  await Promise.race([stack.ready, tooLate]).catch((e: Error) => {
+    throw new Error(`${e.message}:\n${output}`);
+  });
+  clearTimeout(timer);
   const health = await (await fetch(`${base}/api/health`)).json();
   console.log(`gateway ready at ${since(Date.now())}; health: ${health.status}`);
   if (health.status !== "ok") fail(`health is ${JSON.stringify(health)}`);
@@ -127,7 +121,7 @@ try {
     const got = ["seed", "frame_count", "final_score", "final_rng_state", "tape_checksum", "rules_digest"].map((k) => result.journal?.[k]);
     if (JSON.stringify(got) !== JSON.stringify(want)) fail(`${j.name}: journal ${JSON.stringify(got)} != tape ${JSON.stringify(want)}`);
   }
-  const stats = prover.stats();
+  const stats = stack.prover.stats();
   console.log(`prover: ${stats.accepted} accepted, ${stats.rateLimited} answered 429, ${stats.polls} polls; wall ${since(Date.now())}`);
 } catch (e) {
   fail(e instanceof Error ? e.message : String(e));

@@ -1,0 +1,56 @@
+/**
+ * The local system as `npm run dev` and `npm run e2e` both run it: a dev prover with a fresh
+ * API key, and `wrangler dev` for the gateway wired to it (prover URL and key passed as --var).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { startDevProver, type DevProver, type DevProverOptions } from "./prover-server.ts";
+
+const WRANGLER_BIN = fileURLToPath(new URL("../../node_modules/wrangler/bin/wrangler.js", import.meta.url));
+
+export interface Stack {
+  prover: DevProver;
+  gateway: ChildProcess;
+  /** The gateway's URL once wrangler prints "Ready on …"; rejects if wrangler exits first. */
+  ready: Promise<string>;
+  /** Stops wrangler and the dev prover. */
+  stop(): Promise<void>;
+}
+
+export async function startStack(opts: {
+  prover: Omit<DevProverOptions, "apiKey">;
+  /** Extra `wrangler dev` arguments (`--port`, `--persist-to`, more `--var NAME:VALUE` …). */
+  wranglerArgs: string[];
+  /** Everything wrangler prints, as it prints it. */
+  onOutput: (text: string, stream: "stdout" | "stderr") => void;
+}): Promise<Stack> {
+  const apiKey = `dev-${randomBytes(12).toString("hex")}`;
+  const prover = await startDevProver({ ...opts.prover, apiKey });
+  const vars = [`PROVER_BASE_URL:${prover.url}`, `PROVER_API_KEY:${apiKey}`];
+  const gateway = spawn(
+    process.execPath,
+    [WRANGLER_BIN, "dev", ...vars.flatMap((v) => ["--var", v]), ...opts.wranglerArgs],
+    { stdio: ["inherit", "pipe", "pipe"] },
+  );
+  const ready = new Promise<string>((resolve, reject) => {
+    gateway.stdout!.on("data", (chunk: Buffer) => {
+      const text = chunk.toString();
+      opts.onOutput(text, "stdout");
+      const m = /Ready on (http:\/\/\S+)/.exec(text);
+      if (m) resolve(m[1]!.replace(/\/$/, ""));
+    });
+    gateway.stderr!.on("data", (chunk: Buffer) => opts.onOutput(chunk.toString(), "stderr"));
+    gateway.on("exit", (code) => reject(new Error(`wrangler dev exited (${code}) before it was ready`)));
+  });
+  ready.catch(() => {}); // a caller that never awaits `ready` must not crash on it
+  return {
+    prover,
+    gateway,
+    ready,
+    async stop() {
+      gateway.kill("SIGTERM");
+      await prover.close();
+    },
+  };
+}
