@@ -150,8 +150,7 @@ export class ProofJob extends DurableObject<Env> {
       job = polled.next.kind === "store" ? await this.#storeResult(polled.job, outcome, now) : polled.job;
       if (polled.next.kind !== "wait" || job.status !== "proving") break;
       const next = nextPoll(job, startedAt, now, cfg);
-      this.#save(job);
-      logTransition(stored, job, "poll");
+      this.#record(stored, job, "poll");
       if ("alarmAt" in next) {
         await this.ctx.storage.setAlarm(next.alarmAt);
         return;
@@ -215,8 +214,11 @@ export class ProofJob extends DurableObject<Env> {
     return this.ctx.storage.kv.get<Job>(JOB) ?? null;
   }
 
-  #save(job: Job): void {
-    this.ctx.storage.kv.put(JOB, job);
+  /** Saves a changed job and logs the transition (no alarm change). */
+  #record(before: Job | null, after: Job, reason: string): void {
+    if (before === after) return;
+    this.ctx.storage.kv.put(JOB, after);
+    logTransition(before, after, reason);
   }
 
   async #arm(job: Job, now: number, cfg: Config): Promise<void> {
@@ -228,10 +230,7 @@ export class ProofJob extends DurableObject<Env> {
    * (always when `rearm`, else when the status changed or no alarm is armed).
    */
   async #commit(before: Job | null, after: Job, reason: string, now: number, cfg: Config, rearm = false): Promise<Job> {
-    if (before !== after) {
-      this.#save(after);
-      logTransition(before, after, reason);
-    }
+    this.#record(before, after, reason);
     if (rearm || before === null || before.status !== after.status || (await this.ctx.storage.getAlarm()) === null) {
       await this.#arm(after, now, cfg);
     }

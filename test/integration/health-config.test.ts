@@ -1,15 +1,7 @@
-import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import worker from "../../src/index.ts";
 import { fixture } from "./fixtures.ts";
-import { call, prover } from "./helpers.ts";
-
-/** Calls the Worker with some vars overridden, as `wrangler dev --var NAME:VALUE` would. */
-async function callWith(vars: Record<string, string>, path: string, init?: RequestInit) {
-  const res = await worker.fetch(new Request(`http://gateway.test${path}`, init), { ...env, ...vars } as Env, createExecutionContext());
-  return { status: res.status, body: (await res.json()) as any };
-}
+import { call, callWith, prover } from "./helpers.ts";
 
 describe("GET /api/health", () => {
   it("reports the effective config (no secrets) and a compatible prover", async () => {

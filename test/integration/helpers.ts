@@ -1,6 +1,7 @@
-import { runInDurableObject } from "cloudflare:test";
+import { createExecutionContext, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { parseConfig } from "../../src/config.ts";
+import worker from "../../src/index.ts";
 import type { Job } from "../../src/job.ts";
 import { newJob } from "../../src/lifecycle.ts";
 import { tapeKey } from "../../src/r2.ts";
@@ -21,6 +22,12 @@ export async function call(path: string, init?: RequestInit): Promise<{ status: 
     // leave as text: the test will say what it got
   }
   return { status: res.status, body, headers: res.headers };
+}
+
+/** Calls the Worker with some bindings or vars replaced, as `wrangler dev --var NAME:VALUE` would. */
+export async function callWith(overrides: Partial<Env>, path: string, init?: RequestInit) {
+  const res = await worker.fetch(new Request(`${GW}${path}`, init), { ...env, ...overrides } as Env, createExecutionContext());
+  return { status: res.status, body: (await res.json()) as any };
 }
 
 export const postTape = (bytes: Uint8Array, headers: Record<string, string> = {}) =>

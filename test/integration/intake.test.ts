@@ -1,10 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import worker from "../../src/index.ts";
 import { crc32, sha256Hex } from "../../src/tape.ts";
 import { fixture } from "./fixtures.ts";
-import { call, cfg, postTape, prover, uniqueTape } from "./helpers.ts";
+import { call, callWith, cfg, postTape, prover, uniqueTape } from "./helpers.ts";
 
 /** Rewrites bytes of a valid tape and fixes its CRC, so only the edited field is wrong. */
 function broken(edit: (b: Uint8Array, v: DataView) => void, fixCrc = true): Uint8Array {
@@ -112,13 +110,9 @@ describe("when storage fails", () => {
   it("an R2 write failure is a 503 storage_unavailable and no job is created", async () => {
     const failingR2 = { ...env.TAPES, put: () => Promise.reject(new Error("R2 is down")) } as unknown as R2Bucket;
     const tape = uniqueTape();
-    const res = await worker.fetch(
-      new Request("http://gateway.test/api/proofs/jobs", { method: "POST", body: tape }),
-      { ...env, TAPES: failingR2 },
-      createExecutionContext(),
-    );
-    expect(res.status).toBe(503);
-    expect(((await res.json()) as any).error.code).toBe("storage_unavailable");
+    const r = await callWith({ TAPES: failingR2 }, "/api/proofs/jobs", { method: "POST", body: tape });
+    expect(r.status).toBe(503);
+    expect(r.body.error.code).toBe("storage_unavailable");
     const jobId = await sha256Hex(tape);
     expect((await call(`/api/proofs/jobs/${jobId}`)).status).toBe(404);
   });
