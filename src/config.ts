@@ -38,6 +38,10 @@ const fields = z.object({
     ),
     ALLOW_INSECURE_PROVER_URL: z.preprocess(blankToUndefined, z.enum(["0", "1"]).default("0")),
     PROVER_API_KEY: z.preprocess(blankToUndefined, z.string().optional()),
+    ADMIN_TOKEN: z.preprocess(
+      blankToUndefined,
+      z.string().min(16, "ADMIN_TOKEN must be at least 16 characters (use a long random secret)").optional(),
+    ),
     PROVER_EXPECTED_IMAGE_ID: z.preprocess(
       blankToUndefined,
       z
@@ -50,6 +54,8 @@ const fields = z.object({
     PROVER_POLL_INTERVAL_MS: ms("PROVER_POLL_INTERVAL_MS", 3_000, 10, 600_000),
     PROVER_POLL_BUDGET_MS: ms("PROVER_POLL_BUDGET_MS", 45_000, 10, MAX_POLL_BUDGET_MS),
     PROVER_POLL_TIMEOUT_MS: ms("PROVER_POLL_TIMEOUT_MS", 660_000, 100, 86_400_000),
+    PROVER_STALL_WINDOW_MS: ms("PROVER_STALL_WINDOW_MS", 90_000, 10, 86_400_000),
+    PROVER_MAX_RECOVERIES: int("PROVER_MAX_RECOVERIES", 3, 0, 20),
     MAX_JOB_WALL_TIME_MS: ms("MAX_JOB_WALL_TIME_MS", 720_000, 100, 86_400_000),
     MAX_TAPE_BYTES: int("MAX_TAPE_BYTES", PROVER_MAX_TAPE_BYTES, 28, PROVER_MAX_TAPE_BYTES),
     RETRY_MIN_DELAY_SECONDS: int("RETRY_MIN_DELAY_SECONDS", 2, 0, QUEUE_MAX_DELAY_SECONDS),
@@ -103,6 +109,24 @@ export const configSchema = fields.superRefine((v, ctx) => {
         `PROVER_POLL_TIMEOUT_MS (${v.PROVER_POLL_TIMEOUT_MS}) must be < MAX_JOB_WALL_TIME_MS (${v.MAX_JOB_WALL_TIME_MS})`,
       );
     }
+    if (v.PROVER_STALL_WINDOW_MS <= v.PROVER_REQUEST_TIMEOUT_MS) {
+      fail(
+        "PROVER_STALL_WINDOW_MS",
+        `PROVER_STALL_WINDOW_MS (${v.PROVER_STALL_WINDOW_MS}) must be > PROVER_REQUEST_TIMEOUT_MS (${v.PROVER_REQUEST_TIMEOUT_MS})`,
+      );
+    }
+    if (v.PROVER_STALL_WINDOW_MS < v.PROVER_POLL_INTERVAL_MS) {
+      fail(
+        "PROVER_STALL_WINDOW_MS",
+        `PROVER_STALL_WINDOW_MS (${v.PROVER_STALL_WINDOW_MS}) must be ≥ PROVER_POLL_INTERVAL_MS (${v.PROVER_POLL_INTERVAL_MS})`,
+      );
+    }
+    if (v.PROVER_STALL_WINDOW_MS >= v.PROVER_POLL_TIMEOUT_MS) {
+      fail(
+        "PROVER_STALL_WINDOW_MS",
+        `PROVER_STALL_WINDOW_MS (${v.PROVER_STALL_WINDOW_MS}) must be < PROVER_POLL_TIMEOUT_MS (${v.PROVER_POLL_TIMEOUT_MS})`,
+      );
+    }
     if (v.RETRY_MIN_DELAY_SECONDS > v.MAX_RETRY_DELAY_SECONDS) {
       fail(
         "RETRY_MIN_DELAY_SECONDS",
@@ -117,11 +141,15 @@ type Parsed = z.output<typeof configSchema>;
 export interface Config {
   proverBaseUrl: string;
   proverApiKey: string | undefined;
+  /** Optional operator secret; may cancel any job (and, later, use the admin API). */
+  adminToken: string | undefined;
   proverExpectedImageId: string | undefined;
   requestTimeoutMs: number;
   pollIntervalMs: number;
   pollBudgetMs: number;
   pollTimeoutMs: number;
+  stallWindowMs: number;
+  maxRecoveries: number;
   maxJobWallTimeMs: number;
   maxTapeBytes: number;
   retryMinDelaySeconds: number;
@@ -167,11 +195,14 @@ export function parseConfig(raw: Record<string, unknown>): Config {
   return {
     proverBaseUrl: v.PROVER_BASE_URL.replace(/\/+$/, ""),
     proverApiKey: v.PROVER_API_KEY,
+    adminToken: v.ADMIN_TOKEN,
     proverExpectedImageId: v.PROVER_EXPECTED_IMAGE_ID,
     requestTimeoutMs: v.PROVER_REQUEST_TIMEOUT_MS,
     pollIntervalMs: v.PROVER_POLL_INTERVAL_MS,
     pollBudgetMs: v.PROVER_POLL_BUDGET_MS,
     pollTimeoutMs: v.PROVER_POLL_TIMEOUT_MS,
+    stallWindowMs: v.PROVER_STALL_WINDOW_MS,
+    maxRecoveries: v.PROVER_MAX_RECOVERIES,
     maxJobWallTimeMs: v.MAX_JOB_WALL_TIME_MS,
     maxTapeBytes: v.MAX_TAPE_BYTES,
     retryMinDelaySeconds: v.RETRY_MIN_DELAY_SECONDS,
@@ -203,6 +234,29 @@ export function configFrom(env: object): Config {
 
 /** The effective config with secrets removed, for `/api/health`. */
 export function publicConfig(c: Config): Record<string, unknown> {
-  const { proverApiKey, ...rest } = c;
-  return { ...rest, proverApiKeySet: proverApiKey !== undefined };
+  const { proverApiKey, adminToken, ...rest } = c;
+  return { ...rest, proverApiKeySet: proverApiKey !== undefined, adminTokenSet: adminToken !== undefined };
 }
+
+/** What each var is for, in one sentence: `npm run timeouts`, `/api/health` readers and the README use these. */
+export const VAR_MEANINGS: Record<(typeof CONFIG_VARS)[number], { group: "prover" | "timeout" | "retry" | "limit" | "secret"; meaning: string }> = {
+  PROVER_BASE_URL: { group: "prover", meaning: "Base URL of the prover (https unless loopback or allowed)." },
+  ALLOW_INSECURE_PROVER_URL: { group: "prover", meaning: "1 allows plain http to a non-loopback prover." },
+  PROVER_API_KEY: { group: "secret", meaning: "Sent as x-api-key to the prover (secret)." },
+  ADMIN_TOKEN: { group: "secret", meaning: "Operator bearer token: may cancel any job (secret, optional)." },
+  PROVER_EXPECTED_IMAGE_ID: { group: "prover", meaning: "Pin the prover's image_id; /api/health reports a mismatch." },
+  PROVER_REQUEST_TIMEOUT_MS: { group: "timeout", meaning: "One HTTP request to the prover (submit, poll, delete, health) is abandoned after this." },
+  PROVER_POLL_INTERVAL_MS: { group: "timeout", meaning: "Pause between two status polls of a proving job; also how often a busy prover is asked again." },
+  PROVER_POLL_BUDGET_MS: { group: "timeout", meaning: "How long one Durable Object alarm keeps polling before it re-arms itself." },
+  PROVER_STALL_WINDOW_MS: { group: "timeout", meaning: "If every poll fails for longer than this, the prover job is treated as lost and rebuilt." },
+  PROVER_POLL_TIMEOUT_MS: { group: "timeout", meaning: "Absolute poll deadline, from the prover's acceptance: past it the prover job is abandoned (rebuilt or failed)." },
+  MAX_JOB_WALL_TIME_MS: { group: "timeout", meaning: "Wall-time cap of one attempt, from the POST: no job waits or proves longer." },
+  PROVER_MAX_RECOVERIES: { group: "retry", meaning: "How many times a job may be rebuilt (resubmitted fresh) after the prover lost or spoiled its proof." },
+  RETRY_MIN_DELAY_SECONDS: { group: "retry", meaning: "Floor of the queue redelivery backoff after a submit error." },
+  MAX_RETRY_DELAY_SECONDS: { group: "retry", meaning: "Ceiling of the queue redelivery backoff after a submit error." },
+  COMPLETED_JOB_RETENTION_MS: { group: "timeout", meaning: "How long an ended job stays readable before its Durable Object is cleared." },
+  MAX_TAPE_BYTES: { group: "limit", meaning: "Largest tape accepted (the prover's own limit is 2 MiB)." },
+  PROVER_RECEIPT_KIND: { group: "prover", meaning: "receipt_kind asked of the prover (groth16 for on-chain verification)." },
+  PROVER_SEGMENT_LIMIT_PO2: { group: "prover", meaning: "segment_limit_po2 of a first submission; lowered by one (floor 16) after each out-of-memory or proof_timeout." },
+  PROVER_VERIFY_MODE: { group: "prover", meaning: "verify_mode asked of the prover." },
+};

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { ConfigError, parseConfig } from "../../src/config.ts";
+import { CONFIG_VARS, ConfigError, parseConfig, publicConfig, VAR_MEANINGS } from "../../src/config.ts";
 
 /** The committed wrangler.jsonc vars (comments stripped): what production runs by default. */
 function committedVars(): Record<string, string> {
@@ -29,6 +29,8 @@ describe("config", () => {
       pollIntervalMs: 3_000,
       pollBudgetMs: 45_000,
       pollTimeoutMs: 660_000,
+      stallWindowMs: 90_000,
+      maxRecoveries: 3,
       maxJobWallTimeMs: 720_000,
       maxTapeBytes: 2_097_152,
       retryMinDelaySeconds: 2,
@@ -46,6 +48,7 @@ describe("config", () => {
       PROVER_REQUEST_TIMEOUT_MS: "200",
       PROVER_POLL_INTERVAL_MS: "100",
       PROVER_POLL_BUDGET_MS: "300",
+      PROVER_STALL_WINDOW_MS: "500",
       PROVER_POLL_TIMEOUT_MS: "2000",
       MAX_JOB_WALL_TIME_MS: "3000",
       RETRY_MIN_DELAY_SECONDS: "0",
@@ -66,8 +69,14 @@ describe("config", () => {
   const cases: [string, Record<string, string>, Record<string, string>, string][] = [
     ["budget ≥ interval", { PROVER_POLL_INTERVAL_MS: "5000", PROVER_POLL_BUDGET_MS: "5000", PROVER_REQUEST_TIMEOUT_MS: "1000" }, { PROVER_POLL_INTERVAL_MS: "5001", PROVER_POLL_BUDGET_MS: "5000", PROVER_REQUEST_TIMEOUT_MS: "1000" }, "PROVER_POLL_BUDGET_MS"],
     ["request timeout < budget", { PROVER_REQUEST_TIMEOUT_MS: "44999" }, { PROVER_REQUEST_TIMEOUT_MS: "45000" }, "PROVER_REQUEST_TIMEOUT_MS"],
-    ["budget < poll timeout", { PROVER_POLL_BUDGET_MS: "45000", PROVER_POLL_TIMEOUT_MS: "45001" }, { PROVER_POLL_BUDGET_MS: "45000", PROVER_POLL_TIMEOUT_MS: "45000" }, "PROVER_POLL_BUDGET_MS"],
+    ["budget < poll timeout", { PROVER_POLL_BUDGET_MS: "45000", PROVER_STALL_WINDOW_MS: "40000", PROVER_POLL_TIMEOUT_MS: "45001" }, { PROVER_POLL_BUDGET_MS: "45000", PROVER_STALL_WINDOW_MS: "40000", PROVER_POLL_TIMEOUT_MS: "45000" }, "PROVER_POLL_BUDGET_MS"],
     ["poll timeout < wall cap", { MAX_JOB_WALL_TIME_MS: "660001" }, { MAX_JOB_WALL_TIME_MS: "660000" }, "PROVER_POLL_TIMEOUT_MS"],
+    ["stall window > request timeout", { PROVER_STALL_WINDOW_MS: "30001" }, { PROVER_STALL_WINDOW_MS: "30000" }, "PROVER_STALL_WINDOW_MS"],
+    ["stall window ≥ poll interval", { PROVER_REQUEST_TIMEOUT_MS: "1000", PROVER_POLL_INTERVAL_MS: "5000", PROVER_POLL_BUDGET_MS: "5000", PROVER_STALL_WINDOW_MS: "5000" }, { PROVER_REQUEST_TIMEOUT_MS: "1000", PROVER_POLL_INTERVAL_MS: "5000", PROVER_POLL_BUDGET_MS: "5000", PROVER_STALL_WINDOW_MS: "4999" }, "PROVER_STALL_WINDOW_MS"],
+    ["stall window < poll timeout", { PROVER_POLL_TIMEOUT_MS: "90001" }, { PROVER_POLL_TIMEOUT_MS: "90000" }, "PROVER_STALL_WINDOW_MS"],
+    ["recoveries 0..20", { PROVER_MAX_RECOVERIES: "20" }, { PROVER_MAX_RECOVERIES: "21" }, "PROVER_MAX_RECOVERIES"],
+    ["recoveries are not negative", { PROVER_MAX_RECOVERIES: "0" }, { PROVER_MAX_RECOVERIES: "-1" }, "PROVER_MAX_RECOVERIES"],
+    ["an admin token is long enough to be a secret", { ADMIN_TOKEN: "x".repeat(16) }, { ADMIN_TOKEN: "x".repeat(15) }, "ADMIN_TOKEN"],
     ["retry floor ≤ ceiling", { RETRY_MIN_DELAY_SECONDS: "60" }, { RETRY_MIN_DELAY_SECONDS: "61" }, "RETRY_MIN_DELAY_SECONDS"],
     ["tape limit ≤ 2 MiB", { MAX_TAPE_BYTES: "2097152" }, { MAX_TAPE_BYTES: "2097153" }, "MAX_TAPE_BYTES"],
     ["segment limit 16..21 (low)", { PROVER_SEGMENT_LIMIT_PO2: "16" }, { PROVER_SEGMENT_LIMIT_PO2: "15" }, "PROVER_SEGMENT_LIMIT_PO2"],
@@ -90,5 +99,21 @@ describe("config", () => {
       pollIntervalMs: 3000,
       proverExpectedImageId: undefined,
     });
+  });
+});
+
+describe("publicConfig", () => {
+  it("says whether the secrets are set, never what they are", () => {
+    const c = parseConfig({ PROVER_BASE_URL: "https://prover.example", PROVER_API_KEY: "key-123456", ADMIN_TOKEN: "admin-token-0123456789" });
+    const shown = JSON.stringify(publicConfig(c));
+    expect(shown).not.toContain("key-123456");
+    expect(shown).not.toContain("admin-token-0123456789");
+    expect(publicConfig(c)).toMatchObject({ proverApiKeySet: true, adminTokenSet: true });
+  });
+});
+
+describe("VAR_MEANINGS", () => {
+  it("explains every var the schema reads, and nothing else", () => {
+    expect(Object.keys(VAR_MEANINGS).sort()).toEqual([...CONFIG_VARS].sort());
   });
 });
