@@ -1,10 +1,14 @@
 import { DurableObject } from "cloudflare:workers";
 import { configFrom, type Config } from "./config.ts";
+import { dispatcherOf } from "./dispatcher.ts";
 import { isTerminal, type Job, type TapeInfo } from "./job.ts";
 import {
   alarmAt,
+  canRetry,
+  cancel,
   expire,
   journalMismatch,
+  newAttempt,
   newJob,
   nextPoll,
   onDeadLetter,
@@ -13,11 +17,12 @@ import {
   onResultInvalid,
   onResultStored,
   onSubmit,
-  shouldSubmit,
+  onWaiting,
   type MessageAction,
   type PollOutcome,
 } from "./lifecycle.ts";
 import { logTransition } from "./log.ts";
+import { addCleanup, dueCleanups, onCleanup } from "./prover-cleanup.ts";
 import { ProverClient } from "./prover-client.ts";
 import { resultKey, tapeKey } from "./r2.ts";
 import { RULES_DIGEST_AST3 } from "./tape.ts";
@@ -27,7 +32,20 @@ export interface JobMessage {
   jobId: string;
 }
 
-export type CreateResult = { kind: "created"; job: Job } | { kind: "exists"; job: Job } | { kind: "enqueue_failed"; message: string };
+export type CreateResult =
+  /** A new job, or a new attempt after `failed`/`cancelled`: the caller's cancel token is now the job's. */
+  | { kind: "created"; job: Job }
+  | { kind: "exists"; job: Job }
+  | { kind: "enqueue_failed"; message: string };
+
+/** Who asks to cancel: the hash of the bearer token they showed, or the admin. */
+export type Canceller = { tokenHash: string | null } | { admin: true };
+
+export type CancelResult =
+  | { kind: "not_found" }
+  | { kind: "forbidden" }
+  | { kind: "cancelled"; job: Job }
+  | { kind: "ended"; job: Job };
 
 const JOB = "job";
 const SUBMIT_LOCK = "submitLock";
@@ -35,78 +53,138 @@ const SUBMIT_LOCK = "submitLock";
 /**
  * One Durable Object per job (named by the job id). Its storage is the source of truth;
  * nothing is kept in memory between calls, so an eviction loses nothing. After every change
- * the single alarm is re-armed from stored state (`alarmAt`). Decisions come from the pure
- * lifecycle core; this class only loads, calls the core, performs effects and saves.
+ * the single alarm is re-armed from stored state (`alarmAt`), and the dispatcher hears when
+ * the job leaves the line or its prover slot. Decisions come from the pure lifecycle core;
+ * this class only loads, calls the core, performs effects and saves.
  */
 export class ProofJob extends DurableObject<Env> {
-  /** Registers a new job and enqueues it, or returns the existing one (content addressing). */
-  async create(jobId: string, tape: TapeInfo): Promise<CreateResult> {
+  /**
+   * Registers a new job and enqueues it, or returns the existing one (content addressing).
+   * After `failed` or `cancelled` the same tape starts a fresh attempt instead.
+   */
+  async create(jobId: string, tape: TapeInfo, cancelTokenHash: string): Promise<CreateResult> {
     const cfg = configFrom(this.env);
     const now = Date.now();
-    const existing = this.#load();
-    if (existing) return { kind: "exists", job: await this.#commit(existing, expire(existing, now), "read", now, cfg) };
-    const job = newJob(jobId, tape, now, cfg);
-    await this.#commit(null, job, "accepted", now, cfg);
+    const stored = this.#load();
+    const existing = stored ? expire(stored, now, cfg) : null;
+    if (stored && existing && !canRetry(existing)) return { kind: "exists", job: await this.#commit(stored, existing, "read", now, cfg) };
+    const job = existing ? newAttempt(existing, now, cfg, cancelTokenHash) : newJob(jobId, tape, now, cfg, cancelTokenHash);
+    await this.#commit(stored, job, existing ? "new_attempt" : "accepted", now, cfg);
     try {
       await this.env.JOBS_QUEUE.send({ jobId } satisfies JobMessage);
     } catch (e) {
       // Undo, so that the player's retry of the same POST creates and enqueues it afresh.
-      this.ctx.storage.kv.delete(JOB);
-      await this.ctx.storage.deleteAlarm();
+      if (stored) this.ctx.storage.kv.put(JOB, stored);
+      else this.ctx.storage.kv.delete(JOB);
+      if (stored) await this.#arm(stored, now, cfg);
+      else await this.ctx.storage.deleteAlarm();
       return { kind: "enqueue_failed", message: e instanceof Error ? e.message : String(e) };
     }
     return { kind: "created", job };
   }
 
-  /** The job as stored, with the wall-time cap applied on read; null if there is none. */
+  /** The job as stored, with its deadlines applied on read; null if there is none. */
   async get(): Promise<Job | null> {
     const job = this.#load();
     if (!job) return null;
     const cfg = configFrom(this.env);
     const now = Date.now();
-    return this.#commit(job, expire(job, now), "read", now, cfg);
+    return this.#commit(job, expire(job, now, cfg), "read", now, cfg);
   }
 
-  /** A queue delivery: send the tape to the prover if the job still needs it. */
+  /** For the dispatcher: does this job still wait for, or hold, a prover? */
+  async needsProver(): Promise<boolean> {
+    const job = await this.get();
+    return job !== null && !isTerminal(job.status);
+  }
+
+  /** Cancels the job if `who` may; ended jobs stay as they are. */
+  async cancel(who: Canceller): Promise<CancelResult> {
+    const stored = this.#load();
+    if (!stored) return { kind: "not_found" };
+    const cfg = configFrom(this.env);
+    const now = Date.now();
+    const allowed = "admin" in who || (who.tokenHash !== null && stored.cancelTokenHash !== null && who.tokenHash === stored.cancelTokenHash);
+    if (!allowed) return { kind: "forbidden" };
+    const job = expire(stored, now, cfg);
+    if (job.status === "succeeded" || job.status === "failed") return { kind: "ended", job: await this.#commit(stored, job, "read", now, cfg) };
+    return { kind: "cancelled", job: await this.#commit(stored, cancel(job, now, cfg), "cancel", now, cfg) };
+  }
+
+  /**
+   * A queue delivery: ask the dispatcher for a prover and, if granted, submit the tape.
+   * Waiting in line and a busy prover ack the message; only submit errors retry it.
+   */
   async dispatch(deliveryAttempt: number): Promise<MessageAction> {
     const cfg = configFrom(this.env);
     let now = Date.now();
     const stored = this.#load();
     if (!stored) return { ack: true };
-    let job = onDelivery(expire(stored, now), now);
-    if (!shouldSubmit(job)) {
+    let job = onDelivery(expire(stored, now, cfg), now);
+    if (job.status !== "queued") {
       await this.#commit(stored, job, "delivery", now, cfg);
+      // A grant may reach a job that ended meanwhile: hand the slot straight back.
+      if (isTerminal(job.status)) await this.#release(job.jobId);
       return { ack: true };
     }
-    const lockedUntil = this.ctx.storage.kv.get<number>(SUBMIT_LOCK);
-    if (lockedUntil !== undefined && lockedUntil > now) {
-      // Another delivery of this job is submitting right now; look again once it must be done.
-      return { ack: false, retryDelaySeconds: Math.ceil((lockedUntil - now) / 1000) };
-    }
-    this.ctx.storage.kv.put(SUBMIT_LOCK, now + cfg.requestTimeoutMs + 10_000);
+    if (this.#locked(now)) return this.#lockedRetry(now);
     await this.#commit(stored, job, "delivery", now, cfg);
+    const admission = await dispatcherOf(this.env).admit(job.jobId, job.attemptStartedAt);
+    now = Date.now();
+    let current = this.#load();
+    if (!current) return { ack: true }; // deleted meanwhile
+    job = expire(current, now, cfg);
+    if (job.status !== "queued") {
+      // Cancelled or expired while asking: the commit that ended it released the place.
+      await this.#commit(current, job, "delivery", now, cfg);
+      await this.#release(job.jobId);
+      return { ack: true };
+    }
+    if (admission.kind === "waiting") {
+      await this.#commit(current, onWaiting(job, admission.ahead, now), "waiting", now, cfg);
+      return { ack: true };
+    }
+    // Checked again: a duplicate delivery may have been granted while this one asked.
+    if (this.#locked(now)) return this.#lockedRetry(now);
+    this.ctx.storage.kv.put(SUBMIT_LOCK, now + cfg.requestTimeoutMs + 10_000);
     try {
       const object = await this.env.TAPES.get(tapeKey(job.tape.sha256));
       if (!object) throw new Error(`tape ${job.tape.sha256} is missing from R2`);
       const bytes = new Uint8Array(await object.arrayBuffer());
-      const outcome = await this.#prover(cfg).submit(bytes, {
+      const outcome = await this.#prover(cfg, admission.proverUrl).submit(bytes, {
         receiptKind: cfg.receiptKind,
-        segmentLimitPo2: cfg.segmentLimitPo2,
+        segmentLimitPo2: job.prover.segmentLimitPo2,
         verifyMode: cfg.verifyMode,
       });
       now = Date.now();
-      const current = this.#load()!;
-      job = expire(current, now);
-      if (!shouldSubmit(job)) {
-        await this.#commit(current, job, "submit", now, cfg);
+      current = this.#load();
+      if (!current) return { ack: true };
+      job = expire(current, now, cfg);
+      if (job.status !== "queued") {
+        // Cancelled or timed out while the prover was taking it: that prover job is an orphan.
+        if (outcome.kind === "accepted") {
+          job = addCleanup(job, { url: admission.proverUrl, proverJobId: outcome.proverJobId, reason: "orphaned" }, now, cfg);
+        }
+        await this.#commit(current, job, "submit", now, cfg, true);
         return { ack: true };
       }
-      const decided = onSubmit(job, outcome, now, deliveryAttempt, cfg);
+      const decided = onSubmit(job, outcome, admission.proverUrl, now, deliveryAttempt, cfg);
       await this.#commit(current, decided.job, `submit:${outcome.kind}`, now, cfg);
+      if (decided.busy) await dispatcherOf(this.env).busy(job.jobId, job.attemptStartedAt);
       return decided.message;
     } finally {
       this.ctx.storage.kv.delete(SUBMIT_LOCK);
     }
+  }
+
+  #locked(now: number): boolean {
+    const until = this.ctx.storage.kv.get<number>(SUBMIT_LOCK);
+    return until !== undefined && until > now;
+  }
+
+  /** Another delivery of this job is submitting right now; look again once it must be done. */
+  #lockedRetry(now: number): MessageAction {
+    return { ack: false, retryDelaySeconds: Math.ceil((this.ctx.storage.kv.get<number>(SUBMIT_LOCK)! - now) / 1000) };
   }
 
   /** The DLQ consumer: the job's deliveries ran out. */
@@ -115,12 +193,13 @@ export class ProofJob extends DurableObject<Env> {
     if (!job) return null;
     const cfg = configFrom(this.env);
     const now = Date.now();
-    return this.#commit(job, onDeadLetter(expire(job, now), now), "dead_letter", now, cfg);
+    return this.#commit(job, onDeadLetter(expire(job, now, cfg), now), "dead_letter", now, cfg);
   }
 
   /**
-   * The alarm loop: polls the prover while the per-alarm budget lasts, then re-arms.
-   * For a queued job the alarm is the wall-time watchdog; for a finished one, clean-up.
+   * The alarm: tells the prover to forget abandoned jobs, then polls the proving job while the
+   * per-alarm budget lasts and re-arms. For a queued job it is the wall-time watchdog; for an
+   * ended one, clean-up after the retention period.
    */
   override async alarm(): Promise<void> {
     const cfg = configFrom(this.env);
@@ -128,26 +207,30 @@ export class ProofJob extends DurableObject<Env> {
     let now = startedAt;
     let stored = this.#load();
     if (!stored) return;
+    stored = await this.#cleanUp(stored, cfg);
+    if (!stored) return;
+    now = Date.now();
     if (isTerminal(stored.status)) {
-      if (now >= alarmAt(stored, now, cfg)) await this.ctx.storage.deleteAll();
+      if (stored.cleanup.length === 0 && now >= (stored.finishedAt ?? now) + cfg.completedJobRetentionMs) await this.ctx.storage.deleteAll();
       else await this.#arm(stored, now, cfg);
       return;
     }
-    let job = expire(stored, now);
+    let job = expire(stored, now, cfg);
     if (job.status === "proving") {
       // Crash watchdog: if this invocation dies mid-loop, polling resumes after it. Set past
       // the loop's own end, so it never fires while the loop is still running.
       await this.ctx.storage.setAlarm(startedAt + cfg.pollBudgetMs + cfg.requestTimeoutMs + 1_000);
     }
-    const prover = this.#prover(cfg);
-    while (job.status === "proving" && job.prover.jobId) {
-      const outcome = await prover.status(job.prover.jobId);
+    while (job.status === "proving" && job.prover.jobId && job.prover.url) {
+      const outcome = await this.#prover(cfg, job.prover.url).status(job.prover.jobId);
       now = Date.now();
-      stored = this.#load()!;
-      job = expire(stored, now);
+      const polledJob = this.#load();
+      if (!polledJob) return; // deleted meanwhile: nothing left to do
+      stored = polledJob;
+      job = expire(stored, now, cfg);
       if (job.status !== "proving") break;
-      const polled = onPoll(job, outcome, now);
-      job = polled.next.kind === "store" ? await this.#storeResult(polled.job, outcome, now) : polled.job;
+      const polled = onPoll(job, outcome, now, cfg);
+      job = polled.next.kind === "store" ? await this.#storeResult(polled.job, outcome, now, cfg) : polled.job;
       if (polled.next.kind !== "wait" || job.status !== "proving") break;
       const next = nextPoll(job, startedAt, now, cfg);
       this.#record(stored, job, "poll");
@@ -157,20 +240,38 @@ export class ProofJob extends DurableObject<Env> {
       }
       await scheduler.wait(next.sleepMs);
       now = Date.now();
-      stored = this.#load()!;
-      job = expire(stored, now);
+      const woken = this.#load();
+      if (!woken) return;
+      stored = woken;
+      job = expire(stored, now, cfg);
     }
     await this.#commit(stored, job, "alarm", now, cfg, true);
   }
 
+  /** Sends the DELETEs that are due for abandoned prover jobs and saves what they achieved. */
+  async #cleanUp(stored: Job, cfg: Config): Promise<Job | null> {
+    const due = dueCleanups(stored, Date.now());
+    if (due.length === 0) return stored;
+    for (const entry of due) {
+      const outcome = await this.#prover(cfg, entry.url).delete(entry.proverJobId);
+      const current = this.#load();
+      if (!current) return null;
+      const next = onCleanup(current, current.cleanup.find((e) => e.proverJobId === entry.proverJobId && e.url === entry.url) ?? entry, outcome, Date.now(), cfg.pollIntervalMs);
+      this.#record(current, next, "cleanup");
+      console.log(JSON.stringify({ event: "prover_cleanup", jobId: stored.jobId, proverJobId: entry.proverJobId, reason: entry.reason, outcome, tries: entry.tries + 1 }));
+    }
+    return this.#load();
+  }
+
   /** Verifies the proof against the tape and writes the result document to R2. */
-  async #storeResult(job: Job, outcome: PollOutcome, now: number): Promise<Job> {
+  async #storeResult(job: Job, outcome: PollOutcome, now: number, cfg: Config): Promise<Job> {
     if (outcome.kind !== "succeeded") return job;
     const mismatch = journalMismatch(job.tape, outcome.journal, RULES_DIGEST_AST3);
-    if (mismatch) return onResultInvalid(job, mismatch, now);
+    if (mismatch) return onResultInvalid(job, mismatch, now, cfg);
     const key = resultKey(job.jobId);
     const document = {
       jobId: job.jobId,
+      attempt: job.attempt,
       tape: job.tape,
       proverJobId: job.prover.jobId,
       journal: outcome.journal,
@@ -206,8 +307,8 @@ export class ProofJob extends DurableObject<Env> {
     );
   }
 
-  #prover(cfg: Config): ProverClient {
-    return new ProverClient(cfg);
+  #prover(cfg: Config, url: string): ProverClient {
+    return new ProverClient(cfg, url);
   }
 
   #load(): Job | null {
@@ -226,14 +327,39 @@ export class ProofJob extends DurableObject<Env> {
   }
 
   /**
-   * Saves a changed job, logs a transition and re-arms the alarm from the stored state
-   * (always when `rearm`, else when the status changed or no alarm is armed).
+   * Saves a changed job, logs a transition, re-arms the alarm from the stored state (always
+   * when `rearm`, else when the status or pending clean-ups changed or no alarm is armed) and
+   * tells the dispatcher when the job left its place in line or its prover slot.
    */
   async #commit(before: Job | null, after: Job, reason: string, now: number, cfg: Config, rearm = false): Promise<Job> {
     this.#record(before, after, reason);
-    if (rearm || before === null || before.status !== after.status || (await this.ctx.storage.getAlarm()) === null) {
+    const statusChanged = before === null || before.status !== after.status;
+    if (rearm || statusChanged || before.cleanup !== after.cleanup || (await this.ctx.storage.getAlarm()) === null) {
       await this.#arm(after, now, cfg);
     }
+    if (before && statusChanged) {
+      if (isTerminal(after.status) && !isTerminal(before.status)) await this.#release(after.jobId);
+      else if (before.status === "proving" && after.status === "queued") await this.#requeue(after);
+    }
     return after;
+  }
+
+  /** Frees the job's place or slot. If the dispatcher cannot be reached, its holder check frees it later. */
+  async #release(jobId: string): Promise<void> {
+    try {
+      await dispatcherOf(this.env).release(jobId);
+    } catch (e) {
+      console.error(JSON.stringify({ event: "dispatcher_release_failed", jobId, error: String(e) }));
+    }
+  }
+
+  /** A rebuilt job goes back in line at its arrival time; failing that, through the queue. */
+  async #requeue(job: Job): Promise<void> {
+    try {
+      await dispatcherOf(this.env).requeue(job.jobId, job.attemptStartedAt);
+    } catch (e) {
+      console.error(JSON.stringify({ event: "dispatcher_requeue_failed", jobId: job.jobId, error: String(e) }));
+      await this.env.JOBS_QUEUE.send({ jobId: job.jobId } satisfies JobMessage).catch(() => undefined);
+    }
   }
 }

@@ -21,6 +21,8 @@ export interface TapeInfo extends TapeFacts {
 }
 
 export interface ProverState {
+  /** Which prover (base URL) holds the current submission; the dispatcher picks it. */
+  url: string | null;
   /** The prover's id for the current submission, once it has accepted the tape. */
   jobId: string | null;
   status: "queued" | "running" | "succeeded" | "failed" | null;
@@ -30,7 +32,51 @@ export interface ProverState {
   lastPolledAt: number | null;
   /** Consecutive polls that got no usable answer (network error, timeout, 5xx, bad JSON). */
   consecutivePollFailures: number;
+  /** When the current run of failed polls began: the stall window counts from here. */
+  firstFailedPollAt: number | null;
+  /** `segment_limit_po2` for the next submission: lowered after out-of-memory or proof_timeout. */
+  segmentLimitPo2: number;
   lastError: JobError | null;
+}
+
+/** The prover side of a job that has not been submitted (again) yet. */
+export function unsubmitted(segmentLimitPo2: number, lastError: JobError | null = null): ProverState {
+  return {
+    url: null,
+    jobId: null,
+    status: null,
+    acceptedAt: null,
+    pollDeadlineAt: null,
+    lastPolledAt: null,
+    consecutivePollFailures: 0,
+    firstFailedPollAt: null,
+    segmentLimitPo2,
+    lastError,
+  };
+}
+
+/**
+ * A prover job the gateway abandoned (cancelled, timed out, stalled, accepted too late) that
+ * it still tells the prover to forget: `DELETE /api/jobs/{id}`, which answers 409 until the
+ * proof ends. Best effort: retried until `until`, then dropped.
+ */
+export interface ProverCleanup {
+  url: string;
+  proverJobId: string;
+  reason: string;
+  nextAt: number;
+  until: number;
+  tries: number;
+}
+
+/** An earlier attempt on the same tape (kept short: the last few). */
+export interface AttemptSummary {
+  attempt: number;
+  startedAt: number;
+  finishedAt: number | null;
+  status: JobStatus;
+  error: JobError | null;
+  recoveries: number;
 }
 
 export interface ResultSummary {
@@ -57,9 +103,14 @@ export interface Job {
   status: JobStatus;
   /** One sentence on where the proof stands and why, for the player. */
   detail: string;
+  /** When this tape was first posted. */
   createdAt: number;
   updatedAt: number;
-  /** `createdAt + MAX_JOB_WALL_TIME_MS`: no job lives past it. */
+  /** 1 for the first attempt; a repost after `failed`/`cancelled` starts the next one. */
+  attempt: number;
+  /** When this attempt was posted: its wall-time cap and its place in line count from here. */
+  attemptStartedAt: number;
+  /** `attemptStartedAt + MAX_JOB_WALL_TIME_MS`: no attempt lives past it. */
   wallDeadlineAt: number;
   finishedAt: number | null;
   tape: TapeInfo;
@@ -71,9 +122,19 @@ export interface Job {
     submissions: number;
     /** Status reads of the prover job. */
     polls: number;
+    /** Times the prover job was forgotten and the tape submitted afresh (≤ PROVER_MAX_RECOVERIES). */
+    recoveries: number;
   };
+  /** Why the last recovery happened, for the player. */
+  lastRecovery: JobError | null;
   result: ResultSummary | null;
   error: JobError | null;
+  /** Prover jobs still to be deleted on the prover (never shown a token or tape). */
+  cleanup: ProverCleanup[];
+  /** SHA-256 of this attempt's cancel token; only the submitter (or the admin) may cancel. */
+  cancelTokenHash: string | null;
+  /** Earlier attempts, newest last. */
+  history: AttemptSummary[];
 }
 
 /** All times in the API are Unix epoch milliseconds. */

@@ -1,6 +1,8 @@
 import type { Config } from "./config.ts";
 import type { JobError } from "./errors.ts";
-import { isTerminal, type Job, type Journal, type ResultSummary, type TapeInfo } from "./job.ts";
+import { isTerminal, unsubmitted, type AttemptSummary, type Job, type Journal, type ResultSummary, type TapeInfo } from "./job.ts";
+import { addCleanup, nextCleanupAt } from "./prover-cleanup.ts";
+import { failureAction, rebuild } from "./recovery.ts";
 import { retryDelaySeconds } from "./retries.ts";
 
 /**
@@ -14,11 +16,17 @@ type Cfg = Pick<
   | "pollIntervalMs"
   | "pollBudgetMs"
   | "pollTimeoutMs"
+  | "stallWindowMs"
+  | "maxRecoveries"
   | "maxJobWallTimeMs"
   | "completedJobRetentionMs"
   | "retryMinDelaySeconds"
   | "retryMaxDelaySeconds"
+  | "segmentLimitPo2"
 >;
+
+/** How many earlier attempts a job remembers. */
+export const HISTORY_LENGTH = 5;
 
 /** What the prover said to a submission, classified once by the prover client. */
 export type SubmitOutcome =
@@ -50,28 +58,57 @@ export type PollOutcome =
 /** What the queue consumer does with the message that carried a dispatch. */
 export type MessageAction = { ack: true } | { ack: false; retryDelaySeconds: number };
 
-export function newJob(jobId: string, tape: TapeInfo, now: number, cfg: Cfg): Job {
+/** What the dispatcher said when a delivered job asked for a prover. */
+export type Admission = { kind: "granted"; proverUrl: string } | { kind: "waiting"; ahead: number };
+
+export function newJob(jobId: string, tape: TapeInfo, now: number, cfg: Cfg, cancelTokenHash: string | null = null): Job {
   return {
     jobId,
     status: "queued",
     detail: "Accepted; waiting to be sent to the prover.",
     createdAt: now,
     updatedAt: now,
+    attempt: 1,
+    attemptStartedAt: now,
     wallDeadlineAt: now + cfg.maxJobWallTimeMs,
     finishedAt: null,
     tape,
-    prover: {
-      jobId: null,
-      status: null,
-      acceptedAt: null,
-      pollDeadlineAt: null,
-      lastPolledAt: null,
-      consecutivePollFailures: 0,
-      lastError: null,
-    },
-    attempts: { deliveries: 0, submissions: 0, polls: 0 },
+    prover: unsubmitted(cfg.segmentLimitPo2),
+    attempts: { deliveries: 0, submissions: 0, polls: 0, recoveries: 0 },
+    lastRecovery: null,
     result: null,
     error: null,
+    cleanup: [],
+    cancelTokenHash,
+    history: [],
+  };
+}
+
+/** Whether posting the same tape again starts a new attempt (only after `failed` or `cancelled`). */
+export const canRetry = (job: Job) => job.status === "failed" || job.status === "cancelled";
+
+/**
+ * The same tape posted again after its job failed or was cancelled: a fresh attempt on the
+ * same content-addressed job, with its own wall-time cap, place in line and cancel token.
+ * The ended attempt joins the job's short history; pending prover clean-ups carry over.
+ */
+export function newAttempt(job: Job, now: number, cfg: Cfg, cancelTokenHash: string | null): Job {
+  const ended: AttemptSummary = {
+    attempt: job.attempt,
+    startedAt: job.attemptStartedAt,
+    finishedAt: job.finishedAt,
+    status: job.status,
+    error: job.error,
+    recoveries: job.attempts.recoveries,
+  };
+  const fresh = newJob(job.jobId, job.tape, now, cfg, cancelTokenHash);
+  return {
+    ...fresh,
+    createdAt: job.createdAt,
+    attempt: job.attempt + 1,
+    detail: `Attempt ${job.attempt + 1} accepted; waiting to be sent to the prover.`,
+    cleanup: job.cleanup,
+    history: [...job.history, ended].slice(-HISTORY_LENGTH),
   };
 }
 
@@ -80,30 +117,39 @@ export function fail(job: Job, error: JobError, now: number): Job {
 }
 
 /**
- * Applies the two deadlines that end a job whatever else happens: the wall-time cap (from
- * creation; checked on delivery, in the alarm and on read) and the absolute poll deadline
- * (from the prover's acceptance). A job exactly at a deadline is still inside it.
+ * Applies the two deadlines that hold whatever else happens. A job exactly at a deadline is
+ * still inside it.
+ * - The wall-time cap (from the attempt's POST) ends any job: `wall_time_exceeded`.
+ * - The absolute poll deadline (from the prover's acceptance) ends the wait on that prover
+ *   job: it is abandoned (and deleted on the prover) and the tape resubmitted while
+ *   recoveries remain, else the job fails with `poll_timeout`.
  */
-export function expire(job: Job, now: number): Job {
+export function expire(job: Job, now: number, cfg: Cfg): Job {
   if (isTerminal(job.status)) return job;
   if (now > job.wallDeadlineAt) {
+    const abandoned =
+      job.status === "proving" && job.prover.jobId && job.prover.url
+        ? addCleanup(job, { url: job.prover.url, proverJobId: job.prover.jobId, reason: "wall_time_exceeded" }, now, cfg)
+        : job;
     return fail(
-      job,
+      abandoned,
       {
         code: "wall_time_exceeded",
-        message: `The job ran past its wall-time cap of ${job.wallDeadlineAt - job.createdAt} ms without a proof.`,
+        message: `The job ran past its wall-time cap of ${job.wallDeadlineAt - job.attemptStartedAt} ms without a proof.`,
       },
       now,
     );
   }
   if (job.status === "proving" && job.prover.pollDeadlineAt !== null && now > job.prover.pollDeadlineAt) {
-    return fail(
+    return rebuild(
       job,
       {
         code: "poll_timeout",
         message: `The prover did not finish within ${job.prover.pollDeadlineAt - job.prover.acceptedAt!} ms of accepting the tape.`,
       },
       now,
+      cfg,
+      { cleanup: true, exhaustedCode: "poll_timeout" },
     );
   }
   return job;
@@ -119,26 +165,35 @@ export function onDelivery(job: Job, now: number): Job {
   return { ...job, attempts: { ...job.attempts, deliveries: job.attempts.deliveries + 1 }, updatedAt: now };
 }
 
+/** The dispatcher put the job in line behind `ahead` others (a busy prover is not a failure). */
+export function onWaiting(job: Job, ahead: number, now: number): Job {
+  const detail =
+    ahead === 0
+      ? "Next in line; waiting for the prover to be free."
+      : `Waiting for the prover: ${ahead} job${ahead === 1 ? "" : "s"} ahead in line.`;
+  return job.detail === detail ? job : { ...job, detail, updatedAt: now };
+}
+
 /**
  * The prover answered a submission. `deliveryAttempt` is the queue message's attempt number
- * (1 for the first delivery) and drives the backoff of a retry.
+ * (1 for the first delivery) and drives the backoff when the submission failed.
+ * - accepted: proving; the poll deadline starts now.
+ * - busy (429): back-pressure, not failure. The job goes back in line (the dispatcher asks
+ *   again after a poll interval) and the message is acked: no error retry is used up.
+ * - transient (network, timeout, 5xx, 401, bad reply): an error; the message is retried with
+ *   backoff, and `max_retries` failures in a row send it to the DLQ (`retries_exhausted`).
+ * - rejected (400): the tape or options are wrong; resubmitting is pointless (`prover_rejected`).
  */
 export function onSubmit(
   job: Job,
   outcome: SubmitOutcome,
+  proverUrl: string,
   now: number,
   deliveryAttempt: number,
   cfg: Cfg,
   random: () => number = Math.random,
-): { job: Job; message: MessageAction } {
+): { job: Job; message: MessageAction; busy: boolean } {
   const attempts = { ...job.attempts, submissions: job.attempts.submissions + 1 };
-  const retry = (error: JobError, detail: string) => {
-    const delay = retryDelaySeconds(deliveryAttempt, cfg, random);
-    return {
-      job: { ...job, attempts, detail: `${detail} Next try in about ${delay} s.`, prover: { ...job.prover, lastError: error }, updatedAt: now },
-      message: { ack: false, retryDelaySeconds: delay } as const,
-    };
-  };
   switch (outcome.kind) {
     case "accepted":
       return {
@@ -149,21 +204,47 @@ export function onSubmit(
           detail: "The prover accepted the tape; waiting for it to start.",
           prover: {
             ...job.prover,
+            url: proverUrl,
             jobId: outcome.proverJobId,
             status: "queued",
             acceptedAt: now,
             pollDeadlineAt: now + cfg.pollTimeoutMs,
+            lastPolledAt: null,
             consecutivePollFailures: 0,
+            firstFailedPollAt: null,
             lastError: null,
           },
           updatedAt: now,
         },
         message: { ack: true },
+        busy: false,
       };
     case "busy":
-      return retry(outcome.error, "The prover is busy with another proof.");
-    case "transient":
-      return retry(outcome.error, `Could not reach the prover (${outcome.error.code}).`);
+      return {
+        job: {
+          ...job,
+          attempts,
+          detail: "The prover is busy with another proof; next in line.",
+          prover: { ...job.prover, lastError: outcome.error },
+          updatedAt: now,
+        },
+        message: { ack: true },
+        busy: true,
+      };
+    case "transient": {
+      const delay = retryDelaySeconds(deliveryAttempt, cfg, random);
+      return {
+        job: {
+          ...job,
+          attempts,
+          detail: `Could not hand the tape to the prover (${outcome.error.code}). Next try in about ${delay} s.`,
+          prover: { ...job.prover, lastError: outcome.error },
+          updatedAt: now,
+        },
+        message: { ack: false, retryDelaySeconds: delay },
+        busy: false,
+      };
+    }
     case "rejected":
       return {
         job: fail(
@@ -172,6 +253,7 @@ export function onSubmit(
           now,
         ),
         message: { ack: true },
+        busy: false,
       };
   }
 }
@@ -182,16 +264,26 @@ export type AfterPoll =
   | { kind: "store" }
   /** Keep waiting on the prover. */
   | { kind: "wait" }
-  /** The job ended. */
+  /** The job left `proving`: it ended, or went back in line to be rebuilt. */
   | { kind: "done" };
 
-export function onPoll(job: Job, outcome: PollOutcome, now: number): { job: Job; next: AfterPoll } {
+/**
+ * Applies one status read of the prover job:
+ * - pending: keep polling;
+ * - transient: ridden out, unless every poll has failed for longer than the stall window —
+ *   then the prover job counts as lost and is rebuilt;
+ * - lost (404), or failed with server_restarted / internal_error / proof_error: rebuilt;
+ *   proof_timeout or out of memory: rebuilt with smaller segments;
+ * - failed with zero_score_not_allowed: `prover_rejected`; an unknown code: `prover_failed`.
+ */
+export function onPoll(job: Job, outcome: PollOutcome, now: number, cfg: Cfg): { job: Job; next: AfterPoll } {
   const polled = {
     ...job,
     attempts: { ...job.attempts, polls: job.attempts.polls + 1 },
     prover: { ...job.prover, lastPolledAt: now },
     updatedAt: now,
   };
+  const done = (j: Job) => ({ job: j, next: { kind: "done" } as const });
   switch (outcome.kind) {
     case "pending":
       return {
@@ -199,49 +291,53 @@ export function onPoll(job: Job, outcome: PollOutcome, now: number): { job: Job;
           ...polled,
           detail:
             outcome.status === "running" ? "The prover is proving the tape." : "The prover accepted the tape; waiting for it to start.",
-          prover: { ...polled.prover, status: outcome.status, consecutivePollFailures: 0, lastError: null },
+          prover: { ...polled.prover, status: outcome.status, consecutivePollFailures: 0, firstFailedPollAt: null, lastError: null },
         },
         next: { kind: "wait" },
       };
-    case "transient":
-      return {
-        job: {
-          ...polled,
-          detail: `Could not read the proof's status (${outcome.error.code}); will try again.`,
-          prover: {
-            ...polled.prover,
-            consecutivePollFailures: polled.prover.consecutivePollFailures + 1,
-            lastError: outcome.error,
+    case "transient": {
+      const since = polled.prover.firstFailedPollAt ?? now;
+      const failing = {
+        ...polled,
+        detail: `Could not read the proof's status (${outcome.error.code}); will try again.`,
+        prover: {
+          ...polled.prover,
+          consecutivePollFailures: polled.prover.consecutivePollFailures + 1,
+          firstFailedPollAt: since,
+          lastError: outcome.error,
+        },
+      };
+      if (now - since <= cfg.stallWindowMs) return { job: failing, next: { kind: "wait" } };
+      return done(
+        rebuild(
+          failing,
+          {
+            code: "prover_stalled",
+            message: `Every status read of the prover job failed for ${now - since} ms (last: ${outcome.error.code}).`,
           },
-        },
-        next: { kind: "wait" },
-      };
+          now,
+          cfg,
+          { cleanup: true },
+        ),
+      );
+    }
     case "succeeded":
       return {
-        job: { ...polled, prover: { ...polled.prover, status: "succeeded", consecutivePollFailures: 0, lastError: null } },
+        job: { ...polled, prover: { ...polled.prover, status: "succeeded", consecutivePollFailures: 0, firstFailedPollAt: null, lastError: null } },
         next: { kind: "store" },
       };
-    case "failed":
-      return {
-        job: fail(
-          { ...polled, prover: { ...polled.prover, status: "failed", lastError: outcome.error } },
-          {
-            code: outcome.error.code === "zero_score_not_allowed" ? "prover_rejected" : "prover_failed",
-            message: `The prover failed the proof: ${outcome.error.message} (${outcome.error.code}).`,
-          },
-          now,
-        ),
-        next: { kind: "done" },
-      };
+    case "failed": {
+      const failed = { ...polled, prover: { ...polled.prover, status: "failed" as const, lastError: outcome.error } };
+      const why = `The prover failed the proof: ${outcome.error.message} (${outcome.error.code}).`;
+      const action = failureAction(outcome.error);
+      if (action === "reject") return done(fail(failed, { code: "prover_rejected", message: why }, now));
+      if (action === "fatal") return done(fail(failed, { code: "prover_failed", message: why }, now));
+      return done(rebuild(failed, { code: outcome.error.code, message: why }, now, cfg, { smaller: action === "rebuild_smaller" }));
+    }
     case "lost":
-      return {
-        job: fail(
-          polled,
-          { code: "prover_job_lost", message: "The prover no longer knows this job (it restarted or swept it)." },
-          now,
-        ),
-        next: { kind: "done" },
-      };
+      return done(
+        rebuild(polled, { code: "prover_job_lost", message: "The prover no longer knows this job (it restarted or swept it)." }, now, cfg),
+      );
   }
 }
 
@@ -263,8 +359,9 @@ export function journalMismatch(tape: TapeInfo, journal: Journal | null, rulesDi
   return wrong.length === 0 ? null : `journal ${wrong.map((k) => `${k} is ${journal[k]}, expected ${want[k]}`).join("; ")}`;
 }
 
-export function onResultInvalid(job: Job, reason: string, now: number): Job {
-  return fail(job, { code: "result_mismatch", message: `The prover's result does not match the tape: ${reason}.` }, now);
+/** The prover claimed success with a result that is not a proof of this tape: rebuild. */
+export function onResultInvalid(job: Job, reason: string, now: number, cfg: Cfg): Job {
+  return rebuild(job, { code: "result_mismatch", message: `The prover's result does not match the tape: ${reason}.` }, now, cfg);
 }
 
 export function onResultStored(job: Job, result: ResultSummary, now: number): Job {
@@ -295,28 +392,51 @@ export function onDeadLetter(job: Job, now: number): Job {
 }
 
 /**
+ * The submitter (or the admin) cancels. A waiting job never reaches the prover; a proving job
+ * stops being polled and its prover job is deleted on the prover (best effort, see
+ * prover-cleanup.ts). Ended jobs are left as they are.
+ */
+export function cancel(job: Job, now: number, cfg: Cfg): Job {
+  if (isTerminal(job.status)) return job;
+  const abandoned =
+    job.status === "proving" && job.prover.jobId && job.prover.url
+      ? addCleanup(job, { url: job.prover.url, proverJobId: job.prover.jobId, reason: "cancelled" }, now, cfg)
+      : job;
+  return {
+    ...abandoned,
+    status: "cancelled",
+    detail: "Cancelled by the submitter.",
+    finishedAt: now,
+    updatedAt: now,
+  };
+}
+
+/**
  * Inside one alarm invocation: poll again after a sleep while the per-alarm budget allows,
  * else re-arm the alarm. Never sleeps past a deadline, so deadlines are enforced on time.
  */
 export function nextPoll(job: Job, alarmStartedAt: number, now: number, cfg: Cfg): { sleepMs: number } | { alarmAt: number } {
+  // Clean-ups wait for the next alarm invocation: it runs them before it polls.
   const at = Math.min(now + cfg.pollIntervalMs, nextDeadline(job));
   if (at - alarmStartedAt <= cfg.pollBudgetMs) return { sleepMs: Math.max(0, at - now) };
   return { alarmAt: at };
 }
 
-/** The earliest deadline after which `expire` ends the job (+1: a job at its deadline is inside). */
+/** The earliest deadline after which `expire` acts (+1: a job at its deadline is inside). */
 function nextDeadline(job: Job): number {
   return Math.min(job.wallDeadlineAt, job.prover.pollDeadlineAt ?? Infinity) + 1;
 }
 
 /**
  * The one alarm a job's Durable Object keeps armed, derived from stored state:
- * - queued: a watchdog at the wall-time cap (the queue normally dispatches long before);
+ * - queued: a watchdog at the wall-time cap (the dispatcher normally starts it long before);
  * - proving: the next poll;
- * - terminal: clean-up once the retention period has passed.
+ * - terminal: clean-up once the retention period has passed;
+ * and never later than the next pending prover clean-up.
  */
 export function alarmAt(job: Job, now: number, cfg: Cfg): number {
-  if (isTerminal(job.status)) return (job.finishedAt ?? now) + cfg.completedJobRetentionMs;
-  if (job.status === "queued") return nextDeadline(job);
-  return Math.min(now + cfg.pollIntervalMs, nextDeadline(job));
+  const cleanup = nextCleanupAt(job);
+  if (isTerminal(job.status)) return Math.min(cleanup, (job.finishedAt ?? now) + cfg.completedJobRetentionMs);
+  if (job.status === "queued") return Math.min(cleanup, nextDeadline(job));
+  return Math.min(cleanup, now + cfg.pollIntervalMs, nextDeadline(job));
 }

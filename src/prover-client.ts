@@ -3,6 +3,7 @@ import type { Config } from "./config.ts";
 import type { JobError } from "./errors.ts";
 import type { Journal } from "./job.ts";
 import type { PollOutcome, SubmitOutcome } from "./lifecycle.ts";
+import type { CleanupOutcome } from "./prover-cleanup.ts";
 import { RULES_DIGEST_AST3 } from "./tape.ts";
 
 /**
@@ -87,8 +88,11 @@ type ClientConfig = Pick<Config, "proverBaseUrl" | "proverApiKey" | "requestTime
 
 export class ProverClient {
   readonly #cfg: ClientConfig;
-  constructor(cfg: ClientConfig) {
+  readonly #baseUrl: string;
+  /** `baseUrl`: which prover (the dispatcher's choice); PROVER_BASE_URL when not given. */
+  constructor(cfg: ClientConfig, baseUrl: string = cfg.proverBaseUrl) {
     this.#cfg = cfg;
+    this.#baseUrl = baseUrl.replace(/\/+$/, "");
   }
 
   /** POST /api/jobs/prove-tape/raw */
@@ -157,6 +161,18 @@ export class ProverClient {
     }
   }
 
+  /** DELETE /api/jobs/{id}: 409 `job_active` while the proof still runs (it cannot be stopped). */
+  async delete(proverJobId: string): Promise<CleanupOutcome> {
+    const reply = await this.#request("DELETE", `/api/jobs/${encodeURIComponent(proverJobId)}`);
+    if ("error" in reply) return "error";
+    if (reply.status === 200) return "deleted";
+    const body = errorBody.safeParse(parseJson(reply.text));
+    const code = body.success ? body.data.error_code : undefined;
+    if (reply.status === 404 && code === "job_not_found") return "gone";
+    if (reply.status === 409) return "active";
+    return "error";
+  }
+
   /** GET /health, judged against what this gateway needs (AST3 rules, pinned image id). */
   async health(): Promise<ProverHealth> {
     const reply = await this.#request("GET", "/health");
@@ -199,7 +215,7 @@ export class ProverClient {
     if (this.#cfg.proverApiKey) headers.set("x-api-key", this.#cfg.proverApiKey);
     if (body) headers.set("content-type", "application/octet-stream");
     try {
-      const res = await fetch(`${this.#cfg.proverBaseUrl}${path}`, {
+      const res = await fetch(`${this.#baseUrl}${path}`, {
         method,
         headers,
         body,

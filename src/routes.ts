@@ -1,9 +1,13 @@
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
 import { readBodyLimited } from "./body.ts";
+import { bearerToken, hashToken, newCancelToken, sameSecret } from "./cancel-token.ts";
 import { ConfigError, configFrom, publicConfig, type Config } from "./config.ts";
 import { ApiError, conflict, notFound } from "./errors.ts";
+import { dispatcherOf } from "./dispatcher.ts";
 import { proverHealth } from "./health.ts";
+import type { Job } from "./job.ts";
+import { canRetry } from "./lifecycle.ts";
 import { resultKey, tapeKey } from "./r2.ts";
 import { parseTape, sha256Hex, TapeError } from "./tape.ts";
 
@@ -29,12 +33,13 @@ app.get("/api/health", async (c) => {
     if (!(e instanceof ConfigError)) throw e;
     return c.json({ success: false, status: "config_invalid", error: { code: e.code, message: e.message, vars: e.vars } }, 503);
   }
-  const prover = await proverHealth(cfg);
+  const [prover, line] = await Promise.all([proverHealth(cfg), dispatcherOf(c.env).summary().catch(() => null)]);
   return c.json({
     success: true,
     status: prover.reachable && prover.compatible ? "ok" : "degraded",
     config: publicConfig(cfg),
     prover: { url: cfg.proverBaseUrl, ...prover },
+    line,
   });
 });
 
@@ -55,8 +60,8 @@ app.post("/api/proofs/jobs", async (c) => {
   const sha256 = await sha256Hex(bytes);
   const stub = c.env.JOB.getByName(sha256);
   const existing = await stub.get();
-  if (!existing) {
-    // The tape is durable before the job exists, so no accepted job can lack its tape.
+  if (!existing || canRetry(existing)) {
+    // The tape is durable before the attempt exists, so no accepted job can lack its tape.
     try {
       await c.env.TAPES.put(tapeKey(sha256), bytes, {
         sha256,
@@ -67,19 +72,53 @@ app.post("/api/proofs/jobs", async (c) => {
       throw new ApiError(503, "storage_unavailable", "the tape could not be stored; nothing was accepted, try again");
     }
   }
-  const created = existing ? ({ kind: "exists", job: existing } as const) : await stub.create(sha256, { ...facts, sha256 });
+  if (existing && !canRetry(existing)) return c.json({ success: true, status_url: statusUrl(sha256), job: publicJob(existing) }, 200);
+  const cancel = await newCancelToken();
+  const created = await stub.create(sha256, { ...facts, sha256 }, cancel.hash);
   if (created.kind === "enqueue_failed") {
     throw new ApiError(503, "queue_unavailable", `the job could not be queued; try again (${created.message})`);
   }
-  return c.json(
-    { success: true, status_url: statusUrl(sha256), job: created.job },
-    created.kind === "created" ? 202 : 200,
-  );
+  if (created.kind === "exists") return c.json({ success: true, status_url: statusUrl(sha256), job: publicJob(created.job) }, 200);
+  // The token is shown once, here: only its hash is stored.
+  return c.json({ success: true, status_url: statusUrl(sha256), cancel_token: cancel.token, job: publicJob(created.job) }, 202);
 });
 
 app.get("/api/proofs/jobs/:jobId", async (c) => {
   const job = await loadJob(c.env, c.req.param("jobId"));
-  return c.json({ success: true, job });
+  return c.json({ success: true, job: publicJob(job), queue: job.status === "queued" ? await placeInLine(c.env, job.jobId) : null });
+});
+
+app.delete("/api/proofs/jobs/:jobId", async (c) => {
+  const cfg = c.get("config");
+  const jobId = c.req.param("jobId");
+  if (!JOB_ID.test(jobId)) throw new ApiError(400, "invalid_job_id", "a job id is the 64-hex SHA-256 of the tape");
+  const token = bearerToken(c.req.header("authorization"));
+  const admin = token !== null && cfg.adminToken !== undefined && (await sameSecret(token, cfg.adminToken));
+  const result = await c.env.JOB.getByName(jobId).cancel(admin ? { admin: true } : { tokenHash: token ? await hashToken(token) : null });
+  switch (result.kind) {
+    case "not_found":
+      throw notFound("job_not_found", `no job ${jobId}`);
+    case "forbidden":
+      throw new ApiError(
+        403,
+        "cancel_forbidden",
+        token ? "that token may not cancel this job" : "send Authorization: Bearer <cancel_token> from the answer that created the job",
+      );
+    case "ended":
+      return c.json(
+        {
+          success: false,
+          error:
+            result.job.status === "succeeded"
+              ? { code: "job_succeeded", message: "the job already succeeded; its proof is kept" }
+              : { code: "job_failed", message: `the job already failed (${result.job.error?.code ?? "unknown"}) and stays failed` },
+          job: publicJob(result.job),
+        },
+        409,
+      );
+    case "cancelled":
+      return c.json({ success: true, job: publicJob(result.job) });
+  }
 });
 
 app.get("/api/proofs/jobs/:jobId/result", async (c) => {
@@ -115,6 +154,22 @@ app.onError((err, c) => {
   console.error(JSON.stringify({ event: "unhandled_error", path: c.req.path, error: String(err) }));
   return c.json({ success: false, error: { code: "internal_error", message: "something went wrong; try again" } }, 500);
 });
+
+/** The job as players see it: no token hash. */
+function publicJob(job: Job) {
+  const { cancelTokenHash: _hash, ...rest } = job;
+  return rest;
+}
+
+/** Where a waiting job stands in the line for the prover; null if the dispatcher cannot say. */
+async function placeInLine(env: Env, jobId: string): Promise<{ ahead: number } | null> {
+  try {
+    const ahead = await dispatcherOf(env).position(jobId);
+    return ahead === null ? null : { ahead };
+  } catch {
+    return null;
+  }
+}
 
 async function loadJob(env: Env, jobId: string) {
   if (!JOB_ID.test(jobId)) throw new ApiError(400, "invalid_job_id", "a job id is the 64-hex SHA-256 of the tape");

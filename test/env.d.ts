@@ -3,6 +3,7 @@ declare global {
   namespace Cloudflare {
     interface Env {
       PROVER_API_KEY?: string;
+      ADMIN_TOKEN?: string;
     }
   }
 }
@@ -14,6 +15,8 @@ declare module "vitest" {
     proverUrl: string;
     /** The shared tape fixtures, base64 (workerd cannot read ../shared itself). */
     fixtures: Record<"test-short" | "test-medium" | "test-real-game", string>;
+    /** `max_retries` of the jobs queue's consumer in wrangler.jsonc. */
+    queueMaxRetries: number;
   }
 }
 export {};

@@ -45,17 +45,34 @@ describe("the alarm loop", () => {
     expect((await storedJob(jobId))?.status).toBe("proving");
   });
 
-  it("the absolute poll deadline counts from acceptance: just outside fails poll_timeout without polling", async () => {
+  it("the absolute poll deadline counts from acceptance: just outside abandons the prover job and resubmits, without polling", async () => {
     const { jobId } = await provingJob((now) => now - cfg.pollTimeoutMs - 1);
+    const abandoned = (await storedJob(jobId))!.prover.jobId;
     const before = (await prover.stats()).polls;
     await runDurableObjectAlarm(stubOf(jobId));
-    expect(await storedJob(jobId)).toMatchObject({ status: "failed", error: { code: "poll_timeout" } });
+    const job = await storedJob(jobId);
+    expect(job).toMatchObject({ attempts: { recoveries: 1 }, lastRecovery: { code: "poll_timeout" }, error: null });
+    expect(job!.status).not.toBe("failed");
+    // The stuck prover job is told to go (the prover answers 409 until its proof ends).
+    expect(job!.cleanup).toEqual([expect.objectContaining({ proverJobId: abandoned, reason: "poll_timeout" })]);
     expect((await prover.stats()).polls).toBe(before);
   });
 
-  it("a deadline that falls inside one alarm's budget ends the job in that same alarm", async () => {
+  it("the absolute poll deadline with no recovery left fails poll_timeout", async () => {
+    const { jobId } = await provingJob(
+      (now) => now - cfg.pollTimeoutMs - 1,
+      (j) => ({ ...j, attempts: { ...j.attempts, recoveries: cfg.maxRecoveries } }),
+    );
+    await runDurableObjectAlarm(stubOf(jobId));
+    expect(await storedJob(jobId)).toMatchObject({ status: "failed", error: { code: "poll_timeout" } });
+  });
+
+  it("a deadline that falls inside one alarm's budget is acted on in that same alarm", async () => {
     // Deadline a few intervals away: well inside one budget, far before the proof ends.
-    const { jobId } = await provingJob((now) => now - cfg.pollTimeoutMs + cfg.pollIntervalMs * 3);
+    const { jobId } = await provingJob(
+      (now) => now - cfg.pollTimeoutMs + cfg.pollIntervalMs * 3,
+      (j) => ({ ...j, attempts: { ...j.attempts, recoveries: cfg.maxRecoveries } }),
+    );
     await runDurableObjectAlarm(stubOf(jobId));
     expect(await storedJob(jobId)).toMatchObject({ status: "failed", error: { code: "poll_timeout" } });
   });

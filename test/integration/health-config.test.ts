@@ -12,6 +12,7 @@ describe("GET /api/health", () => {
       status: "ok",
       config: { pollIntervalMs: Number(env.PROVER_POLL_INTERVAL_MS), proverApiKeySet: true },
       prover: { reachable: true, compatible: true, problems: [], accelerator: expect.any(String) },
+      line: { waiting: 0, slots: [{ url: env.PROVER_BASE_URL, holder: null }] },
     });
     expect(JSON.stringify(r.body)).not.toContain(env.PROVER_API_KEY!);
   });

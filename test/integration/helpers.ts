@@ -1,6 +1,7 @@
 import { createExecutionContext, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { parseConfig } from "../../src/config.ts";
+import { dispatcherOf } from "../../src/dispatcher.ts";
 import worker from "../../src/index.ts";
 import type { Job } from "../../src/job.ts";
 import { newJob } from "../../src/lifecycle.ts";
@@ -25,13 +26,30 @@ export async function call(path: string, init?: RequestInit): Promise<{ status: 
 }
 
 /** Calls the Worker with some bindings or vars replaced, as `wrangler dev --var NAME:VALUE` would. */
-export async function callWith(overrides: Partial<Env>, path: string, init?: RequestInit) {
+export async function callWith(overrides: Partial<Cloudflare.Env>, path: string, init?: RequestInit) {
   const res = await worker.fetch(new Request(`${GW}${path}`, init), { ...env, ...overrides } as Env, createExecutionContext());
   return { status: res.status, body: (await res.json()) as any };
 }
 
-export const postTape = (bytes: Uint8Array, headers: Record<string, string> = {}) =>
-  call("/api/proofs/jobs", { method: "POST", body: bytes, headers: { "content-type": "application/octet-stream", ...headers } });
+export async function postTape(bytes: Uint8Array, headers: Record<string, string> = {}) {
+  const r = await call("/api/proofs/jobs", { method: "POST", body: bytes, headers: { "content-type": "application/octet-stream", ...headers } });
+  if (r.body?.job?.jobId) touched.add(r.body.job.jobId);
+  return r;
+}
+
+/** Every job a test created: wiped before the next test, so no job of one test works on in another. */
+const touched = new Set<string>();
+
+/** Deletes the state and alarm of every job the previous tests created. */
+export async function forgetJobs(): Promise<void> {
+  for (const jobId of touched) {
+    await runInDurableObject(stubOf(jobId), async (_i, state) => {
+      await state.storage.deleteAlarm();
+      await state.storage.deleteAll();
+    });
+  }
+  touched.clear();
+}
 
 export const getJob = async (jobId: string): Promise<Job> => {
   const r = await call(`/api/proofs/jobs/${jobId}`);
@@ -61,6 +79,7 @@ export function uniqueTape(frames = 200): Uint8Array {
 /** Stores a tape and a job in the state the test needs, bypassing intake and the queue. */
 export async function seedJob(bytes: Uint8Array, patch: (j: Job, now: number) => Job = (j) => j): Promise<{ jobId: string; job: Job }> {
   const sha256 = await sha256Hex(bytes);
+  touched.add(sha256);
   await env.TAPES.put(tapeKey(sha256), bytes);
   const stub = env.JOB.getByName(sha256);
   const job = await runInDurableObject(stub, async (_instance, state) => {
@@ -84,6 +103,16 @@ export async function seedJob(bytes: Uint8Array, patch: (j: Job, now: number) =>
 }
 
 export const stubOf = (jobId: string) => env.JOB.getByName(jobId);
+
+export const dispatcher = () => dispatcherOf(env);
+
+/** Empties the line and frees every prover slot: each test starts with an idle dispatcher. */
+export const resetDispatcher = () =>
+  runInDurableObject(dispatcher(), async (_i, state) => {
+    state.storage.sql.exec("DELETE FROM waiting");
+    state.storage.sql.exec("DELETE FROM slots");
+    await state.storage.deleteAlarm();
+  });
 
 export const storedJob = (jobId: string) =>
   runInDurableObject(stubOf(jobId), (_i, state) => state.storage.kv.get<Job>("job") ?? null);
@@ -129,7 +158,7 @@ export function provingPatch(proverJobId: string, acceptedAt: (now: number) => n
     return {
       ...j,
       status: "proving",
-      prover: { ...j.prover, jobId: proverJobId, status: "queued", acceptedAt: at, pollDeadlineAt: at + cfg.pollTimeoutMs },
+      prover: { ...j.prover, url: cfg.proverBaseUrl, jobId: proverJobId, status: "queued", acceptedAt: at, pollDeadlineAt: at + cfg.pollTimeoutMs },
     };
   };
 }

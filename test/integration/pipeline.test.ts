@@ -74,38 +74,6 @@ describe("a job's whole life through the real bindings and the dev prover", () =
     expect(stats.accepted).toBe(1);
   });
 
-  it("a prover that fails the proof ends the job with its reason", async () => {
-    await prover.faults([{ kind: "fail_proof_error", on: "submit" }]);
-    const { body } = await postTape(uniqueTape());
-    const job = await waitForJob(body.job.jobId, finished);
-    expect(job).toMatchObject({ status: "failed", error: { code: "prover_failed" }, result: null });
-    expect(job.error!.message).toContain("proof_error");
-    expect((await call(`/api/proofs/jobs/${job.jobId}/result`)).body.error.code).toBe("no_result");
-  });
-
-  it("a result whose journal does not match the tape is not accepted", async () => {
-    await prover.faults([{ kind: "result_mismatch", on: "submit" }]);
-    const { body } = await postTape(uniqueTape());
-    const job = await waitForJob(body.job.jobId, finished);
-    expect(job).toMatchObject({ status: "failed", error: { code: "result_mismatch" }, result: null });
-    expect(job.error!.message).toContain("final_score");
-    expect(await env.TAPES.head(`results/${job.jobId}.json`)).toBeNull();
-  });
-
-  it("an incomplete result (journal fields missing) is not accepted", async () => {
-    await prover.faults([{ kind: "result_incomplete", on: "submit" }]);
-    const { body } = await postTape(uniqueTape());
-    const job = await waitForJob(body.job.jobId, finished);
-    expect(job).toMatchObject({ status: "failed", error: { code: "result_mismatch" } });
-  });
-
-  it("a prover that forgets the job (404) ends it prover_job_lost", async () => {
-    await prover.faults([{ kind: "lose_job", on: "submit" }]);
-    const { body } = await postTape(uniqueTape());
-    const job = await waitForJob(body.job.jobId, finished);
-    expect(job.error?.code).toBe("prover_job_lost");
-  });
-
   it("transient poll failures (5xx, resets, bad JSON) are ridden out", async () => {
     await prover.configure({ proofMs: 800 });
     await prover.faults([

@@ -4,7 +4,7 @@ import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
 import type { Job } from "../../src/job.ts";
 import { fixture } from "./fixtures.ts";
-import { cfg, prover, provingPatch, seedJob, storedJob, stubOf, uniqueTape } from "./helpers.ts";
+import { call, cfg, dispatcher, prover, provingPatch, seedJob, storedJob, stubOf, uniqueTape } from "./helpers.ts";
 
 const JOBS = "proof-jobs";
 const DLQ = "proof-jobs-dlq";
@@ -41,17 +41,33 @@ describe("the jobs queue consumer", () => {
     expect((await prover.stats()).accepted).toBe(1);
   });
 
-  it("a busy prover (429) is retried with backoff and the job stays queued", async () => {
+  it("a busy prover (429) is back-pressure: the message is acked, the job waits at the head of the line", async () => {
     await prover.faults([{ kind: "busy", on: "submit" }]);
     const { jobId } = await seedJob(uniqueTape());
-    retried(await deliver(JOBS, { jobId }));
+    expect(await deliver(JOBS, { jobId })).toMatchObject(acked);
     const job = await storedJob(jobId);
-    expect(job).toMatchObject({ status: "queued", prover: { lastError: { code: "prover_busy" } } });
+    expect(job).toMatchObject({ status: "queued", error: null, prover: { lastError: { code: "prover_busy" } } });
     expect(job!.detail).toMatch(/busy/);
+    const line = await dispatcher().snapshot();
+    expect(line.waiting.map((w) => w.jobId)).toEqual([jobId]);
+    // The slot is offered again one poll interval later, not after a queue backoff.
+    expect(line.slots[0]).toMatchObject({ holder: null });
+    expect(line.slots[0]!.cooldownUntil - Date.now()).toBeLessThanOrEqual(cfg.pollIntervalMs);
   });
 
-  it("the job tells the consumer how long to back off, within RETRY_MIN/MAX_DELAY_SECONDS", async () => {
-    await prover.faults([{ kind: "busy", on: "submit", times: 3 }]);
+  it("a job whose turn has not come is acked and told how many jobs are ahead", async () => {
+    const first = await seedJob(uniqueTape());
+    const second = await seedJob(uniqueTape());
+    expect(await deliver(JOBS, { jobId: first.jobId })).toMatchObject(acked);
+    expect(await deliver(JOBS, { jobId: second.jobId })).toMatchObject(acked);
+    expect((await storedJob(first.jobId))?.status).toBe("proving");
+    expect(await storedJob(second.jobId)).toMatchObject({ status: "queued", detail: expect.stringMatching(/Next in line/) });
+    expect((await prover.stats()).submissions).toBe(1);
+    expect((await call(`/api/proofs/jobs/${second.jobId}`)).body.queue).toEqual({ ahead: 0 });
+  });
+
+  it("the job tells the consumer how long to back off after a submit error, within RETRY_MIN/MAX_DELAY_SECONDS", async () => {
+    await prover.faults([{ kind: "http_503", on: "submit", times: 3 }]);
     const { jobId } = await seedJob(uniqueTape());
     for (const attempt of [1, 2, 8]) {
       const action = await stubOf(jobId).dispatch(attempt);
@@ -130,13 +146,15 @@ describe("the jobs queue consumer", () => {
 
 describe("the dead-letter queue consumer", () => {
   it("ends a job whose deliveries ran out with retries_exhausted, naming the last problem", async () => {
-    await prover.faults([{ kind: "busy", on: "submit" }]);
+    await prover.faults([{ kind: "http_503", on: "submit" }]);
     const { jobId } = await seedJob(uniqueTape());
     await deliver(JOBS, { jobId });
     expect(await deliver(DLQ, { jobId })).toMatchObject(acked);
     const job = await storedJob(jobId);
     expect(job).toMatchObject({ status: "failed", error: { code: "retries_exhausted" } });
-    expect(job!.error!.message).toContain("prover_busy");
+    expect(job!.error!.message).toContain("prover_unavailable");
+    // Its prover slot is free again for the next job.
+    expect((await dispatcher().snapshot()).slots[0]?.holder).toBeNull();
   });
 
   it("leaves a job the prover already accepted alone", async () => {

@@ -1,12 +1,21 @@
+import { readFileSync } from "node:fs";
 import type { TestProject } from "vitest/node";
 import { startDevProver } from "../../src/dev/prover-server.ts";
 import { FIXTURE_NAMES, fixture, type FixtureName } from "./fixtures.ts";
 import { TEST_API_KEY, TEST_PROOF_MS } from "./test-vars.ts";
 
+/** `max_retries` of the jobs queue consumer, from the committed wrangler.jsonc. */
+function jobsQueueMaxRetries(): number {
+  const text = readFileSync(new URL("../../wrangler.jsonc", import.meta.url), "utf8").replace(/^\s*\/\/.*$/gm, "");
+  const consumers: { queue: string; max_retries?: number }[] = JSON.parse(text).queues.consumers;
+  return consumers.find((c) => !c.queue.endsWith("-dlq"))!.max_retries ?? 3;
+}
+
 /** Starts one real HTTP dev prover on loopback for the workerd tests and provides its URL. */
 export default async function setup(project: TestProject) {
   const prover = await startDevProver({ port: 0, apiKey: TEST_API_KEY, proofMs: TEST_PROOF_MS, queuedMs: 20 });
   project.provide("proverUrl", prover.url);
+  project.provide("queueMaxRetries", jobsQueueMaxRetries());
   project.provide(
     "fixtures",
     Object.fromEntries(FIXTURE_NAMES.map((n) => [n, Buffer.from(fixture(n)).toString("base64")])) as Record<

@@ -1,0 +1,88 @@
+import type { Config } from "./config.ts";
+import type { JobError } from "./errors.ts";
+import { unsubmitted, type Job } from "./job.ts";
+import { addCleanup } from "./prover-cleanup.ts";
+
+/**
+ * Rebuilding: when the prover loses or spoils a job, the gateway forgets that prover job and
+ * submits the tape again, fresh — never polls a poisoned prover job again. Bounded by
+ * PROVER_MAX_RECOVERIES (and, like everything, by the wall-time cap).
+ */
+
+type Cfg = Pick<Config, "maxRecoveries" | "pollTimeoutMs">;
+
+export const MIN_SEGMENT_LIMIT_PO2 = 16;
+
+/** What a `failed` report from the prover means for the job. */
+export type FailureAction =
+  /** The prover broke, not the tape: submit again as it was. */
+  | "rebuild"
+  /** Out of GPU memory or too slow: submit again with smaller segments. */
+  | "rebuild_smaller"
+  /** The tape itself is unprovable: end the job (`prover_rejected`). */
+  | "reject"
+  /** A failure this gateway does not know: end the job rather than guess (`prover_failed`). */
+  | "fatal";
+
+const OUT_OF_MEMORY = /out of memory|allocation failed/i;
+
+/** Classifies by `error_code`; the message is read only to tell out-of-memory from other proof errors. */
+export function failureAction(error: JobError): FailureAction {
+  switch (error.code) {
+    case "server_restarted":
+    case "internal_error":
+      return "rebuild";
+    case "proof_error":
+      return OUT_OF_MEMORY.test(error.message) ? "rebuild_smaller" : "rebuild";
+    case "proof_timeout":
+      return "rebuild_smaller";
+    case "zero_score_not_allowed":
+      return "reject";
+    default:
+      return "fatal";
+  }
+}
+
+export interface RebuildOptions {
+  /** Submit the next time with `segment_limit_po2` one lower (floor 16). */
+  smaller?: boolean;
+  /** The abandoned prover job may still be running: tell the prover to delete it. */
+  cleanup?: boolean;
+  /** The failure code when no recovery is left (default `recovery_exhausted`). */
+  exhaustedCode?: string;
+}
+
+/**
+ * Forgets the current prover job and puts the job back in line for a fresh submission, or
+ * fails it when its recoveries are used up. `cause` says what went wrong, for the player.
+ */
+export function rebuild(job: Job, cause: JobError, now: number, cfg: Cfg, opts: RebuildOptions = {}): Job {
+  const withCleanup =
+    opts.cleanup && job.prover.jobId && job.prover.url
+      ? addCleanup(job, { url: job.prover.url, proverJobId: job.prover.jobId, reason: cause.code }, now, cfg)
+      : job;
+  if (job.attempts.recoveries >= cfg.maxRecoveries) {
+    const code = opts.exhaustedCode ?? "recovery_exhausted";
+    return {
+      ...withCleanup,
+      status: "failed",
+      detail: `${cause.message} No recovery left (${job.attempts.recoveries} of ${cfg.maxRecoveries} used).`,
+      error: {
+        code,
+        message: `${cause.message} (${cause.code}); the tape was already resubmitted ${job.attempts.recoveries} time(s), the most PROVER_MAX_RECOVERIES allows.`,
+      },
+      finishedAt: now,
+      updatedAt: now,
+    };
+  }
+  const segmentLimitPo2 = opts.smaller ? Math.max(MIN_SEGMENT_LIMIT_PO2, job.prover.segmentLimitPo2 - 1) : job.prover.segmentLimitPo2;
+  return {
+    ...withCleanup,
+    status: "queued",
+    detail: `${cause.message} Submitting the tape again${segmentLimitPo2 !== job.prover.segmentLimitPo2 ? ` with smaller segments (2^${segmentLimitPo2})` : ""}.`,
+    prover: unsubmitted(segmentLimitPo2, cause),
+    attempts: { ...job.attempts, recoveries: job.attempts.recoveries + 1 },
+    lastRecovery: cause,
+    updatedAt: now,
+  };
+}

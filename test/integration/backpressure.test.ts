@@ -1,0 +1,88 @@
+import { runInDurableObject } from "cloudflare:test";
+import { inject } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
+import type { Job } from "../../src/job.ts";
+import { call, cfg, dispatcher, getJob, postTape, prover, stubOf, uniqueTape, waitForJob } from "./helpers.ts";
+
+const ended = (j: { status: string }) => ["succeeded", "failed", "cancelled"].includes(j.status);
+const queueMaxRetries = inject("queueMaxRetries");
+
+beforeEach(async () => {
+  await prover.configure({ proofMs: 100 });
+});
+
+describe("back-pressure: a busy prover is not a failure", () => {
+  it("20 jobs posted at once against one single-flight prover all succeed, each submitted once", async () => {
+    const posted = await Promise.all(Array.from({ length: 20 }, () => postTape(uniqueTape())));
+    expect(posted.map((p) => p.status)).toEqual(Array(20).fill(202));
+    const jobs = await Promise.all(posted.map((p) => waitForJob(p.body.job.jobId, ended, 60_000)));
+    expect(jobs.map((j) => j.status)).toEqual(Array(20).fill("succeeded"));
+    // The dispatcher hands the prover one job at a time: nobody was turned away with a 429.
+    const stats = await prover.stats();
+    expect(stats.accepted).toBe(20);
+    expect(stats.rateLimited).toBe(0);
+    expect(jobs.every((j) => j.attempts.submissions === 1 && j.attempts.recoveries === 0)).toBe(true);
+  }, 90_000);
+
+  it("jobs waiting for the prover are dispatched in arrival order", async () => {
+    // Someone else's proof holds the prover while five jobs arrive one after another.
+    await prover.configure({ proofMs: cfg.pollIntervalMs * 10 });
+    await prover.submitDirect(uniqueTape());
+    await prover.configure({ proofMs: 100 });
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      ids.push((await postTape(uniqueTape())).body.job.jobId);
+      await scheduler.wait(5);
+    }
+    const jobs = await Promise.all(ids.map((id) => waitForJob(id, ended, 30_000)));
+    expect(jobs.map((j) => j.status)).toEqual(Array(5).fill("succeeded"));
+    const byAcceptance = [...jobs].sort((a, b) => a.prover.acceptedAt! - b.prover.acceptedAt!).map((j) => j.jobId);
+    expect(byAcceptance).toEqual(ids);
+  });
+
+  it("waiting through more 429s than the queue has retries uses up none of them: the job still succeeds", async () => {
+    // The foreign proof outlasts max_retries + 5 cool-downs of one poll interval each.
+    await prover.configure({ proofMs: cfg.pollIntervalMs * (queueMaxRetries + 5) });
+    await prover.submitDirect(uniqueTape());
+    await prover.configure({ proofMs: 100 });
+    const { body } = await postTape(uniqueTape());
+    const job = await waitForJob(body.job.jobId, ended, 30_000);
+    expect(job.status).toBe("succeeded");
+    expect((await prover.stats()).rateLimited).toBeGreaterThan(queueMaxRetries);
+  });
+
+  it("only the wall-time cap ends a job that is merely waiting", async () => {
+    await prover.configure({ proofMs: 60_000 });
+    await prover.submitDirect(uniqueTape());
+    const { body } = await postTape(uniqueTape());
+    const jobId = body.job.jobId;
+    // Bring its wall-time cap close, then let it wait past it.
+    const waitMs = cfg.pollIntervalMs * (queueMaxRetries + 5);
+    await runInDurableObject(stubOf(jobId), async (_i, state) => {
+      const j = state.storage.kv.get<Job>("job")!;
+      state.storage.kv.put("job", { ...j, wallDeadlineAt: Date.now() + waitMs });
+      await state.storage.setAlarm(Date.now() + waitMs + 1);
+    });
+    await scheduler.wait(waitMs / 2);
+    expect((await getJob(jobId)).status).toBe("queued");
+    const job = await waitForJob(jobId, ended, 30_000);
+    expect(job).toMatchObject({ status: "failed", error: { code: "wall_time_exceeded" } });
+    expect((await prover.stats()).rateLimited).toBeGreaterThan(queueMaxRetries);
+  });
+
+  it("reports the line in front of the prover: who holds it and how many wait", async () => {
+    await prover.configure({ proofMs: 5_000 });
+    const a = (await postTape(uniqueTape())).body.job.jobId;
+    await waitForJob(a, (j) => j.status === "proving");
+    await postTape(uniqueTape());
+    await postTape(uniqueTape());
+    const deadline = Date.now() + 5_000;
+    let line;
+    do {
+      await scheduler.wait(50);
+      line = (await call("/api/health")).body.line;
+    } while (line.waiting < 2 && Date.now() < deadline);
+    expect(line).toMatchObject({ waiting: 2, slots: [{ holder: a }] });
+  });
+
+});
