@@ -76,6 +76,47 @@ const fields = z.object({
     ),
   });
 
+type VarName = keyof z.output<typeof fields>;
+
+/**
+ * How the timeouts must nest, as data: the schema enforces these, and `npm run timeouts` prints
+ * them, from this one list. `blame` is the var an error names as the one to change.
+ */
+export interface OrderRule {
+  low: VarName;
+  op: "<" | "≤";
+  high: VarName;
+  blame: VarName;
+  why: string;
+}
+
+export const ORDER_RULES: readonly OrderRule[] = [
+  { low: "PROVER_POLL_INTERVAL_MS", op: "≤", high: "PROVER_POLL_BUDGET_MS", blame: "PROVER_POLL_BUDGET_MS", why: "one alarm must fit at least one poll interval" },
+  { low: "PROVER_REQUEST_TIMEOUT_MS", op: "<", high: "PROVER_POLL_BUDGET_MS", blame: "PROVER_REQUEST_TIMEOUT_MS", why: "one request must fit inside one alarm's budget" },
+  { low: "PROVER_POLL_BUDGET_MS", op: "<", high: "PROVER_POLL_TIMEOUT_MS", blame: "PROVER_POLL_BUDGET_MS", why: "the poll deadline must span more than one alarm" },
+  { low: "PROVER_POLL_TIMEOUT_MS", op: "<", high: "MAX_JOB_WALL_TIME_MS", blame: "PROVER_POLL_TIMEOUT_MS", why: "the wall-time cap must leave room for the whole poll deadline" },
+  { low: "PROVER_REQUEST_TIMEOUT_MS", op: "<", high: "PROVER_STALL_WINDOW_MS", blame: "PROVER_STALL_WINDOW_MS", why: "one slow request must not count as a stall" },
+  { low: "PROVER_POLL_INTERVAL_MS", op: "≤", high: "PROVER_STALL_WINDOW_MS", blame: "PROVER_STALL_WINDOW_MS", why: "a stall needs more than one failed poll" },
+  { low: "PROVER_STALL_WINDOW_MS", op: "<", high: "PROVER_POLL_TIMEOUT_MS", blame: "PROVER_STALL_WINDOW_MS", why: "a stall must be noticed before the poll deadline" },
+  { low: "RETRY_MIN_DELAY_SECONDS", op: "≤", high: "MAX_RETRY_DELAY_SECONDS", blame: "RETRY_MIN_DELAY_SECONDS", why: "the backoff floor cannot exceed its ceiling" },
+];
+
+type Values = Partial<Record<VarName, unknown>>;
+
+export function holds(rule: OrderRule, v: Values): boolean {
+  const a = Number(v[rule.low]);
+  const b = Number(v[rule.high]);
+  return rule.op === "<" ? a < b : a <= b;
+}
+
+export function ruleMessage(rule: OrderRule, v: Values): string {
+  const low = `${rule.low} (${String(v[rule.low])})`;
+  const high = `${rule.high} (${String(v[rule.high])})`;
+  return rule.blame === rule.low
+    ? `${low} must be ${rule.op} ${high}`
+    : `${high} must be ${rule.op === "<" ? ">" : "≥"} ${low}`;
+}
+
 export const configSchema = fields.superRefine((v, ctx) => {
     const fail = (path: string, message: string) => ctx.addIssue({ code: "custom", path: [path], message });
     const url = new URL(v.PROVER_BASE_URL);
@@ -85,53 +126,8 @@ export const configSchema = fields.superRefine((v, ctx) => {
         `PROVER_BASE_URL must be https (plain http only for loopback or with ALLOW_INSECURE_PROVER_URL=1), got ${url.origin}`,
       );
     }
-    if (v.PROVER_POLL_BUDGET_MS < v.PROVER_POLL_INTERVAL_MS) {
-      fail(
-        "PROVER_POLL_BUDGET_MS",
-        `PROVER_POLL_BUDGET_MS (${v.PROVER_POLL_BUDGET_MS}) must be ≥ PROVER_POLL_INTERVAL_MS (${v.PROVER_POLL_INTERVAL_MS})`,
-      );
-    }
-    if (v.PROVER_REQUEST_TIMEOUT_MS >= v.PROVER_POLL_BUDGET_MS) {
-      fail(
-        "PROVER_REQUEST_TIMEOUT_MS",
-        `PROVER_REQUEST_TIMEOUT_MS (${v.PROVER_REQUEST_TIMEOUT_MS}) must be < PROVER_POLL_BUDGET_MS (${v.PROVER_POLL_BUDGET_MS})`,
-      );
-    }
-    if (v.PROVER_POLL_BUDGET_MS >= v.PROVER_POLL_TIMEOUT_MS) {
-      fail(
-        "PROVER_POLL_BUDGET_MS",
-        `PROVER_POLL_BUDGET_MS (${v.PROVER_POLL_BUDGET_MS}) must be < PROVER_POLL_TIMEOUT_MS (${v.PROVER_POLL_TIMEOUT_MS})`,
-      );
-    }
-    if (v.PROVER_POLL_TIMEOUT_MS >= v.MAX_JOB_WALL_TIME_MS) {
-      fail(
-        "PROVER_POLL_TIMEOUT_MS",
-        `PROVER_POLL_TIMEOUT_MS (${v.PROVER_POLL_TIMEOUT_MS}) must be < MAX_JOB_WALL_TIME_MS (${v.MAX_JOB_WALL_TIME_MS})`,
-      );
-    }
-    if (v.PROVER_STALL_WINDOW_MS <= v.PROVER_REQUEST_TIMEOUT_MS) {
-      fail(
-        "PROVER_STALL_WINDOW_MS",
-        `PROVER_STALL_WINDOW_MS (${v.PROVER_STALL_WINDOW_MS}) must be > PROVER_REQUEST_TIMEOUT_MS (${v.PROVER_REQUEST_TIMEOUT_MS})`,
-      );
-    }
-    if (v.PROVER_STALL_WINDOW_MS < v.PROVER_POLL_INTERVAL_MS) {
-      fail(
-        "PROVER_STALL_WINDOW_MS",
-        `PROVER_STALL_WINDOW_MS (${v.PROVER_STALL_WINDOW_MS}) must be ≥ PROVER_POLL_INTERVAL_MS (${v.PROVER_POLL_INTERVAL_MS})`,
-      );
-    }
-    if (v.PROVER_STALL_WINDOW_MS >= v.PROVER_POLL_TIMEOUT_MS) {
-      fail(
-        "PROVER_STALL_WINDOW_MS",
-        `PROVER_STALL_WINDOW_MS (${v.PROVER_STALL_WINDOW_MS}) must be < PROVER_POLL_TIMEOUT_MS (${v.PROVER_POLL_TIMEOUT_MS})`,
-      );
-    }
-    if (v.RETRY_MIN_DELAY_SECONDS > v.MAX_RETRY_DELAY_SECONDS) {
-      fail(
-        "RETRY_MIN_DELAY_SECONDS",
-        `RETRY_MIN_DELAY_SECONDS (${v.RETRY_MIN_DELAY_SECONDS}) must be ≤ MAX_RETRY_DELAY_SECONDS (${v.MAX_RETRY_DELAY_SECONDS})`,
-      );
+    for (const rule of ORDER_RULES) {
+      if (!holds(rule, v)) fail(rule.blame, ruleMessage(rule, v));
     }
   });
 

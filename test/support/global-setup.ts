@@ -1,13 +1,13 @@
-import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
 import { startDevProver } from "../../src/dev/prover-server.ts";
+import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
 import { FIXTURE_NAMES, fixture, type FixtureName } from "./fixtures.ts";
 import { TEST_API_KEY, TEST_PROOF_MS } from "./test-vars.ts";
 
 /** `max_retries` of the jobs queue consumer, from the committed wrangler.jsonc. */
 function jobsQueueMaxRetries(): number {
-  const text = readFileSync(new URL("../../wrangler.jsonc", import.meta.url), "utf8").replace(/^\s*\/\/.*$/gm, "");
-  const consumers: { queue: string; max_retries?: number }[] = JSON.parse(text).queues.consumers;
+  const consumers = readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url))).queues?.consumers ?? [];
   return consumers.find((c) => !c.queue.endsWith("-dlq"))!.max_retries ?? 3;
 }
 

@@ -1,11 +1,11 @@
-import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { CONFIG_VARS, ConfigError, parseConfig, publicConfig, VAR_MEANINGS } from "../../src/config.ts";
+import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
 
-/** The committed wrangler.jsonc vars (comments stripped): what production runs by default. */
+/** The committed wrangler.jsonc vars: what production runs by default. */
 function committedVars(): Record<string, string> {
-  const text = readFileSync(new URL("../../wrangler.jsonc", import.meta.url), "utf8").replace(/^\s*\/\/.*$/gm, "");
-  return JSON.parse(text).vars;
+  return readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url))).vars ?? {};
 }
 
 const base = { PROVER_BASE_URL: "https://prover.example" };
