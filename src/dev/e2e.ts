@@ -6,14 +6,11 @@
  *
  *   npm run e2e [-- --proof-ms 3000] [--var NAME:VALUE ...]   (vars go to wrangler dev)
  */
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { parseTape } from "../tape.ts";
-import { startStack } from "./stack.ts";
+import { startLocalRun } from "./stack.ts";
 
 const { values } = parseArgs({
   options: {
@@ -27,24 +24,7 @@ const fixtures = fileURLToPath(new URL("../../../shared/fixtures/", import.meta.
 const t0 = Date.now();
 const since = (t: number) => `${((t - t0) / 1000).toFixed(2)} s`;
 
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-    s.on("error", reject);
-  });
-
-const port = await freePort();
-const state = mkdtempSync(join(tmpdir(), "gateway-e2e-"));
-let output = "";
-const stack = await startStack({
-  prover: { port: 0, proofMs: Number(values["proof-ms"]) },
-  wranglerArgs: ["--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, ...values.var!.flatMap((v) => ["--var", v])],
-  onOutput: (text) => (output += text),
-});
+const { base, stack, finish } = await startLocalRun({ name: "e2e", proofMs: Number(values["proof-ms"]), vars: values.var! });
 
 let failed = false;
 const fail = (msg: string) => {
@@ -52,22 +32,7 @@ const fail = (msg: string) => {
   console.log(`FAIL ${msg}`);
 };
 
-async function cleanup(code: number): Promise<never> {
-  await stack.stop();
-  rmSync(state, { recursive: true, force: true });
-  process.exit(code);
-}
-
 try {
-  const base = `http://127.0.0.1:${port}`;
-  let timer: NodeJS.Timeout | undefined;
-  const tooLate = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error("wrangler dev did not start within 60 s")), 60_000);
-  });
-  await Promise.race([stack.ready, tooLate]).catch((e: Error) => {
-    throw new Error(`${e.message}:\n${output}`);
-  });
-  clearTimeout(timer);
   const health = await (await fetch(`${base}/api/health`)).json();
   console.log(`gateway ready at ${since(Date.now())}; health: ${health.status}`);
   if (health.status !== "ok") fail(`health is ${JSON.stringify(health)}`);
@@ -77,7 +42,7 @@ try {
   if (zero.status !== 400 || zeroBody.error?.code !== "zero_score") fail(`test-short.tape: ${zero.status} ${JSON.stringify(zeroBody)}`);
   else console.log("test-short.tape      refused 400 zero_score (as it must be)");
 
-  // Two players finish at once: the single-flight prover takes one, the other waits (429 → backoff).
+  // Two players finish at once: the single-flight prover takes one, the other waits in line.
   const names = ["test-real-game", "test-medium"];
   const jobs = await Promise.all(
     names.map(async (name) => {
@@ -127,4 +92,4 @@ try {
   fail(e instanceof Error ? e.message : String(e));
 }
 console.log(failed ? "e2e: FAILED" : "e2e: ok");
-await cleanup(failed ? 1 : 0);
+await finish(failed ? 1 : 0);

@@ -50,7 +50,7 @@ export interface JobStoreHooks {
   /** A job failed `proof_timeout` at `at` (ms): the server must abort itself later. */
   onProofTimeout(jobId: string, at: number): void;
   /** A job finished (or was forgotten): for stats and logs. */
-  onFinished(jobId: string, outcome: "succeeded" | "failed" | "lost", errorCode?: string): void;
+  onFinished(jobId: string, outcome: "succeeded" | "failed" | "lost", errorCode: string | undefined, at: number): void;
 }
 
 const FAILURES: Partial<Record<JobFaultKind, { code: string; error: string }>> = {
@@ -166,7 +166,7 @@ export class JobStore {
     const at = started + t.proofMs;
     if (job.fate === "lose_job") {
       this.remove(job.id);
-      this.hooks.onFinished(job.id, "lost");
+      this.hooks.onFinished(job.id, "lost", undefined, at);
       return;
     }
     const failure = job.fate ? FAILURES[job.fate] : undefined;
@@ -176,7 +176,7 @@ export class JobStore {
     }
     job.status = "succeeded";
     job.finishedAt = at;
-    this.hooks.onFinished(job.id, "succeeded");
+    this.hooks.onFinished(job.id, "succeeded", undefined, at);
   }
 
   private fail(job: Job, at: number, code: string, error: string): void {
@@ -184,7 +184,7 @@ export class JobStore {
     job.finishedAt = at;
     job.errorCode = code;
     job.error = error;
-    this.hooks.onFinished(job.id, "failed", code);
+    this.hooks.onFinished(job.id, "failed", code, at);
     if (code === "proof_timeout") this.hooks.onProofTimeout(job.id, at);
   }
 

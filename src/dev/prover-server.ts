@@ -76,7 +76,20 @@ export interface DevProverStats {
   /** Cumulative job outcomes (failed by error_code). */
   finished: { succeeded: number; failed: Record<string, number>; lost: number };
   pendingFaults: FaultRule[];
+  /** The jobs it accepted, oldest first (the last 1000): what `dispatchGaps` measures. */
+  timeline: TimelineEntry[];
 }
+
+/** One accepted job: when the prover took it and when its proof ended (or it was lost). */
+export interface TimelineEntry {
+  id: string;
+  acceptedAt: number;
+  finishedAt: number | null;
+  /** "succeeded", a failure code, or "lost"; null while it runs. */
+  outcome: string | null;
+}
+
+const TIMELINE_LENGTH = 1000;
 
 export interface DevProver {
   /** e.g. "http://127.0.0.1:41234"; the port stays the same across simulated restarts. */
@@ -92,7 +105,7 @@ export interface DevProver {
   configure(opts: Partial<Omit<DevProverConfig, "apiKey"> & { apiKey: string | null | undefined }>): void;
 }
 
-type Counters = Omit<DevProverStats, "jobs" | "pendingFaults">;
+type Counters = Omit<DevProverStats, "jobs" | "pendingFaults" | "timeline">;
 const freshCounters = (): Counters => ({
   requests: 0, health: 0, submissions: 0, accepted: 0, rateLimited: 0, polls: 0, deletes: 0,
   byStatus: {}, errorCodes: {}, faults: {}, faultsTotal: 0, restarts: 0, sweptJobs: 0,
@@ -120,6 +133,7 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
   };
   let cfg: DevProverConfig = { ...initial };
   let counters = freshCounters();
+  let timeline: TimelineEntry[] = [];
   const faults = new FaultEngine(opts.seed ?? 1);
   let killTimer: ReturnType<typeof setTimeout> | undefined;
   let sweepTimer: ReturnType<typeof setInterval> | undefined;
@@ -132,7 +146,9 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
 
   const store = new JobStore(
     {
-      onFinished(id, outcome, code) {
+      onFinished(id, outcome, code, at) {
+        const entry = timeline.find((e) => e.id === id);
+        if (entry && entry.finishedAt === null) Object.assign(entry, { finishedAt: at, outcome: code ?? outcome });
         if (outcome === "failed") bump(counters.finished.failed, code ?? "unknown");
         else counters.finished[outcome]++;
         log(`job ${id} ${outcome}${code ? ` (${code})` : ""}`);
@@ -216,6 +232,8 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
       fate,
     );
     counters.accepted++;
+    timeline.push({ id, acceptedAt: Date.now(), finishedAt: null, outcome: null });
+    if (timeline.length > TIMELINE_LENGTH) timeline = timeline.slice(-TIMELINE_LENGTH);
     const note = ` job=${id}${fate ? ` fate=${fate}` : ""}`;
     send(res, 202, { success: true, job_id: id, status: "queued", status_url: `/api/jobs/${id}` }, note);
   }
@@ -356,6 +374,8 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
       clearTimeout(killTimer);
       killTimer = undefined;
       store.clear();
+      const now = Date.now();
+      for (const e of timeline) if (e.finishedAt === null) Object.assign(e, { finishedAt: now, outcome: "lost" });
       log(`restart (${reason}): all jobs lost; port refuses connections for ${cfg.restartOutageMs} ms`);
       wakeAll();
       await stopListening();
@@ -405,12 +425,14 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
       clearTimeout(killTimer);
       killTimer = undefined;
       counters = freshCounters();
+      timeline = [];
       cfg = { ...initial };
       store.imageId = cfg.imageId;
       armSweep();
     },
     stats() {
-      return { ...structuredClone(counters), jobs: store.counts(), pendingFaults: faults.pending() };
+      store.settleAll();
+      return { ...structuredClone(counters), jobs: store.counts(), pendingFaults: faults.pending(), timeline: structuredClone(timeline) };
     },
     configure(o) {
       const next: Record<string, unknown> = { ...cfg };

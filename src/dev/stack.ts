@@ -4,6 +4,10 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startDevProver, type DevProver, type DevProverOptions } from "./prover-server.ts";
 
@@ -53,4 +57,54 @@ export async function startStack(opts: {
       await prover.close();
     },
   };
+}
+
+/** A throw-away local system for scripted runs (e2e, burst): its own port and state folder. */
+export interface LocalRun {
+  base: string;
+  stack: Stack;
+  /** Stops everything, deletes the state folder and exits with `code`. */
+  finish(code: number): Promise<never>;
+}
+
+export async function startLocalRun(opts: { proofMs: number; vars: string[]; readyTimeoutMs?: number; name: string }): Promise<LocalRun> {
+  const port = await freePort();
+  const state = mkdtempSync(join(tmpdir(), `gateway-${opts.name}-`));
+  let output = "";
+  const stack = await startStack({
+    prover: { port: 0, proofMs: opts.proofMs },
+    wranglerArgs: ["--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, ...opts.vars.flatMap((v) => ["--var", v])],
+    onOutput: (text) => (output += text),
+  });
+  const finish = async (code: number): Promise<never> => {
+    await stack.stop();
+    rmSync(state, { recursive: true, force: true });
+    process.exit(code);
+  };
+  process.on("SIGINT", () => void finish(130));
+  let timer: NodeJS.Timeout | undefined;
+  const limit = opts.readyTimeoutMs ?? 60_000;
+  const tooLate = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`wrangler dev did not start within ${limit / 1000} s`)), limit);
+  });
+  try {
+    await Promise.race([stack.ready, tooLate]);
+  } catch (e) {
+    console.log(`${e instanceof Error ? e.message : String(e)}:\n${output}`);
+    return finish(1);
+  } finally {
+    clearTimeout(timer);
+  }
+  return { base: `http://127.0.0.1:${port}`, stack, finish };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+    s.on("error", reject);
+  });
 }

@@ -5,6 +5,7 @@
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from "vitest";
 import { readFileSync } from "node:fs";
 import { request } from "node:http";
+import { dispatchGaps } from "../../src/dev/dispatch-gaps.ts";
 import { startDevProver, type DevProver } from "../../src/dev/prover-server.ts";
 
 const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`../../../shared/fixtures/${name}`, import.meta.url)));
@@ -385,5 +386,41 @@ describe("HTTP control routes", () => {
     expect(await errCode(call(p.url, "GET", "/health"))).toBe("ECONNREFUSED");
     await waitFor(async () => ((await errCode(call(p.url, "GET", "/health"))) === "no error" ? true : undefined));
     expect((await poll(id)).status).toBe(404);
+  });
+});
+
+describe("the timeline of accepted jobs (for the dispatch-gap benchmark)", () => {
+  it("records when each job was accepted and when its proof ended, and reset clears it", async () => {
+    const before = Date.now();
+    const id = await accepted();
+    await finish(id);
+    const [entry] = p.stats().timeline;
+    expect(entry).toMatchObject({ id, outcome: "succeeded" });
+    expect(entry!.acceptedAt).toBeGreaterThanOrEqual(before);
+    // The proof's own end (queued + proof time), not when someone happened to look.
+    expect(entry!.finishedAt! - entry!.acceptedAt).toBeGreaterThanOrEqual(120);
+    p.injectFaults([{ kind: "fail_oom" }]);
+    await finish(await accepted(MEDIUM));
+    expect(p.stats().timeline.map((e) => e.outcome)).toEqual(["succeeded", "proof_error"]);
+    p.reset();
+    expect(p.stats().timeline).toEqual([]);
+  });
+  it("a restart ends the running job as lost", async () => {
+    await accepted();
+    await p.restart();
+    expect(p.stats().timeline[0]).toMatchObject({ outcome: "lost", finishedAt: expect.any(Number) });
+  });
+});
+
+describe("dispatchGaps", () => {
+  const e = (acceptedAt: number, finishedAt: number | null) => ({ id: String(acceptedAt), acceptedAt, finishedAt, outcome: "succeeded" });
+  it("measures from one proof's end to the next acceptance, in acceptance order", () => {
+    const g = dispatchGaps([e(300, 400), e(0, 100), e(130, 250)]);
+    expect(g.gapsMs).toEqual([30, 50]);
+    expect(g).toMatchObject({ count: 2, medianMs: 30, p90Ms: 50, maxMs: 50 });
+  });
+  it("skips a job accepted while the previous one still ran, and has no figures for fewer than two jobs", () => {
+    expect(dispatchGaps([e(0, null), e(10, 20)]).count).toBe(0);
+    expect(dispatchGaps([e(0, 100)])).toMatchObject({ count: 0, medianMs: null, maxMs: null });
   });
 });
