@@ -1,11 +1,30 @@
-import { runInDurableObject } from "cloudflare:test";
-import { inject } from "vitest";
-import { beforeEach, describe, expect, it } from "vitest";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import { beforeEach, describe, expect, inject, it } from "vitest";
 import type { Job } from "../../src/job.ts";
 import { call, cfg, dispatcher, getJob, postTape, prover, stubOf, uniqueTape, waitForJob } from "./helpers.ts";
 
 const ended = (j: { status: string }) => ["succeeded", "failed", "cancelled"].includes(j.status);
 const queueMaxRetries = inject("queueMaxRetries");
+
+/** Someone else's proof holds the prover while `n` jobs arrive one after another; their ids in arrival order. */
+async function arriveWhileBusy(n: number): Promise<string[]> {
+  await prover.configure({ proofMs: cfg.pollIntervalMs * 10 });
+  await prover.submitDirect(uniqueTape());
+  await prover.configure({ proofMs: 100 });
+  const ids: string[] = [];
+  for (let i = 0; i < n; i++) {
+    ids.push((await postTape(uniqueTape())).body.job.jobId);
+    await scheduler.wait(5);
+  }
+  return ids;
+}
+
+/** Every job succeeds, and the prover accepted them in exactly this order. */
+async function expectProvedInOrder(ids: string[]): Promise<void> {
+  const jobs = await Promise.all(ids.map((id) => waitForJob(id, ended, 30_000)));
+  expect(jobs.map((j) => j.status)).toEqual(ids.map(() => "succeeded"));
+  expect([...jobs].sort((a, b) => a.prover.acceptedAt! - b.prover.acceptedAt!).map((j) => j.jobId)).toEqual(ids);
+}
 
 beforeEach(async () => {
   await prover.configure({ proofMs: 100 });
@@ -24,20 +43,19 @@ describe("back-pressure: a busy prover is not a failure", () => {
     expect(jobs.every((j) => j.attempts.submissions === 1 && j.attempts.recoveries === 0)).toBe(true);
   }, 90_000);
 
+  it("the line survives the dispatcher's eviction: storage is the truth, order kept", async () => {
+    const ids = await arriveWhileBusy(3);
+    const deadline = Date.now() + 10_000;
+    while ((await dispatcher().snapshot()).waiting.length < 3 && Date.now() < deadline) await scheduler.wait(20);
+    const before = await dispatcher().snapshot();
+    expect(before.waiting.map((w) => w.jobId)).toEqual(ids);
+    await evictDurableObject(dispatcher());
+    expect((await dispatcher().snapshot()).waiting).toEqual(before.waiting);
+    await expectProvedInOrder(ids);
+  });
+
   it("jobs waiting for the prover are dispatched in arrival order", async () => {
-    // Someone else's proof holds the prover while five jobs arrive one after another.
-    await prover.configure({ proofMs: cfg.pollIntervalMs * 10 });
-    await prover.submitDirect(uniqueTape());
-    await prover.configure({ proofMs: 100 });
-    const ids: string[] = [];
-    for (let i = 0; i < 5; i++) {
-      ids.push((await postTape(uniqueTape())).body.job.jobId);
-      await scheduler.wait(5);
-    }
-    const jobs = await Promise.all(ids.map((id) => waitForJob(id, ended, 30_000)));
-    expect(jobs.map((j) => j.status)).toEqual(Array(5).fill("succeeded"));
-    const byAcceptance = [...jobs].sort((a, b) => a.prover.acceptedAt! - b.prover.acceptedAt!).map((j) => j.jobId);
-    expect(byAcceptance).toEqual(ids);
+    await expectProvedInOrder(await arriveWhileBusy(5));
   });
 
   it("waiting through more 429s than the queue has retries uses up none of them: the job still succeeds", async () => {

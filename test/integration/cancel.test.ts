@@ -1,6 +1,6 @@
-import { env } from "cloudflare:workers";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import { call, callWith, cfg, dispatcher, getJob, postTape, prover, uniqueTape, waitForJob } from "./helpers.ts";
+import { call, callWith, cfg, dispatcher, getJob, parkAlarm, postTape, prover, storedJob, stubOf, uniqueTape, waitForJob } from "./helpers.ts";
 
 const ended = (j: { status: string }) => ["succeeded", "failed", "cancelled"].includes(j.status);
 const cancelJob = (jobId: string, token?: string) =>
@@ -89,11 +89,25 @@ describe("DELETE /api/proofs/jobs/:jobId", () => {
     // The prover refuses the DELETE (409 job_active) until the proof ends, then accepts it.
     await until(async () => (await prover.stats()).byStatus["409"] >= 1);
     await until(async () => (await getJob(a.job.jobId)).cleanup.length === 0);
-    const probe = await fetch(`${env.PROVER_BASE_URL}/api/jobs/${proverJobId}`, { headers: { "x-api-key": env.PROVER_API_KEY ?? "" } });
-    expect(probe.status).toBe(404);
+    expect((await prover.job(proverJobId)).status).toBe(404);
     expect((await getJob(a.job.jobId))).toMatchObject({ status: "cancelled", attempts: { polls } });
     // B gets the prover as soon as it is free.
     expect((await waitForJob(b.job.jobId, ended)).status).toBe("succeeded");
+  });
+
+  it("the DELETEs to the prover carry on from storage after the job's object is evicted", async () => {
+    await prover.configure({ proofMs: 1_000 });
+    const { body } = await postTape(uniqueTape());
+    await waitForJob(body.job.jobId, (j) => j.status === "proving");
+    const proverJobId = (await cancelJob(body.job.jobId, body.cancel_token)).body.job.prover.jobId;
+    // Hold the alarm, evict (nothing in memory survives), then let the stored alarm fire.
+    await parkAlarm(body.job.jobId);
+    await evictDurableObject(stubOf(body.job.jobId));
+    expect((await storedJob(body.job.jobId))!.cleanup).toHaveLength(1);
+    await runInDurableObject(stubOf(body.job.jobId), (_i, state) => state.storage.setAlarm(Date.now()));
+    await until(async () => (await getJob(body.job.jobId)).cleanup.length === 0);
+    expect((await prover.job(proverJobId)).status).toBe(404);
+    expect((await getJob(body.job.jobId)).status).toBe("cancelled");
   });
 
   it("repeating it answers the same (idempotent)", async () => {

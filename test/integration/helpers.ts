@@ -138,6 +138,11 @@ export const prover = {
   faults: (rules: { kind: string; on?: string; times?: number; delayMs?: number }[]) => prover.control("faults", { rules }),
   configure: (opts: Record<string, unknown>) => prover.control("config", opts),
   stats: () => prover.control("stats"),
+  /** What the prover itself says of one of its jobs (status 404: it no longer knows it). */
+  async job(proverJobId: string): Promise<{ status: number; body: any }> {
+    const res = await fetch(`${env.PROVER_BASE_URL}/api/jobs/${proverJobId}`, { headers: { "x-api-key": env.PROVER_API_KEY ?? "" } });
+    return { status: res.status, body: await res.json() };
+  },
   /** Submits a tape straight to the prover (as the gateway would) and returns its job id. */
   async submitDirect(bytes: Uint8Array): Promise<string> {
     const res = await fetch(`${env.PROVER_BASE_URL}/api/jobs/prove-tape/raw`, {

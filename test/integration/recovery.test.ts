@@ -7,12 +7,6 @@ import { cfg, postTape, prover, provingPatch, seedJob, storedJob, stubOf, unique
 
 const ended = (j: { status: string }) => ["succeeded", "failed", "cancelled"].includes(j.status);
 
-/** What the prover itself recorded for one of its jobs (its options show the segment limit used). */
-async function proverJob(proverJobId: string): Promise<any> {
-  const res = await fetch(`${env.PROVER_BASE_URL}/api/jobs/${proverJobId}`, { headers: { "x-api-key": env.PROVER_API_KEY ?? "" } });
-  return res.json();
-}
-
 beforeEach(async () => {
   await prover.configure({ proofMs: 200 });
 });
@@ -47,7 +41,7 @@ describe("rebuild: a poisoned prover job is forgotten and the tape submitted afr
     const { body } = await postTape(uniqueTape());
     const job = await waitForJob(body.job.jobId, ended, 30_000);
     expect(job).toMatchObject({ status: "succeeded", attempts: { recoveries: 1 }, prover: { segmentLimitPo2: cfg.segmentLimitPo2 - 1 } });
-    expect((await proverJob(job.prover.jobId!)).options.segment_limit_po2).toBe(cfg.segmentLimitPo2 - 1);
+    expect((await prover.job(job.prover.jobId!)).body.options.segment_limit_po2).toBe(cfg.segmentLimitPo2 - 1);
   });
 
   it("the step-down stops at the prover's floor (16)", async () => {
@@ -56,7 +50,7 @@ describe("rebuild: a poisoned prover job is forgotten and the tape submitted afr
     await env.JOBS_QUEUE.send({ jobId });
     const job = await waitForJob(jobId, ended);
     expect(job).toMatchObject({ status: "succeeded", attempts: { recoveries: 1 }, prover: { segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 } });
-    expect((await proverJob(job.prover.jobId!)).options.segment_limit_po2).toBe(MIN_SEGMENT_LIMIT_PO2);
+    expect((await prover.job(job.prover.jobId!)).body.options.segment_limit_po2).toBe(MIN_SEGMENT_LIMIT_PO2);
   });
 
   it("PROVER_MAX_RECOVERIES: just inside, the last allowed rebuild proves the tape", async () => {
