@@ -135,9 +135,10 @@ export class ProofJob extends DurableObject<Env> {
     if (!current) return { ack: true }; // deleted meanwhile
     job = expire(current, now, cfg);
     if (job.status !== "queued") {
-      // Cancelled or expired while asking: the commit that ended it released the place.
+      // Ended while asking (hand back what the dispatcher just gave it), or a duplicate
+      // delivery already had it accepted (it keeps its slot).
       await this.#commit(current, job, "delivery", now, cfg);
-      await this.#release(job.jobId);
+      if (isTerminal(job.status)) await this.#release(job.jobId);
       return { ack: true };
     }
     if (admission.kind === "waiting") {

@@ -126,6 +126,8 @@ describe("the jobs queue consumer", () => {
     expect((await prover.stats()).submissions).toBe(1);
     expect([a.explicitAcks.length, b.explicitAcks.length].sort()).toEqual([0, 1]);
     expect((await storedJob(jobId))?.status).toBe("proving");
+    // And the job keeps its prover slot: the duplicate did not hand it back.
+    expect((await dispatcher().snapshot()).slots[0]?.holder).toBe(jobId);
   });
 
   it("the wall-time cap is checked on delivery: just inside submits, just outside fails without reaching the prover", async () => {
