@@ -72,15 +72,16 @@ app.post("/api/proofs/jobs", async (c) => {
       throw new ApiError(503, "storage_unavailable", "the tape could not be stored; nothing was accepted, try again");
     }
   }
-  if (existing && !canRetry(existing)) return c.json({ success: true, status_url: statusUrl(sha256), job: publicJob(existing) }, 200);
+  const answer = (job: Job, cancelToken?: string) =>
+    c.json({ success: true, status_url: statusUrl(sha256), ...(cancelToken ? { cancel_token: cancelToken } : {}), job: publicJob(job) }, cancelToken ? 202 : 200);
+  if (existing && !canRetry(existing)) return answer(existing);
   const cancel = await newCancelToken();
   const created = await stub.create(sha256, { ...facts, sha256 }, cancel.hash);
   if (created.kind === "enqueue_failed") {
     throw new ApiError(503, "queue_unavailable", `the job could not be queued; try again (${created.message})`);
   }
-  if (created.kind === "exists") return c.json({ success: true, status_url: statusUrl(sha256), job: publicJob(created.job) }, 200);
-  // The token is shown once, here: only its hash is stored.
-  return c.json({ success: true, status_url: statusUrl(sha256), cancel_token: cancel.token, job: publicJob(created.job) }, 202);
+  // The token is shown once, in the 202 that starts the attempt: only its hash is stored.
+  return created.kind === "exists" ? answer(created.job) : answer(created.job, cancel.token);
 });
 
 app.get("/api/proofs/jobs/:jobId", async (c) => {
@@ -90,8 +91,7 @@ app.get("/api/proofs/jobs/:jobId", async (c) => {
 
 app.delete("/api/proofs/jobs/:jobId", async (c) => {
   const cfg = c.get("config");
-  const jobId = c.req.param("jobId");
-  if (!JOB_ID.test(jobId)) throw new ApiError(400, "invalid_job_id", "a job id is the 64-hex SHA-256 of the tape");
+  const jobId = checkedJobId(c.req.param("jobId"));
   const token = bearerToken(c.req.header("authorization"));
   const admin = token !== null && cfg.adminToken !== undefined && (await sameSecret(token, cfg.adminToken));
   const result = await c.env.JOB.getByName(jobId).cancel(admin ? { admin: true } : { tokenHash: token ? await hashToken(token) : null });
@@ -171,8 +171,13 @@ async function placeInLine(env: Env, jobId: string): Promise<{ ahead: number } |
   }
 }
 
-async function loadJob(env: Env, jobId: string) {
+function checkedJobId(jobId: string): string {
   if (!JOB_ID.test(jobId)) throw new ApiError(400, "invalid_job_id", "a job id is the 64-hex SHA-256 of the tape");
+  return jobId;
+}
+
+async function loadJob(env: Env, jobId: string) {
+  checkedJobId(jobId);
   const job = await env.JOB.getByName(jobId).get();
   if (!job) throw notFound("job_not_found", `no job ${jobId}`);
   return job;
