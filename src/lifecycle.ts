@@ -1,7 +1,7 @@
 import type { Config } from "./config.ts";
 import type { JobError } from "./errors.ts";
 import { isTerminal, unsubmitted, type AttemptSummary, type Job, type Journal, type ResultSummary, type TapeInfo } from "./job.ts";
-import { addCleanup, nextCleanupAt } from "./prover-cleanup.ts";
+import { abandonProverJob, nextCleanupAt } from "./prover-cleanup.ts";
 import { failureAction, rebuild } from "./recovery.ts";
 import { retryDelaySeconds } from "./retries.ts";
 
@@ -127,12 +127,8 @@ export function fail(job: Job, error: JobError, now: number): Job {
 export function expire(job: Job, now: number, cfg: Cfg): Job {
   if (isTerminal(job.status)) return job;
   if (now > job.wallDeadlineAt) {
-    const abandoned =
-      job.status === "proving" && job.prover.jobId && job.prover.url
-        ? addCleanup(job, { url: job.prover.url, proverJobId: job.prover.jobId, reason: "wall_time_exceeded" }, now, cfg)
-        : job;
     return fail(
-      abandoned,
+      abandonProverJob(job, "wall_time_exceeded", now, cfg),
       {
         code: "wall_time_exceeded",
         message: `The job ran past its wall-time cap of ${job.wallDeadlineAt - job.attemptStartedAt} ms without a proof.`,
@@ -398,12 +394,8 @@ export function onDeadLetter(job: Job, now: number): Job {
  */
 export function cancel(job: Job, now: number, cfg: Cfg): Job {
   if (isTerminal(job.status)) return job;
-  const abandoned =
-    job.status === "proving" && job.prover.jobId && job.prover.url
-      ? addCleanup(job, { url: job.prover.url, proverJobId: job.prover.jobId, reason: "cancelled" }, now, cfg)
-      : job;
   return {
-    ...abandoned,
+    ...abandonProverJob(job, "cancelled", now, cfg),
     status: "cancelled",
     detail: "Cancelled by the submitter.",
     finishedAt: now,

@@ -24,6 +24,12 @@ export function addCleanup(job: Job, c: { url: string; proverJobId: string; reas
   return { ...job, cleanup: [...job.cleanup, entry], updatedAt: now };
 }
 
+/** The job gives up its current prover job (if the prover has one): schedule its deletion. */
+export function abandonProverJob(job: Job, reason: string, now: number, cfg: Cfg): Job {
+  const { url, jobId } = job.prover;
+  return url && jobId ? addCleanup(job, { url, proverJobId: jobId, reason }, now, cfg) : job;
+}
+
 /** Cleanups whose time has come. */
 export const dueCleanups = (job: Job, now: number) => job.cleanup.filter((e) => e.nextAt <= now);
 

@@ -1,7 +1,7 @@
 import type { Config } from "./config.ts";
 import type { JobError } from "./errors.ts";
 import { unsubmitted, type Job } from "./job.ts";
-import { addCleanup } from "./prover-cleanup.ts";
+import { abandonProverJob } from "./prover-cleanup.ts";
 
 /**
  * Rebuilding: when the prover loses or spoils a job, the gateway forgets that prover job and
@@ -57,10 +57,7 @@ export interface RebuildOptions {
  * fails it when its recoveries are used up. `cause` says what went wrong, for the player.
  */
 export function rebuild(job: Job, cause: JobError, now: number, cfg: Cfg, opts: RebuildOptions = {}): Job {
-  const withCleanup =
-    opts.cleanup && job.prover.jobId && job.prover.url
-      ? addCleanup(job, { url: job.prover.url, proverJobId: job.prover.jobId, reason: cause.code }, now, cfg)
-      : job;
+  const withCleanup = opts.cleanup ? abandonProverJob(job, cause.code, now, cfg) : job;
   if (job.attempts.recoveries >= cfg.maxRecoveries) {
     const code = opts.exhaustedCode ?? "recovery_exhausted";
     return {
