@@ -101,6 +101,8 @@ describe("contract", () => {
   });
 
   it("proves a real tape: queued → running → succeeded with the tape's own journal", async () => {
+    // Long enough in `queued` that a loaded machine still sees it there (reset restores 20 ms).
+    p.configure({ queuedMs: 1_000 });
     const r = await submit(REAL, "?receipt_kind=groth16&segment_limit_po2=20&verify_mode=verify");
     expect(r.status).toBe(202);
     const sub = r.json();
