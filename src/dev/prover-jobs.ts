@@ -49,6 +49,8 @@ interface Job {
 export interface JobStoreHooks {
   /** A job failed `proof_timeout` at `at` (ms): the server must abort itself later. */
   onProofTimeout(jobId: string, at: number): void;
+  /** A job left the queue and began proving at `at` (ms): for the stats timeline. */
+  onStarted?(jobId: string, at: number): void;
   /** A job finished (or was forgotten): for stats and logs. */
   onFinished(jobId: string, outcome: "succeeded" | "failed" | "lost", errorCode: string | undefined, at: number): void;
 }
@@ -153,6 +155,7 @@ export class JobStore {
     if (job.status === "queued" && now >= job.createdAt + t.queuedMs) {
       job.status = "running";
       job.startedAt = job.createdAt + t.queuedMs;
+      this.hooks.onStarted?.(job.id, job.startedAt);
     }
     if (job.status !== "running") return;
     const started = job.startedAt!;

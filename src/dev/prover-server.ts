@@ -10,8 +10,10 @@ import { FaultEngine, isTransportFault, type FaultKind, type FaultRule, type Job
 import { JobStore, type JobStatus } from "./prover-jobs.ts";
 import { handleControl } from "./prover-control.ts";
 import { authorized, DEV_PROVER_IMAGE_ID, healthBody, parseSubmission, readBody, routeOf, type Body } from "./prover-http.ts";
+import type { TimelineEntry } from "./dispatch-gaps.ts";
 
 export type { FaultKind, FaultRule } from "./prover-faults.ts";
+export type { TimelineEntry } from "./dispatch-gaps.ts";
 export { DEV_PROVER_IMAGE_ID, MAX_TAPE_BYTES } from "./prover-http.ts";
 
 export interface DevProverOptions {
@@ -76,20 +78,12 @@ export interface DevProverStats {
   /** Cumulative job outcomes (failed by error_code). */
   finished: { succeeded: number; failed: Record<string, number>; lost: number };
   pendingFaults: FaultRule[];
-  /** The jobs it accepted, oldest first (the last 1000): what `dispatchGaps` measures. */
+  /** The jobs it accepted, oldest first (the last TIMELINE_LENGTH): what `dispatchGaps` measures. */
   timeline: TimelineEntry[];
 }
 
-/** One accepted job: when the prover took it and when its proof ended (or it was lost). */
-export interface TimelineEntry {
-  id: string;
-  acceptedAt: number;
-  finishedAt: number | null;
-  /** "succeeded", a failure code, or "lost"; null while it runs. */
-  outcome: string | null;
-}
-
-const TIMELINE_LENGTH = 1000;
+/** How many accepted jobs `stats().timeline` keeps (the newest). */
+export const TIMELINE_LENGTH = 1000;
 
 export interface DevProver {
   /** e.g. "http://127.0.0.1:41234"; the port stays the same across simulated restarts. */
@@ -134,6 +128,11 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
   let cfg: DevProverConfig = { ...initial };
   let counters = freshCounters();
   let timeline: TimelineEntry[] = [];
+  /** Newest first: the entry asked for is nearly always the last one. */
+  const timelineEntry = (id: string): TimelineEntry | undefined => {
+    for (let i = timeline.length - 1; i >= 0; i--) if (timeline[i]!.id === id) return timeline[i];
+    return undefined;
+  };
   const faults = new FaultEngine(opts.seed ?? 1);
   let killTimer: ReturnType<typeof setTimeout> | undefined;
   let sweepTimer: ReturnType<typeof setInterval> | undefined;
@@ -146,9 +145,13 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
 
   const store = new JobStore(
     {
+      onStarted(id, at) {
+        const entry = timelineEntry(id);
+        if (entry && entry.startedAt === null) entry.startedAt = at;
+      },
       onFinished(id, outcome, code, at) {
-        const entry = timeline.find((e) => e.id === id);
-        if (entry && entry.finishedAt === null) Object.assign(entry, { finishedAt: at, outcome: code ?? outcome });
+        const entry = timelineEntry(id);
+        if (entry && entry.finishedAt === null) Object.assign(entry, { finishedAt: at, outcome: outcome === "failed" ? (code ?? "unknown") : outcome });
         if (outcome === "failed") bump(counters.finished.failed, code ?? "unknown");
         else counters.finished[outcome]++;
         log(`job ${id} ${outcome}${code ? ` (${code})` : ""}`);
@@ -232,8 +235,8 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
       fate,
     );
     counters.accepted++;
-    timeline.push({ id, acceptedAt: Date.now(), finishedAt: null, outcome: null });
-    if (timeline.length > TIMELINE_LENGTH) timeline = timeline.slice(-TIMELINE_LENGTH);
+    timeline.push({ id, acceptedAt: Date.now(), startedAt: null, finishedAt: null, outcome: null });
+    if (timeline.length > TIMELINE_LENGTH) timeline.splice(0, timeline.length - TIMELINE_LENGTH);
     const note = ` job=${id}${fate ? ` fate=${fate}` : ""}`;
     send(res, 202, { success: true, job_id: id, status: "queued", status_url: `/api/jobs/${id}` }, note);
   }
@@ -371,10 +374,11 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
     restarting = (async () => {
       counters.restarts++;
       epoch++;
+      const now = Date.now();
+      store.settleAll(now); // a proof that ended before the crash ended; the one running now is lost
       clearTimeout(killTimer);
       killTimer = undefined;
       store.clear();
-      const now = Date.now();
       for (const e of timeline) if (e.finishedAt === null) Object.assign(e, { finishedAt: now, outcome: "lost" });
       log(`restart (${reason}): all jobs lost; port refuses connections for ${cfg.restartOutageMs} ms`);
       wakeAll();

@@ -18,7 +18,7 @@ export interface Stack {
   gateway: ChildProcess;
   /** The gateway's URL once wrangler prints "Ready on …"; rejects if wrangler exits first. */
   ready: Promise<string>;
-  /** Stops wrangler and the dev prover. */
+  /** Stops wrangler (waits for it to exit: SIGTERM, then SIGKILL after 10 s) and the dev prover. */
   stop(): Promise<void>;
 }
 
@@ -53,10 +53,24 @@ export async function startStack(opts: {
     gateway,
     ready,
     async stop() {
-      gateway.kill("SIGTERM");
-      await prover.close();
+      await Promise.all([stopProcess(gateway, 10_000), prover.close()]);
     },
   };
+}
+
+/** SIGTERM, then SIGKILL if it is still there after `graceMs`; resolves once it has exited. */
+function stopProcess(child: ChildProcess, graceMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const kill = setTimeout(() => child.kill("SIGKILL"), graceMs);
+    const give = setTimeout(resolve, graceMs + 2_000); // never hang a shutdown on it
+    child.once("exit", () => {
+      clearTimeout(kill);
+      clearTimeout(give);
+      resolve();
+    });
+    child.kill("SIGTERM");
+  });
 }
 
 /** A throw-away local system for scripted runs (e2e, burst): its own port and state folder. */
@@ -76,12 +90,15 @@ export async function startLocalRun(opts: { proofMs: number; vars: string[]; rea
     wranglerArgs: ["--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, ...opts.vars.flatMap((v) => ["--var", v])],
     onOutput: (text) => (output += text),
   });
-  const finish = async (code: number): Promise<never> => {
-    await stack.stop();
-    rmSync(state, { recursive: true, force: true });
-    process.exit(code);
-  };
+  let finishing: Promise<never> | undefined;
+  const finish = (code: number): Promise<never> =>
+    (finishing ??= (async () => {
+      await stack.stop().catch((e: unknown) => console.log(`stopping: ${e instanceof Error ? e.message : String(e)}`));
+      rmSync(state, { recursive: true, force: true });
+      process.exit(code);
+    })());
   process.on("SIGINT", () => void finish(130));
+  process.on("SIGTERM", () => void finish(143));
   let timer: NodeJS.Timeout | undefined;
   const limit = opts.readyTimeoutMs ?? 60_000;
   const tooLate = new Promise<never>((_, reject) => {

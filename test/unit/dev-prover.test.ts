@@ -5,8 +5,8 @@
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from "vitest";
 import { readFileSync } from "node:fs";
 import { request } from "node:http";
-import { dispatchGaps } from "../../src/dev/dispatch-gaps.ts";
-import { startDevProver, type DevProver } from "../../src/dev/prover-server.ts";
+import { dispatchGaps, summarizeGaps } from "../../src/dev/dispatch-gaps.ts";
+import { startDevProver, TIMELINE_LENGTH, type DevProver } from "../../src/dev/prover-server.ts";
 
 const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`../../../shared/fixtures/${name}`, import.meta.url)));
 const REAL = fixture("test-real-game.tape");
@@ -392,37 +392,80 @@ describe("HTTP control routes", () => {
 });
 
 describe("the timeline of accepted jobs (for the dispatch-gap benchmark)", () => {
-  it("records when each job was accepted and when its proof ended, and reset clears it", async () => {
+  it("records when each job was accepted, started and ended, and how it ended", async () => {
     const before = Date.now();
     const id = await accepted();
+    expect(p.stats().timeline).toEqual([{ id, acceptedAt: expect.any(Number), startedAt: null, finishedAt: null, outcome: null }]);
     await finish(id);
     const [entry] = p.stats().timeline;
     expect(entry).toMatchObject({ id, outcome: "succeeded" });
     expect(entry!.acceptedAt).toBeGreaterThanOrEqual(before);
-    // The proof's own end (queued + proof time), not when someone happened to look.
-    expect(entry!.finishedAt! - entry!.acceptedAt).toBeGreaterThanOrEqual(120);
+    // The queued phase (20 ms) and the proof (120 ms) as the clock ran them, not when someone looked.
+    expect(entry!.startedAt! - entry!.acceptedAt).toBeGreaterThanOrEqual(0);
+    expect(entry!.startedAt! - entry!.acceptedAt).toBeLessThanOrEqual(20);
+    expect(entry!.finishedAt! - entry!.startedAt!).toBe(120);
     p.injectFaults([{ kind: "fail_oom" }]);
     await finish(await accepted(MEDIUM));
-    expect(p.stats().timeline.map((e) => e.outcome)).toEqual(["succeeded", "proof_error"]);
+    p.injectFaults([{ kind: "lose_job" }]);
+    const lost = await accepted();
+    await waitFor(() => (p.stats().timeline[2]!.outcome ? true : undefined));
+    expect(p.stats().timeline.map((e) => e.outcome)).toEqual(["succeeded", "proof_error", "lost"]);
+    expect(p.stats().timeline[2]).toMatchObject({ id: lost, startedAt: expect.any(Number), finishedAt: expect.any(Number) });
     p.reset();
     expect(p.stats().timeline).toEqual([]);
   });
-  it("a restart ends the running job as lost", async () => {
+
+  it("is served by GET /__dev/stats and not changed by reading it", async () => {
+    const id = await finish(await accepted()).then((b) => b.job_id as string);
+    const r = await call(p.url, "GET", "/__dev/stats");
+    expect(r.json().timeline).toEqual([{ id, acceptedAt: expect.any(Number), startedAt: expect.any(Number), finishedAt: expect.any(Number), outcome: "succeeded" }]);
+    p.stats().timeline.pop();
+    expect(p.stats().timeline).toHaveLength(1);
+  });
+
+  it("a restart ends the running job as lost, at the restart", async () => {
     await accepted();
+    const before = Date.now();
     await p.restart();
     expect(p.stats().timeline[0]).toMatchObject({ outcome: "lost", finishedAt: expect.any(Number) });
+    expect(p.stats().timeline[0]!.finishedAt!).toBeGreaterThanOrEqual(before);
   });
+
+  it(`keeps only the newest ${TIMELINE_LENGTH} jobs`, async () => {
+    p.configure({ queuedMs: 0, proofMs: 0, maxJobs: 10_000 });
+    const ids: string[] = [];
+    for (let i = 0; i < TIMELINE_LENGTH + 2; i++) ids.push(await accepted());
+    const t = p.stats().timeline;
+    expect(t).toHaveLength(TIMELINE_LENGTH);
+    expect(t.map((e) => e.id)).toEqual(ids.slice(2));
+    expect(t.every((e) => e.outcome === "succeeded")).toBe(true);
+  }, 30_000);
 });
 
 describe("dispatchGaps", () => {
-  const e = (acceptedAt: number, finishedAt: number | null) => ({ id: String(acceptedAt), acceptedAt, finishedAt, outcome: "succeeded" });
-  it("measures from one proof's end to the next acceptance, in acceptance order", () => {
-    const g = dispatchGaps([e(300, 400), e(0, 100), e(130, 250)]);
-    expect(g.gapsMs).toEqual([30, 50]);
-    expect(g).toMatchObject({ count: 2, medianMs: 30, p90Ms: 50, maxMs: 50 });
+  const e = (id: string, acceptedAt: number, finishedAt: number | null, outcome = "succeeded") => ({
+    id, acceptedAt, startedAt: acceptedAt + 5, finishedAt, outcome: finishedAt === null ? null : outcome,
   });
-  it("skips a job accepted while the previous one still ran, and has no figures for fewer than two jobs", () => {
-    expect(dispatchGaps([e(0, null), e(10, 20)]).count).toBe(0);
-    expect(dispatchGaps([e(0, 100)])).toMatchObject({ count: 0, medianMs: null, maxMs: null });
+
+  it("measures from one job's end (or loss) to the next acceptance, in acceptance order", () => {
+    const { gaps, summary } = dispatchGaps([e("c", 300, 400), e("a", 0, 100), e("b", 130, 250, "lost")]);
+    expect(gaps).toEqual([
+      { id: "b", afterId: "a", idleFrom: 100, acceptedAt: 130, ms: 30 },
+      { id: "c", afterId: "b", idleFrom: 250, acceptedAt: 300, ms: 50 },
+    ]);
+    expect(summary).toEqual({ count: 2, median: 30, p90: 50, max: 50 });
+  });
+
+  it("opens no gap behind a job that had not ended, and has no figures without gaps", () => {
+    expect(dispatchGaps([e("a", 0, null), e("b", 10, 20)]).gaps).toEqual([]);
+    expect(dispatchGaps([e("a", 0, 100), e("b", 150, null)]).gaps.map((g) => g.ms)).toEqual([50]);
+    expect(dispatchGaps([e("a", 0, 100)]).summary).toEqual({ count: 0, median: null, p90: null, max: null });
+    expect(dispatchGaps([]).summary.count).toBe(0);
+  });
+
+  it("summarizes by nearest rank, so a filtered subset can be summarized the same way", () => {
+    expect(summarizeGaps([10, 1, 9, 2, 8, 3, 7, 4, 6, 5])).toEqual({ count: 10, median: 5, p90: 9, max: 10 });
+    expect(summarizeGaps([7])).toEqual({ count: 1, median: 7, p90: 7, max: 7 });
+    expect(summarizeGaps([3, 1])).toEqual({ count: 2, median: 1, p90: 3, max: 3 });
   });
 });

@@ -1,85 +1,239 @@
+import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { parseConfig } from "../../src/config.ts";
-import type { Job } from "../../src/job.ts";
-import { newJob, onPoll, onSubmit } from "../../src/lifecycle.ts";
+import { parseConfig, type Config } from "../../src/config.ts";
+import type { JobError } from "../../src/errors.ts";
+import { unsubmitted, type Job } from "../../src/job.ts";
+import { expire, newJob, onPoll, onResultInvalid, onSubmit } from "../../src/lifecycle.ts";
+import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
 import { failureAction, MIN_SEGMENT_LIMIT_PO2, rebuild } from "../../src/recovery.ts";
+import { TEST_VARS } from "../support/test-vars.ts";
 
-const cfg = parseConfig({ PROVER_BASE_URL: "https://prover.example" });
+const committed = readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url))).vars ?? {};
+const configWith = (over: Record<string, string> = {}) => parseConfig({ ...committed, ...over });
+const DEFAULTS = configWith();
+const CONFIGS: [string, Config][] = [
+  ["committed defaults", DEFAULTS],
+  ["scaled test vars", configWith(TEST_VARS)],
+];
+
+const URL_A = "https://prover-a.example";
 const T0 = 1_700_000_000_000;
 const tape = { sizeBytes: 40, seed: 1, frameCount: 12, finalScore: 90, finalRngState: 7, checksum: 99, sha256: "a".repeat(64) };
-const proving = (patch: Partial<Job["prover"]> = {}, recoveries = 0): Job => {
-  const j = onSubmit(newJob("a".repeat(64), tape, T0, cfg), { kind: "accepted", proverJobId: "p1" }, "https://prover.example", T0 + 1, 1, cfg).job;
+const failed = (code: string, message = "x") => ({ kind: "failed", error: { code, message } }) as const;
+const transient = { kind: "transient", error: { code: "http_503", message: "unavailable" } } as const;
+
+const queued = (cfg: Config) => newJob("a".repeat(64), tape, T0, cfg);
+const accept = (job: Job, at: number, cfg: Config, proverJobId = "p1") =>
+  onSubmit(job, { kind: "accepted", proverJobId }, URL_A, at, 1, cfg).job;
+const proving = (cfg: Config, patch: Partial<Job["prover"]> = {}, recoveries = 0): Job => {
+  const j = accept(queued(cfg), T0 + 1, cfg);
   return { ...j, prover: { ...j.prover, ...patch }, attempts: { ...j.attempts, recoveries } };
 };
-const failed = (code: string, message = "x") => ({ kind: "failed", error: { code, message } }) as const;
 
-describe("what a prover failure means", () => {
+describe("what a prover failure means (by error_code; the message only tells out-of-memory apart)", () => {
   it.each([
     ["server_restarted", "the server restarted", "rebuild"],
+    ["server_restarted", "out of memory", "rebuild"],
     ["internal_error", "join error", "rebuild"],
+    ["internal_error", "allocation failed", "rebuild"],
     ["proof_error", "segment proving error", "rebuild"],
     ["proof_error", "prover failed: out of memory", "rebuild_smaller"],
+    ["proof_error", "Out Of Memory on device 0", "rebuild_smaller"],
     ["proof_error", "CUDA allocation failed on device", "rebuild_smaller"],
+    ["proof_error", "memory allocation ok, then failed", "rebuild"],
     ["proof_timeout", "ran past 600 s", "rebuild_smaller"],
     ["zero_score_not_allowed", "score 0", "reject"],
+    ["zero_score_not_allowed", "out of memory", "reject"],
     ["something_new", "?", "fatal"],
+    ["something_new", "out of memory", "fatal"],
   ])("%s (%s) → %s", (code, message, action) => expect(failureAction({ code, message })).toBe(action));
 });
 
-describe("rebuilding after a poll", () => {
-  it.each([["server_restarted"], ["internal_error"], ["proof_error"]])("%s → back in line at the same segment limit", (code) => {
-    const r = onPoll(proving(), failed(code), T0 + 5000, cfg);
+describe.each(CONFIGS)("rebuilding after a poll (%s)", (_name, cfg) => {
+  const now = T0 + cfg.pollIntervalMs;
+
+  it("404 (lost) → back in line, prover_job_lost, the prover side forgotten, nothing to delete", () => {
+    const before = proving(cfg, { consecutivePollFailures: 2, firstFailedPollAt: T0 + 2 });
+    const r = onPoll(before, { kind: "lost" }, now, cfg);
     expect(r.next).toEqual({ kind: "done" });
     expect(r.job).toMatchObject({
       status: "queued",
+      error: null,
+      finishedAt: null,
+      attempts: { recoveries: 1, polls: 1, submissions: 1 },
+      lastRecovery: { code: "prover_job_lost" },
+      cleanup: [],
+    });
+    expect(r.job.prover).toEqual(unsubmitted(cfg.segmentLimitPo2, r.job.lastRecovery));
+    expect(r.job.prover).toMatchObject({ jobId: null, url: null, status: null, pollDeadlineAt: null, consecutivePollFailures: 0, firstFailedPollAt: null });
+  });
+
+  it.each([["server_restarted"], ["internal_error"], ["proof_error"]])("%s → back in line at the job's current segment limit", (code) => {
+    // One below the configured limit: a rebuild must keep the job's own limit, not reread the config.
+    const r = onPoll(proving(cfg, { segmentLimitPo2: cfg.segmentLimitPo2 - 1 }), failed(code, "boom"), now, cfg);
+    expect(r.next).toEqual({ kind: "done" });
+    expect(r.job).toMatchObject({
+      status: "queued",
+      error: null,
       attempts: { recoveries: 1 },
       lastRecovery: { code },
-      prover: { jobId: null, url: null, status: null, segmentLimitPo2: cfg.segmentLimitPo2, lastError: { code } },
-      error: null,
+      prover: { jobId: null, url: null, status: null, segmentLimitPo2: cfg.segmentLimitPo2 - 1, lastError: { code } },
     });
+    expect(r.job.lastRecovery!.message).toContain("boom");
     // The prover job ended by itself: nothing to delete.
     expect(r.job.cleanup).toEqual([]);
   });
-  it("404 (lost) → rebuilt prover_job_lost", () => {
-    expect(onPoll(proving(), { kind: "lost" }, T0 + 5000, cfg).job).toMatchObject({ status: "queued", lastRecovery: { code: "prover_job_lost" } });
-  });
+
   it.each([
     ["proof_timeout", "too slow"],
     ["proof_error", "out of memory"],
-  ])("%s (%s) → one step smaller segments", (code, message) => {
-    expect(onPoll(proving(), failed(code, message), T0 + 5000, cfg).job.prover.segmentLimitPo2).toBe(cfg.segmentLimitPo2 - 1);
+    ["proof_error", "allocation failed"],
+  ])("%s (%s) → rebuilt with segments one step smaller", (code, message) => {
+    const j = onPoll(proving(cfg), failed(code, message), now, cfg).job;
+    expect(j).toMatchObject({ status: "queued", attempts: { recoveries: 1 }, lastRecovery: { code }, cleanup: [] });
+    expect(j.prover.segmentLimitPo2).toBe(cfg.segmentLimitPo2 - 1);
+    expect(j.detail).toContain(`2^${cfg.segmentLimitPo2 - 1}`);
   });
+
   it("the step-down stops at the prover's floor", () => {
-    const atFloor = proving({ segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 });
-    expect(onPoll(atFloor, failed("proof_timeout"), T0 + 5000, cfg).job.prover.segmentLimitPo2).toBe(MIN_SEGMENT_LIMIT_PO2);
-    const above = proving({ segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 + 1 });
-    expect(onPoll(above, failed("proof_timeout"), T0 + 5000, cfg).job.prover.segmentLimitPo2).toBe(MIN_SEGMENT_LIMIT_PO2);
+    const atFloor = proving(cfg, { segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 });
+    const stays = onPoll(atFloor, failed("proof_timeout"), now, cfg).job;
+    expect(stays).toMatchObject({ status: "queued", prover: { segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 } });
+    const above = proving(cfg, { segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 + 1 });
+    expect(onPoll(above, failed("proof_error", "out of memory"), now, cfg).job.prover.segmentLimitPo2).toBe(MIN_SEGMENT_LIMIT_PO2);
   });
-  it("zero_score_not_allowed → failed prover_rejected; an unknown code → failed prover_failed", () => {
-    expect(onPoll(proving(), failed("zero_score_not_allowed"), T0 + 5000, cfg).job).toMatchObject({ status: "failed", error: { code: "prover_rejected" } });
-    const unknown = onPoll(proving(), failed("gpu_on_fire", "smoke"), T0 + 5000, cfg).job;
-    expect(unknown).toMatchObject({ status: "failed", error: { code: "prover_failed" }, attempts: { recoveries: 0 } });
-    expect(unknown.error!.message).toContain("gpu_on_fire");
+
+  it("zero_score_not_allowed → failed prover_rejected, no recovery used", () => {
+    const r = onPoll(proving(cfg), failed("zero_score_not_allowed", "score 0"), now, cfg);
+    expect(r.next).toEqual({ kind: "done" });
+    expect(r.job).toMatchObject({ status: "failed", finishedAt: now, error: { code: "prover_rejected" }, attempts: { recoveries: 0 }, cleanup: [] });
+    expect(r.job.error!.message).toContain("zero_score_not_allowed");
+  });
+
+  it("an unknown code → failed prover_failed, naming it, no recovery used", () => {
+    const r = onPoll(proving(cfg), failed("gpu_on_fire", "smoke"), now, cfg);
+    expect(r.next).toEqual({ kind: "done" });
+    expect(r.job).toMatchObject({ status: "failed", finishedAt: now, error: { code: "prover_failed" }, attempts: { recoveries: 0 } });
+    expect(r.job.error!.message).toContain("gpu_on_fire");
+    expect(r.job.error!.message).toContain("smoke");
+  });
+
+  it("an invalid result → rebuilt result_mismatch at the same segment limit, nothing to delete", () => {
+    const j = onResultInvalid(proving(cfg, { status: "succeeded" }), "journal seed is 2, expected 1", now, cfg);
+    expect(j).toMatchObject({ status: "queued", error: null, attempts: { recoveries: 1 }, lastRecovery: { code: "result_mismatch" }, cleanup: [] });
+    expect(j.prover).toEqual(unsubmitted(cfg.segmentLimitPo2, j.lastRecovery));
+    expect(j.lastRecovery!.message).toContain("journal seed is 2, expected 1");
   });
 });
 
-describe("PROVER_MAX_RECOVERIES", () => {
-  const cause = { code: "prover_job_lost", message: "gone." };
-  it("just inside: the last allowed rebuild still happens", () => {
-    const j = rebuild(proving({}, cfg.maxRecoveries - 1), cause, T0 + 9, cfg);
-    expect(j).toMatchObject({ status: "queued", attempts: { recoveries: cfg.maxRecoveries } });
+describe("the segment limit across repeated out-of-memory rebuilds", () => {
+  it(`the committed limit (${DEFAULTS.segmentLimitPo2}) steps down by one per rebuild`, () => {
+    const cfg = DEFAULTS;
+    let j = queued(cfg);
+    let now = T0;
+    for (let i = 1; i <= cfg.maxRecoveries; i++) {
+      j = accept(j, ++now, cfg, `p${i}`);
+      expect(j.prover.segmentLimitPo2).toBe(Math.max(MIN_SEGMENT_LIMIT_PO2, cfg.segmentLimitPo2 - (i - 1)));
+      j = onPoll(j, failed("proof_error", "out of memory"), ++now, cfg).job;
+      expect(j).toMatchObject({ status: "queued", prover: { segmentLimitPo2: Math.max(MIN_SEGMENT_LIMIT_PO2, cfg.segmentLimitPo2 - i) } });
+    }
   });
-  it("just outside: recovery_exhausted, naming the cause", () => {
-    const j = rebuild(proving({}, cfg.maxRecoveries), cause, T0 + 9, cfg);
-    expect(j).toMatchObject({ status: "failed", finishedAt: T0 + 9, error: { code: "recovery_exhausted" }, attempts: { recoveries: cfg.maxRecoveries } });
+  it(`a job configured at the floor (${MIN_SEGMENT_LIMIT_PO2}) stays there`, () => {
+    const cfg = configWith({ PROVER_SEGMENT_LIMIT_PO2: String(MIN_SEGMENT_LIMIT_PO2) });
+    const j = onPoll(accept(queued(cfg), T0 + 1, cfg), failed("proof_timeout"), T0 + 2, cfg).job;
+    expect(j).toMatchObject({ status: "queued", attempts: { recoveries: 1 }, prover: { segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 } });
+  });
+});
+
+/** Each way a job gets rebuilt, applied to a proving job accepted at T0 + 1. */
+const CAUSES: { code: string; exhausted: string; deletes: boolean; apply: (job: Job, cfg: Config) => Job }[] = [
+  { code: "prover_job_lost", exhausted: "recovery_exhausted", deletes: false, apply: (j, cfg) => onPoll(j, { kind: "lost" }, T0 + 2, cfg).job },
+  { code: "server_restarted", exhausted: "recovery_exhausted", deletes: false, apply: (j, cfg) => onPoll(j, failed("server_restarted"), T0 + 2, cfg).job },
+  { code: "internal_error", exhausted: "recovery_exhausted", deletes: false, apply: (j, cfg) => onPoll(j, failed("internal_error"), T0 + 2, cfg).job },
+  { code: "proof_error", exhausted: "recovery_exhausted", deletes: false, apply: (j, cfg) => onPoll(j, failed("proof_error", "out of memory"), T0 + 2, cfg).job },
+  { code: "proof_timeout", exhausted: "recovery_exhausted", deletes: false, apply: (j, cfg) => onPoll(j, failed("proof_timeout"), T0 + 2, cfg).job },
+  { code: "result_mismatch", exhausted: "recovery_exhausted", deletes: false, apply: (j, cfg) => onResultInvalid(j, "no journal", T0 + 2, cfg) },
+  {
+    code: "prover_stalled",
+    exhausted: "recovery_exhausted",
+    deletes: true,
+    apply: (j, cfg) => onPoll(onPoll(j, transient, T0 + 2, cfg).job, transient, T0 + 2 + cfg.stallWindowMs + 1, cfg).job,
+  },
+  { code: "poll_timeout", exhausted: "poll_timeout", deletes: true, apply: (j, cfg) => expire(j, j.prover.pollDeadlineAt! + 1, cfg) },
+];
+
+const BOUND_CONFIGS: [string, Config][] = [
+  ["0", configWith({ PROVER_MAX_RECOVERIES: "0" })],
+  ["1", configWith({ PROVER_MAX_RECOVERIES: "1" })],
+  [`${DEFAULTS.maxRecoveries} (committed)`, DEFAULTS],
+  [`${configWith(TEST_VARS).maxRecoveries} (scaled test vars)`, configWith(TEST_VARS)],
+];
+
+describe.each(BOUND_CONFIGS)("PROVER_MAX_RECOVERIES = %s", (_name, cfg) => {
+  const n = cfg.maxRecoveries;
+
+  it("rebuilds n times in a row; the (n+1)-th loss fails recovery_exhausted, naming the cause", () => {
+    let j = queued(cfg);
+    let now = T0;
+    for (let i = 1; i <= n; i++) {
+      j = accept(j, ++now, cfg, `p${i}`);
+      j = onPoll(j, { kind: "lost" }, ++now, cfg).job;
+      expect(j).toMatchObject({ status: "queued", error: null, attempts: { recoveries: i }, lastRecovery: { code: "prover_job_lost" } });
+    }
+    j = accept(j, ++now, cfg, "last");
+    const r = onPoll(j, { kind: "lost" }, ++now, cfg);
+    expect(r.next).toEqual({ kind: "done" });
+    expect(r.job).toMatchObject({ status: "failed", finishedAt: now, error: { code: "recovery_exhausted" }, attempts: { recoveries: n } });
+    expect(r.job.error!.message).toContain("prover_job_lost");
+    expect(r.job.error!.message).toContain("no longer knows this job");
+    expect(r.job.error!.message).toContain(`${n} time(s)`);
+  });
+
+  it.each(CAUSES)("$code with every recovery used → failed $exhausted", ({ code, exhausted, deletes, apply }) => {
+    const j = apply(proving(cfg, {}, n), cfg);
+    expect(j).toMatchObject({ status: "failed", error: { code: exhausted }, attempts: { recoveries: n } });
+    expect(j.error!.message).toContain(code);
+    expect(j.cleanup).toEqual(deletes ? [expect.objectContaining({ proverJobId: "p1", url: URL_A, reason: code })] : []);
+  });
+
+  if (n > 0) {
+    it.each(CAUSES)("$code with one recovery left → the last rebuild still happens", ({ code, deletes, apply }) => {
+      const j = apply(proving(cfg, {}, n - 1), cfg);
+      expect(j).toMatchObject({ status: "queued", error: null, finishedAt: null, attempts: { recoveries: n }, lastRecovery: { code } });
+      expect(j.cleanup).toEqual(deletes ? [expect.objectContaining({ proverJobId: "p1", url: URL_A, reason: code })] : []);
+    });
+  }
+});
+
+describe.each(CONFIGS)("rebuild itself (%s)", (_name, cfg) => {
+  const cause: JobError = { code: "prover_job_lost", message: "gone." };
+  it("just inside the bound: the last allowed rebuild still happens", () => {
+    const j = rebuild(proving(cfg, {}, cfg.maxRecoveries - 1), cause, T0 + 9, cfg);
+    expect(j).toMatchObject({ status: "queued", updatedAt: T0 + 9, attempts: { recoveries: cfg.maxRecoveries }, lastRecovery: cause, cleanup: [] });
+  });
+  it("just outside: recovery_exhausted, naming the cause; the prover side is left as it was", () => {
+    const before = proving(cfg, {}, cfg.maxRecoveries);
+    const j = rebuild(before, cause, T0 + 9, cfg);
+    expect(j).toMatchObject({ status: "failed", finishedAt: T0 + 9, error: { code: "recovery_exhausted" }, attempts: { recoveries: cfg.maxRecoveries }, lastRecovery: null });
     expect(j.error!.message).toContain("prover_job_lost");
+    expect(j.error!.message).toContain("gone.");
+    expect(j.prover).toEqual(before.prover);
   });
-  it("0 allows no rebuild at all", () => {
-    const none = parseConfig({ PROVER_BASE_URL: "https://prover.example", PROVER_MAX_RECOVERIES: "0" });
-    expect(rebuild(proving(), cause, T0 + 9, none).error?.code).toBe("recovery_exhausted");
+  it("exhaustedCode replaces recovery_exhausted only when no recovery is left", () => {
+    const opts = { exhaustedCode: "poll_timeout" };
+    expect(rebuild(proving(cfg, {}, cfg.maxRecoveries), cause, T0 + 9, cfg, opts).error?.code).toBe("poll_timeout");
+    expect(rebuild(proving(cfg, {}, cfg.maxRecoveries - 1), cause, T0 + 9, cfg, opts)).toMatchObject({ status: "queued", error: null });
   });
-  it("a rebuild that abandons a possibly running prover job asks for its deletion, even when it fails the job", () => {
-    const j = rebuild(proving({}, cfg.maxRecoveries), cause, T0 + 9, cfg, { cleanup: true });
-    expect(j.cleanup).toEqual([expect.objectContaining({ proverJobId: "p1", reason: "prover_job_lost" })]);
+  it("cleanup: true asks the prover to delete the abandoned job, whether or not the job survives", () => {
+    for (const used of [cfg.maxRecoveries - 1, cfg.maxRecoveries]) {
+      const j = rebuild(proving(cfg, {}, used), cause, T0 + 9, cfg, { cleanup: true });
+      expect(j.cleanup).toEqual([{ url: URL_A, proverJobId: "p1", reason: "prover_job_lost", nextAt: T0 + 9, until: T0 + 9 + cfg.pollTimeoutMs, tries: 0 }]);
+    }
+    expect(rebuild(proving(cfg), cause, T0 + 9, cfg).cleanup).toEqual([]);
+  });
+  it("smaller: true lowers the limit by one (floor 16); a plain rebuild keeps it", () => {
+    expect(rebuild(proving(cfg), cause, T0 + 9, cfg, { smaller: true }).prover.segmentLimitPo2).toBe(cfg.segmentLimitPo2 - 1);
+    expect(rebuild(proving(cfg), cause, T0 + 9, cfg).prover.segmentLimitPo2).toBe(cfg.segmentLimitPo2);
+    expect(rebuild(proving(cfg, { segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 }), cause, T0 + 9, cfg, { smaller: true }).prover.segmentLimitPo2).toBe(MIN_SEGMENT_LIMIT_PO2);
   });
 });
