@@ -56,6 +56,7 @@ const fields = z.object({
     PROVER_POLL_TIMEOUT_MS: ms("PROVER_POLL_TIMEOUT_MS", 660_000, 100, 86_400_000),
     PROVER_STALL_WINDOW_MS: ms("PROVER_STALL_WINDOW_MS", 90_000, 10, 86_400_000),
     PROVER_MAX_RECOVERIES: int("PROVER_MAX_RECOVERIES", 3, 0, 20),
+    DISPATCH_WATCHDOG_MS: ms("DISPATCH_WATCHDOG_MS", 90_000, 100, 86_400_000),
     MAX_JOB_WALL_TIME_MS: ms("MAX_JOB_WALL_TIME_MS", 720_000, 100, 86_400_000),
     MAX_TAPE_BYTES: int("MAX_TAPE_BYTES", PROVER_MAX_TAPE_BYTES, 28, PROVER_MAX_TAPE_BYTES),
     RETRY_MIN_DELAY_SECONDS: int("RETRY_MIN_DELAY_SECONDS", 2, 0, QUEUE_MAX_DELAY_SECONDS),
@@ -86,6 +87,8 @@ export interface OrderRule {
   low: VarName;
   op: "<" | "≤";
   high: VarName;
+  /** Multiplies `low` before comparing (1000: seconds against milliseconds). */
+  lowScale?: number;
   blame: VarName;
   why: string;
 }
@@ -98,19 +101,22 @@ export const ORDER_RULES: readonly OrderRule[] = [
   { low: "PROVER_REQUEST_TIMEOUT_MS", op: "<", high: "PROVER_STALL_WINDOW_MS", blame: "PROVER_STALL_WINDOW_MS", why: "one slow request must not count as a stall" },
   { low: "PROVER_POLL_INTERVAL_MS", op: "≤", high: "PROVER_STALL_WINDOW_MS", blame: "PROVER_STALL_WINDOW_MS", why: "a stall needs more than one failed poll" },
   { low: "PROVER_STALL_WINDOW_MS", op: "<", high: "PROVER_POLL_TIMEOUT_MS", blame: "PROVER_STALL_WINDOW_MS", why: "a stall must be noticed before the poll deadline" },
+  { low: "MAX_RETRY_DELAY_SECONDS", lowScale: 1000, op: "<", high: "DISPATCH_WATCHDOG_MS", blame: "DISPATCH_WATCHDOG_MS", why: "a job backing off between submit retries must not look lost" },
+  { low: "PROVER_REQUEST_TIMEOUT_MS", op: "<", high: "DISPATCH_WATCHDOG_MS", blame: "DISPATCH_WATCHDOG_MS", why: "a submission under way must not look lost" },
+  { low: "DISPATCH_WATCHDOG_MS", op: "<", high: "MAX_JOB_WALL_TIME_MS", blame: "DISPATCH_WATCHDOG_MS", why: "a lost job must be found before its wall-time cap" },
   { low: "RETRY_MIN_DELAY_SECONDS", op: "≤", high: "MAX_RETRY_DELAY_SECONDS", blame: "RETRY_MIN_DELAY_SECONDS", why: "the backoff floor cannot exceed its ceiling" },
 ];
 
 type Values = Partial<Record<VarName, unknown>>;
 
 export function holds(rule: OrderRule, v: Values): boolean {
-  const a = Number(v[rule.low]);
+  const a = Number(v[rule.low]) * (rule.lowScale ?? 1);
   const b = Number(v[rule.high]);
   return rule.op === "<" ? a < b : a <= b;
 }
 
 export function ruleMessage(rule: OrderRule, v: Values): string {
-  const low = `${rule.low} (${String(v[rule.low])})`;
+  const low = `${rule.low} (${String(v[rule.low])})${rule.lowScale ? ` × ${rule.lowScale}` : ""}`;
   const high = `${rule.high} (${String(v[rule.high])})`;
   return rule.blame === rule.low
     ? `${low} must be ${rule.op} ${high}`
@@ -146,6 +152,7 @@ export interface Config {
   pollTimeoutMs: number;
   stallWindowMs: number;
   maxRecoveries: number;
+  dispatchWatchdogMs: number;
   maxJobWallTimeMs: number;
   maxTapeBytes: number;
   retryMinDelaySeconds: number;
@@ -199,6 +206,7 @@ export function parseConfig(raw: Record<string, unknown>): Config {
     pollTimeoutMs: v.PROVER_POLL_TIMEOUT_MS,
     stallWindowMs: v.PROVER_STALL_WINDOW_MS,
     maxRecoveries: v.PROVER_MAX_RECOVERIES,
+    dispatchWatchdogMs: v.DISPATCH_WATCHDOG_MS,
     maxJobWallTimeMs: v.MAX_JOB_WALL_TIME_MS,
     maxTapeBytes: v.MAX_TAPE_BYTES,
     retryMinDelaySeconds: v.RETRY_MIN_DELAY_SECONDS,
@@ -246,6 +254,7 @@ export const VAR_MEANINGS: Record<(typeof CONFIG_VARS)[number], { group: "prover
   PROVER_POLL_BUDGET_MS: { group: "timeout", meaning: "How long one Durable Object alarm keeps polling before it re-arms itself." },
   PROVER_STALL_WINDOW_MS: { group: "timeout", meaning: "If every poll fails for longer than this, the prover job is treated as lost and rebuilt." },
   PROVER_POLL_TIMEOUT_MS: { group: "timeout", meaning: "Absolute poll deadline, from the prover's acceptance: past it the prover job is abandoned (rebuilt or failed)." },
+  DISPATCH_WATCHDOG_MS: { group: "timeout", meaning: "A waiting job not picked up by the queue for this long (lost message, crash) is re-sent by its own Durable Object." },
   MAX_JOB_WALL_TIME_MS: { group: "timeout", meaning: "Wall-time cap of one attempt, from the POST: no job waits or proves longer." },
   PROVER_MAX_RECOVERIES: { group: "retry", meaning: "How many times a job may be rebuilt (resubmitted fresh) after the prover lost or spoiled its proof." },
   RETRY_MIN_DELAY_SECONDS: { group: "retry", meaning: "Floor of the queue redelivery backoff after a submit error." },

@@ -93,6 +93,12 @@ export class ProverDispatcher extends DurableObject<Env> {
     await this.#arm(cfg);
   }
 
+  /** For a job's watchdog: is it in line, holding a slot, or unknown here? */
+  async whereIs(jobId: string): Promise<"waiting" | "holding" | "absent"> {
+    if (this.#slotOf(jobId)) return "holding";
+    return this.#ahead(jobId) === null ? "absent" : "waiting";
+  }
+
   /** How many jobs are ahead of this one (0: next), or null when it is not waiting. */
   async position(jobId: string): Promise<number | null> {
     return this.#ahead(jobId);

@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { configFrom, type Config } from "./config.ts";
 import { dispatcherOf } from "./dispatcher.ts";
-import { isTerminal, type Job, type TapeInfo } from "./job.ts";
+import { isTerminal, type Job, type ResultDocument, type TapeInfo } from "./job.ts";
 import {
   alarmAt,
   canRetry,
@@ -16,10 +16,14 @@ import {
   onPoll,
   onResultInvalid,
   onResultStored,
+  onResultStoreFailed,
   onSubmit,
   onWaiting,
+  onWatchdog,
+  watchdogAt,
   type MessageAction,
   type PollOutcome,
+  type Whereabouts,
 } from "./lifecycle.ts";
 import { logTransition } from "./log.ts";
 import { addCleanup, dueCleanups, onCleanup } from "./prover-cleanup.ts";
@@ -217,6 +221,7 @@ export class ProofJob extends DurableObject<Env> {
       return;
     }
     let job = expire(stored, now, cfg);
+    if (job.status === "queued" && now >= watchdogAt(job, cfg)!) job = await this.#watchdog(job, now);
     if (job.status === "proving") {
       // Crash watchdog: if this invocation dies mid-loop, polling resumes after it. Set past
       // the loop's own end, so it never fires while the loop is still running.
@@ -249,6 +254,32 @@ export class ProofJob extends DurableObject<Env> {
     await this.#commit(stored, job, "alarm", now, cfg, true);
   }
 
+  /**
+   * A queued job nothing has moved for `DISPATCH_WATCHDOG_MS`: if it is neither in the
+   * dispatcher's line nor being submitted, its queue message was lost; send it again.
+   */
+  async #watchdog(job: Job, now: number): Promise<Job> {
+    let where: Whereabouts;
+    if (this.#locked(now)) where = "submitting";
+    else {
+      try {
+        where = await dispatcherOf(this.env).whereIs(job.jobId);
+      } catch {
+        where = "absent"; // the delivery will ask the dispatcher again
+      }
+    }
+    const checked = onWatchdog(job, where, now);
+    if (!checked.redispatch) return checked.job;
+    try {
+      await this.env.JOBS_QUEUE.send({ jobId: job.jobId } satisfies JobMessage);
+    } catch (e) {
+      console.error(JSON.stringify({ event: "watchdog_send_failed", jobId: job.jobId, error: String(e) }));
+      return { ...job, watchdogCheckedAt: now }; // look again after the next interval
+    }
+    console.log(JSON.stringify({ event: "watchdog_redispatch", jobId: job.jobId, attempt: job.attempt, where, idleMs: now - job.updatedAt }));
+    return checked.job;
+  }
+
   /** Sends the DELETEs that are due for abandoned prover jobs and saves what they achieved. */
   async #cleanUp(stored: Job, cfg: Config): Promise<Job | null> {
     const due = dueCleanups(stored, Date.now());
@@ -264,46 +295,50 @@ export class ProofJob extends DurableObject<Env> {
     return this.#load();
   }
 
-  /** Verifies the proof against the tape and writes the result document to R2. */
+  /**
+   * Verifies the proof against the tape and writes the result document to R2, once per job:
+   * the write is conditional (`If-None-Match: *`), so a duplicate alarm, or a retry after an
+   * answer that was lost, keeps the first document, which is adopted if it proves this tape.
+   * The job does not succeed until the result is stored; a failed write is retried next poll.
+   */
   async #storeResult(job: Job, outcome: PollOutcome, now: number, cfg: Config): Promise<Job> {
     if (outcome.kind !== "succeeded") return job;
     const mismatch = journalMismatch(job.tape, outcome.journal, RULES_DIGEST_AST3);
     if (mismatch) return onResultInvalid(job, mismatch, now, cfg);
     const key = resultKey(job.jobId);
-    const document = {
+    const document: ResultDocument = {
       jobId: job.jobId,
       attempt: job.attempt,
       tape: job.tape,
       proverJobId: job.prover.jobId,
-      journal: outcome.journal,
+      journal: outcome.journal!,
       receiptKind: outcome.receiptKind,
       segments: outcome.segments,
       proverElapsedMs: outcome.elapsedMs,
       storedAt: now,
       prover: outcome.document,
     };
+    let kept: ResultDocument = document;
     try {
-      await this.env.TAPES.put(key, JSON.stringify(document), { httpMetadata: { contentType: "application/json" } });
+      const written = await this.env.TAPES.put(key, JSON.stringify(document), {
+        onlyIf: { etagDoesNotMatch: "*" },
+        httpMetadata: { contentType: "application/json" },
+      });
+      if (written === null) {
+        const earlier = await this.env.TAPES.get(key);
+        if (!earlier) throw new Error(`${key} exists but could not be read`);
+        kept = await earlier.json<ResultDocument>();
+        const wrong = journalMismatch(job.tape, kept.journal ?? null, RULES_DIGEST_AST3);
+        if (wrong) throw new Error(`${key} already holds a different result (${wrong}); it is not overwritten`);
+        console.log(JSON.stringify({ event: "result_already_stored", jobId: job.jobId, attempt: job.attempt, storedAt: kept.storedAt }));
+      }
     } catch (e) {
-      // Not succeeded until the result is stored: keep proving, the next poll stores it again.
-      return {
-        ...job,
-        detail: "The proof is done; storing it failed and will be retried.",
-        prover: {
-          ...job.prover,
-          lastError: { code: "result_store_failed", message: e instanceof Error ? e.message : String(e) },
-        },
-      };
+      console.error(JSON.stringify({ event: "result_store_failed", jobId: job.jobId, attempt: job.attempt, error: String(e) }));
+      return onResultStoreFailed(job, e instanceof Error ? e.message : String(e), now);
     }
     return onResultStored(
       job,
-      {
-        key,
-        receiptKind: outcome.receiptKind,
-        segments: outcome.segments,
-        proverElapsedMs: outcome.elapsedMs,
-        journal: outcome.journal!,
-      },
+      { key, receiptKind: kept.receiptKind, segments: kept.segments, proverElapsedMs: kept.proverElapsedMs, journal: kept.journal },
       now,
     );
   }

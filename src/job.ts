@@ -88,6 +88,21 @@ export interface ResultSummary {
   journal: Journal;
 }
 
+/** The document stored in R2 for a succeeded job (`GET …/result` serves it as is). */
+export interface ResultDocument {
+  jobId: string;
+  attempt: number;
+  tape: TapeInfo;
+  proverJobId: string | null;
+  journal: Journal;
+  receiptKind: string;
+  segments: number | null;
+  proverElapsedMs: number | null;
+  storedAt: number;
+  /** The prover's whole status document: journal, receipt, stats. */
+  prover: unknown;
+}
+
 /** What a proof commits to; must repeat the tape's own facts. */
 export interface Journal {
   seed: number;
@@ -124,7 +139,11 @@ export interface Job {
     polls: number;
     /** Times the prover job was forgotten and the tape submitted afresh (≤ PROVER_MAX_RECOVERIES). */
     recoveries: number;
+    /** Times the job's own watchdog re-sent it because the queue had not picked it up. */
+    redispatches: number;
   };
+  /** When the watchdog last looked for this waiting job (null: not yet). */
+  watchdogCheckedAt: number | null;
   /** Why the last recovery happened, for the player. */
   lastRecovery: JobError | null;
   result: ResultSummary | null;

@@ -18,6 +18,7 @@ type Cfg = Pick<
   | "pollTimeoutMs"
   | "stallWindowMs"
   | "maxRecoveries"
+  | "dispatchWatchdogMs"
   | "maxJobWallTimeMs"
   | "completedJobRetentionMs"
   | "retryMinDelaySeconds"
@@ -74,7 +75,8 @@ export function newJob(jobId: string, tape: TapeInfo, now: number, cfg: Cfg, can
     finishedAt: null,
     tape,
     prover: unsubmitted(cfg.segmentLimitPo2),
-    attempts: { deliveries: 0, submissions: 0, polls: 0, recoveries: 0 },
+    attempts: { deliveries: 0, submissions: 0, polls: 0, recoveries: 0, redispatches: 0 },
+    watchdogCheckedAt: null,
     lastRecovery: null,
     result: null,
     error: null,
@@ -372,6 +374,19 @@ export function onResultStored(job: Job, result: ResultSummary, now: number): Jo
   };
 }
 
+/**
+ * The proof is in and verified, but writing it to R2 failed: the job is not done until it is
+ * stored, so it keeps `proving` and the next poll (the prover still has the proof) stores it.
+ */
+export function onResultStoreFailed(job: Job, message: string, now: number): Job {
+  return {
+    ...job,
+    detail: "The proof is done; storing it failed and will be retried.",
+    prover: { ...job.prover, lastError: { code: "result_store_failed", message } },
+    updatedAt: now,
+  };
+}
+
 /** The DLQ received the job's message: its deliveries ran out before the prover took it. */
 export function onDeadLetter(job: Job, now: number): Job {
   if (job.status !== "queued") return job;
@@ -419,9 +434,50 @@ function nextDeadline(job: Job): number {
   return Math.min(job.wallDeadlineAt, job.prover.pollDeadlineAt ?? Infinity) + 1;
 }
 
+/** Where a waiting job's watchdog found it. */
+export type Whereabouts =
+  /** In the dispatcher's line: the dispatcher will send it when a prover is free. */
+  | "waiting"
+  /** A delivery of it is handing the tape to the prover right now. */
+  | "submitting"
+  /** It holds a prover slot, but no delivery has come to use it (the grant's message was lost). */
+  | "holding"
+  /** Neither in line nor holding a slot: its queue message was lost before any delivery. */
+  | "absent";
+
+/**
+ * When the watchdog of a queued job looks for it: `DISPATCH_WATCHDOG_MS` after it last moved
+ * (was accepted, delivered, submitted, rebuilt, re-sent) or was last looked for; null otherwise.
+ */
+export function watchdogAt(job: Job, cfg: Cfg): number | null {
+  if (job.status !== "queued") return null;
+  return Math.max(job.updatedAt, job.watchdogCheckedAt ?? 0) + cfg.dispatchWatchdogMs;
+}
+
+/**
+ * The watchdog looked for a queued job that nothing has moved for `DISPATCH_WATCHDOG_MS`.
+ * The Durable Object, not the queue message, is the source of truth: a job that is neither in
+ * line nor being submitted lost its message (or the runtime died before delivering it), and
+ * is sent again. Deliveries are idempotent, so a message that was only slow does no harm.
+ */
+export function onWatchdog(job: Job, where: Whereabouts, now: number): { job: Job; redispatch: boolean } {
+  if (job.status !== "queued") return { job, redispatch: false };
+  const checked = { ...job, watchdogCheckedAt: now };
+  if (where === "waiting" || where === "submitting") return { job: checked, redispatch: false };
+  return {
+    job: {
+      ...checked,
+      attempts: { ...job.attempts, redispatches: (job.attempts.redispatches ?? 0) + 1 },
+      detail: "Re-sent to the prover queue: the earlier message was not picked up in time.",
+      updatedAt: now,
+    },
+    redispatch: true,
+  };
+}
+
 /**
  * The one alarm a job's Durable Object keeps armed, derived from stored state:
- * - queued: a watchdog at the wall-time cap (the dispatcher normally starts it long before);
+ * - queued: the dispatch watchdog (`watchdogAt`), never later than the wall-time cap;
  * - proving: the next poll;
  * - terminal: clean-up once the retention period has passed;
  * and never later than the next pending prover clean-up.
@@ -429,6 +485,6 @@ function nextDeadline(job: Job): number {
 export function alarmAt(job: Job, now: number, cfg: Cfg): number {
   const cleanup = nextCleanupAt(job);
   if (isTerminal(job.status)) return Math.min(cleanup, (job.finishedAt ?? now) + cfg.completedJobRetentionMs);
-  if (job.status === "queued") return Math.min(cleanup, nextDeadline(job));
+  if (job.status === "queued") return Math.min(cleanup, nextDeadline(job), watchdogAt(job, cfg)!);
   return Math.min(cleanup, now + cfg.pollIntervalMs, nextDeadline(job));
 }

@@ -79,7 +79,7 @@ export function audit(wrangler: WranglerConfig, overrides: Record<string, string
 
   const values = Object.fromEntries(ORDER_RULES.flatMap((r) => [r.low, r.high]).map((n) => [n, effective(n)]));
   const nesting = ORDER_RULES.map((rule) => ({
-    text: `${rule.low} ${values[rule.low]} ${rule.op} ${rule.high} ${values[rule.high]}`,
+    text: `${rule.low} ${values[rule.low]}${rule.lowScale ? ` × ${rule.lowScale}` : ""} ${rule.op} ${rule.high} ${values[rule.high]}`,
     ok: holds(rule, values),
     why: holds(rule, values) ? rule.why : ruleMessage(rule, values),
   }));

@@ -53,6 +53,7 @@ describe("config", () => {
       MAX_JOB_WALL_TIME_MS: "3000",
       RETRY_MIN_DELAY_SECONDS: "0",
       MAX_RETRY_DELAY_SECONDS: "1",
+      DISPATCH_WATCHDOG_MS: "1500",
     });
     expect(c.pollIntervalMs).toBe(100);
   });
@@ -74,6 +75,9 @@ describe("config", () => {
     ["stall window > request timeout", { PROVER_STALL_WINDOW_MS: "30001" }, { PROVER_STALL_WINDOW_MS: "30000" }, "PROVER_STALL_WINDOW_MS"],
     ["stall window ≥ poll interval", { PROVER_REQUEST_TIMEOUT_MS: "1000", PROVER_POLL_INTERVAL_MS: "5000", PROVER_POLL_BUDGET_MS: "5000", PROVER_STALL_WINDOW_MS: "5000" }, { PROVER_REQUEST_TIMEOUT_MS: "1000", PROVER_POLL_INTERVAL_MS: "5000", PROVER_POLL_BUDGET_MS: "5000", PROVER_STALL_WINDOW_MS: "4999" }, "PROVER_STALL_WINDOW_MS"],
     ["stall window < poll timeout", { PROVER_POLL_TIMEOUT_MS: "90001" }, { PROVER_POLL_TIMEOUT_MS: "90000" }, "PROVER_STALL_WINDOW_MS"],
+    ["watchdog > retry ceiling (seconds × 1000)", { DISPATCH_WATCHDOG_MS: "60001" }, { DISPATCH_WATCHDOG_MS: "60000" }, "DISPATCH_WATCHDOG_MS"],
+    ["watchdog > request timeout", { MAX_RETRY_DELAY_SECONDS: "10", DISPATCH_WATCHDOG_MS: "30001" }, { MAX_RETRY_DELAY_SECONDS: "10", DISPATCH_WATCHDOG_MS: "30000" }, "DISPATCH_WATCHDOG_MS"],
+    ["watchdog < wall cap", { DISPATCH_WATCHDOG_MS: "719999" }, { DISPATCH_WATCHDOG_MS: "720000" }, "DISPATCH_WATCHDOG_MS"],
     ["recoveries 0..20", { PROVER_MAX_RECOVERIES: "20" }, { PROVER_MAX_RECOVERIES: "21" }, "PROVER_MAX_RECOVERIES"],
     ["recoveries are not negative", { PROVER_MAX_RECOVERIES: "0" }, { PROVER_MAX_RECOVERIES: "-1" }, "PROVER_MAX_RECOVERIES"],
     ["an admin token is long enough to be a secret", { ADMIN_TOKEN: "x".repeat(16) }, { ADMIN_TOKEN: "x".repeat(15) }, "ADMIN_TOKEN"],

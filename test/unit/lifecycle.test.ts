@@ -19,7 +19,9 @@ import {
   onResultStored,
   onSubmit,
   onWaiting,
+  onWatchdog,
   shouldSubmit,
+  watchdogAt,
   type PollOutcome,
   type SubmitOutcome,
 } from "../../src/lifecycle.ts";
@@ -83,7 +85,8 @@ describe.each(CONFIGS)("a new job (%s)", (_name, cfg) => {
       finishedAt: null,
       tape,
       prover: unsubmitted(cfg.segmentLimitPo2),
-      attempts: { deliveries: 0, submissions: 0, polls: 0, recoveries: 0 },
+      attempts: { deliveries: 0, submissions: 0, polls: 0, recoveries: 0, redispatches: 0 },
+      watchdogCheckedAt: null,
       lastRecovery: null,
       result: null,
       error: null,
@@ -420,9 +423,15 @@ describe.each(CONFIGS)("the one alarm, derived from state (%s)", (_name, cfg) =>
     return k.accept(rebuilt, T0 + cfg.pollTimeoutMs + 2, "p2");
   };
 
-  it("queued: a watchdog just after the wall cap, whatever the time", () => {
-    expect(alarmAt(k.queued(), T0, cfg)).toBe(k.cap + 1);
-    expect(alarmAt(k.queued(), T0 + cfg.pollIntervalMs, cfg)).toBe(k.cap + 1);
+  it("queued: the dispatch watchdog DISPATCH_WATCHDOG_MS after the job last moved, whatever the time", () => {
+    expect(alarmAt(k.queued(), T0, cfg)).toBe(T0 + cfg.dispatchWatchdogMs);
+    expect(alarmAt(k.queued(), T0 + cfg.pollIntervalMs, cfg)).toBe(T0 + cfg.dispatchWatchdogMs);
+  });
+  it("queued: never later than just after the wall cap", () => {
+    const late = { ...k.queued(), updatedAt: k.cap - cfg.dispatchWatchdogMs + 2 };
+    expect(alarmAt(late, late.updatedAt, cfg)).toBe(k.cap + 1);
+    const inTime = { ...k.queued(), updatedAt: k.cap - cfg.dispatchWatchdogMs };
+    expect(alarmAt(inTime, inTime.updatedAt, cfg)).toBe(k.cap);
   });
   it("proving: the next poll while it comes before the next deadline", () => {
     const j = k.proving();
@@ -456,8 +465,9 @@ describe.each(CONFIGS)("the one alarm, derived from state (%s)", (_name, cfg) =>
     const rebuilt = expire(k.proving(T0), T0 + cfg.pollTimeoutMs + 1, cfg);
     expect(rebuilt.status).toBe("queued");
     expect(alarmAt(rebuilt, T0 + cfg.pollTimeoutMs + 1, cfg)).toBe(T0 + cfg.pollTimeoutMs + 1);
-    expect(alarmAt(cleanupAt(rebuilt, k.cap), T0, cfg)).toBe(k.cap);
-    expect(alarmAt(cleanupAt(rebuilt, k.cap + 2), T0, cfg)).toBe(k.cap + 1);
+    const dog = Math.min(k.cap + 1, watchdogAt(rebuilt, cfg)!);
+    expect(alarmAt(cleanupAt(rebuilt, dog - 1), T0, cfg)).toBe(dog - 1);
+    expect(alarmAt(cleanupAt(rebuilt, dog + 1), T0, cfg)).toBe(dog);
     // proving: the clean-up against the next poll
     const p = provingWithCleanup();
     const now = T0 + cfg.pollTimeoutMs + 3;
@@ -554,7 +564,8 @@ describe.each(CONFIGS)("a new attempt after failed or cancelled (%s)", (_name, c
       wallDeadlineAt: t1 + cfg.maxJobWallTimeMs,
       finishedAt: null,
       prover: unsubmitted(cfg.segmentLimitPo2),
-      attempts: { deliveries: 0, submissions: 0, polls: 0, recoveries: 0 },
+      attempts: { deliveries: 0, submissions: 0, polls: 0, recoveries: 0, redispatches: 0 },
+      watchdogCheckedAt: null,
       lastRecovery: null,
       result: null,
       error: null,
@@ -637,5 +648,39 @@ describe("purity", () => {
       newAttempt(deepFreeze(cancel(p, d, cfg)), d, cfg, null);
       onSubmit(deepFreeze(k.queued()), busy, URL_A, T0, 1, cfg);
     }).not.toThrow();
+  });
+});
+
+describe.each(CONFIGS)("the dispatch watchdog (%s)", (_name, cfg) => {
+  const k = kit(cfg);
+  const W = cfg.dispatchWatchdogMs;
+  it("is due DISPATCH_WATCHDOG_MS after the job last moved or was last looked for, and only while queued", () => {
+    const q = { ...k.queued(), updatedAt: T0 + 5 };
+    expect(watchdogAt(q, cfg)).toBe(T0 + 5 + W);
+    expect(watchdogAt({ ...q, watchdogCheckedAt: T0 + 10 }, cfg)).toBe(T0 + 10 + W);
+    expect(watchdogAt({ ...q, watchdogCheckedAt: T0 }, cfg)).toBe(T0 + 5 + W);
+    expect(watchdogAt(k.proving(), cfg)).toBeNull();
+    expect(watchdogAt(cancel(q, T0 + 6, cfg), cfg)).toBeNull();
+  });
+  it("re-sends a job that is neither in line nor being submitted, and counts it", () => {
+    const q = k.queued();
+    for (const where of ["absent", "holding"] as const) {
+      const r = onWatchdog(q, where, T0 + W);
+      expect(r.redispatch).toBe(true);
+      expect(r.job).toMatchObject({ status: "queued", updatedAt: T0 + W, watchdogCheckedAt: T0 + W, attempts: { redispatches: 1 } });
+      expect(watchdogAt(r.job, cfg)).toBe(T0 + 2 * W);
+    }
+  });
+  it("leaves a job in line or being submitted where it is, and looks again one interval later", () => {
+    const q = k.queued();
+    for (const where of ["waiting", "submitting"] as const) {
+      const r = onWatchdog(q, where, T0 + W);
+      expect(r.redispatch).toBe(false);
+      expect(r.job).toEqual({ ...q, watchdogCheckedAt: T0 + W });
+      expect(watchdogAt(r.job, cfg)).toBe(T0 + 2 * W);
+    }
+  });
+  it("does nothing to a job that is no longer queued", () => {
+    for (const j of [k.proving(), cancel(k.queued(), T0 + 1, cfg)]) expect(onWatchdog(j, "absent", T0 + W)).toEqual({ job: j, redispatch: false });
   });
 });
