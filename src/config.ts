@@ -71,6 +71,16 @@ const fields = z.object({
         .default("groth16"),
     ),
     PROVER_SEGMENT_LIMIT_PO2: int("PROVER_SEGMENT_LIMIT_PO2", 21, 16, 21),
+    CORS_ALLOWED_ORIGINS: z.preprocess(
+      blankToUndefined,
+      z
+        .string()
+        .optional()
+        .transform((s) => (s ?? "").split(",").map((o) => o.trim()).filter(Boolean))
+        .refine((list) => list.every(isOrigin), {
+          error: "CORS_ALLOWED_ORIGINS must be a comma-separated list of origins like https://game.example (scheme and host only, no path, no *)",
+        }),
+    ),
     PROVER_VERIFY_MODE: z.preprocess(
       blankToUndefined,
       z.enum(["verify", "policy"], { error: "PROVER_VERIFY_MODE must be verify or policy" }).default("policy"),
@@ -161,6 +171,8 @@ export interface Config {
   receiptKind: "composite" | "succinct" | "groth16";
   segmentLimitPo2: number;
   verifyMode: "verify" | "policy";
+  /** Browser origins that get CORS headers (exact match); empty: none. */
+  corsAllowedOrigins: string[];
 }
 
 /** The var names the schema reads (also the list `/api/health` and the README document). */
@@ -174,6 +186,16 @@ export class ConfigError extends Error {
   constructor(vars: string[], message: string) {
     super(message);
     this.vars = vars;
+  }
+}
+
+/** `https://game.example` or `http://localhost:5173`: what a browser sends as Origin. */
+function isOrigin(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === "https:" || u.protocol === "http:") && u.origin === s;
+  } catch {
+    return false;
   }
 }
 
@@ -215,6 +237,7 @@ export function parseConfig(raw: Record<string, unknown>): Config {
     receiptKind: v.PROVER_RECEIPT_KIND,
     segmentLimitPo2: v.PROVER_SEGMENT_LIMIT_PO2,
     verifyMode: v.PROVER_VERIFY_MODE,
+    corsAllowedOrigins: v.CORS_ALLOWED_ORIGINS,
   };
 }
 
@@ -247,7 +270,7 @@ export const VAR_MEANINGS: Record<(typeof CONFIG_VARS)[number], { group: "prover
   PROVER_BASE_URL: { group: "prover", meaning: "Base URL of the prover (https unless loopback or allowed)." },
   ALLOW_INSECURE_PROVER_URL: { group: "prover", meaning: "1 allows plain http to a non-loopback prover." },
   PROVER_API_KEY: { group: "secret", meaning: "Sent as x-api-key to the prover (secret)." },
-  ADMIN_TOKEN: { group: "secret", meaning: "Operator bearer token: may cancel any job (secret, optional)." },
+  ADMIN_TOKEN: { group: "secret", meaning: "Operator bearer token for /api/admin/* and cancelling any job (secret; unset: admin API disabled)." },
   PROVER_EXPECTED_IMAGE_ID: { group: "prover", meaning: "Pin the prover's image_id; /api/health reports a mismatch." },
   PROVER_REQUEST_TIMEOUT_MS: { group: "timeout", meaning: "One HTTP request to the prover (submit, poll, delete, health) is abandoned after this." },
   PROVER_POLL_INTERVAL_MS: { group: "timeout", meaning: "Pause between two status polls of a proving job; also how often a busy prover is asked again." },
@@ -264,4 +287,5 @@ export const VAR_MEANINGS: Record<(typeof CONFIG_VARS)[number], { group: "prover
   PROVER_RECEIPT_KIND: { group: "prover", meaning: "receipt_kind asked of the prover (groth16 for on-chain verification)." },
   PROVER_SEGMENT_LIMIT_PO2: { group: "prover", meaning: "segment_limit_po2 of a first submission; lowered by one (floor 16) after each out-of-memory or proof_timeout." },
   PROVER_VERIFY_MODE: { group: "prover", meaning: "verify_mode asked of the prover." },
+  CORS_ALLOWED_ORIGINS: { group: "limit", meaning: "Comma-separated browser origins of the game client that get CORS headers; empty: none, never *." },
 };

@@ -9,11 +9,14 @@ export class ApiError extends Error {
   readonly status: ContentfulStatusCode;
   readonly code: string;
   readonly details: Record<string, unknown> | undefined;
-  constructor(status: ContentfulStatusCode, code: string, message: string, details?: Record<string, unknown>) {
+  /** Extra response headers (Retry-After, WWW-Authenticate). */
+  readonly headers: Record<string, string> | undefined;
+  constructor(status: ContentfulStatusCode, code: string, message: string, details?: Record<string, unknown>, headers?: Record<string, string>) {
     super(message);
     this.status = status;
     this.code = code;
     this.details = details;
+    this.headers = headers;
   }
 }
 

@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { configFrom, type Config } from "./config.ts";
 import { dispatcherOf } from "./dispatcher.ts";
+import { indexRow, jobIndexOf } from "./job-index.ts";
 import { isTerminal, type Job, type ResultDocument, type TapeInfo } from "./job.ts";
 import {
   alarmAt,
@@ -66,14 +67,14 @@ export class ProofJob extends DurableObject<Env> {
    * Registers a new job and enqueues it, or returns the existing one (content addressing).
    * After `failed` or `cancelled` the same tape starts a fresh attempt instead.
    */
-  async create(jobId: string, tape: TapeInfo, cancelTokenHash: string): Promise<CreateResult> {
+  async create(jobId: string, tape: TapeInfo, cancelTokenHash: string, why: "post" | "redrive" = "post"): Promise<CreateResult> {
     const cfg = configFrom(this.env);
     const now = Date.now();
     const stored = this.#load();
     const existing = stored ? expire(stored, now, cfg) : null;
     if (stored && existing && !canRetry(existing)) return { kind: "exists", job: await this.#commit(stored, existing, "read", now, cfg) };
     const job = existing ? newAttempt(existing, now, cfg, cancelTokenHash) : newJob(jobId, tape, now, cfg, cancelTokenHash);
-    await this.#commit(stored, job, existing ? "new_attempt" : "accepted", now, cfg);
+    await this.#commit(stored, job, existing ? (why === "redrive" ? "redrive" : "new_attempt") : "accepted", now, cfg);
     try {
       await this.env.JOBS_QUEUE.send({ jobId } satisfies JobMessage);
     } catch (e) {
@@ -82,6 +83,8 @@ export class ProofJob extends DurableObject<Env> {
       else this.ctx.storage.kv.delete(JOB);
       if (stored) await this.#arm(stored, now, cfg);
       else await this.ctx.storage.deleteAlarm();
+      if (stored) await this.#index(stored);
+      else await jobIndexOf(this.env).forget(jobId).catch(() => undefined);
       return { kind: "enqueue_failed", message: e instanceof Error ? e.message : String(e) };
     }
     return { kind: "created", job };
@@ -216,8 +219,10 @@ export class ProofJob extends DurableObject<Env> {
     if (!stored) return;
     now = Date.now();
     if (isTerminal(stored.status)) {
-      if (stored.cleanup.length === 0 && now >= (stored.finishedAt ?? now) + cfg.completedJobRetentionMs) await this.ctx.storage.deleteAll();
-      else await this.#arm(stored, now, cfg);
+      if (stored.cleanup.length === 0 && now >= (stored.finishedAt ?? now) + cfg.completedJobRetentionMs) {
+        await this.ctx.storage.deleteAll();
+        await jobIndexOf(this.env).forget(stored.jobId).catch(() => undefined);
+      } else await this.#arm(stored, now, cfg);
       return;
     }
     let job = expire(stored, now, cfg);
@@ -373,11 +378,21 @@ export class ProofJob extends DurableObject<Env> {
     if (rearm || statusChanged || before.cleanup !== after.cleanup || (await this.ctx.storage.getAlarm()) === null) {
       await this.#arm(after, now, cfg);
     }
+    if (statusChanged || before.attempt !== after.attempt) await this.#index(after);
     if (before && statusChanged) {
       if (isTerminal(after.status) && !isTerminal(before.status)) await this.#release(after.jobId);
       else if (before.status === "proving" && after.status === "queued") await this.#requeue(after);
     }
     return after;
+  }
+
+  /** Keeps the admin index current (best effort: the next change corrects a missed one). */
+  async #index(job: Job): Promise<void> {
+    try {
+      await jobIndexOf(this.env).record(indexRow(job));
+    } catch (e) {
+      console.error(JSON.stringify({ event: "job_index_failed", jobId: job.jobId, error: String(e) }));
+    }
   }
 
   /** Frees the job's place or slot. If the dispatcher cannot be reached, its holder check frees it later. */

@@ -11,7 +11,8 @@ import type { TapeFacts } from "./tape.ts";
  * - `failed`    ended with `error.code` saying why (terminal).
  * - `cancelled` ended at the player's request (terminal).
  */
-export type JobStatus = "queued" | "proving" | "succeeded" | "failed" | "cancelled";
+export const JOB_STATUSES = ["queued", "proving", "succeeded", "failed", "cancelled"] as const;
+export type JobStatus = (typeof JOB_STATUSES)[number];
 
 export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "cancelled"];
 export const isTerminal = (s: JobStatus) => TERMINAL_STATUSES.includes(s);

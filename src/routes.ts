@@ -1,4 +1,6 @@
-import { Hono } from "hono";
+import { Hono, type Context } from "hono";
+import { cors } from "hono/cors";
+import { admin } from "./admin.ts";
 import { HTTPException } from "hono/http-exception";
 import { readBodyLimited } from "./body.ts";
 import { bearerToken, hashToken, newCancelToken, sameSecret } from "./cancel-token.ts";
@@ -7,14 +9,13 @@ import { ApiError, conflict, notFound } from "./errors.ts";
 import { dispatcherOf } from "./dispatcher.ts";
 import { proverHealth } from "./health.ts";
 import type { Job } from "./job.ts";
+import { checkedJobId, publicJob, statusUrl } from "./job-view.ts";
 import { canRetry } from "./lifecycle.ts";
 import { resultKey, tapeKey } from "./r2.ts";
 import { parseTape, sha256Hex, TapeError } from "./tape.ts";
 
 type AppEnv = { Bindings: Env; Variables: { config: Config } };
 
-const JOB_ID = /^[0-9a-f]{64}$/;
-const statusUrl = (jobId: string) => `/api/proofs/jobs/${jobId}`;
 
 /** The HTTP front door. Every answer is JSON; every error is `{success:false,error:{code,message}}`. */
 export const app = new Hono<AppEnv>();
@@ -24,6 +25,17 @@ app.use("*", async (c, next) => {
   c.header("cache-control", "no-store");
   c.header("x-content-type-options", "nosniff");
 });
+
+// Browser game clients: only the origins in CORS_ALLOWED_ORIGINS get CORS headers (never "*").
+const gameCors = cors({
+  origin: (origin, c) => (allowedOrigins(c.env).includes(origin) ? origin : null),
+  allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
+  allowHeaders: ["content-type", "authorization"],
+  exposeHeaders: ["retry-after"],
+  maxAge: 600,
+});
+app.use("/api/proofs/*", gameCors);
+app.use("/api/health", gameCors);
 
 app.get("/api/health", async (c) => {
   let cfg: Config;
@@ -51,6 +63,7 @@ app.use("/api/proofs/*", async (c, next) => {
 
 app.post("/api/proofs/jobs", async (c) => {
   const cfg = c.get("config");
+  await limitIntake(c);
   const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
   if (type && type !== "application/octet-stream") {
     throw new ApiError(415, "unsupported_media_type", `send the tape as application/octet-stream, not ${type}`);
@@ -133,11 +146,13 @@ app.get("/api/proofs/jobs/:jobId/result", async (c) => {
   return new Response(object.body, { headers: { "content-type": "application/json" } });
 });
 
+app.route("/api/admin", admin);
+
 app.notFound((c) => c.json({ success: false, error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
 
 app.onError((err, c) => {
   if (err instanceof ApiError) {
-    return c.json({ success: false, error: { code: err.code, message: err.message, ...err.details } }, err.status);
+    return c.json({ success: false, error: { code: err.code, message: err.message, ...err.details } }, err.status, err.headers);
   }
   if (err instanceof TapeError) {
     return c.json({ success: false, error: { code: err.code, message: err.message } }, 400);
@@ -155,10 +170,40 @@ app.onError((err, c) => {
   return c.json({ success: false, error: { code: "internal_error", message: "something went wrong; try again" } }, 500);
 });
 
-/** The job as players see it: no token hash. */
-function publicJob(job: Job) {
-  const { cancelTokenHash: _hash, ...rest } = job;
-  return rest;
+/** The Rate Limiting binding's period (wrangler.jsonc `ratelimits`): a refused client may try again after it. */
+export const INTAKE_RATE_PERIOD_SECONDS = 60;
+
+/**
+ * At most `limit` submissions per period per client (CF-Connecting-IP), by the platform's Rate
+ * Limiting binding. If the limiter itself fails, the submission is let through: a player's
+ * proof matters more than a perfect count.
+ */
+async function limitIntake(c: Context<AppEnv>): Promise<void> {
+  const key = c.req.header("cf-connecting-ip") ?? "unknown";
+  let allowed = true;
+  try {
+    allowed = (await c.env.INTAKE_RATE_LIMITER.limit({ key })).success;
+  } catch (e) {
+    console.error(JSON.stringify({ event: "rate_limiter_failed", error: String(e) }));
+  }
+  if (!allowed) {
+    throw new ApiError(
+      429,
+      "rate_limited",
+      `too many submissions from this client; try again in ${INTAKE_RATE_PERIOD_SECONDS} s`,
+      undefined,
+      { "retry-after": String(INTAKE_RATE_PERIOD_SECONDS) },
+    );
+  }
+}
+
+/** CORS_ALLOWED_ORIGINS, or none while the config is invalid (/api/health then says why). */
+function allowedOrigins(env: Env): string[] {
+  try {
+    return configFrom(env).corsAllowedOrigins;
+  } catch {
+    return [];
+  }
 }
 
 /** Where a waiting job stands in the line for the prover; null if the dispatcher cannot say. */
@@ -169,11 +214,6 @@ async function placeInLine(env: Env, jobId: string): Promise<{ ahead: number } |
   } catch {
     return null;
   }
-}
-
-function checkedJobId(jobId: string): string {
-  if (!JOB_ID.test(jobId)) throw new ApiError(400, "invalid_job_id", "a job id is the 64-hex SHA-256 of the tape");
-  return jobId;
 }
 
 async function loadJob(env: Env, jobId: string) {

@@ -17,6 +17,8 @@ declare module "vitest" {
     fixtures: Record<"test-short" | "test-medium" | "test-real-game", string>;
     /** `max_retries` of the jobs queue's consumer in wrangler.jsonc. */
     queueMaxRetries: number;
+    /** The INTAKE_RATE_LIMITER binding's settings in wrangler.jsonc. */
+    intakeRateLimit: { limit: number; period: number };
   }
 }
 export {};

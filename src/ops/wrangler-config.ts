@@ -13,6 +13,7 @@ export interface QueueConsumer {
 export interface WranglerConfig {
   vars?: Record<string, string>;
   queues?: { producers?: { binding: string; queue: string }[]; consumers?: QueueConsumer[] };
+  ratelimits?: { name: string; namespace_id: string; simple: { limit: number; period: number } }[];
 }
 
 /** Parses JSONC as wrangler does: comments and trailing commas allowed, anything else an error. */

@@ -2,6 +2,7 @@ import { createExecutionContext, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { parseConfig } from "../../src/config.ts";
 import { dispatcherOf } from "../../src/dispatcher.ts";
+import { jobIndexOf } from "../../src/job-index.ts";
 import worker from "../../src/index.ts";
 import type { Job } from "../../src/job.ts";
 import { newJob } from "../../src/lifecycle.ts";
@@ -13,8 +14,16 @@ export const cfg = parseConfig(env as unknown as Record<string, unknown>);
 
 const GW = "http://gateway.test";
 
+let clientCounter = 0;
+/** A distinct client address per request unless the test gives one: the intake rate limit is per client. */
+function asClient(init?: RequestInit): RequestInit {
+  const headers = new Headers(init?.headers);
+  if (!headers.has("cf-connecting-ip")) headers.set("cf-connecting-ip", `198.18.${(++clientCounter >> 8) & 0xff}.${clientCounter & 0xff}`);
+  return { ...init, headers };
+}
+
 export async function call(path: string, init?: RequestInit): Promise<{ status: number; body: any; headers: Headers }> {
-  const res = await exports.default.fetch(new Request(`${GW}${path}`, init));
+  const res = await exports.default.fetch(new Request(`${GW}${path}`, asClient(init)));
   const text = await res.text();
   let body: unknown = text;
   try {
@@ -27,8 +36,9 @@ export async function call(path: string, init?: RequestInit): Promise<{ status: 
 
 /** Calls the Worker with some bindings or vars replaced, as `wrangler dev --var NAME:VALUE` would. */
 export async function callWith(overrides: Partial<Cloudflare.Env>, path: string, init?: RequestInit) {
-  const res = await worker.fetch(new Request(`${GW}${path}`, init), { ...env, ...overrides } as Env, createExecutionContext());
-  return { status: res.status, body: (await res.json()) as any };
+  const res = await worker.fetch(new Request(`${GW}${path}`, asClient(init)), { ...env, ...overrides } as Env, createExecutionContext());
+  const text = await res.text();
+  return { status: res.status, body: (text ? JSON.parse(text) : null) as any, headers: res.headers };
 }
 
 export async function postTape(bytes: Uint8Array, headers: Record<string, string> = {}) {
@@ -113,6 +123,9 @@ export const resetDispatcher = () =>
     state.storage.sql.exec("DELETE FROM slots");
     await state.storage.deleteAlarm();
   });
+
+/** Empties the admin index of jobs. */
+export const resetJobIndex = () => runInDurableObject(jobIndexOf(env), (_i, state) => void state.storage.sql.exec("DELETE FROM jobs"));
 
 export const storedJob = (jobId: string) =>
   runInDurableObject(stubOf(jobId), (_i, state) => state.storage.kv.get<Job>("job") ?? null);

@@ -1,5 +1,5 @@
 import { afterAll, beforeEach } from "vitest";
-import { forgetJobs, prover, resetDispatcher } from "./helpers.ts";
+import { forgetJobs, prover, resetDispatcher, resetJobIndex } from "./helpers.ts";
 
 // Every test starts with a fresh dev prover (no jobs, faults or hung sockets, startup settings),
 // and every file leaves it that way: a request left hanging must not outlive its test file.
@@ -8,6 +8,7 @@ import { forgetJobs, prover, resetDispatcher } from "./helpers.ts";
 beforeEach(async () => {
   await forgetJobs();
   await resetDispatcher();
+  await resetJobIndex();
   await prover.reset();
 });
 afterAll(async () => {

@@ -5,9 +5,11 @@ import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
 import { FIXTURE_NAMES, fixture, type FixtureName } from "./fixtures.ts";
 import { TEST_API_KEY, TEST_PROOF_MS } from "./test-vars.ts";
 
+const wrangler = readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url)));
+
 /** `max_retries` of the jobs queue consumer, from the committed wrangler.jsonc. */
 function jobsQueueMaxRetries(): number {
-  const consumers = readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url))).queues?.consumers ?? [];
+  const consumers = wrangler.queues?.consumers ?? [];
   return consumers.find((c) => !c.queue.endsWith("-dlq"))!.max_retries ?? 3;
 }
 
@@ -16,6 +18,7 @@ export default async function setup(project: TestProject) {
   const prover = await startDevProver({ port: 0, apiKey: TEST_API_KEY, proofMs: TEST_PROOF_MS, queuedMs: 20 });
   project.provide("proverUrl", prover.url);
   project.provide("queueMaxRetries", jobsQueueMaxRetries());
+  project.provide("intakeRateLimit", wrangler.ratelimits!.find((r) => r.name === "INTAKE_RATE_LIMITER")!.simple);
   project.provide(
     "fixtures",
     Object.fromEntries(FIXTURE_NAMES.map((n) => [n, Buffer.from(fixture(n)).toString("base64")])) as Record<

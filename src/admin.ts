@@ -1,0 +1,94 @@
+import { Hono } from "hono";
+import { bearerToken, newCancelToken, sameSecret } from "./cancel-token.ts";
+import { configFrom, type Config } from "./config.ts";
+import { ApiError, conflict, notFound } from "./errors.ts";
+import { jobIndexOf, parseCursor } from "./job-index.ts";
+import { JOB_STATUSES, type Job, type JobStatus } from "./job.ts";
+import { checkedJobId, publicJob, statusUrl } from "./job-view.ts";
+import { canRetry } from "./lifecycle.ts";
+import { tapeKey } from "./r2.ts";
+
+/**
+ * The operator API under /api/admin, behind `Authorization: Bearer <ADMIN_TOKEN>`.
+ * No ADMIN_TOKEN configured: 403 admin_disabled. Missing or wrong token: 401 unauthorized.
+ */
+export const admin = new Hono<{ Bindings: Env; Variables: { config: Config } }>();
+
+const MAX_PAGE = 100;
+const DEFAULT_PAGE = 20;
+
+admin.use("*", async (c, next) => {
+  const cfg = configFrom(c.env);
+  if (cfg.adminToken === undefined) {
+    throw new ApiError(403, "admin_disabled", "the admin API is disabled: no ADMIN_TOKEN is configured");
+  }
+  const token = bearerToken(c.req.header("authorization"));
+  if (token === null || !(await sameSecret(token, cfg.adminToken))) {
+    throw new ApiError(
+      401,
+      "unauthorized",
+      token === null ? "send Authorization: Bearer <ADMIN_TOKEN>" : "that admin token is not valid",
+      undefined,
+      { "www-authenticate": 'Bearer realm="admin"' },
+    );
+  }
+  c.set("config", cfg);
+  await next();
+});
+
+/** Recent jobs, newest first (by the start of their current attempt), optionally by status. */
+admin.get("/jobs", async (c) => {
+  const status = c.req.query("status");
+  if (status !== undefined && !(JOB_STATUSES as readonly string[]).includes(status)) {
+    throw new ApiError(400, "invalid_status", `status must be one of ${JOB_STATUSES.join(", ")}`);
+  }
+  const limitRaw = c.req.query("limit");
+  const limit = limitRaw === undefined ? DEFAULT_PAGE : Number(limitRaw);
+  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
+    throw new ApiError(400, "invalid_limit", `limit must be a whole number from 1 to ${MAX_PAGE}`);
+  }
+  const cursorRaw = c.req.query("cursor");
+  const after = cursorRaw === undefined ? null : parseCursor(cursorRaw);
+  if (cursorRaw !== undefined && after === null) throw new ApiError(400, "invalid_cursor", "cursor must be a next_cursor from an earlier page");
+  const page = await jobIndexOf(c.env).list({ status: (status as JobStatus | undefined) ?? null, limit, after });
+  return c.json({ success: true, jobs: page.jobs, next_cursor: page.nextCursor });
+});
+
+/** One job in full (as players see it, with its attempt history and pending clean-ups). */
+admin.get("/jobs/:jobId", async (c) => {
+  const jobId = checkedJobId(c.req.param("jobId"));
+  const job = await c.env.JOB.getByName(jobId).get();
+  if (!job) throw notFound("job_not_found", `no job ${jobId}`);
+  return c.json({ success: true, job: publicJob(job) });
+});
+
+/**
+ * Gives a failed (also dead-lettered) or cancelled job a fresh attempt from its stored tape,
+ * exactly as the player posting the tape again would. The new cancel token is in the answer.
+ */
+admin.post("/jobs/:jobId/redrive", async (c) => {
+  const jobId = checkedJobId(c.req.param("jobId"));
+  const stub = c.env.JOB.getByName(jobId);
+  const job = await stub.get();
+  if (!job) throw notFound("job_not_found", `no job ${jobId}`);
+  const notRedrivable = (j: Job) =>
+    c.json(
+      {
+        success: false,
+        error: { code: "job_not_redrivable", message: `only a failed or cancelled job can be redriven; this one is ${j.status}` },
+        job: publicJob(j),
+      },
+      409,
+    );
+  if (!canRetry(job)) return notRedrivable(job);
+  if ((await c.env.TAPES.head(tapeKey(jobId))) === null) {
+    throw conflict("tape_missing", "the job's tape is no longer stored; the player must post it again");
+  }
+  const cancel = await newCancelToken();
+  const created = await stub.create(jobId, job.tape, cancel.hash, "redrive");
+  if (created.kind === "enqueue_failed") {
+    throw new ApiError(503, "queue_unavailable", `the job could not be queued; try again (${created.message})`);
+  }
+  if (created.kind === "exists") return notRedrivable(created.job);
+  return c.json({ success: true, status_url: statusUrl(jobId), cancel_token: cancel.token, job: publicJob(created.job) }, 202);
+});

@@ -1,0 +1,19 @@
+import { ApiError } from "./errors.ts";
+import type { Job } from "./job.ts";
+
+/** How jobs look from outside: the shapes and checks the player and admin routes share. */
+
+const JOB_ID = /^[0-9a-f]{64}$/;
+
+export const statusUrl = (jobId: string) => `/api/proofs/jobs/${jobId}`;
+
+/** The job as players (and operators) see it: never the cancel token's hash. */
+export function publicJob(job: Job) {
+  const { cancelTokenHash: _hash, ...rest } = job;
+  return rest;
+}
+
+export function checkedJobId(jobId: string): string {
+  if (!JOB_ID.test(jobId)) throw new ApiError(400, "invalid_job_id", "a job id is the 64-hex SHA-256 of the tape");
+  return jobId;
+}
