@@ -64,9 +64,12 @@ app.use("/api/proofs/*", async (c, next) => {
 app.post("/api/proofs/jobs", async (c) => {
   const cfg = c.get("config");
   await limitIntake(c);
-  const type = c.req.header("content-type")?.split(";")[0]?.trim().toLowerCase();
-  if (type && type !== "application/octet-stream") {
-    throw new ApiError(415, "unsupported_media_type", `send the tape as application/octet-stream, not ${type}`);
+  // No Content-Type (curl --data-binary, fetch with a Uint8Array) is fine; any other is refused,
+  // including one whose media type is empty (";charset=x").
+  const header = c.req.header("content-type")?.trim();
+  const type = header ? header.split(";")[0]!.trim().toLowerCase() : undefined;
+  if (type !== undefined && type !== "application/octet-stream") {
+    throw new ApiError(415, "unsupported_media_type", `send the tape as application/octet-stream, not ${JSON.stringify(header!.slice(0, 100))}`);
   }
   const bytes = await readBodyLimited(c.req.raw, cfg.maxTapeBytes);
   const facts = parseTape(bytes);
