@@ -114,6 +114,16 @@ export async function seedJob(bytes: Uint8Array, patch: (j: Job, now: number) =>
 
 export const stubOf = (jobId: string) => env.JOB.getByName(jobId);
 
+/**
+ * Replaces bindings of one job's Durable Object (a failure-injecting R2 or queue), as long as the
+ * object stays in memory; `restore` puts the real ones back.
+ */
+export async function withObjectEnv(jobId: string, overrides: Partial<Env>) {
+  const set = (e: Env) => runInDurableObject(stubOf(jobId), (instance) => void ((instance as unknown as { env: Env }).env = e));
+  await set({ ...env, ...overrides });
+  return { restore: () => set(env) };
+}
+
 export const dispatcher = () => dispatcherOf(env);
 
 /** Empties the line and frees every prover slot: each test starts with an idle dispatcher. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { env } from "cloudflare:workers";
 import { crc32, sha256Hex } from "../../src/tape.ts";
 import { fixture } from "./fixtures.ts";
-import { call, callWith, cfg, postTape, prover, uniqueTape } from "./helpers.ts";
+import { call, callWith, cfg, postTape, prover, storedAlarm, uniqueTape, waitForJob, withObjectEnv } from "./helpers.ts";
 
 /** Rewrites bytes of a valid tape and fixes its CRC, so only the edited field is wrong. */
 function broken(edit: (b: Uint8Array, v: DataView) => void, fixCrc = true): Uint8Array {
@@ -115,6 +115,21 @@ describe("when storage fails", () => {
     expect(r.body.error.code).toBe("storage_unavailable");
     const jobId = await sha256Hex(tape);
     expect((await call(`/api/proofs/jobs/${jobId}`)).status).toBe(404);
+  });
+
+  it("a queue failure is a 503 queue_unavailable that keeps nothing; posting again then works", async () => {
+    const tape = uniqueTape();
+    const jobId = await sha256Hex(tape);
+    const failingQueue = { send: () => Promise.reject(new Error("queue is down")) } as unknown as Queue;
+    const object = await withObjectEnv(jobId, { JOBS_QUEUE: failingQueue });
+    const r = await postTape(tape);
+    expect(r.status).toBe(503);
+    expect(r.body.error.code).toBe("queue_unavailable");
+    expect((await call(`/api/proofs/jobs/${jobId}`)).status).toBe(404);
+    expect(await storedAlarm(jobId)).toBeNull();
+    await object.restore();
+    expect((await postTape(tape)).status).toBe(202);
+    expect((await waitForJob(jobId, (j) => j.status === "succeeded")).attempt).toBe(1);
   });
 });
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import type { Job, ResultDocument } from "../../src/job.ts";
 import { resultKey } from "../../src/r2.ts";
 import { RULES_DIGEST_AST3 } from "../../src/tape.ts";
-import { call, parkAlarm, prover, provingPatch, seedJob, storedJob, stubOf, uniqueTape, waitForJob } from "./helpers.ts";
+import { call, withObjectEnv, parkAlarm, prover, provingPatch, seedJob, storedJob, stubOf, uniqueTape, waitForJob } from "./helpers.ts";
 
 /** A job whose prover job has already succeeded, with its alarm parked: the test runs the alarm. */
 async function provedJob() {
@@ -31,25 +31,22 @@ async function waitForProver(proverJobId: string) {
 /** Makes the job's R2 result writes throw `times` times (the object's own env, until eviction). */
 function failResultWrites(jobId: string, times: number) {
   let left = times;
-  return runInDurableObject(stubOf(jobId), (instance) => {
-    const real = env.TAPES;
-    const faulty = new Proxy(real, {
+  const faulty = new Proxy(env.TAPES, {
       get(target, prop) {
         if (prop === "put") {
-          return async (...args: Parameters<R2Bucket["put"]>) => {
-            if (left > 0) {
-              left--;
-              throw new Error("injected: R2 is unavailable");
-            }
-            return target.put(...args);
-          };
-        }
-        const v = Reflect.get(target, prop);
-        return typeof v === "function" ? v.bind(target) : v;
-      },
-    });
-    (instance as unknown as { env: Env }).env = { ...env, TAPES: faulty };
+        return async (...args: Parameters<R2Bucket["put"]>) => {
+          if (left > 0) {
+            left--;
+            throw new Error("injected: R2 is unavailable");
+          }
+          return target.put(...args);
+        };
+      }
+      const v = Reflect.get(target, prop);
+      return typeof v === "function" ? v.bind(target) : v;
+    },
   });
+  return withObjectEnv(jobId, { TAPES: faulty });
 }
 
 const documentOf = async (jobId: string) => (await (await env.TAPES.get(resultKey(jobId)))!.json()) as ResultDocument;
