@@ -1,0 +1,40 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { parseConfig } from "../../src/config.ts";
+import { cancel, newJob, onDelivery } from "../../src/lifecycle.ts";
+import { logTransition } from "../../src/log.ts";
+
+const cfg = parseConfig({ PROVER_BASE_URL: "http://127.0.0.1:1" });
+const T0 = 1_700_000_000_000;
+const tape = { sizeBytes: 40, seed: 1, frameCount: 12, finalScore: 90, finalRngState: 7, checksum: 99, sha256: "a".repeat(64) };
+
+describe("transition logs", () => {
+  afterEach(() => vi.restoreAllMocks());
+  const capture = () => {
+    const lines: string[] = [];
+    vi.spyOn(console, "log").mockImplementation((line: unknown) => void lines.push(String(line)));
+    return lines;
+  };
+
+  it("one JSON line per status change: ids, states, reason, code, attempt, counters and durations", () => {
+    const lines = capture();
+    const job = newJob(tape.sha256, tape, T0, cfg, "secret-token-hash");
+    logTransition(null, job, "accepted");
+    const cancelled = cancel(job, T0 + 250, cfg);
+    logTransition(job, cancelled, "cancel");
+    expect(lines).toHaveLength(2);
+    const [first, second] = lines.map((l) => JSON.parse(l));
+    expect(first).toMatchObject({ event: "job_transition", jobId: tape.sha256, from: null, to: "queued", reason: "accepted", attempt: 1, sinceLastUpdateMs: 0, ageMs: 0 });
+    expect(second).toMatchObject({ from: "queued", to: "cancelled", reason: "cancel", code: null, attempt: 1, sinceLastUpdateMs: 250, attemptMs: 250, ageMs: 250 });
+    for (const key of ["submissions", "deliveries", "recoveries", "redispatches"]) expect(second[key]).toBe(0);
+  });
+
+  it("no line when neither the job's nor the prover's status changed; never the token hash or tape facts", () => {
+    const lines = capture();
+    const job = newJob(tape.sha256, tape, T0, cfg, "secret-token-hash");
+    logTransition(job, onDelivery(job, T0 + 1), "delivery");
+    expect(lines).toHaveLength(0);
+    logTransition(null, job, "accepted");
+    expect(lines[0]).not.toContain("secret-token-hash");
+    expect(Object.keys(JSON.parse(lines[0]!))).not.toContain("tape");
+  });
+});
