@@ -1,6 +1,5 @@
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { parseConfig, type Config } from "../../src/config.ts";
+import type { Config } from "../../src/config.ts";
 import { unsubmitted, type Job, type JobStatus, type Journal } from "../../src/job.ts";
 import {
   alarmAt,
@@ -25,26 +24,15 @@ import {
   type PollOutcome,
   type SubmitOutcome,
 } from "../../src/lifecycle.ts";
-import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
 import { retryDelaySeconds, worstCaseRetrySchedule } from "../../src/retries.ts";
 import { RULES_DIGEST_AST3 } from "../../src/tape.ts";
-import { TEST_VARS } from "../support/test-vars.ts";
+import { CONFIGS, T0, URL_A, URL_B } from "../support/configs.ts";
 
 /**
  * Every boundary here is derived from the parsed config, and every timing suite runs twice:
  * with the committed wrangler.jsonc vars and with the scaled-down workerd test vars. A number
  * that only happens to match one of them breaks under the other.
  */
-const committed = readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url))).vars ?? {};
-const configWith = (over: Record<string, string> = {}) => parseConfig({ ...committed, ...over });
-const CONFIGS: [string, Config][] = [
-  ["committed defaults", configWith()],
-  ["scaled test vars", configWith(TEST_VARS)],
-];
-
-const URL_A = "https://prover-a.example";
-const URL_B = "https://prover-b.example";
-const T0 = 1_700_000_000_000;
 const JOB_ID = "a".repeat(64);
 const tape = { sizeBytes: 40, seed: 1, frameCount: 12, finalScore: 90, finalRngState: 7, checksum: 99, sha256: "a".repeat(64) };
 const journal: Journal = { seed: 1, frame_count: 12, final_score: 90, final_rng_state: 7, tape_checksum: 99, rules_digest: RULES_DIGEST_AST3 };

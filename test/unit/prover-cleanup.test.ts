@@ -1,22 +1,9 @@
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { parseConfig, type Config } from "../../src/config.ts";
 import type { Job, ProverCleanup } from "../../src/job.ts";
 import { cancel, newJob, onSubmit } from "../../src/lifecycle.ts";
-import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
 import { abandonProverJob, addCleanup, dueCleanups, nextCleanupAt, onCleanup, type CleanupOutcome } from "../../src/prover-cleanup.ts";
-import { TEST_VARS } from "../support/test-vars.ts";
+import { CONFIGS, configWith, T0, URL_A, URL_B } from "../support/configs.ts";
 
-const committed = readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url))).vars ?? {};
-const configWith = (over: Record<string, string> = {}) => parseConfig({ ...committed, ...over });
-const CONFIGS: [string, Config][] = [
-  ["committed defaults", configWith()],
-  ["scaled test vars", configWith(TEST_VARS)],
-];
-
-const URL_A = "https://prover-a.example";
-const URL_B = "https://prover-b.example";
-const T0 = 1_700_000_000_000;
 const tape = { sizeBytes: 40, seed: 1, frameCount: 12, finalScore: 90, finalRngState: 7, checksum: 99, sha256: "a".repeat(64) };
 
 describe.each(CONFIGS)("deleting abandoned prover jobs (%s)", (_name, cfg) => {
