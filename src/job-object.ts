@@ -128,6 +128,8 @@ export class ProofJob extends DurableObject<Env> {
     const stored = this.#load();
     if (!stored) return { ack: true };
     let job = onDelivery(expire(stored, now, cfg), now);
+    /** The attempt this delivery works for: a cancel and repost meanwhile makes it stale. */
+    const attempt = job.attempt;
     if (job.status !== "queued") {
       await this.#commit(stored, job, "delivery", now, cfg);
       // A grant may reach a job that ended meanwhile: hand the slot straight back.
@@ -141,9 +143,10 @@ export class ProofJob extends DurableObject<Env> {
     let current = this.#load();
     if (!current) return { ack: true }; // deleted meanwhile
     job = expire(current, now, cfg);
-    if (job.status !== "queued") {
+    if (job.status !== "queued" || job.attempt !== attempt) {
       // Ended while asking (hand back what the dispatcher just gave it), or a duplicate
-      // delivery already had it accepted (it keeps its slot).
+      // delivery already had it accepted (it keeps its slot), or a new attempt replaced it
+      // (which has its own message and keeps the job's slot).
       await this.#commit(current, job, "delivery", now, cfg);
       if (isTerminal(job.status)) await this.#release(job.jobId);
       return { ack: true };
@@ -168,8 +171,9 @@ export class ProofJob extends DurableObject<Env> {
       current = this.#load();
       if (!current) return { ack: true };
       job = expire(current, now, cfg);
-      if (job.status !== "queued") {
-        // Cancelled or timed out while the prover was taking it: that prover job is an orphan.
+      if (job.status !== "queued" || job.attempt !== attempt) {
+        // Cancelled, timed out or replaced by a new attempt while the prover was taking it:
+        // that prover job belongs to no attempt now, an orphan to delete.
         if (outcome.kind === "accepted") {
           job = addCleanup(job, { url: admission.proverUrl, proverJobId: outcome.proverJobId, reason: "orphaned" }, now, cfg);
         }

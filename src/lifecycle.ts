@@ -191,6 +191,7 @@ export function onSubmit(
   cfg: Cfg,
   random: () => number = Math.random,
 ): { job: Job; message: MessageAction; busy: boolean } {
+  if (job.status !== "queued") return { job, message: { ack: true }, busy: false };
   const attempts = { ...job.attempts, submissions: job.attempts.submissions + 1 };
   switch (outcome.kind) {
     case "accepted":
@@ -275,6 +276,7 @@ export type AfterPoll =
  * - failed with zero_score_not_allowed: `prover_rejected`; an unknown code: `prover_failed`.
  */
 export function onPoll(job: Job, outcome: PollOutcome, now: number, cfg: Cfg): { job: Job; next: AfterPoll } {
+  if (job.status !== "proving") return { job, next: { kind: "done" } };
   const polled = {
     ...job,
     attempts: { ...job.attempts, polls: job.attempts.polls + 1 },
@@ -359,10 +361,12 @@ export function journalMismatch(tape: TapeInfo, journal: Journal | null, rulesDi
 
 /** The prover claimed success with a result that is not a proof of this tape: rebuild. */
 export function onResultInvalid(job: Job, reason: string, now: number, cfg: Cfg): Job {
+  if (job.status !== "proving") return job;
   return rebuild(job, { code: "result_mismatch", message: `The prover's result does not match the tape: ${reason}.` }, now, cfg);
 }
 
 export function onResultStored(job: Job, result: ResultSummary, now: number): Job {
+  if (job.status !== "proving") return job;
   return {
     ...job,
     status: "succeeded",
@@ -379,6 +383,7 @@ export function onResultStored(job: Job, result: ResultSummary, now: number): Jo
  * stored, so it keeps `proving` and the next poll (the prover still has the proof) stores it.
  */
 export function onResultStoreFailed(job: Job, message: string, now: number): Job {
+  if (job.status !== "proving") return job;
   return {
     ...job,
     detail: "The proof is done; storing it failed and will be retried.",

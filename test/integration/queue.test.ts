@@ -21,6 +21,14 @@ async function deliver(queue: string, body: unknown, attempts = 1) {
   return getQueueResult(batch, ctx);
 }
 
+async function until(check: () => Promise<boolean>, timeoutMs = 5_000) {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("condition never held");
+    await scheduler.wait(20);
+  }
+}
+
 const acked = { explicitAcks: ["m1"], retryMessages: [] };
 // getQueueResult reports which messages were retried, not their delays: delays are checked
 // on the Durable Object's answer (below) and in the backoff unit tests.
@@ -128,6 +136,21 @@ describe("the jobs queue consumer", () => {
     expect((await storedJob(jobId))?.status).toBe("proving");
     // And the job keeps its prover slot: the duplicate did not hand it back.
     expect((await dispatcher().snapshot()).slots[0]?.holder).toBe(jobId);
+  });
+
+  it("a submission that returns after a cancel and repost is not credited to the new attempt: it is an orphan to delete", async () => {
+    await prover.faults([{ kind: "slow", on: "submit", delayMs: Math.floor(cfg.requestTimeoutMs * 0.6) }]);
+    const { jobId, job } = await seedJob(uniqueTape());
+    const inFlight = deliver(JOBS, { jobId });
+    await until(async () => (await prover.stats()).submissions === 1);
+    // While attempt 1's tape is on its way to the prover: cancelled, and posted again.
+    expect(await stubOf(jobId).cancel({ admin: true })).toMatchObject({ kind: "cancelled" });
+    expect(await stubOf(jobId).create(jobId, job.tape, "hash-2")).toMatchObject({ kind: "created", job: { attempt: 2, status: "queued" } });
+    expect(await inFlight).toMatchObject(acked);
+    const after = (await storedJob(jobId))!;
+    expect(after).toMatchObject({ attempt: 2, status: "queued", prover: { jobId: null }, attempts: { submissions: 0 } });
+    expect(after.cleanup).toEqual([expect.objectContaining({ reason: "orphaned" })]);
+    expect((await prover.stats()).accepted).toBe(1);
   });
 
   it("the wall-time cap is checked on delivery: just inside submits, just outside fails without reaching the prover", async () => {
