@@ -349,6 +349,7 @@ export class ProofJob extends DurableObject<Env> {
       job,
       { key, receiptKind: kept.receiptKind, segments: kept.segments, proverElapsedMs: kept.proverElapsedMs, journal: kept.journal },
       now,
+      cfg,
     );
   }
 

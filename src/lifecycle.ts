@@ -327,7 +327,13 @@ export function onPoll(job: Job, outcome: PollOutcome, now: number, cfg: Cfg): {
         next: { kind: "store" },
       };
     case "failed": {
-      const failed = { ...polled, prover: { ...polled.prover, status: "failed" as const, lastError: outcome.error } };
+      // The prover's job is over: tell it to forget it (it keeps finished jobs, at most max_jobs).
+      const failed = abandonProverJob(
+        { ...polled, prover: { ...polled.prover, status: "failed" as const, lastError: outcome.error } },
+        outcome.error.code,
+        now,
+        cfg,
+      );
       const why = `The prover failed the proof: ${outcome.error.message} (${outcome.error.code}).`;
       const action = failureAction(outcome.error);
       if (action === "reject") return done(fail(failed, { code: "prover_rejected", message: why }, now));
@@ -359,16 +365,22 @@ export function journalMismatch(tape: TapeInfo, journal: Journal | null, rulesDi
   return wrong.length === 0 ? null : `journal ${wrong.map((k) => `${k} is ${journal[k]}, expected ${want[k]}`).join("; ")}`;
 }
 
-/** The prover claimed success with a result that is not a proof of this tape: rebuild. */
+/** The prover claimed success with a result that is not a proof of this tape: rebuild (and delete that prover job). */
 export function onResultInvalid(job: Job, reason: string, now: number, cfg: Cfg): Job {
   if (job.status !== "proving") return job;
-  return rebuild(job, { code: "result_mismatch", message: `The prover's result does not match the tape: ${reason}.` }, now, cfg);
+  return rebuild(job, { code: "result_mismatch", message: `The prover's result does not match the tape: ${reason}.` }, now, cfg, {
+    cleanup: true,
+  });
 }
 
-export function onResultStored(job: Job, result: ResultSummary, now: number): Job {
+/**
+ * The verified result is in R2: the job succeeded. The prover's finished job is deleted there
+ * (the prover keeps finished jobs for a day, at most `max_jobs`, then answers 429 at_capacity).
+ */
+export function onResultStored(job: Job, result: ResultSummary, now: number, cfg: Cfg): Job {
   if (job.status !== "proving") return job;
   return {
-    ...job,
+    ...abandonProverJob(job, "result_stored", now, cfg),
     status: "succeeded",
     detail: "The proof is ready.",
     result,

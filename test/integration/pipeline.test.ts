@@ -89,4 +89,26 @@ describe("a job's whole life through the real bindings and the dev prover", () =
     expect(stats.faults.reset).toBe(1);
     expect(stats.faults.malformed_json).toBe(1);
   });
+
+  it("tells the prover to forget each finished proof, so its job store (max_jobs) never fills up", async () => {
+    // The real prover keeps finished jobs for 24 h, at most max_jobs of them; past that it
+    // answers 429 at_capacity to every submission.
+    const maxJobs = 2;
+    await prover.configure({ maxJobs });
+    for (let i = 0; i < maxJobs + 2; i++) {
+      const { body } = await postTape(uniqueTape());
+      expect((await waitForJob(body.job.jobId, finished, 10_000)).status).toBe("succeeded");
+    }
+    await waitFor(async () => (await prover.stats()).deletes >= maxJobs + 1);
+    const stats = await prover.stats();
+    expect(stats.errorCodes.at_capacity ?? 0).toBe(0);
+  });
 });
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 5_000) {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("condition never held");
+    await scheduler.wait(50);
+  }
+}

@@ -3,7 +3,7 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { Job } from "../../src/job.ts";
 import { MIN_SEGMENT_LIMIT_PO2 } from "../../src/recovery.ts";
-import { cfg, postTape, prover, provingPatch, seedJob, storedJob, stubOf, uniqueTape, waitForJob } from "./helpers.ts";
+import { call, cfg, postTape, prover, provingPatch, seedJob, storedJob, stubOf, uniqueTape, waitForJob } from "./helpers.ts";
 
 const ended = (j: { status: string }) => ["succeeded", "failed", "cancelled"].includes(j.status);
 
@@ -41,7 +41,8 @@ describe("rebuild: a poisoned prover job is forgotten and the tape submitted afr
     const { body } = await postTape(uniqueTape());
     const job = await waitForJob(body.job.jobId, ended, 30_000);
     expect(job).toMatchObject({ status: "succeeded", attempts: { recoveries: 1 }, prover: { segmentLimitPo2: cfg.segmentLimitPo2 - 1 } });
-    expect((await prover.job(job.prover.jobId!)).body.options.segment_limit_po2).toBe(cfg.segmentLimitPo2 - 1);
+    // What the prover itself said it ran with, kept in the result (the prover's job is deleted once stored).
+    expect((await call(`/api/proofs/jobs/${job.jobId}/result`)).body.prover.options.segment_limit_po2).toBe(cfg.segmentLimitPo2 - 1);
   });
 
   it("the step-down stops at the prover's floor (16)", async () => {
@@ -50,7 +51,7 @@ describe("rebuild: a poisoned prover job is forgotten and the tape submitted afr
     await env.JOBS_QUEUE.send({ jobId });
     const job = await waitForJob(jobId, ended);
     expect(job).toMatchObject({ status: "succeeded", attempts: { recoveries: 1 }, prover: { segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 } });
-    expect((await prover.job(job.prover.jobId!)).body.options.segment_limit_po2).toBe(MIN_SEGMENT_LIMIT_PO2);
+    expect((await call(`/api/proofs/jobs/${job.jobId}/result`)).body.prover.options.segment_limit_po2).toBe(MIN_SEGMENT_LIMIT_PO2);
   });
 
   it("PROVER_MAX_RECOVERIES: just inside, the last allowed rebuild proves the tape", async () => {

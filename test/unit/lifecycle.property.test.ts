@@ -561,7 +561,7 @@ class Model {
       inv(failed.status === "proving" && failed.result === null, "a failed result write did not keep the job proving", failed);
       return failed;
     }
-    return onResultStored(job, { key: `results/${job.jobId}.json`, ...kept }, this.now);
+    return onResultStored(job, { key: `results/${job.jobId}.json`, ...kept }, this.now, this.cfg);
   }
 
   /** The shell's #watchdog: a queued job nothing moved for DISPATCH_WATCHDOG_MS is looked for, and re-sent if lost. */
@@ -737,7 +737,7 @@ function applyRaw(job: Job, ev: RawEvent, cfg: Config, tc: TapeCase, m: Model): 
     case "resultInvalid":
       return onResultInvalid(job, "journal seed is wrong", now, cfg);
     case "resultStored":
-      return onResultStored(job, { key: "k", receiptKind: "groth16", segments: 1, proverElapsedMs: 1, journal: tc.journal }, now);
+      return onResultStored(job, { key: "k", receiptKind: "groth16", segments: 1, proverElapsedMs: 1, journal: tc.journal }, now, cfg);
   }
 }
 

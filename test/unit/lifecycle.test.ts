@@ -52,7 +52,7 @@ function kit(cfg: Config) {
   const proving = (acceptedAt = midAccept) => accept(queued(), acceptedAt);
   const withRecoveries = (job: Job, recoveries: number): Job => ({ ...job, attempts: { ...job.attempts, recoveries } });
   const succeeded = (at = midAccept + 1) =>
-    onResultStored(proving(), { key: "k", receiptKind: "groth16", segments: 1, proverElapsedMs: 1, journal }, at);
+    onResultStored(proving(), { key: "k", receiptKind: "groth16", segments: 1, proverElapsedMs: 1, journal }, at, cfg);
   const failed = () => expire(queued(), cap + 1, cfg);
   const cancelled = () => cancel(queued(), T0 + 1, cfg);
   return { cap, queued, accept, midAccept, proving, withRecoveries, succeeded, failed, cancelled };
@@ -221,7 +221,7 @@ describe.each(CONFIGS)("polling (%s)", (_name, cfg) => {
     const r = onPoll(k.proving(), succeededPoll(), k.midAccept + 1, cfg);
     expect(r.next).toEqual({ kind: "store" });
     expect(r.job).toMatchObject({ status: "proving", prover: { status: "succeeded" } });
-    const stored = onResultStored(r.job, { key: "k", receiptKind: "groth16", segments: 4, proverElapsedMs: 88, journal }, k.midAccept + 2);
+    const stored = onResultStored(r.job, { key: "k", receiptKind: "groth16", segments: 4, proverElapsedMs: 88, journal }, k.midAccept + 2, cfg);
     expect(stored).toMatchObject({ status: "succeeded", finishedAt: k.midAccept + 2, error: null, result: { key: "k" } });
   });
 });
@@ -439,7 +439,7 @@ describe.each(CONFIGS)("the one alarm, derived from state (%s)", (_name, cfg) =>
     expect(alarmAt(late, k.cap - 1, cfg)).toBe(k.cap + 1);
   });
   it.each([
-    ["succeeded", () => kit(cfg).succeeded()],
+    ["succeeded (its prover job deleted)", () => ({ ...kit(cfg).succeeded(), cleanup: [] })],
     ["failed", () => kit(cfg).failed()],
     ["cancelled", () => kit(cfg).cancelled()],
   ] as const)("%s: clean-up after the retention period, whatever the time", (_s, make) => {
@@ -447,6 +447,11 @@ describe.each(CONFIGS)("the one alarm, derived from state (%s)", (_name, cfg) =>
     expect(j.cleanup).toEqual([]);
     expect(alarmAt(j, j.finishedAt!, cfg)).toBe(j.finishedAt! + cfg.completedJobRetentionMs);
     expect(alarmAt(j, T0, cfg)).toBe(j.finishedAt! + cfg.completedJobRetentionMs);
+  });
+  it("succeeded: the prover's finished job is deleted there at once, then the retention period", () => {
+    const j = k.succeeded();
+    expect(j.cleanup).toEqual([expect.objectContaining({ proverJobId: "p1", reason: "result_stored", nextAt: j.finishedAt })]);
+    expect(alarmAt(j, j.finishedAt!, cfg)).toBe(j.finishedAt!);
   });
   it("a pending clean-up pulls the alarm earlier in every state, and only when it is earlier", () => {
     // queued (rebuilt): the clean-up against the wall-cap watchdog
@@ -481,7 +486,8 @@ describe("the journal must match the tape", () => {
   });
   it("a result that is not a proof of this tape rebuilds the job (result_mismatch, reason kept)", () => {
     const j = onResultInvalid(kit(cfg).proving(), "journal seed is 2, expected 1", T0 + 3000, cfg);
-    expect(j).toMatchObject({ status: "queued", attempts: { recoveries: 1 }, lastRecovery: { code: "result_mismatch" }, cleanup: [] });
+    expect(j).toMatchObject({ status: "queued", attempts: { recoveries: 1 }, lastRecovery: { code: "result_mismatch" } });
+    expect(j.cleanup).toEqual([expect.objectContaining({ reason: "result_mismatch" })]);
     expect(j.lastRecovery!.message).toContain("journal seed is 2, expected 1");
   });
 });
@@ -519,7 +525,8 @@ describe.each(CONFIGS)("a new attempt after failed or cancelled (%s)", (_name, c
     j = onDelivery(j, T0 + cfg.pollTimeoutMs + 5);
     j = expire(j, k.cap + 1, cfg);
     expect(j).toMatchObject({ status: "failed", error: { code: "wall_time_exceeded" }, attempts: { recoveries: 2 }, prover: { segmentLimitPo2: cfg.segmentLimitPo2 - 1 } });
-    expect(j.cleanup).toHaveLength(1);
+    // Both prover jobs are to be deleted: the timed-out one and the failed one.
+    expect(j.cleanup.map((c) => c.reason)).toEqual(["poll_timeout", "proof_timeout"]);
     return j;
   };
 

@@ -80,8 +80,8 @@ describe.each(CONFIGS)("rebuilding after a poll (%s)", (_name, cfg) => {
       prover: { jobId: null, url: null, status: null, segmentLimitPo2: cfg.segmentLimitPo2 - 1, lastError: { code } },
     });
     expect(r.job.lastRecovery!.message).toContain("boom");
-    // The prover job ended by itself: nothing to delete.
-    expect(r.job.cleanup).toEqual([]);
+    // The prover's job is over: it is deleted there (the prover keeps finished jobs, at most max_jobs).
+    expect(r.job.cleanup).toEqual([expect.objectContaining({ proverJobId: "p1", url: URL_A, reason: code })]);
   });
 
   it.each([
@@ -90,7 +90,8 @@ describe.each(CONFIGS)("rebuilding after a poll (%s)", (_name, cfg) => {
     ["proof_error", "allocation failed"],
   ])("%s (%s) → rebuilt with segments one step smaller", (code, message) => {
     const j = onPoll(proving(cfg), failed(code, message), now, cfg).job;
-    expect(j).toMatchObject({ status: "queued", attempts: { recoveries: 1 }, lastRecovery: { code }, cleanup: [] });
+    expect(j).toMatchObject({ status: "queued", attempts: { recoveries: 1 }, lastRecovery: { code } });
+    expect(j.cleanup).toEqual([expect.objectContaining({ proverJobId: "p1", reason: code })]);
     expect(j.prover.segmentLimitPo2).toBe(cfg.segmentLimitPo2 - 1);
     expect(j.detail).toContain(`2^${cfg.segmentLimitPo2 - 1}`);
   });
@@ -106,7 +107,8 @@ describe.each(CONFIGS)("rebuilding after a poll (%s)", (_name, cfg) => {
   it("zero_score_not_allowed → failed prover_rejected, no recovery used", () => {
     const r = onPoll(proving(cfg), failed("zero_score_not_allowed", "score 0"), now, cfg);
     expect(r.next).toEqual({ kind: "done" });
-    expect(r.job).toMatchObject({ status: "failed", finishedAt: now, error: { code: "prover_rejected" }, attempts: { recoveries: 0 }, cleanup: [] });
+    expect(r.job).toMatchObject({ status: "failed", finishedAt: now, error: { code: "prover_rejected" }, attempts: { recoveries: 0 } });
+    expect(r.job.cleanup).toEqual([expect.objectContaining({ proverJobId: "p1", reason: "zero_score_not_allowed" })]);
     expect(r.job.error!.message).toContain("zero_score_not_allowed");
   });
 
@@ -118,9 +120,10 @@ describe.each(CONFIGS)("rebuilding after a poll (%s)", (_name, cfg) => {
     expect(r.job.error!.message).toContain("smoke");
   });
 
-  it("an invalid result → rebuilt result_mismatch at the same segment limit, nothing to delete", () => {
+  it("an invalid result → rebuilt result_mismatch at the same segment limit; the prover's finished job is deleted", () => {
     const j = onResultInvalid(proving(cfg, { status: "succeeded" }), "journal seed is 2, expected 1", now, cfg);
-    expect(j).toMatchObject({ status: "queued", error: null, attempts: { recoveries: 1 }, lastRecovery: { code: "result_mismatch" }, cleanup: [] });
+    expect(j).toMatchObject({ status: "queued", error: null, attempts: { recoveries: 1 }, lastRecovery: { code: "result_mismatch" } });
+    expect(j.cleanup).toEqual([expect.objectContaining({ proverJobId: "p1", reason: "result_mismatch" })]);
     expect(j.prover).toEqual(unsubmitted(cfg.segmentLimitPo2, j.lastRecovery));
     expect(j.lastRecovery!.message).toContain("journal seed is 2, expected 1");
   });
@@ -148,11 +151,11 @@ describe("the segment limit across repeated out-of-memory rebuilds", () => {
 /** Each way a job gets rebuilt, applied to a proving job accepted at T0 + 1. */
 const CAUSES: { code: string; exhausted: string; deletes: boolean; apply: (job: Job, cfg: Config) => Job }[] = [
   { code: "prover_job_lost", exhausted: "recovery_exhausted", deletes: false, apply: (j, cfg) => onPoll(j, { kind: "lost" }, T0 + 2, cfg).job },
-  { code: "server_restarted", exhausted: "recovery_exhausted", deletes: false, apply: (j, cfg) => onPoll(j, failed("server_restarted"), T0 + 2, cfg).job },
-  { code: "internal_error", exhausted: "recovery_exhausted", deletes: false, apply: (j, cfg) => onPoll(j, failed("internal_error"), T0 + 2, cfg).job },
-  { code: "proof_error", exhausted: "recovery_exhausted", deletes: false, apply: (j, cfg) => onPoll(j, failed("proof_error", "out of memory"), T0 + 2, cfg).job },
-  { code: "proof_timeout", exhausted: "recovery_exhausted", deletes: false, apply: (j, cfg) => onPoll(j, failed("proof_timeout"), T0 + 2, cfg).job },
-  { code: "result_mismatch", exhausted: "recovery_exhausted", deletes: false, apply: (j, cfg) => onResultInvalid(j, "no journal", T0 + 2, cfg) },
+  { code: "server_restarted", exhausted: "recovery_exhausted", deletes: true, apply: (j, cfg) => onPoll(j, failed("server_restarted"), T0 + 2, cfg).job },
+  { code: "internal_error", exhausted: "recovery_exhausted", deletes: true, apply: (j, cfg) => onPoll(j, failed("internal_error"), T0 + 2, cfg).job },
+  { code: "proof_error", exhausted: "recovery_exhausted", deletes: true, apply: (j, cfg) => onPoll(j, failed("proof_error", "out of memory"), T0 + 2, cfg).job },
+  { code: "proof_timeout", exhausted: "recovery_exhausted", deletes: true, apply: (j, cfg) => onPoll(j, failed("proof_timeout"), T0 + 2, cfg).job },
+  { code: "result_mismatch", exhausted: "recovery_exhausted", deletes: true, apply: (j, cfg) => onResultInvalid(j, "no journal", T0 + 2, cfg) },
   {
     code: "prover_stalled",
     exhausted: "recovery_exhausted",
