@@ -1,0 +1,505 @@
+/**
+ * `npm run chaos`: a repeatable chaos run of the whole gateway on this machine. Starts the dev
+ * prover with seeded random faults (5xx, resets, slow and hung replies, malformed JSON, 401s,
+ * injected 429s, restarts that lose every job, failed, lost and mismatching proofs) and `wrangler
+ * dev` with short timeouts and a throw-away --persist-to folder. Simulated players, each with its own
+ * CF-Connecting-IP and under the 30 POSTs/minute limit (a 429 is waited out), post N distinct
+ * tapes at seeded intervals, re-post some (the answer must name the same job) and cancel a few
+ * with their cancel token. At seeded moments while jobs wait or prove it SIGKILLs wrangler dev
+ * with its workerd children (queue messages in flight are lost; Durable Object storage and alarms
+ * survive) and starts it again on the same port and state folder, `--kills` times. It follows every
+ * accepted job through the public API to its end, checks each stored result's journal against the
+ * tape that was posted, and prints a summary. The Worker is bundled once at the start, so edits
+ * to the working tree during the run neither reload it nor change what a restart runs.
+ *
+ * A job is *lost* when the gateway accepted it and then answers 404; *stuck* when it is not ended
+ * past its wall-time cap, or the gateway ended it `wall_time_exceeded` (the cap here is generous:
+ * a job that reaches it went nowhere). Exit 0 when no job is lost or stuck, no result mismatches
+ * its tape and nothing else broke the API's promises (anomalies); 1 otherwise; 2 on bad arguments.
+ * One seed makes the same tapes, client timing, fault draws and kill moments (how they interleave
+ * with real time still varies a little).
+ *
+ *   npm run chaos [-- --jobs 20] [--rate 0.2] [--seed 1] [--kills 1] [--proof-ms 800]
+ *                 [--clients N] [--log FILE] [--var NAME:VALUE ...]
+ *
+ * `--log FILE` keeps wrangler's and the dev prover's output; `--var` overrides the short
+ * timeouts below (the run refuses vars that break the config's nesting rules).
+ */
+import { createWriteStream } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { isTerminal, type Job, type TapeInfo } from "../job.ts";
+import { journalMismatch } from "../lifecycle.ts";
+import { audit } from "../ops/timeouts.ts";
+import { parseVarFlag, readWranglerConfig } from "../ops/wrangler-config.ts";
+import { buildTape, parseTape, RULES_DIGEST_AST3, sha256Hex } from "../tape.ts";
+import { mulberry32, type FaultKind } from "./prover-faults.ts";
+import { startLocalRun } from "./stack.ts";
+
+/**
+ * Every fault the dev prover knows: each is one the real prover or its network can produce, and
+ * the gateway must ride it out or end the job cleanly. Two end a job `failed` by design:
+ * `fail_zero_score` (prover_rejected) and `fail_unknown` (prover_failed).
+ */
+const CHAOS_FAULTS: FaultKind[] = [
+  "http_500", "http_502", "http_503", "reset", "slow", "hang", "malformed_json", "restart", "busy", "unauthorized",
+  "fail_proof_error", "fail_oom", "fail_internal_error", "fail_server_restarted", "fail_proof_timeout",
+  "fail_zero_score", "fail_unknown", "result_mismatch", "result_incomplete", "lose_job",
+];
+
+/** Players send at most this many POSTs in any minute (the gateway allows 30). */
+const POSTS_PER_MINUTE = 25;
+/** A job not ended this long past its wall-time cap (while the gateway is up) is stuck. */
+const STUCK_MARGIN_MS = 15_000;
+/** How long a player keeps re-sending one POST the gateway does not answer. */
+const POST_GIVE_UP_MS = 120_000;
+
+function usage(message: string): never {
+  console.log(`${message}\nusage: npm run chaos [-- --jobs 20] [--rate 0.2] [--seed 1] [--kills 1] [--proof-ms 800] [--clients N] [--log FILE] [--var NAME:VALUE ...]`);
+  process.exit(2);
+}
+
+function options() {
+  try {
+    return parseArgs({
+      options: {
+        jobs: { type: "string", default: "20" },
+        rate: { type: "string", default: "0.2" },
+        seed: { type: "string", default: "1" },
+        kills: { type: "string", default: "1" },
+        "proof-ms": { type: "string", default: "800" },
+        clients: { type: "string" },
+        log: { type: "string" },
+        var: { type: "string", multiple: true, default: [] },
+      },
+    }).values;
+  } catch (e) {
+    return usage(e instanceof Error ? e.message : String(e));
+  }
+}
+const values = options();
+const whole = (name: string, v: string, min: number) => {
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isInteger(n) || n < min) usage(`--${name} wants a whole number ≥ ${min}, got "${v}"`);
+  return n;
+};
+const n = whole("jobs", values.jobs, 1);
+const rate = Number(values.rate);
+if (values.rate.trim() === "" || !(rate >= 0 && rate <= 1)) usage(`--rate wants a number from 0 to 1, got "${values.rate}"`);
+const seed = whole("seed", values.seed, 0) >>> 0;
+const kills = whole("kills", values.kills, 1);
+const proofMs = whole("proof-ms", values["proof-ms"], 1);
+const clients = values.clients === undefined ? Math.min(10, Math.max(5, Math.ceil(n / 20))) : whole("clients", values.clients, 1);
+
+/** Short, test-like timeouts that still nest (ORDER_RULES); the wall-time cap grows with the run. */
+const CHAOS_VARS: Record<string, string> = {
+  PROVER_REQUEST_TIMEOUT_MS: "2500", // a `slow` reply (2 s) still arrives; a `hang` times out
+  PROVER_POLL_INTERVAL_MS: "200",
+  PROVER_POLL_BUDGET_MS: "5000",
+  PROVER_STALL_WINDOW_MS: "6000",
+  PROVER_POLL_TIMEOUT_MS: "30000",
+  PROVER_MAX_RECOVERIES: "6",
+  MAX_JOB_WALL_TIME_MS: String(60_000 + n * (proofMs + 1_500)), // even the last job in line can finish
+  RETRY_MIN_DELAY_SECONDS: "0",
+  MAX_RETRY_DELAY_SECONDS: "1",
+  DISPATCH_WATCHDOG_MS: "3000",
+};
+const overrides: Record<string, string> = { ...CHAOS_VARS };
+try {
+  for (const flag of values.var) {
+    const [name, value] = parseVarFlag(flag);
+    overrides[name] = value;
+  }
+} catch (e) {
+  usage(e instanceof Error ? e.message : String(e));
+}
+const problems = audit(readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url))), overrides).problems;
+if (problems.length) usage(`these vars do not nest:\n${problems.map((p) => `  ${p.message}`).join("\n")}`);
+
+// Every random choice comes from its own stream of the one seed.
+const stream = (salt: number) => mulberry32((seed ^ Math.imul(salt + 1, 0x9e3779b9)) >>> 0);
+const between = (rng: () => number, lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const bump = (m: Record<string, number>, k: string) => void (m[k] = (m[k] ?? 0) + 1);
+const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const short = (jobId: string) => jobId.slice(0, 8);
+
+/** One tape a player posts, and everything seen of its job. */
+interface Tracked {
+  index: number;
+  client: number;
+  bytes: Uint8Array;
+  tape: TapeInfo;
+  jobId: string;
+  accepted: boolean;
+  /** From the 202 that started the current attempt; null when that answer never arrived. */
+  token: string | null;
+  job: Job | null;
+  queueAhead: number | null;
+  /** Statuses seen, in order ("queued", "proving/running", …), for the report. */
+  trail: string[];
+  /** When the last trail entry was first seen (local clock). */
+  changedAt: number;
+  cancelAsked: boolean;
+  /** "cancelled", or the 409 code that came back (job_succeeded / job_failed). */
+  cancelAnswer: string | null;
+  /** "kill 1: queued", … for every kill that found it not ended. */
+  atKills: string[];
+  notFound: number;
+  end: null | "ended" | "lost" | "stuck";
+  /** Why its stored result does not prove its tape (null: checked and fine, or not succeeded). */
+  mismatch: string | null;
+}
+
+/** Seeded, distinct, valid tapes: random seeds, 100–1000 frames, non-zero scores. */
+async function chaosTapes(count: number, rng: () => number): Promise<Tracked[]> {
+  const seeds = new Set<number>();
+  const out: Tracked[] = [];
+  for (let index = 0; index < count; index++) {
+    let tapeSeed: number;
+    do tapeSeed = Math.floor(rng() * 2 ** 32);
+    while (seeds.has(tapeSeed));
+    seeds.add(tapeSeed);
+    const inputs = Uint8Array.from({ length: between(rng, 100, 1000) }, () => Math.floor(rng() * 16));
+    const bytes = buildTape({ seed: tapeSeed, inputs, finalScore: between(rng, 1, 99_999), finalRngState: Math.floor(rng() * 2 ** 32) });
+    const jobId = await sha256Hex(bytes);
+    out.push({
+      index, client: index % clients, bytes, tape: { ...parseTape(bytes), sha256: jobId }, jobId, accepted: false, token: null, job: null,
+      queueAhead: null, trail: [], changedAt: 0, cancelAsked: false, cancelAnswer: null, atKills: [], notFound: 0, end: null, mismatch: null,
+    });
+  }
+  return out;
+}
+
+/** What one player does, decided up front from its own stream. */
+interface Step {
+  t: Tracked;
+  /** Pause before this POST. */
+  gapMs: number;
+  repost: boolean;
+  /** Cancel the job this long after its 202 (first posts only). */
+  cancelAfterMs: number | null;
+}
+
+function playerSteps(mine: Tracked[], rng: () => number): Step[] {
+  const steps: Step[] = mine.map((t) => {
+    const cancel = rng() < 0.1;
+    return { t, gapMs: between(rng, 800, 4000), repost: false, cancelAfterMs: cancel ? between(rng, 0, 5000) : null };
+  });
+  // Some tapes are posted again one to four steps later; never a cancelled one (that starts a new attempt).
+  for (let i = steps.length - 1; i >= 0; i--) {
+    const first = steps[i]!;
+    if (first.cancelAfterMs !== null || rng() >= 0.15) continue;
+    steps.splice(Math.min(steps.length, i + 1 + between(rng, 0, 3)), 0, { t: first.t, gapMs: between(rng, 300, 3000), repost: true, cancelAfterMs: null });
+  }
+  return steps;
+}
+
+const tapes = await chaosTapes(n, stream(0));
+const wranglerVars = Object.entries(overrides).map(([k, v]) => `${k}:${v}`);
+const logFile = values.log ? createWriteStream(values.log) : null;
+const run = await startLocalRun({
+  name: "chaos",
+  snapshot: true,
+  proofMs,
+  vars: wranglerVars,
+  crashable: true,
+  // proof_timeout's self-restart comes soon enough to matter here; a restart keeps the port shut 1 s.
+  prover: { seed, timedOutProofKillMs: 2_000, restartOutageMs: 1_000, log: logFile ? (line) => logFile.write(`[prover] ${line}\n`) : undefined },
+  onOutput: logFile ? (text) => logFile.write(text) : undefined,
+}).catch((e: unknown) => {
+  console.log(`chaos: could not start: ${e instanceof Error ? e.message : String(e)}`);
+  return process.exit(1);
+});
+const { base, stack } = run;
+stack.prover.setRandomFaults({ rate, kinds: CHAOS_FAULTS, seed });
+
+const t0 = Date.now();
+const tally = {
+  postsSent: 0,
+  rateLimited: 0,
+  /** POSTs answered 200 without a token: the 202 was lost with a killed gateway, the retry found the job. */
+  acceptedOnRetry: 0,
+  repostSame: 0,
+  repostNewAttempt: 0,
+  postRetries: {} as Record<string, number>,
+  getErrors: {} as Record<string, number>,
+};
+const anomalies: string[] = [];
+const killLog: { at: number; queued: number; proving: number; downMs: number }[] = [];
+let gatewayUpSince = Date.now();
+let gatewayUp = true;
+let playersDone = false;
+let killsDone = false;
+
+interface Answer {
+  status: number;
+  body: any;
+  retryAfter: string | null;
+}
+
+/** One request to the gateway; null when it could not be reached (down, restarting, reset). */
+async function call(method: string, path: string, init: { body?: Uint8Array; headers?: Record<string, string> } = {}): Promise<Answer | null> {
+  try {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      body: init.body ? Buffer.from(init.body) : undefined,
+      headers: init.headers,
+      signal: AbortSignal.timeout(15_000),
+    });
+    const text = await res.text();
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // not JSON: keep the text for the report
+    }
+    return { status: res.status, body, retryAfter: res.headers.get("retry-after") };
+  } catch {
+    return null;
+  }
+}
+
+/** Takes in what a read said about a job. */
+function see(t: Tracked, job: Job, queueAhead: number | null = null): void {
+  if (job.jobId !== t.jobId) anomalies.push(`tape ${t.index}: the gateway answered with job ${short(job.jobId)}, not ${short(t.jobId)}`);
+  const last = t.job;
+  if (last && job.attempt === last.attempt) {
+    if (job.updatedAt < last.updatedAt) return; // a read that left before the last one we took in
+    if (isTerminal(last.status) && job.status !== last.status) {
+      anomalies.push(`tape ${t.index}: job ${short(t.jobId)} went from ${last.status} back to ${job.status}`);
+      t.end = null;
+    }
+  }
+  t.job = job;
+  t.queueAhead = queueAhead;
+  const label = job.status === "proving" && job.prover.status ? `proving/${job.prover.status}` : job.status;
+  if (t.trail.at(-1) !== label) {
+    t.trail.push(label);
+    t.changedAt = Date.now();
+  }
+  if (isTerminal(job.status)) t.end ??= "ended";
+}
+
+/** A player: posts its tapes at its own pace, re-posts some, cancels a few; keeps under the rate limit. */
+async function player(client: number, steps: Step[]): Promise<void> {
+  const ip = `198.51.100.${client + 1}`;
+  const sent: number[] = [];
+  const later: Promise<void>[] = [];
+  for (const step of steps) {
+    await sleep(step.gapMs);
+    const { t } = step;
+    const since = Date.now();
+    for (;;) {
+      // Client-side pacing: never more than POSTS_PER_MINUTE in any 60 s.
+      while (sent.length >= POSTS_PER_MINUTE && Date.now() - sent[sent.length - POSTS_PER_MINUTE]! < 60_000) {
+        await sleep(60_000 - (Date.now() - sent[sent.length - POSTS_PER_MINUTE]!) + 10);
+      }
+      sent.push(Date.now());
+      tally.postsSent++;
+      const r = await call("POST", "/api/proofs/jobs", { body: t.bytes, headers: { "content-type": "application/octet-stream", "cf-connecting-ip": ip } });
+      if (r?.status === 429) {
+        tally.rateLimited++;
+        await sleep(Math.max(1, Number(r.retryAfter) || 1) * 1000);
+        continue;
+      }
+      if (r === null || r.status >= 500) {
+        bump(tally.postRetries, r ? `${r.status} ${r.body?.error?.code ?? ""}`.trim() : "unreachable");
+        if (Date.now() - since > POST_GIVE_UP_MS) {
+          anomalies.push(`tape ${t.index}: POST not answered for ${s(POST_GIVE_UP_MS)} (last: ${r ? r.status : "unreachable"})`);
+          break;
+        }
+        await sleep(1000);
+        continue;
+      }
+      if (r.status !== 200 && r.status !== 202) {
+        anomalies.push(`tape ${t.index}: POST answered ${r.status} ${JSON.stringify(r.body)}`);
+        break;
+      }
+      const job = r.body.job as Job;
+      if (step.repost) {
+        if (r.status === 200) tally.repostSame++;
+        else {
+          tally.repostNewAttempt++;
+          if (t.job?.status === "succeeded") anomalies.push(`tape ${t.index}: re-post of a succeeded job started attempt ${job.attempt}`);
+          t.end = null;
+        }
+      } else {
+        t.accepted = true;
+        if (r.status === 200) tally.acceptedOnRetry++;
+      }
+      if (r.status === 202) t.token = r.body.cancel_token ?? null;
+      see(t, job);
+      if (step.cancelAfterMs !== null && t.token) later.push(cancelLater(t, step.cancelAfterMs));
+      break;
+    }
+  }
+  await Promise.all(later);
+}
+
+async function cancelLater(t: Tracked, afterMs: number): Promise<void> {
+  await sleep(afterMs);
+  t.cancelAsked = true;
+  const since = Date.now();
+  for (;;) {
+    const r = await call("DELETE", `/api/proofs/jobs/${t.jobId}`, { headers: { authorization: `Bearer ${t.token}` } });
+    if (r === null || r.status >= 500) {
+      if (Date.now() - since > POST_GIVE_UP_MS) return void anomalies.push(`tape ${t.index}: DELETE not answered for ${s(POST_GIVE_UP_MS)}`);
+      await sleep(1000);
+      continue;
+    }
+    if (r.status === 200) {
+      t.cancelAnswer = "cancelled";
+      see(t, r.body.job);
+    } else if (r.status === 409) t.cancelAnswer = r.body.error?.code ?? "409";
+    else anomalies.push(`tape ${t.index}: DELETE with its own token answered ${r.status} ${JSON.stringify(r.body)}`);
+    return;
+  }
+}
+
+/** The kills: each once enough jobs are accepted (seeded), after a seeded pause, down a seeded while. */
+async function killer(rng: () => number): Promise<void> {
+  const plan = Array.from({ length: kills }, () => ({ after: between(rng, Math.ceil(n * 0.15), Math.max(1, Math.ceil(n * 0.85))), waitMs: between(rng, 0, 2000), downMs: between(rng, 0, 3000) }));
+  plan.sort((a, b) => a.after - b.after);
+  for (const [i, k] of plan.entries()) {
+    while ((tapes.filter((t) => t.accepted).length < k.after && !playersDone) || Date.now() - gatewayUpSince < 3000) await sleep(100);
+    await sleep(k.waitMs);
+    const open = tapes.filter((t) => t.job && !isTerminal(t.job.status));
+    for (const t of open) t.atKills.push(`kill ${i + 1}: ${t.trail.at(-1)}`);
+    const at = Date.now();
+    gatewayUp = false;
+    await stack.killGateway();
+    await sleep(k.downMs);
+    stack.startGateway();
+    await run.gatewayReady();
+    gatewayUp = true;
+    gatewayUpSince = Date.now();
+    killLog.push({ at: at - t0, queued: open.filter((t) => t.job!.status === "queued").length, proving: open.filter((t) => t.job!.status === "proving").length, downMs: gatewayUpSince - at });
+    console.log(`kill ${i + 1}/${kills} at ${s(at - t0)}: ${open.length} jobs not ended; gateway back after ${s(gatewayUpSince - at)}`);
+  }
+}
+
+/** Reads every open job until it ends, vanishes (lost) or outlives its wall-time cap (stuck). */
+async function follow(): Promise<void> {
+  let reportAt = Date.now() + 15_000;
+  for (;;) {
+    const open = tapes.filter((t) => t.accepted && t.end === null);
+    if (playersDone && killsDone && open.length === 0) return;
+    if (Date.now() >= reportAt) {
+      reportAt += 15_000;
+      const count = (status: string) => open.filter((t) => t.job?.status === status).length;
+      console.log(`  ${s(Date.now() - t0)}: ${tapes.filter((t) => t.accepted).length} accepted, ${count("queued")} queued, ${count("proving")} proving, ${tapes.filter((t) => t.end).length} resolved`);
+    }
+    for (let i = 0; i < open.length; i += 16) {
+      await Promise.all(
+        open.slice(i, i + 16).map(async (t) => {
+          const r = await call("GET", `/api/proofs/jobs/${t.jobId}`);
+          const now = Date.now();
+          if (r?.status === 200) {
+            t.notFound = 0;
+            see(t, r.body.job, r.body.queue?.ahead ?? null);
+          } else if (r?.status === 404) {
+            if (++t.notFound >= 3) t.end = "lost";
+          } else if (r) bump(tally.getErrors, String(r.status));
+          if (t.end !== null || !t.job) return;
+          const late = now - t.job.wallDeadlineAt;
+          // Past the cap and readable for a while (or unreadable far too long): the gateway did not end it.
+          if ((late > STUCK_MARGIN_MS && gatewayUp && now - gatewayUpSince > 5000) || late > STUCK_MARGIN_MS + 60_000) t.end = "stuck";
+        }),
+      );
+    }
+    await sleep(1000);
+  }
+}
+
+/** The stored result of every succeeded job must prove the tape that was posted. */
+async function verifyResults(): Promise<void> {
+  for (const t of tapes.filter((x) => x.job?.status === "succeeded")) {
+    let r: Answer | null = null;
+    for (let i = 0; i < 10 && r === null; i++) r = (await call("GET", `/api/proofs/jobs/${t.jobId}/result`)) ?? (await sleep(1000), null);
+    if (r?.status !== 200) t.mismatch = `result ${r ? `${r.status} ${JSON.stringify(r.body)}` : "unreachable"}`;
+    else if (r.body.jobId !== t.jobId) t.mismatch = `result names job ${r.body.jobId}`;
+    else t.mismatch = journalMismatch(t.tape, r.body.journal ?? null, RULES_DIGEST_AST3);
+  }
+}
+
+let code = 0;
+try {
+  console.log(
+    `chaos seed ${seed}: ${n} tapes from ${clients} players, prover fault rate ${rate}, ${kills} gateway kill(s), proofs ${proofMs} ms, ` +
+      `wall-time cap ${s(Number(overrides.MAX_JOB_WALL_TIME_MS))}\n  again: npm run chaos -- --seed ${seed} --jobs ${n} --rate ${rate} --kills ${kills} --proof-ms ${proofMs}`,
+  );
+  const steps = Array.from({ length: clients }, (_, c) => playerSteps(tapes.filter((t) => t.client === c), stream(100 + c)));
+  const following = follow();
+  await Promise.all([
+    Promise.all(steps.map((st, c) => player(c, st))).finally(() => (playersDone = true)),
+    killer(stream(1)).finally(() => (killsDone = true)),
+  ]);
+  await following;
+  await verifyResults();
+  const line = (await call("GET", "/api/health"))?.body?.line ?? null;
+  const stats = stack.prover.stats();
+  const duration = Date.now() - t0;
+
+  const accepted = tapes.filter((t) => t.accepted);
+  const ended = (status: string) => accepted.filter((t) => t.end === "ended" && t.job?.status === status);
+  const failedBy: Record<string, number> = {};
+  for (const t of ended("failed")) bump(failedBy, t.job!.error?.code ?? "unknown");
+  const capped = ended("failed").filter((t) => t.job!.error?.code === "wall_time_exceeded");
+  const stuck = [...accepted.filter((t) => t.end === "stuck"), ...capped];
+  const lost = accepted.filter((t) => t.end === "lost");
+  const mismatched = tapes.filter((t) => t.mismatch);
+  for (const t of ended("cancelled")) if (!t.cancelAsked) anomalies.push(`tape ${t.index}: job ${short(t.jobId)} ended cancelled, but nobody cancelled it`);
+  const cancelAnswers: Record<string, number> = {};
+  for (const t of tapes.filter((x) => x.cancelAsked)) bump(cancelAnswers, t.cancelAnswer ?? "no answer");
+  const sum = (f: (j: Job) => number | undefined) => accepted.reduce((a, t) => a + (t.job ? (f(t.job) ?? 0) : 0), 0);
+  const list = (m: Record<string, number>) => Object.entries(m).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
+
+  const describe = (t: Tracked) => {
+    const j = t.job!;
+    const before = t.trail.filter((x) => !["succeeded", "failed", "cancelled"].includes(x)).at(-1) ?? "?";
+    const ahead = t.queueAhead === null ? "" : ` (${t.queueAhead} ahead in line)`;
+    const how =
+      t.end === "stuck"
+        ? `still ${t.trail.at(-1)}${ahead} ${s(Date.now() - j.wallDeadlineAt)} past its cap, unchanged since ${s(t.changedAt - t0)}`
+        : `ended wall_time_exceeded; last seen ${before}`;
+    return (
+      `  ${short(t.jobId)} (tape ${t.index})  ${how}; seen ${t.trail.join(" → ")}` +
+      `\n           deliveries ${j.attempts.deliveries}, submissions ${j.attempts.submissions}, polls ${j.attempts.polls}, recoveries ${j.attempts.recoveries}, ` +
+      `redispatches ${j.attempts.redispatches ?? "n/a"}; prover ${j.prover.jobId ? `${j.prover.jobId.slice(0, 8)} ${j.prover.status}` : "none"}` +
+      `${j.prover.lastError ? `, last error ${j.prover.lastError.code}` : ""}; ${t.atKills.join(", ") || "not in flight at a kill"}`
+    );
+  };
+
+  console.log(
+    [
+      "",
+      `seed        ${seed}`,
+      `accepted    ${accepted.length} of ${n} tapes (${tally.postsSent} POSTs; ${tally.acceptedOnRetry} accepted on a retry after the answer was lost; ${tally.rateLimited} answered 429)`,
+      `re-posts    ${tally.repostSame} answered 200 with the same job, ${tally.repostNewAttempt} started a new attempt`,
+      `succeeded   ${ended("succeeded").length} (results checked against their tapes: ${ended("succeeded").length - mismatched.length} ok)`,
+      `failed      ${ended("failed").length} (${list(failedBy)})`,
+      `cancelled   ${ended("cancelled").length} (${tapes.filter((t) => t.cancelAsked).length} cancels sent: ${list(cancelAnswers)})`,
+      `lost        ${lost.length}${lost.length ? `: ${lost.map((t) => `${short(t.jobId)} (last seen ${t.trail.at(-1)})`).join(", ")}` : ""}`,
+      `stuck       ${stuck.length} (${accepted.filter((t) => t.end === "stuck").length} not ended past the cap, ${capped.length} ended by it: wall_time_exceeded)`,
+      `mismatches  ${mismatched.length}${mismatched.length ? `: ${mismatched.map((t) => `${short(t.jobId)} ${t.mismatch}`).join("; ")}` : ""}`,
+      `anomalies   ${anomalies.length}`,
+      `gateway     ${killLog.length} SIGKILL + restart(s): ${killLog.map((k) => `at ${s(k.at)} (${k.queued} queued, ${k.proving} proving) down ${s(k.downMs)}`).join("; ")}`,
+      `            POST retries: ${list(tally.postRetries)}; GET errors: ${list(tally.getErrors)}; line now: ${line ? `${line.waiting} waiting, slots ${JSON.stringify(line.slots?.map((x: { holder: string | null }) => x.holder && short(x.holder)))}` : "unknown"}`,
+      `            job counters: ${sum((j) => j.attempts.deliveries)} deliveries, ${sum((j) => j.attempts.submissions)} submissions, ${sum((j) => j.attempts.recoveries)} recoveries, ${sum((j) => j.attempts.redispatches)} watchdog re-sends`,
+      `prover      ${stats.faultsTotal} faults injected: ${list(stats.faults as Record<string, number>)}`,
+      `            ${stats.restarts} restart(s); ${stats.accepted} submissions accepted, ${stats.rateLimited} 429s (${list(Object.fromEntries(Object.entries(stats.errorCodes).filter(([k]) => ["prover_busy", "at_capacity", "no_slots"].includes(k))))}), ${stats.polls} polls; ` +
+        `proofs: ${stats.finished.succeeded} succeeded, ${stats.finished.lost} lost, failed ${list(stats.finished.failed)}`,
+      `duration    ${s(duration)}`,
+      ...(stuck.length ? ["", `stuck jobs (${stuck.length}):`, ...stuck.map(describe)] : []),
+      ...(anomalies.length ? ["", "anomalies:", ...anomalies.map((a) => `  ${a}`)] : []),
+    ].join("\n"),
+  );
+  code = lost.length || stuck.length || mismatched.length || anomalies.length ? 1 : 0;
+  console.log(code ? `\nchaos: FAILED (lost ${lost.length}, stuck ${stuck.length}, mismatches ${mismatched.length}, anomalies ${anomalies.length})` : "\nchaos: ok");
+} catch (e) {
+  console.log(`FAIL ${e instanceof Error ? e.message : String(e)}\n--- wrangler output (tail) ---\n${run.output().slice(-4000)}`);
+  code = 1;
+}
+logFile?.end();
+await run.finish(code);
