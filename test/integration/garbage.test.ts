@@ -16,7 +16,7 @@ import worker from "../../src/index.ts";
 import { tapeKey } from "../../src/r2.ts";
 import { HEADER_BYTES, sha256Hex, TRAILER_BYTES } from "../../src/tape.ts";
 import { fixture } from "./fixtures.ts";
-import { call, cfg, dispatcher, postTape, uniqueTape } from "./helpers.ts";
+import { answerOf, call, cfg, dispatcher, postTape, uniqueTape, type Answer } from "./helpers.ts";
 
 const JOBS = "/api/proofs/jobs";
 const FIXTURES = ["test-short", "test-medium", "test-real-game"] as const;
@@ -25,7 +25,6 @@ const octet = (n: number) => n & 0xff;
 /** A client address of its own for every request. */
 const clientIp = () => `10.${octet(Math.random() * 256)}.${octet(Math.random() * 256)}.${octet(Math.random() * 256)}`;
 
-type Answer = { status: number; body: any; headers: Headers };
 
 /** `call` with a fresh CF-Connecting-IP (a caller's own headers come on top). */
 function send(path: string, init: RequestInit = {}): Promise<Answer> {
@@ -38,15 +37,7 @@ function send(path: string, init: RequestInit = {}): Promise<Answer> {
 async function sendDirect(path: string, init: RequestInit): Promise<Answer> {
   const headers = new Headers(init.headers);
   headers.set("cf-connecting-ip", clientIp());
-  const res = await worker.fetch(new Request(`http://gateway.test${path}`, { ...init, headers }), env, createExecutionContext());
-  const text = await res.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // leave as text: the assertion says what came back
-  }
-  return { status: res.status, body, headers: res.headers };
+  return answerOf(await worker.fetch(new Request(`http://gateway.test${path}`, { ...init, headers }), env, createExecutionContext()));
 }
 
 const post = (body: BodyInit | null, headers: Record<string, string> = {}, extra: RequestInit = {}) =>

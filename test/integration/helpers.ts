@@ -22,8 +22,10 @@ function asClient(init?: RequestInit): RequestInit {
   return { ...init, headers };
 }
 
-export async function call(path: string, init?: RequestInit): Promise<{ status: number; body: any; headers: Headers }> {
-  const res = await exports.default.fetch(new Request(`${GW}${path}`, asClient(init)));
+export type Answer = { status: number; body: any; headers: Headers };
+
+/** Status, headers and the body as JSON (as text when it is not JSON: "" when empty). */
+export async function answerOf(res: Response): Promise<Answer> {
   const text = await res.text();
   let body: unknown = text;
   try {
@@ -34,11 +36,13 @@ export async function call(path: string, init?: RequestInit): Promise<{ status: 
   return { status: res.status, body, headers: res.headers };
 }
 
+export async function call(path: string, init?: RequestInit): Promise<Answer> {
+  return answerOf(await exports.default.fetch(new Request(`${GW}${path}`, asClient(init))));
+}
+
 /** Calls the Worker with some bindings or vars replaced, as `wrangler dev --var NAME:VALUE` would. */
-export async function callWith(overrides: Partial<Cloudflare.Env>, path: string, init?: RequestInit) {
-  const res = await worker.fetch(new Request(`${GW}${path}`, asClient(init)), { ...env, ...overrides } as Env, createExecutionContext());
-  const text = await res.text();
-  return { status: res.status, body: (text ? JSON.parse(text) : null) as any, headers: res.headers };
+export async function callWith(overrides: Partial<Cloudflare.Env>, path: string, init?: RequestInit): Promise<Answer> {
+  return answerOf(await worker.fetch(new Request(`${GW}${path}`, asClient(init)), { ...env, ...overrides } as Env, createExecutionContext()));
 }
 
 export async function postTape(bytes: Uint8Array, headers: Record<string, string> = {}) {
