@@ -1,10 +1,10 @@
 import { Hono } from "hono";
 import { bearerToken, newCancelToken, sameSecret } from "./cancel-token.ts";
 import { configFrom, type Config } from "./config.ts";
-import { ApiError, conflict, notFound } from "./errors.ts";
+import { ApiError, conflict, queueUnavailable } from "./errors.ts";
 import { jobIndexOf, parseCursor } from "./job-index.ts";
 import { JOB_STATUSES, type Job, type JobStatus } from "./job.ts";
-import { checkedJobId, publicJob, statusUrl } from "./job-view.ts";
+import { loadJob, publicJob, statusUrl } from "./job-view.ts";
 import { canRetry } from "./lifecycle.ts";
 import { tapeKey } from "./r2.ts";
 
@@ -56,10 +56,7 @@ admin.get("/jobs", async (c) => {
 
 /** One job in full (as players see it, with its attempt history and pending clean-ups). */
 admin.get("/jobs/:jobId", async (c) => {
-  const jobId = checkedJobId(c.req.param("jobId"));
-  const job = await c.env.JOB.getByName(jobId).get();
-  if (!job) throw notFound("job_not_found", `no job ${jobId}`);
-  return c.json({ success: true, job: publicJob(job) });
+  return c.json({ success: true, job: publicJob(await loadJob(c.env, c.req.param("jobId"))) });
 });
 
 /**
@@ -67,10 +64,8 @@ admin.get("/jobs/:jobId", async (c) => {
  * exactly as the player posting the tape again would. The new cancel token is in the answer.
  */
 admin.post("/jobs/:jobId/redrive", async (c) => {
-  const jobId = checkedJobId(c.req.param("jobId"));
-  const stub = c.env.JOB.getByName(jobId);
-  const job = await stub.get();
-  if (!job) throw notFound("job_not_found", `no job ${jobId}`);
+  const job = await loadJob(c.env, c.req.param("jobId"));
+  const { jobId } = job;
   const notRedrivable = (j: Job) =>
     c.json(
       {
@@ -85,10 +80,8 @@ admin.post("/jobs/:jobId/redrive", async (c) => {
     throw conflict("tape_missing", "the job's tape is no longer stored; the player must post it again");
   }
   const cancel = await newCancelToken();
-  const created = await stub.create(jobId, job.tape, cancel.hash, "redrive");
-  if (created.kind === "enqueue_failed") {
-    throw new ApiError(503, "queue_unavailable", `the job could not be queued; try again (${created.message})`);
-  }
+  const created = await c.env.JOB.getByName(jobId).create(jobId, job.tape, cancel.hash, "redrive");
+  if (created.kind === "enqueue_failed") throw queueUnavailable(created.message);
   if (created.kind === "exists") return notRedrivable(created.job);
   return c.json({ success: true, status_url: statusUrl(jobId), cancel_token: cancel.token, job: publicJob(created.job) }, 202);
 });

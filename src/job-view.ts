@@ -1,4 +1,4 @@
-import { ApiError } from "./errors.ts";
+import { ApiError, notFound } from "./errors.ts";
 import type { Job } from "./job.ts";
 
 /** How jobs look from outside: the shapes and checks the player and admin routes share. */
@@ -16,4 +16,12 @@ export function publicJob(job: Job) {
 export function checkedJobId(jobId: string): string {
   if (!JOB_ID.test(jobId)) throw new ApiError(400, "invalid_job_id", "a job id is the 64-hex SHA-256 of the tape");
   return jobId;
+}
+
+/** The job by id (400 for a malformed id, 404 when there is none), deadlines applied on read. */
+export async function loadJob(env: Env, jobId: string): Promise<Job> {
+  checkedJobId(jobId);
+  const job = await env.JOB.getByName(jobId).get();
+  if (!job) throw notFound("job_not_found", `no job ${jobId}`);
+  return job;
 }

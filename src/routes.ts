@@ -5,11 +5,11 @@ import { HTTPException } from "hono/http-exception";
 import { readBodyLimited } from "./body.ts";
 import { bearerToken, hashToken, newCancelToken, sameSecret } from "./cancel-token.ts";
 import { ConfigError, configFrom, publicConfig, type Config } from "./config.ts";
-import { ApiError, conflict, notFound } from "./errors.ts";
+import { ApiError, conflict, notFound, queueUnavailable } from "./errors.ts";
 import { dispatcherOf } from "./dispatcher.ts";
 import { proverHealth } from "./health.ts";
 import type { Job } from "./job.ts";
-import { checkedJobId, publicJob, statusUrl } from "./job-view.ts";
+import { checkedJobId, loadJob, publicJob, statusUrl } from "./job-view.ts";
 import { canRetry } from "./lifecycle.ts";
 import { resultKey, tapeKey } from "./r2.ts";
 import { parseTape, sha256Hex, TapeError } from "./tape.ts";
@@ -94,7 +94,7 @@ app.post("/api/proofs/jobs", async (c) => {
   const cancel = await newCancelToken();
   const created = await stub.create(sha256, { ...facts, sha256 }, cancel.hash);
   if (created.kind === "enqueue_failed") {
-    throw new ApiError(503, "queue_unavailable", `the job could not be queued; try again (${created.message})`);
+    throw queueUnavailable(created.message);
   }
   // The token is shown once, in the 202 that starts the attempt: only its hash is stored.
   return created.kind === "exists" ? answer(created.job) : answer(created.job, cancel.token);
@@ -217,11 +217,4 @@ async function placeInLine(env: Env, jobId: string): Promise<{ ahead: number } |
   } catch {
     return null;
   }
-}
-
-async function loadJob(env: Env, jobId: string) {
-  checkedJobId(jobId);
-  const job = await env.JOB.getByName(jobId).get();
-  if (!job) throw notFound("job_not_found", `no job ${jobId}`);
-  return job;
 }
