@@ -18,7 +18,9 @@ let timer;
 const arm = () => {
   clearTimeout(timer);
   timer = setTimeout(() => {
-    console.error(`\nstall-guard: no output for ${stallArg} s from \`${[cmd, ...args].join(" ")}\`: killed`);
+    console.error(
+      `\nstall-guard: no output for ${stallArg} s from \`${[cmd, ...args].join(" ")}\`: killed`,
+    );
     try {
       process.kill(-child.pid, "SIGKILL");
     } catch {}
@@ -32,4 +34,5 @@ child.on("exit", (code, signal) => {
   clearTimeout(timer);
   process.exit(code ?? (signal ? 128 : 1));
 });
-for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => (process.kill(-child.pid, "SIGKILL"), process.exit(130)));
+for (const sig of ["SIGINT", "SIGTERM"])
+  process.on(sig, () => (process.kill(-child.pid, "SIGKILL"), process.exit(130)));

@@ -20,7 +20,11 @@ const DEFAULT_PAGE = 20;
 admin.use("*", async (c, next) => {
   const cfg = configFrom(c.env);
   if (cfg.adminToken === undefined) {
-    throw new ApiError(403, "admin_disabled", "the admin API is disabled: no ADMIN_TOKEN is configured");
+    throw new ApiError(
+      403,
+      "admin_disabled",
+      "the admin API is disabled: no ADMIN_TOKEN is configured",
+    );
   }
   const token = bearerToken(c.req.header("authorization"));
   if (token === null || !(await sameSecret(token, cfg.adminToken))) {
@@ -49,8 +53,13 @@ admin.get("/jobs", async (c) => {
   }
   const cursorRaw = c.req.query("cursor");
   const after = cursorRaw === undefined ? null : parseCursor(cursorRaw);
-  if (cursorRaw !== undefined && after === null) throw new ApiError(400, "invalid_cursor", "cursor must be a next_cursor from an earlier page");
-  const page = await jobIndexOf(c.env).list({ status: (status as JobStatus | undefined) ?? null, limit, after });
+  if (cursorRaw !== undefined && after === null)
+    throw new ApiError(400, "invalid_cursor", "cursor must be a next_cursor from an earlier page");
+  const page = await jobIndexOf(c.env).list({
+    status: (status as JobStatus | undefined) ?? null,
+    limit,
+    after,
+  });
   return c.json({ success: true, jobs: page.jobs, next_cursor: page.nextCursor });
 });
 
@@ -70,18 +79,32 @@ admin.post("/jobs/:jobId/redrive", async (c) => {
     c.json(
       {
         success: false,
-        error: { code: "job_not_redrivable", message: `only a failed or cancelled job can be redriven; this one is ${j.status}` },
+        error: {
+          code: "job_not_redrivable",
+          message: `only a failed or cancelled job can be redriven; this one is ${j.status}`,
+        },
         job: publicJob(j),
       },
       409,
     );
   if (!canRetry(job)) return notRedrivable(job);
   if ((await c.env.TAPES.head(tapeKey(jobId))) === null) {
-    throw conflict("tape_missing", "the job's tape is no longer stored; the player must post it again");
+    throw conflict(
+      "tape_missing",
+      "the job's tape is no longer stored; the player must post it again",
+    );
   }
   const cancel = await newCancelToken();
   const created = await c.env.JOB.getByName(jobId).create(jobId, job.tape, cancel.hash, "redrive");
   if (created.kind === "enqueue_failed") throw queueUnavailable(created.message);
   if (created.kind === "exists") return notRedrivable(created.job);
-  return c.json({ success: true, status_url: statusUrl(jobId), cancel_token: cancel.token, job: publicJob(created.job) }, 202);
+  return c.json(
+    {
+      success: true,
+      status_url: statusUrl(jobId),
+      cancel_token: cancel.token,
+      job: publicJob(created.job),
+    },
+    202,
+  );
 });

@@ -6,7 +6,8 @@ import { ApiError } from "./errors.ts";
  * reading, and a body that runs past it is cancelled mid-stream.
  */
 export async function readBodyLimited(req: Request, limit: number): Promise<Uint8Array> {
-  const tooLarge = () => new ApiError(413, "tape_too_large", `the tape is larger than MAX_TAPE_BYTES (${limit} bytes)`);
+  const tooLarge = () =>
+    new ApiError(413, "tape_too_large", `the tape is larger than MAX_TAPE_BYTES (${limit} bytes)`);
   const declared = req.headers.get("content-length");
   if (declared !== null && /^\d+$/.test(declared) && Number(declared) > limit) throw tooLarge();
   if (!req.body) return new Uint8Array(0);
@@ -26,7 +27,11 @@ export async function readBodyLimited(req: Request, limit: number): Promise<Uint
     }
   } catch (e) {
     if (e instanceof ApiError) throw e;
-    throw new ApiError(400, "body_unreadable", `the request body could not be read: ${e instanceof Error ? e.message : String(e)}`);
+    throw new ApiError(
+      400,
+      "body_unreadable",
+      `the request body could not be read: ${e instanceof Error ? e.message : String(e)}`,
+    );
   }
   const out = new Uint8Array(total);
   let at = 0;

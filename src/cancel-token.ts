@@ -9,7 +9,10 @@ const encoder = new TextEncoder();
 /** 32 random bytes, base64url: the token for the player, and its hash for the job. */
 export async function newCancelToken(): Promise<{ token: string; hash: string }> {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
-  const token = btoa(String.fromCharCode(...bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+  const token = btoa(String.fromCharCode(...bytes))
+    .replace(/\+/g, "-")
+    .replace(/\//g, "_")
+    .replace(/=+$/, "");
   return { token, hash: await hashToken(token) };
 }
 

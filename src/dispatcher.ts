@@ -42,8 +42,12 @@ export interface DispatcherSnapshot {
 export class ProverDispatcher extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS waiting (job_id TEXT PRIMARY KEY, arrived_at INTEGER NOT NULL)`);
-    ctx.storage.sql.exec(`CREATE INDEX IF NOT EXISTS waiting_order ON waiting (arrived_at, job_id)`);
+    ctx.storage.sql.exec(
+      `CREATE TABLE IF NOT EXISTS waiting (job_id TEXT PRIMARY KEY, arrived_at INTEGER NOT NULL)`,
+    );
+    ctx.storage.sql.exec(
+      `CREATE INDEX IF NOT EXISTS waiting_order ON waiting (arrived_at, job_id)`,
+    );
     ctx.storage.sql.exec(
       `CREATE TABLE IF NOT EXISTS slots (url TEXT PRIMARY KEY, holder TEXT, held_since INTEGER, checked_at INTEGER, cooldown_until INTEGER NOT NULL DEFAULT 0)`,
     );
@@ -65,13 +69,19 @@ export class ProverDispatcher extends DurableObject<Env> {
   /** The job no longer needs a prover (it ended, or was cancelled): free its slot or place. */
   async release(jobId: string): Promise<void> {
     this.ctx.storage.sql.exec(`DELETE FROM waiting WHERE job_id = ?`, jobId);
-    this.ctx.storage.sql.exec(`UPDATE slots SET holder = NULL, held_since = NULL, checked_at = NULL WHERE holder = ?`, jobId);
+    this.ctx.storage.sql.exec(
+      `UPDATE slots SET holder = NULL, held_since = NULL, checked_at = NULL WHERE holder = ?`,
+      jobId,
+    );
     await this.#pump();
   }
 
   /** The job must be submitted again (rebuild): back in line at its own arrival time. */
   async requeue(jobId: string, arrivedAt: number): Promise<void> {
-    this.ctx.storage.sql.exec(`UPDATE slots SET holder = NULL, held_since = NULL, checked_at = NULL WHERE holder = ?`, jobId);
+    this.ctx.storage.sql.exec(
+      `UPDATE slots SET holder = NULL, held_since = NULL, checked_at = NULL WHERE holder = ?`,
+      jobId,
+    );
     this.#enqueue(jobId, arrivedAt);
     await this.#pump();
   }
@@ -107,7 +117,11 @@ export class ProverDispatcher extends DurableObject<Env> {
   /** For `/api/health`: how long the line is and who holds each prover. */
   async summary(): Promise<{ waiting: number; slots: DispatcherSnapshot["slots"] }> {
     const { slots } = await this.snapshot(false);
-    return { waiting: this.ctx.storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM waiting`).one().n, slots };
+    return {
+      waiting: this.ctx.storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM waiting`).one()
+        .n,
+      slots,
+    };
   }
 
   /** The whole line (tests and debugging). */
@@ -117,11 +131,18 @@ export class ProverDispatcher extends DurableObject<Env> {
       slots: this.ctx.storage.sql
         .exec<SlotRow>(`SELECT * FROM slots ORDER BY url`)
         .toArray()
-        .map((s) => ({ url: s.url, holder: s.holder, heldSince: s.held_since, cooldownUntil: s.cooldown_until })),
-      waiting: !withWaiting ? [] : this.ctx.storage.sql
-        .exec<WaitingRow>(`SELECT * FROM waiting ORDER BY arrived_at, job_id`)
-        .toArray()
-        .map((w) => ({ jobId: w.job_id, arrivedAt: w.arrived_at })),
+        .map((s) => ({
+          url: s.url,
+          holder: s.holder,
+          heldSince: s.held_since,
+          cooldownUntil: s.cooldown_until,
+        })),
+      waiting: !withWaiting
+        ? []
+        : this.ctx.storage.sql
+            .exec<WaitingRow>(`SELECT * FROM waiting ORDER BY arrived_at, job_id`)
+            .toArray()
+            .map((w) => ({ jobId: w.job_id, arrivedAt: w.arrived_at })),
     };
   }
 
@@ -133,7 +154,10 @@ export class ProverDispatcher extends DurableObject<Env> {
     const cfg = configFrom(this.env);
     const now = Date.now();
     const stale = this.ctx.storage.sql
-      .exec<SlotRow>(`SELECT * FROM slots WHERE holder IS NOT NULL AND checked_at <= ?`, now - cfg.pollBudgetMs)
+      .exec<SlotRow>(
+        `SELECT * FROM slots WHERE holder IS NOT NULL AND checked_at <= ?`,
+        now - cfg.pollBudgetMs,
+      )
       .toArray();
     for (const slot of stale) {
       const holder = slot.holder!;
@@ -141,10 +165,27 @@ export class ProverDispatcher extends DurableObject<Env> {
       try {
         needed = await this.env.JOB.getByName(holder).needsProver();
       } catch (e) {
-        console.error(JSON.stringify({ event: "dispatcher_holder_check_failed", jobId: holder, error: String(e) }));
+        console.error(
+          JSON.stringify({
+            event: "dispatcher_holder_check_failed",
+            jobId: holder,
+            error: String(e),
+          }),
+        );
       }
-      if (needed) this.ctx.storage.sql.exec(`UPDATE slots SET checked_at = ? WHERE url = ? AND holder = ?`, Date.now(), slot.url, holder);
-      else this.ctx.storage.sql.exec(`UPDATE slots SET holder = NULL, held_since = NULL, checked_at = NULL WHERE url = ? AND holder = ?`, slot.url, holder);
+      if (needed)
+        this.ctx.storage.sql.exec(
+          `UPDATE slots SET checked_at = ? WHERE url = ? AND holder = ?`,
+          Date.now(),
+          slot.url,
+          holder,
+        );
+      else
+        this.ctx.storage.sql.exec(
+          `UPDATE slots SET holder = NULL, held_since = NULL, checked_at = NULL WHERE url = ? AND holder = ?`,
+          slot.url,
+          holder,
+        );
     }
     await this.#pump();
   }
@@ -161,13 +202,31 @@ export class ProverDispatcher extends DurableObject<Env> {
     for (;;) {
       const now = Date.now();
       const slot = this.ctx.storage.sql
-        .exec<SlotRow>(`SELECT * FROM slots WHERE holder IS NULL AND cooldown_until <= ? ORDER BY url LIMIT 1`, now)
+        .exec<SlotRow>(
+          `SELECT * FROM slots WHERE holder IS NULL AND cooldown_until <= ? ORDER BY url LIMIT 1`,
+          now,
+        )
         .toArray()[0];
-      const head = this.ctx.storage.sql.exec<WaitingRow>(`SELECT * FROM waiting ORDER BY arrived_at, job_id LIMIT 1`).toArray()[0];
+      const head = this.ctx.storage.sql
+        .exec<WaitingRow>(`SELECT * FROM waiting ORDER BY arrived_at, job_id LIMIT 1`)
+        .toArray()[0];
       if (!slot || !head) break;
       this.ctx.storage.sql.exec(`DELETE FROM waiting WHERE job_id = ?`, head.job_id);
-      this.ctx.storage.sql.exec(`UPDATE slots SET holder = ?, held_since = ?, checked_at = ? WHERE url = ?`, head.job_id, now, now, slot.url);
-      console.log(JSON.stringify({ event: "prover_slot_granted", jobId: head.job_id, prover: slot.url, waitedMs: now - head.arrived_at }));
+      this.ctx.storage.sql.exec(
+        `UPDATE slots SET holder = ?, held_since = ?, checked_at = ? WHERE url = ?`,
+        head.job_id,
+        now,
+        now,
+        slot.url,
+      );
+      console.log(
+        JSON.stringify({
+          event: "prover_slot_granted",
+          jobId: head.job_id,
+          prover: slot.url,
+          waitedMs: now - head.arrived_at,
+        }),
+      );
       if (head.job_id === caller) {
         callerGrant = slot.url;
         continue;
@@ -176,8 +235,14 @@ export class ProverDispatcher extends DurableObject<Env> {
         await this.env.JOBS_QUEUE.send({ jobId: head.job_id });
       } catch (e) {
         // Could not start it: give the slot back and put it back in line; the alarm tries again.
-        console.error(JSON.stringify({ event: "dispatcher_send_failed", jobId: head.job_id, error: String(e) }));
-        this.ctx.storage.sql.exec(`UPDATE slots SET holder = NULL, held_since = NULL, checked_at = NULL, cooldown_until = ? WHERE holder = ?`, now + cfg.pollIntervalMs, head.job_id);
+        console.error(
+          JSON.stringify({ event: "dispatcher_send_failed", jobId: head.job_id, error: String(e) }),
+        );
+        this.ctx.storage.sql.exec(
+          `UPDATE slots SET holder = NULL, held_since = NULL, checked_at = NULL, cooldown_until = ? WHERE holder = ?`,
+          now + cfg.pollIntervalMs,
+          head.job_id,
+        );
         this.#enqueue(head.job_id, head.arrived_at);
         break;
       }
@@ -188,14 +253,19 @@ export class ProverDispatcher extends DurableObject<Env> {
 
   /** While jobs wait: wake when a slot cools down, and every poll budget to check holders. */
   async #arm(cfg: Config): Promise<void> {
-    const waiting = this.ctx.storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM waiting`).one().n;
+    const waiting = this.ctx.storage.sql
+      .exec<{ n: number }>(`SELECT COUNT(*) AS n FROM waiting`)
+      .one().n;
     if (waiting === 0) {
       await this.ctx.storage.deleteAlarm();
       return;
     }
     const now = Date.now();
     const cooling = this.ctx.storage.sql
-      .exec<{ t: number | null }>(`SELECT MIN(cooldown_until) AS t FROM slots WHERE holder IS NULL AND cooldown_until > ?`, now)
+      .exec<{ t: number | null }>(
+        `SELECT MIN(cooldown_until) AS t FROM slots WHERE holder IS NULL AND cooldown_until > ?`,
+        now,
+      )
       .one().t;
     const at = Math.min(cooling ?? Infinity, now + cfg.pollBudgetMs);
     const current = await this.ctx.storage.getAlarm();
@@ -203,15 +273,23 @@ export class ProverDispatcher extends DurableObject<Env> {
   }
 
   #enqueue(jobId: string, arrivedAt: number): void {
-    this.ctx.storage.sql.exec(`INSERT OR IGNORE INTO waiting (job_id, arrived_at) VALUES (?, ?)`, jobId, arrivedAt);
+    this.ctx.storage.sql.exec(
+      `INSERT OR IGNORE INTO waiting (job_id, arrived_at) VALUES (?, ?)`,
+      jobId,
+      arrivedAt,
+    );
   }
 
   #slotOf(jobId: string): SlotRow | undefined {
-    return this.ctx.storage.sql.exec<SlotRow>(`SELECT * FROM slots WHERE holder = ?`, jobId).toArray()[0];
+    return this.ctx.storage.sql
+      .exec<SlotRow>(`SELECT * FROM slots WHERE holder = ?`, jobId)
+      .toArray()[0];
   }
 
   #ahead(jobId: string): number | null {
-    const me = this.ctx.storage.sql.exec<WaitingRow>(`SELECT * FROM waiting WHERE job_id = ?`, jobId).toArray()[0];
+    const me = this.ctx.storage.sql
+      .exec<WaitingRow>(`SELECT * FROM waiting WHERE job_id = ?`, jobId)
+      .toArray()[0];
     if (!me) return null;
     return this.ctx.storage.sql
       .exec<{ n: number }>(
@@ -226,9 +304,12 @@ export class ProverDispatcher extends DurableObject<Env> {
   /** One slot per configured prover; a prover dropped from the config keeps its slot until its job leaves. */
   #syncSlots(cfg: Config): void {
     const urls = provers(cfg);
-    for (const url of urls) this.ctx.storage.sql.exec(`INSERT OR IGNORE INTO slots (url) VALUES (?)`, url);
+    for (const url of urls)
+      this.ctx.storage.sql.exec(`INSERT OR IGNORE INTO slots (url) VALUES (?)`, url);
     const rows = this.ctx.storage.sql.exec<SlotRow>(`SELECT * FROM slots`).toArray();
-    for (const r of rows) if (!urls.includes(r.url) && r.holder === null) this.ctx.storage.sql.exec(`DELETE FROM slots WHERE url = ?`, r.url);
+    for (const r of rows)
+      if (!urls.includes(r.url) && r.holder === null)
+        this.ctx.storage.sql.exec(`DELETE FROM slots WHERE url = ?`, r.url);
   }
 }
 

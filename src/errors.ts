@@ -11,7 +11,13 @@ export class ApiError extends Error {
   readonly details: Record<string, unknown> | undefined;
   /** Extra response headers (Retry-After, WWW-Authenticate). */
   readonly headers: Record<string, string> | undefined;
-  constructor(status: ContentfulStatusCode, code: string, message: string, details?: Record<string, unknown>, headers?: Record<string, string>) {
+  constructor(
+    status: ContentfulStatusCode,
+    code: string,
+    message: string,
+    details?: Record<string, unknown>,
+    headers?: Record<string, string>,
+  ) {
     super(message);
     this.status = status;
     this.code = code;
@@ -23,7 +29,8 @@ export class ApiError extends Error {
 export const notFound = (code: string, message: string) => new ApiError(404, code, message);
 export const conflict = (code: string, message: string) => new ApiError(409, code, message);
 /** A new attempt could not be enqueued (it was undone): the caller may simply try again. */
-export const queueUnavailable = (cause: string) => new ApiError(503, "queue_unavailable", `the job could not be queued; try again (${cause})`);
+export const queueUnavailable = (cause: string) =>
+  new ApiError(503, "queue_unavailable", `the job could not be queued; try again (${cause})`);
 
 /** A job's terminal error: a stable code and a sentence for the player. */
 export interface JobError {

@@ -7,7 +7,10 @@ export const HEALTH_CACHE_MS = 15_000;
 let cached: { key: string; at: number; value: ProverHealth } | null = null;
 
 /** The prover's health and compatibility, cached for HEALTH_CACHE_MS per prover URL. */
-export async function proverHealth(cfg: Config, now = Date.now()): Promise<ProverHealth & { checkedAt: number }> {
+export async function proverHealth(
+  cfg: Config,
+  now = Date.now(),
+): Promise<ProverHealth & { checkedAt: number }> {
   const key = `${cfg.proverBaseUrl}|${cfg.proverExpectedImageId ?? ""}`;
   if (!cached || cached.key !== key || now - cached.at > HEALTH_CACHE_MS) {
     cached = { key, at: now, value: await new ProverClient(cfg).health() };

@@ -58,8 +58,12 @@ export class JobIndex extends DurableObject<Env> {
     ctx.storage.sql.exec(
       `CREATE TABLE IF NOT EXISTS jobs (job_id TEXT PRIMARY KEY, status TEXT NOT NULL, attempt INTEGER NOT NULL, started_at INTEGER NOT NULL, updated_at INTEGER NOT NULL, error_code TEXT)`,
     );
-    ctx.storage.sql.exec(`CREATE INDEX IF NOT EXISTS jobs_newest ON jobs (started_at DESC, job_id DESC)`);
-    ctx.storage.sql.exec(`CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, started_at DESC, job_id DESC)`);
+    ctx.storage.sql.exec(
+      `CREATE INDEX IF NOT EXISTS jobs_newest ON jobs (started_at DESC, job_id DESC)`,
+    );
+    ctx.storage.sql.exec(
+      `CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, started_at DESC, job_id DESC)`,
+    );
   }
 
   /** Records the job's current state; an older update (same attempt, earlier time) never wins. */
@@ -83,7 +87,11 @@ export class JobIndex extends DurableObject<Env> {
     this.ctx.storage.sql.exec(`DELETE FROM jobs WHERE job_id = ?`, jobId);
   }
 
-  async list(opts: { status: JobStatus | null; limit: number; after: { startedAt: number; jobId: string } | null }): Promise<JobPage> {
+  async list(opts: {
+    status: JobStatus | null;
+    limit: number;
+    after: { startedAt: number; jobId: string } | null;
+  }): Promise<JobPage> {
     const where: string[] = [];
     const args: SqlStorageValue[] = [];
     if (opts.status) {

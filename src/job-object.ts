@@ -67,14 +67,28 @@ export class ProofJob extends DurableObject<Env> {
    * Registers a new job and enqueues it, or returns the existing one (content addressing).
    * After `failed` or `cancelled` the same tape starts a fresh attempt instead.
    */
-  async create(jobId: string, tape: TapeInfo, cancelTokenHash: string, why: "post" | "redrive" = "post"): Promise<CreateResult> {
+  async create(
+    jobId: string,
+    tape: TapeInfo,
+    cancelTokenHash: string,
+    why: "post" | "redrive" = "post",
+  ): Promise<CreateResult> {
     const cfg = configFrom(this.env);
     const now = Date.now();
     const stored = this.#load();
     const existing = stored ? expire(stored, now, cfg) : null;
-    if (stored && existing && !canRetry(existing)) return { kind: "exists", job: await this.#commit(stored, existing, "read", now, cfg) };
-    const job = existing ? newAttempt(existing, now, cfg, cancelTokenHash) : newJob(jobId, tape, now, cfg, cancelTokenHash);
-    await this.#commit(stored, job, existing ? (why === "redrive" ? "redrive" : "new_attempt") : "accepted", now, cfg);
+    if (stored && existing && !canRetry(existing))
+      return { kind: "exists", job: await this.#commit(stored, existing, "read", now, cfg) };
+    const job = existing
+      ? newAttempt(existing, now, cfg, cancelTokenHash)
+      : newJob(jobId, tape, now, cfg, cancelTokenHash);
+    await this.#commit(
+      stored,
+      job,
+      existing ? (why === "redrive" ? "redrive" : "new_attempt") : "accepted",
+      now,
+      cfg,
+    );
     try {
       await this.env.JOBS_QUEUE.send({ jobId } satisfies JobMessage);
     } catch (e) {
@@ -84,7 +98,10 @@ export class ProofJob extends DurableObject<Env> {
       if (stored) await this.#arm(stored, now, cfg);
       else await this.ctx.storage.deleteAlarm();
       if (stored) await this.#index(stored);
-      else await jobIndexOf(this.env).forget(jobId).catch(() => undefined);
+      else
+        await jobIndexOf(this.env)
+          .forget(jobId)
+          .catch(() => undefined);
       return { kind: "enqueue_failed", message: e instanceof Error ? e.message : String(e) };
     }
     return { kind: "created", job };
@@ -111,11 +128,19 @@ export class ProofJob extends DurableObject<Env> {
     if (!stored) return { kind: "not_found" };
     const cfg = configFrom(this.env);
     const now = Date.now();
-    const allowed = "admin" in who || (who.tokenHash !== null && stored.cancelTokenHash !== null && who.tokenHash === stored.cancelTokenHash);
+    const allowed =
+      "admin" in who ||
+      (who.tokenHash !== null &&
+        stored.cancelTokenHash !== null &&
+        who.tokenHash === stored.cancelTokenHash);
     if (!allowed) return { kind: "forbidden" };
     const job = expire(stored, now, cfg);
-    if (job.status === "succeeded" || job.status === "failed") return { kind: "ended", job: await this.#commit(stored, job, "read", now, cfg) };
-    return { kind: "cancelled", job: await this.#commit(stored, cancel(job, now, cfg), "cancel", now, cfg) };
+    if (job.status === "succeeded" || job.status === "failed")
+      return { kind: "ended", job: await this.#commit(stored, job, "read", now, cfg) };
+    return {
+      kind: "cancelled",
+      job: await this.#commit(stored, cancel(job, now, cfg), "cancel", now, cfg),
+    };
   }
 
   /**
@@ -175,7 +200,12 @@ export class ProofJob extends DurableObject<Env> {
         // Cancelled, timed out or replaced by a new attempt while the prover was taking it:
         // that prover job belongs to no attempt now, an orphan to delete.
         if (outcome.kind === "accepted") {
-          job = addCleanup(job, { url: admission.proverUrl, proverJobId: outcome.proverJobId, reason: "orphaned" }, now, cfg);
+          job = addCleanup(
+            job,
+            { url: admission.proverUrl, proverJobId: outcome.proverJobId, reason: "orphaned" },
+            now,
+            cfg,
+          );
         }
         await this.#commit(current, job, "submit", now, cfg, true);
         return { ack: true };
@@ -196,7 +226,10 @@ export class ProofJob extends DurableObject<Env> {
 
   /** Another delivery of this job is submitting right now; look again once it must be done. */
   #lockedRetry(now: number): MessageAction {
-    return { ack: false, retryDelaySeconds: Math.ceil((this.ctx.storage.kv.get<number>(SUBMIT_LOCK)! - now) / 1000) };
+    return {
+      ack: false,
+      retryDelaySeconds: Math.ceil((this.ctx.storage.kv.get<number>(SUBMIT_LOCK)! - now) / 1000),
+    };
   }
 
   /** The DLQ consumer: the job's deliveries ran out. */
@@ -223,14 +256,20 @@ export class ProofJob extends DurableObject<Env> {
     if (!stored) return;
     now = Date.now();
     if (isTerminal(stored.status)) {
-      if (stored.cleanup.length === 0 && now >= (stored.finishedAt ?? now) + cfg.completedJobRetentionMs) {
+      if (
+        stored.cleanup.length === 0 &&
+        now >= (stored.finishedAt ?? now) + cfg.completedJobRetentionMs
+      ) {
         await this.ctx.storage.deleteAll();
-        await jobIndexOf(this.env).forget(stored.jobId).catch(() => undefined);
+        await jobIndexOf(this.env)
+          .forget(stored.jobId)
+          .catch(() => undefined);
       } else await this.#arm(stored, now, cfg);
       return;
     }
     let job = expire(stored, now, cfg);
-    if (job.status === "queued" && now >= watchdogAt(job, cfg)!) job = await this.#watchdog(job, now);
+    if (job.status === "queued" && now >= watchdogAt(job, cfg)!)
+      job = await this.#watchdog(job, now);
     if (job.status === "proving") {
       // Crash watchdog: if this invocation dies mid-loop, polling resumes after it. Set past
       // the loop's own end, so it never fires while the loop is still running.
@@ -245,7 +284,10 @@ export class ProofJob extends DurableObject<Env> {
       job = expire(stored, now, cfg);
       if (job.status !== "proving") break;
       const polled = onPoll(job, outcome, now, cfg);
-      job = polled.next.kind === "store" ? await this.#storeResult(polled.job, outcome, now, cfg) : polled.job;
+      job =
+        polled.next.kind === "store"
+          ? await this.#storeResult(polled.job, outcome, now, cfg)
+          : polled.job;
       if (polled.next.kind !== "wait" || job.status !== "proving") break;
       const next = nextPoll(job, startedAt, now, cfg);
       this.#record(stored, job, "poll");
@@ -282,10 +324,20 @@ export class ProofJob extends DurableObject<Env> {
     try {
       await this.env.JOBS_QUEUE.send({ jobId: job.jobId } satisfies JobMessage);
     } catch (e) {
-      console.error(JSON.stringify({ event: "watchdog_send_failed", jobId: job.jobId, error: String(e) }));
+      console.error(
+        JSON.stringify({ event: "watchdog_send_failed", jobId: job.jobId, error: String(e) }),
+      );
       return { ...job, watchdogCheckedAt: now }; // look again after the next interval
     }
-    console.log(JSON.stringify({ event: "watchdog_redispatch", jobId: job.jobId, attempt: job.attempt, where, idleMs: now - job.updatedAt }));
+    console.log(
+      JSON.stringify({
+        event: "watchdog_redispatch",
+        jobId: job.jobId,
+        attempt: job.attempt,
+        where,
+        idleMs: now - job.updatedAt,
+      }),
+    );
     return checked.job;
   }
 
@@ -297,9 +349,25 @@ export class ProofJob extends DurableObject<Env> {
       const outcome = await this.#prover(cfg, entry.url).delete(entry.proverJobId);
       const current = this.#load();
       if (!current) return null;
-      const next = onCleanup(current, current.cleanup.find((e) => e.proverJobId === entry.proverJobId && e.url === entry.url) ?? entry, outcome, Date.now(), cfg.pollIntervalMs);
+      const next = onCleanup(
+        current,
+        current.cleanup.find((e) => e.proverJobId === entry.proverJobId && e.url === entry.url) ??
+          entry,
+        outcome,
+        Date.now(),
+        cfg.pollIntervalMs,
+      );
       this.#record(current, next, "cleanup");
-      console.log(JSON.stringify({ event: "prover_cleanup", jobId: stored.jobId, proverJobId: entry.proverJobId, reason: entry.reason, outcome, tries: entry.tries + 1 }));
+      console.log(
+        JSON.stringify({
+          event: "prover_cleanup",
+          jobId: stored.jobId,
+          proverJobId: entry.proverJobId,
+          reason: entry.reason,
+          outcome,
+          tries: entry.tries + 1,
+        }),
+      );
     }
     return this.#load();
   }
@@ -338,16 +406,39 @@ export class ProofJob extends DurableObject<Env> {
         if (!earlier) throw new Error(`${key} exists but could not be read`);
         kept = await earlier.json<ResultDocument>();
         const wrong = journalMismatch(job.tape, kept.journal ?? null, RULES_DIGEST_AST3);
-        if (wrong) throw new Error(`${key} already holds a different result (${wrong}); it is not overwritten`);
-        console.log(JSON.stringify({ event: "result_already_stored", jobId: job.jobId, attempt: job.attempt, storedAt: kept.storedAt }));
+        if (wrong)
+          throw new Error(
+            `${key} already holds a different result (${wrong}); it is not overwritten`,
+          );
+        console.log(
+          JSON.stringify({
+            event: "result_already_stored",
+            jobId: job.jobId,
+            attempt: job.attempt,
+            storedAt: kept.storedAt,
+          }),
+        );
       }
     } catch (e) {
-      console.error(JSON.stringify({ event: "result_store_failed", jobId: job.jobId, attempt: job.attempt, error: String(e) }));
+      console.error(
+        JSON.stringify({
+          event: "result_store_failed",
+          jobId: job.jobId,
+          attempt: job.attempt,
+          error: String(e),
+        }),
+      );
       return onResultStoreFailed(job, e instanceof Error ? e.message : String(e), now);
     }
     return onResultStored(
       job,
-      { key, receiptKind: kept.receiptKind, segments: kept.segments, proverElapsedMs: kept.proverElapsedMs, journal: kept.journal },
+      {
+        key,
+        receiptKind: kept.receiptKind,
+        segments: kept.segments,
+        proverElapsedMs: kept.proverElapsedMs,
+        journal: kept.journal,
+      },
       now,
       cfg,
     );
@@ -377,10 +468,22 @@ export class ProofJob extends DurableObject<Env> {
    * when `rearm`, else when the status or pending clean-ups changed or no alarm is armed) and
    * tells the dispatcher when the job left its place in line or its prover slot.
    */
-  async #commit(before: Job | null, after: Job, reason: string, now: number, cfg: Config, rearm = false): Promise<Job> {
+  async #commit(
+    before: Job | null,
+    after: Job,
+    reason: string,
+    now: number,
+    cfg: Config,
+    rearm = false,
+  ): Promise<Job> {
     this.#record(before, after, reason);
     const statusChanged = before === null || before.status !== after.status;
-    if (rearm || statusChanged || before.cleanup !== after.cleanup || (await this.ctx.storage.getAlarm()) === null) {
+    if (
+      rearm ||
+      statusChanged ||
+      before.cleanup !== after.cleanup ||
+      (await this.ctx.storage.getAlarm()) === null
+    ) {
       await this.#arm(after, now, cfg);
     }
     if (statusChanged || before.attempt !== after.attempt) await this.#index(after);
@@ -396,7 +499,9 @@ export class ProofJob extends DurableObject<Env> {
     try {
       await jobIndexOf(this.env).record(indexRow(job));
     } catch (e) {
-      console.error(JSON.stringify({ event: "job_index_failed", jobId: job.jobId, error: String(e) }));
+      console.error(
+        JSON.stringify({ event: "job_index_failed", jobId: job.jobId, error: String(e) }),
+      );
     }
   }
 
@@ -405,7 +510,9 @@ export class ProofJob extends DurableObject<Env> {
     try {
       await dispatcherOf(this.env).release(jobId);
     } catch (e) {
-      console.error(JSON.stringify({ event: "dispatcher_release_failed", jobId, error: String(e) }));
+      console.error(
+        JSON.stringify({ event: "dispatcher_release_failed", jobId, error: String(e) }),
+      );
     }
   }
 
@@ -414,8 +521,12 @@ export class ProofJob extends DurableObject<Env> {
     try {
       await dispatcherOf(this.env).requeue(job.jobId, job.attemptStartedAt);
     } catch (e) {
-      console.error(JSON.stringify({ event: "dispatcher_requeue_failed", jobId: job.jobId, error: String(e) }));
-      await this.env.JOBS_QUEUE.send({ jobId: job.jobId } satisfies JobMessage).catch(() => undefined);
+      console.error(
+        JSON.stringify({ event: "dispatcher_requeue_failed", jobId: job.jobId, error: String(e) }),
+      );
+      await this.env.JOBS_QUEUE.send({ jobId: job.jobId } satisfies JobMessage).catch(
+        () => undefined,
+      );
     }
   }
 }

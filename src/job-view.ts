@@ -14,7 +14,8 @@ export function publicJob(job: Job) {
 }
 
 export function checkedJobId(jobId: string): string {
-  if (!JOB_ID.test(jobId)) throw new ApiError(400, "invalid_job_id", "a job id is the 64-hex SHA-256 of the tape");
+  if (!JOB_ID.test(jobId))
+    throw new ApiError(400, "invalid_job_id", "a job id is the 64-hex SHA-256 of the tape");
   return jobId;
 }
 

@@ -41,7 +41,10 @@ export interface ProverState {
 }
 
 /** The prover side of a job that has not been submitted (again) yet. */
-export function unsubmitted(segmentLimitPo2: number, lastError: JobError | null = null): ProverState {
+export function unsubmitted(
+  segmentLimitPo2: number,
+  lastError: JobError | null = null,
+): ProverState {
   return {
     url: null,
     jobId: null,

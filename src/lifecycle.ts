@@ -1,6 +1,14 @@
 import type { Config } from "./config.ts";
 import type { JobError } from "./errors.ts";
-import { isTerminal, unsubmitted, type AttemptSummary, type Job, type Journal, type ResultSummary, type TapeInfo } from "./job.ts";
+import {
+  isTerminal,
+  unsubmitted,
+  type AttemptSummary,
+  type Job,
+  type Journal,
+  type ResultSummary,
+  type TapeInfo,
+} from "./job.ts";
 import { abandonProverJob, nextCleanupAt } from "./prover-cleanup.ts";
 import { failureAction, rebuild } from "./recovery.ts";
 import { retryDelaySeconds } from "./retries.ts";
@@ -62,7 +70,13 @@ export type MessageAction = { ack: true } | { ack: false; retryDelaySeconds: num
 /** What the dispatcher said when a delivered job asked for a prover. */
 export type Admission = { kind: "granted"; proverUrl: string } | { kind: "waiting"; ahead: number };
 
-export function newJob(jobId: string, tape: TapeInfo, now: number, cfg: Cfg, cancelTokenHash: string | null = null): Job {
+export function newJob(
+  jobId: string,
+  tape: TapeInfo,
+  now: number,
+  cfg: Cfg,
+  cancelTokenHash: string | null = null,
+): Job {
   return {
     jobId,
     status: "queued",
@@ -115,7 +129,14 @@ export function newAttempt(job: Job, now: number, cfg: Cfg, cancelTokenHash: str
 }
 
 export function fail(job: Job, error: JobError, now: number): Job {
-  return { ...job, status: "failed", detail: error.message, error, finishedAt: now, updatedAt: now };
+  return {
+    ...job,
+    status: "failed",
+    detail: error.message,
+    error,
+    finishedAt: now,
+    updatedAt: now,
+  };
 }
 
 /**
@@ -138,7 +159,11 @@ export function expire(job: Job, now: number, cfg: Cfg): Job {
       now,
     );
   }
-  if (job.status === "proving" && job.prover.pollDeadlineAt !== null && now > job.prover.pollDeadlineAt) {
+  if (
+    job.status === "proving" &&
+    job.prover.pollDeadlineAt !== null &&
+    now > job.prover.pollDeadlineAt
+  ) {
     return rebuild(
       job,
       {
@@ -160,7 +185,11 @@ export function shouldSubmit(job: Job): boolean {
 
 /** A queue delivery reached the job (before any submit). */
 export function onDelivery(job: Job, now: number): Job {
-  return { ...job, attempts: { ...job.attempts, deliveries: job.attempts.deliveries + 1 }, updatedAt: now };
+  return {
+    ...job,
+    attempts: { ...job.attempts, deliveries: job.attempts.deliveries + 1 },
+    updatedAt: now,
+  };
 }
 
 /** The dispatcher put the job in line behind `ahead` others (a busy prover is not a failure). */
@@ -248,7 +277,10 @@ export function onSubmit(
       return {
         job: fail(
           { ...job, attempts },
-          { code: "prover_rejected", message: `The prover refused the tape: ${outcome.error.message} (${outcome.error.code}).` },
+          {
+            code: "prover_rejected",
+            message: `The prover refused the tape: ${outcome.error.message} (${outcome.error.code}).`,
+          },
           now,
         ),
         message: { ack: true },
@@ -275,7 +307,12 @@ export type AfterPoll =
  *   proof_timeout or out of memory: rebuilt with smaller segments;
  * - failed with zero_score_not_allowed: `prover_rejected`; an unknown code: `prover_failed`.
  */
-export function onPoll(job: Job, outcome: PollOutcome, now: number, cfg: Cfg): { job: Job; next: AfterPoll } {
+export function onPoll(
+  job: Job,
+  outcome: PollOutcome,
+  now: number,
+  cfg: Cfg,
+): { job: Job; next: AfterPoll } {
   if (job.status !== "proving") return { job, next: { kind: "done" } };
   const polled = {
     ...job,
@@ -290,8 +327,16 @@ export function onPoll(job: Job, outcome: PollOutcome, now: number, cfg: Cfg): {
         job: {
           ...polled,
           detail:
-            outcome.status === "running" ? "The prover is proving the tape." : "The prover accepted the tape; waiting for it to start.",
-          prover: { ...polled.prover, status: outcome.status, consecutivePollFailures: 0, firstFailedPollAt: null, lastError: null },
+            outcome.status === "running"
+              ? "The prover is proving the tape."
+              : "The prover accepted the tape; waiting for it to start.",
+          prover: {
+            ...polled.prover,
+            status: outcome.status,
+            consecutivePollFailures: 0,
+            firstFailedPollAt: null,
+            lastError: null,
+          },
         },
         next: { kind: "wait" },
       };
@@ -323,26 +368,52 @@ export function onPoll(job: Job, outcome: PollOutcome, now: number, cfg: Cfg): {
     }
     case "succeeded":
       return {
-        job: { ...polled, prover: { ...polled.prover, status: "succeeded", consecutivePollFailures: 0, firstFailedPollAt: null, lastError: null } },
+        job: {
+          ...polled,
+          prover: {
+            ...polled.prover,
+            status: "succeeded",
+            consecutivePollFailures: 0,
+            firstFailedPollAt: null,
+            lastError: null,
+          },
+        },
         next: { kind: "store" },
       };
     case "failed": {
       // The prover's job is over: tell it to forget it (it keeps finished jobs, at most max_jobs).
       const failed = abandonProverJob(
-        { ...polled, prover: { ...polled.prover, status: "failed" as const, lastError: outcome.error } },
+        {
+          ...polled,
+          prover: { ...polled.prover, status: "failed" as const, lastError: outcome.error },
+        },
         outcome.error.code,
         now,
         cfg,
       );
       const why = `The prover failed the proof: ${outcome.error.message} (${outcome.error.code}).`;
       const action = failureAction(outcome.error);
-      if (action === "reject") return done(fail(failed, { code: "prover_rejected", message: why }, now));
-      if (action === "fatal") return done(fail(failed, { code: "prover_failed", message: why }, now));
-      return done(rebuild(failed, { code: outcome.error.code, message: why }, now, cfg, { smaller: action === "rebuild_smaller" }));
+      if (action === "reject")
+        return done(fail(failed, { code: "prover_rejected", message: why }, now));
+      if (action === "fatal")
+        return done(fail(failed, { code: "prover_failed", message: why }, now));
+      return done(
+        rebuild(failed, { code: outcome.error.code, message: why }, now, cfg, {
+          smaller: action === "rebuild_smaller",
+        }),
+      );
     }
     case "lost":
       return done(
-        rebuild(polled, { code: "prover_job_lost", message: "The prover no longer knows this job (it restarted or swept it)." }, now, cfg),
+        rebuild(
+          polled,
+          {
+            code: "prover_job_lost",
+            message: "The prover no longer knows this job (it restarted or swept it).",
+          },
+          now,
+          cfg,
+        ),
       );
   }
 }
@@ -351,7 +422,11 @@ export function onPoll(job: Job, outcome: PollOutcome, now: number, cfg: Cfg): {
  * Checks a finished proof against the tape it was made from. Returns the reason it is not
  * a valid proof for this tape, or null when every journal field agrees.
  */
-export function journalMismatch(tape: TapeInfo, journal: Journal | null, rulesDigest: number): string | null {
+export function journalMismatch(
+  tape: TapeInfo,
+  journal: Journal | null,
+  rulesDigest: number,
+): string | null {
   if (!journal) return "the result carries no journal";
   const want: Journal = {
     seed: tape.seed,
@@ -362,15 +437,23 @@ export function journalMismatch(tape: TapeInfo, journal: Journal | null, rulesDi
     rules_digest: rulesDigest,
   };
   const wrong = (Object.keys(want) as (keyof Journal)[]).filter((k) => journal[k] !== want[k]);
-  return wrong.length === 0 ? null : `journal ${wrong.map((k) => `${k} is ${journal[k]}, expected ${want[k]}`).join("; ")}`;
+  return wrong.length === 0
+    ? null
+    : `journal ${wrong.map((k) => `${k} is ${journal[k]}, expected ${want[k]}`).join("; ")}`;
 }
 
 /** The prover claimed success with a result that is not a proof of this tape: rebuild (and delete that prover job). */
 export function onResultInvalid(job: Job, reason: string, now: number, cfg: Cfg): Job {
   if (job.status !== "proving") return job;
-  return rebuild(job, { code: "result_mismatch", message: `The prover's result does not match the tape: ${reason}.` }, now, cfg, {
-    cleanup: true,
-  });
+  return rebuild(
+    job,
+    { code: "result_mismatch", message: `The prover's result does not match the tape: ${reason}.` },
+    now,
+    cfg,
+    {
+      cleanup: true,
+    },
+  );
 }
 
 /**
@@ -412,7 +495,9 @@ export function onDeadLetter(job: Job, now: number): Job {
     {
       code: "retries_exhausted",
       message: `The tape could not be handed to the prover after ${job.attempts.deliveries} deliveries (last problem: ${
-        job.prover.lastError ? `${job.prover.lastError.message} (${job.prover.lastError.code})` : "none recorded"
+        job.prover.lastError
+          ? `${job.prover.lastError.message} (${job.prover.lastError.code})`
+          : "none recorded"
       }).`,
     },
     now,
@@ -439,7 +524,12 @@ export function cancel(job: Job, now: number, cfg: Cfg): Job {
  * Inside one alarm invocation: poll again after a sleep while the per-alarm budget allows,
  * else re-arm the alarm. Never sleeps past a deadline, so deadlines are enforced on time.
  */
-export function nextPoll(job: Job, alarmStartedAt: number, now: number, cfg: Cfg): { sleepMs: number } | { alarmAt: number } {
+export function nextPoll(
+  job: Job,
+  alarmStartedAt: number,
+  now: number,
+  cfg: Cfg,
+): { sleepMs: number } | { alarmAt: number } {
   // Clean-ups wait for the next alarm invocation: it runs them before it polls.
   const at = Math.min(now + cfg.pollIntervalMs, nextDeadline(job));
   if (at - alarmStartedAt <= cfg.pollBudgetMs) return { sleepMs: Math.max(0, at - now) };
@@ -477,7 +567,11 @@ export function watchdogAt(job: Job, cfg: Cfg): number | null {
  * line nor being submitted lost its message (or the runtime died before delivering it), and
  * is sent again. Deliveries are idempotent, so a message that was only slow does no harm.
  */
-export function onWatchdog(job: Job, where: Whereabouts, now: number): { job: Job; redispatch: boolean } {
+export function onWatchdog(
+  job: Job,
+  where: Whereabouts,
+  now: number,
+): { job: Job; redispatch: boolean } {
   if (job.status !== "queued") return { job, redispatch: false };
   const checked = { ...job, watchdogCheckedAt: now };
   if (where === "waiting" || where === "submitting") return { job: checked, redispatch: false };
@@ -501,7 +595,8 @@ export function onWatchdog(job: Job, where: Whereabouts, now: number): { job: Jo
  */
 export function alarmAt(job: Job, now: number, cfg: Cfg): number {
   const cleanup = nextCleanupAt(job);
-  if (isTerminal(job.status)) return Math.min(cleanup, (job.finishedAt ?? now) + cfg.completedJobRetentionMs);
+  if (isTerminal(job.status))
+    return Math.min(cleanup, (job.finishedAt ?? now) + cfg.completedJobRetentionMs);
   if (job.status === "queued") return Math.min(cleanup, nextDeadline(job), watchdogAt(job, cfg)!);
   return Math.min(cleanup, now + cfg.pollIntervalMs, nextDeadline(job));
 }

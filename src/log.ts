@@ -5,7 +5,8 @@ import type { Job } from "./job.ts";
  * Never carries tape bytes or secrets: only ids, states, codes and durations.
  */
 export function logTransition(before: Job | null, after: Job, reason: string): void {
-  if (before && before.status === after.status && before.prover.status === after.prover.status) return;
+  if (before && before.status === after.status && before.prover.status === after.prover.status)
+    return;
   console.log(
     JSON.stringify({
       event: "job_transition",

@@ -16,7 +16,12 @@ export type CleanupOutcome = "deleted" | "gone" | "active" | "error";
 
 const MAX_BACKOFF_MS = 60_000;
 
-export function addCleanup(job: Job, c: { url: string; proverJobId: string; reason: string }, now: number, cfg: Cfg): Job {
+export function addCleanup(
+  job: Job,
+  c: { url: string; proverJobId: string; reason: string },
+  now: number,
+  cfg: Cfg,
+): Job {
   if (job.cleanup.some((e) => e.proverJobId === c.proverJobId && e.url === c.url)) return job;
   // The prover ends any proof by its own timeout; a proof started after acceptance cannot run
   // longer than the poll deadline the gateway gave it, so that bounds the retries too.
@@ -34,8 +39,16 @@ export function abandonProverJob(job: Job, reason: string, now: number, cfg: Cfg
 export const dueCleanups = (job: Job, now: number) => job.cleanup.filter((e) => e.nextAt <= now);
 
 /** Applies the prover's answer to one cleanup: done, or tried again later (doubling, from `firstDelayMs`). */
-export function onCleanup(job: Job, entry: ProverCleanup, outcome: CleanupOutcome, now: number, firstDelayMs: number): Job {
-  const rest = job.cleanup.filter((e) => e !== entry && !(e.proverJobId === entry.proverJobId && e.url === entry.url));
+export function onCleanup(
+  job: Job,
+  entry: ProverCleanup,
+  outcome: CleanupOutcome,
+  now: number,
+  firstDelayMs: number,
+): Job {
+  const rest = job.cleanup.filter(
+    (e) => e !== entry && !(e.proverJobId === entry.proverJobId && e.url === entry.url),
+  );
   if (outcome === "deleted" || outcome === "gone") return { ...job, cleanup: rest, updatedAt: now };
   const tries = entry.tries + 1;
   const nextAt = now + Math.min(MAX_BACKOFF_MS, firstDelayMs * 2 ** Math.min(tries - 1, 20));

@@ -12,7 +12,9 @@ import { RULES_DIGEST_AST3 } from "./tape.ts";
  * nothing else in the gateway looks at prover status codes or bodies.
  */
 
-const errorBody = z.object({ error: z.string().optional(), error_code: z.string().optional() }).loose();
+const errorBody = z
+  .object({ error: z.string().optional(), error_code: z.string().optional() })
+  .loose();
 
 const submitAccepted = z.object({ job_id: z.string().min(1) }).loose();
 
@@ -84,7 +86,10 @@ export interface SubmitOptions {
   verifyMode: string;
 }
 
-type ClientConfig = Pick<Config, "proverBaseUrl" | "proverApiKey" | "requestTimeoutMs" | "proverExpectedImageId">;
+type ClientConfig = Pick<
+  Config,
+  "proverBaseUrl" | "proverApiKey" | "requestTimeoutMs" | "proverExpectedImageId"
+>;
 
 export class ProverClient {
   readonly #cfg: ClientConfig;
@@ -115,7 +120,8 @@ export class ProverClient {
     const code = body.success ? body.data.error_code : undefined;
     const message = (body.success ? body.data.error : undefined) ?? `HTTP ${status}`;
     if (status === 429) return { kind: "busy", error: { code: code ?? "prover_busy", message } };
-    if (status === 400) return { kind: "rejected", error: { code: code ?? "bad_request", message } };
+    if (status === 400)
+      return { kind: "rejected", error: { code: code ?? "bad_request", message } };
     return { kind: "transient", error: httpError(status, code, message) };
   }
 
@@ -128,24 +134,41 @@ export class ProverClient {
     if (status === 404) {
       const body = errorBody.safeParse(json);
       if (body.success && body.data.error_code === "job_not_found") return { kind: "lost" };
-      return { kind: "transient", error: httpError(status, undefined, "unexpected 404 from the prover") };
+      return {
+        kind: "transient",
+        error: httpError(status, undefined, "unexpected 404 from the prover"),
+      };
     }
     if (status !== 200) {
       const body = errorBody.safeParse(json);
       return {
         kind: "transient",
-        error: httpError(status, body.success ? body.data.error_code : undefined, (body.success && body.data.error) || `HTTP ${status}`),
+        error: httpError(
+          status,
+          body.success ? body.data.error_code : undefined,
+          (body.success && body.data.error) || `HTTP ${status}`,
+        ),
       };
     }
     const parsed = jobStatus.safeParse(json);
-    if (!parsed.success) return { kind: "transient", error: badReply(status, "the job status reply is not in the prover's format") };
+    if (!parsed.success)
+      return {
+        kind: "transient",
+        error: badReply(status, "the job status reply is not in the prover's format"),
+      };
     const job = parsed.data;
     switch (job.status) {
       case "queued":
       case "running":
         return { kind: "pending", status: job.status };
       case "failed":
-        return { kind: "failed", error: { code: job.error_code ?? "unknown_failure", message: job.error ?? "no reason given" } };
+        return {
+          kind: "failed",
+          error: {
+            code: job.error_code ?? "unknown_failure",
+            message: job.error ?? "no reason given",
+          },
+        };
       case "succeeded": {
         const proof = job.result?.proof;
         const journal = journalSchema.safeParse(proof?.journal);
@@ -192,13 +215,19 @@ export class ProverClient {
     const h = parsed.data;
     const problems: string[] = [];
     if (h.ruleset !== "AST3") problems.push(`ruleset is ${h.ruleset ?? "missing"}, expected AST3`);
-    if (h.rules_digest !== RULES_DIGEST_AST3) problems.push(`rules_digest is ${h.rules_digest ?? "missing"}, expected 0x41535433`);
-    if (!h.image_id || !/^[0-9a-fA-F]{64}$/.test(h.image_id)) problems.push("image_id is not 32-byte hex");
-    else if (this.#cfg.proverExpectedImageId && h.image_id.toLowerCase() !== this.#cfg.proverExpectedImageId) {
+    if (h.rules_digest !== RULES_DIGEST_AST3)
+      problems.push(`rules_digest is ${h.rules_digest ?? "missing"}, expected 0x41535433`);
+    if (!h.image_id || !/^[0-9a-fA-F]{64}$/.test(h.image_id))
+      problems.push("image_id is not 32-byte hex");
+    else if (
+      this.#cfg.proverExpectedImageId &&
+      h.image_id.toLowerCase() !== this.#cfg.proverExpectedImageId
+    ) {
       problems.push(`image_id ${h.image_id} is not the pinned PROVER_EXPECTED_IMAGE_ID`);
     }
     const compatible = problems.length === 0;
-    if (h.accelerator === "cpu") problems.push("accelerator is cpu: the GPU is gone, proofs will be far too slow");
+    if (h.accelerator === "cpu")
+      problems.push("accelerator is cpu: the GPU is gone, proofs will be far too slow");
     return {
       reachable: true,
       compatible,
@@ -206,7 +235,10 @@ export class ProverClient {
       accelerator: h.accelerator ?? null,
       imageId: h.image_id ?? null,
       devMode: h.dev_mode ?? null,
-      busy: h.queued_jobs !== undefined && h.running_jobs !== undefined ? h.queued_jobs + h.running_jobs > 0 : null,
+      busy:
+        h.queued_jobs !== undefined && h.running_jobs !== undefined
+          ? h.queued_jobs + h.running_jobs > 0
+          : null,
     };
   }
 
@@ -226,8 +258,14 @@ export class ProverClient {
       const timedOut = e instanceof Error && (e.name === "TimeoutError" || e.name === "AbortError");
       return {
         error: timedOut
-          ? { code: "prover_timeout", message: `the prover did not answer ${method} ${path.split("?")[0]} within ${this.#cfg.requestTimeoutMs} ms` }
-          : { code: "prover_unreachable", message: `could not reach the prover: ${e instanceof Error ? e.message : String(e)}` },
+          ? {
+              code: "prover_timeout",
+              message: `the prover did not answer ${method} ${path.split("?")[0]} within ${this.#cfg.requestTimeoutMs} ms`,
+            }
+          : {
+              code: "prover_unreachable",
+              message: `could not reach the prover: ${e instanceof Error ? e.message : String(e)}`,
+            },
       };
     }
   }
@@ -246,6 +284,13 @@ function badReply(status: number, why: string): JobError {
 }
 
 function httpError(status: number, code: string | undefined, message: string): JobError {
-  if (status === 401) return { code: "prover_unauthorized", message: "the prover refused the API key (check PROVER_API_KEY)" };
-  return { code: status >= 500 ? "prover_unavailable" : "prover_bad_reply", message: `${message} (HTTP ${status}${code ? `, ${code}` : ""})` };
+  if (status === 401)
+    return {
+      code: "prover_unauthorized",
+      message: "the prover refused the API key (check PROVER_API_KEY)",
+    };
+  return {
+    code: status >= 500 ? "prover_unavailable" : "prover_bad_reply",
+    message: `${message} (HTTP ${status}${code ? `, ${code}` : ""})`,
+  };
 }

@@ -13,13 +13,23 @@ export const isDeadLetterQueue = (queueName: string) => queueName.endsWith("-dlq
  * and says whether to ack or retry (with backoff); the DLQ ends jobs whose deliveries ran out.
  * A message is acked only once its job has dealt with it: any failure retries it.
  */
-export async function handleQueue(batch: MessageBatch<unknown>, env: Env, _ctx?: ExecutionContext): Promise<void> {
+export async function handleQueue(
+  batch: MessageBatch<unknown>,
+  env: Env,
+  _ctx?: ExecutionContext,
+): Promise<void> {
   const deadLetters = isDeadLetterQueue(batch.queue);
   for (const message of batch.messages) {
     const body = jobMessage.safeParse(message.body);
     if (!body.success) {
       // Not ours (or corrupt): retrying cannot make it valid, and no job is waiting on it.
-      console.warn(JSON.stringify({ event: "queue_message_invalid", queue: batch.queue, messageId: message.id }));
+      console.warn(
+        JSON.stringify({
+          event: "queue_message_invalid",
+          queue: batch.queue,
+          messageId: message.id,
+        }),
+      );
       message.ack();
       continue;
     }
@@ -36,7 +46,13 @@ export async function handleQueue(batch: MessageBatch<unknown>, env: Env, _ctx?:
       else message.retry({ delaySeconds: action.retryDelaySeconds });
     } catch (e) {
       console.error(
-        JSON.stringify({ event: "queue_delivery_failed", queue: batch.queue, jobId, attempt: message.attempts, error: String(e) }),
+        JSON.stringify({
+          event: "queue_delivery_failed",
+          queue: batch.queue,
+          jobId,
+          attempt: message.attempts,
+          error: String(e),
+        }),
       );
       let delaySeconds = 60;
       try {

@@ -56,7 +56,13 @@ export interface RebuildOptions {
  * Forgets the current prover job and puts the job back in line for a fresh submission, or
  * fails it when its recoveries are used up. `cause` says what went wrong, for the player.
  */
-export function rebuild(job: Job, cause: JobError, now: number, cfg: Cfg, opts: RebuildOptions = {}): Job {
+export function rebuild(
+  job: Job,
+  cause: JobError,
+  now: number,
+  cfg: Cfg,
+  opts: RebuildOptions = {},
+): Job {
   const withCleanup = opts.cleanup ? abandonProverJob(job, cause.code, now, cfg) : job;
   if (job.attempts.recoveries >= cfg.maxRecoveries) {
     const code = opts.exhaustedCode ?? "recovery_exhausted";
@@ -72,7 +78,9 @@ export function rebuild(job: Job, cause: JobError, now: number, cfg: Cfg, opts: 
       updatedAt: now,
     };
   }
-  const segmentLimitPo2 = opts.smaller ? Math.max(MIN_SEGMENT_LIMIT_PO2, job.prover.segmentLimitPo2 - 1) : job.prover.segmentLimitPo2;
+  const segmentLimitPo2 = opts.smaller
+    ? Math.max(MIN_SEGMENT_LIMIT_PO2, job.prover.segmentLimitPo2 - 1)
+    : job.prover.segmentLimitPo2;
   return {
     ...withCleanup,
     status: "queued",

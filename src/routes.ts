@@ -16,7 +16,6 @@ import { parseTape, sha256Hex, TapeError } from "./tape.ts";
 
 type AppEnv = { Bindings: Env; Variables: { config: Config } };
 
-
 /** The HTTP front door. Every answer is JSON; every error is `{success:false,error:{code,message}}`. */
 export const app = new Hono<AppEnv>();
 
@@ -43,9 +42,21 @@ app.get("/api/health", async (c) => {
     cfg = configFrom(c.env);
   } catch (e) {
     if (!(e instanceof ConfigError)) throw e;
-    return c.json({ success: false, status: "config_invalid", error: { code: e.code, message: e.message, vars: e.vars } }, 503);
+    return c.json(
+      {
+        success: false,
+        status: "config_invalid",
+        error: { code: e.code, message: e.message, vars: e.vars },
+      },
+      503,
+    );
   }
-  const [prover, line] = await Promise.all([proverHealth(cfg), dispatcherOf(c.env).summary().catch(() => null)]);
+  const [prover, line] = await Promise.all([
+    proverHealth(cfg),
+    dispatcherOf(c.env)
+      .summary()
+      .catch(() => null),
+  ]);
   return c.json({
     success: true,
     status: prover.reachable && prover.compatible ? "ok" : "degraded",
@@ -69,7 +80,11 @@ app.post("/api/proofs/jobs", async (c) => {
   const header = c.req.header("content-type")?.trim();
   const type = header ? header.split(";")[0]!.trim().toLowerCase() : undefined;
   if (type !== undefined && type !== "application/octet-stream") {
-    throw new ApiError(415, "unsupported_media_type", `send the tape as application/octet-stream, not ${JSON.stringify(header!.slice(0, 100))}`);
+    throw new ApiError(
+      415,
+      "unsupported_media_type",
+      `send the tape as application/octet-stream, not ${JSON.stringify(header!.slice(0, 100))}`,
+    );
   }
   const bytes = await readBodyLimited(c.req.raw, cfg.maxTapeBytes);
   const facts = parseTape(bytes);
@@ -84,12 +99,26 @@ app.post("/api/proofs/jobs", async (c) => {
         httpMetadata: { contentType: "application/octet-stream" },
       });
     } catch (e) {
-      console.error(JSON.stringify({ event: "tape_store_failed", jobId: sha256, error: String(e) }));
-      throw new ApiError(503, "storage_unavailable", "the tape could not be stored; nothing was accepted, try again");
+      console.error(
+        JSON.stringify({ event: "tape_store_failed", jobId: sha256, error: String(e) }),
+      );
+      throw new ApiError(
+        503,
+        "storage_unavailable",
+        "the tape could not be stored; nothing was accepted, try again",
+      );
     }
   }
   const answer = (job: Job, cancelToken?: string) =>
-    c.json({ success: true, status_url: statusUrl(sha256), ...(cancelToken ? { cancel_token: cancelToken } : {}), job: publicJob(job) }, cancelToken ? 202 : 200);
+    c.json(
+      {
+        success: true,
+        status_url: statusUrl(sha256),
+        ...(cancelToken ? { cancel_token: cancelToken } : {}),
+        job: publicJob(job),
+      },
+      cancelToken ? 202 : 200,
+    );
   if (existing && !canRetry(existing)) return answer(existing);
   const cancel = await newCancelToken();
   const created = await stub.create(sha256, { ...facts, sha256 }, cancel.hash);
@@ -102,15 +131,22 @@ app.post("/api/proofs/jobs", async (c) => {
 
 app.get("/api/proofs/jobs/:jobId", async (c) => {
   const job = await loadJob(c.env, c.req.param("jobId"));
-  return c.json({ success: true, job: publicJob(job), queue: job.status === "queued" ? await placeInLine(c.env, job.jobId) : null });
+  return c.json({
+    success: true,
+    job: publicJob(job),
+    queue: job.status === "queued" ? await placeInLine(c.env, job.jobId) : null,
+  });
 });
 
 app.delete("/api/proofs/jobs/:jobId", async (c) => {
   const cfg = c.get("config");
   const jobId = checkedJobId(c.req.param("jobId"));
   const token = bearerToken(c.req.header("authorization"));
-  const admin = token !== null && cfg.adminToken !== undefined && (await sameSecret(token, cfg.adminToken));
-  const result = await c.env.JOB.getByName(jobId).cancel(admin ? { admin: true } : { tokenHash: token ? await hashToken(token) : null });
+  const admin =
+    token !== null && cfg.adminToken !== undefined && (await sameSecret(token, cfg.adminToken));
+  const result = await c.env.JOB.getByName(jobId).cancel(
+    admin ? { admin: true } : { tokenHash: token ? await hashToken(token) : null },
+  );
   switch (result.kind) {
     case "not_found":
       throw notFound("job_not_found", `no job ${jobId}`);
@@ -118,7 +154,9 @@ app.delete("/api/proofs/jobs/:jobId", async (c) => {
       throw new ApiError(
         403,
         "cancel_forbidden",
-        token ? "that token may not cancel this job" : "send Authorization: Bearer <cancel_token> from the answer that created the job",
+        token
+          ? "that token may not cancel this job"
+          : "send Authorization: Bearer <cancel_token> from the answer that created the job",
       );
     case "ended":
       return c.json(
@@ -127,7 +165,10 @@ app.delete("/api/proofs/jobs/:jobId", async (c) => {
           error:
             result.job.status === "succeeded"
               ? { code: "job_succeeded", message: "the job already succeeded; its proof is kept" }
-              : { code: "job_failed", message: `the job already failed (${result.job.error?.code ?? "unknown"}) and stays failed` },
+              : {
+                  code: "job_failed",
+                  message: `the job already failed (${result.job.error?.code ?? "unknown"}) and stays failed`,
+                },
           job: publicJob(result.job),
         },
         409,
@@ -142,7 +183,10 @@ app.get("/api/proofs/jobs/:jobId/result", async (c) => {
   if (job.status !== "succeeded") {
     throw job.status === "queued" || job.status === "proving"
       ? conflict("result_not_ready", `the proof is not ready yet (job is ${job.status})`)
-      : conflict("no_result", `the job ended ${job.status} without a proof${job.error ? `: ${job.error.code}` : ""}`);
+      : conflict(
+          "no_result",
+          `the job ended ${job.status} without a proof${job.error ? `: ${job.error.code}` : ""}`,
+        );
   }
   const object = await c.env.TAPES.get(job.result?.key ?? resultKey(job.jobId));
   if (!object) throw notFound("result_not_found", "the result document is no longer stored");
@@ -151,26 +195,54 @@ app.get("/api/proofs/jobs/:jobId/result", async (c) => {
 
 app.route("/api/admin", admin);
 
-app.notFound((c) => c.json({ success: false, error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` } }, 404));
+app.notFound((c) =>
+  c.json(
+    {
+      success: false,
+      error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` },
+    },
+    404,
+  ),
+);
 
 app.onError((err, c) => {
   if (err instanceof ApiError) {
-    return c.json({ success: false, error: { code: err.code, message: err.message, ...err.details } }, err.status, err.headers);
+    return c.json(
+      { success: false, error: { code: err.code, message: err.message, ...err.details } },
+      err.status,
+      err.headers,
+    );
   }
   if (err instanceof TapeError) {
     return c.json({ success: false, error: { code: err.code, message: err.message } }, 400);
   }
   if (err instanceof ConfigError) {
     return c.json(
-      { success: false, error: { code: err.code, message: `the gateway is misconfigured: ${err.message}`, vars: err.vars } },
+      {
+        success: false,
+        error: {
+          code: err.code,
+          message: `the gateway is misconfigured: ${err.message}`,
+          vars: err.vars,
+        },
+      },
       503,
     );
   }
   if (err instanceof HTTPException) {
-    return c.json({ success: false, error: { code: "bad_request", message: err.message } }, err.status);
+    return c.json(
+      { success: false, error: { code: "bad_request", message: err.message } },
+      err.status,
+    );
   }
   console.error(JSON.stringify({ event: "unhandled_error", path: c.req.path, error: String(err) }));
-  return c.json({ success: false, error: { code: "internal_error", message: "something went wrong; try again" } }, 500);
+  return c.json(
+    {
+      success: false,
+      error: { code: "internal_error", message: "something went wrong; try again" },
+    },
+    500,
+  );
 });
 
 /** The Rate Limiting binding's period (wrangler.jsonc `ratelimits`): a refused client may try again after it. */

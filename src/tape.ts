@@ -79,13 +79,22 @@ export function parseTape(bytes: Uint8Array): TapeFacts {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const magic = view.getUint32(0, true);
   if (magic !== TAPE_MAGIC) {
-    throw new TapeError("bad_magic", `magic is ${hex32(magic)}; expected ${hex32(TAPE_MAGIC)} ("PTKZ")`);
+    throw new TapeError(
+      "bad_magic",
+      `magic is ${hex32(magic)}; expected ${hex32(TAPE_MAGIC)} ("PTKZ")`,
+    );
   }
   if (bytes[4] !== TAPE_VERSION) {
-    throw new TapeError("unsupported_version", `version is ${bytes[4]}; only version ${TAPE_VERSION} is supported`);
+    throw new TapeError(
+      "unsupported_version",
+      `version is ${bytes[4]}; only version ${TAPE_VERSION} is supported`,
+    );
   }
   if (bytes[5] !== RULES_TAG_AST3) {
-    throw new TapeError("unsupported_rules", `rules tag is ${bytes[5]}; only ${RULES_TAG_AST3} (AST3) is supported`);
+    throw new TapeError(
+      "unsupported_rules",
+      `rules tag is ${bytes[5]}; only ${RULES_TAG_AST3} (AST3) is supported`,
+    );
   }
   if (bytes[6] !== 0 || bytes[7] !== 0) {
     throw new TapeError("reserved_bytes_set", "reserved header bytes 6..8 must be zero");
@@ -93,7 +102,10 @@ export function parseTape(bytes: Uint8Array): TapeFacts {
   const seed = view.getUint32(8, true);
   const frameCount = view.getUint32(12, true);
   if (frameCount > MAX_FRAMES) {
-    throw new TapeError("too_many_frames", `frame count is ${frameCount}; at most ${MAX_FRAMES} is allowed`);
+    throw new TapeError(
+      "too_many_frames",
+      `frame count is ${frameCount}; at most ${MAX_FRAMES} is allowed`,
+    );
   }
   const expected = HEADER_BYTES + frameCount + TRAILER_BYTES;
   if (bytes.length !== expected) {
@@ -116,9 +128,13 @@ export function parseTape(bytes: Uint8Array): TapeFacts {
   const checksum = view.getUint32(trailer + 8, true);
   const actual = crc32(bytes.subarray(0, trailer));
   if (actual !== checksum) {
-    throw new TapeError("checksum_mismatch", `CRC-32 is ${hex32(actual)} but the tape says ${hex32(checksum)}`);
+    throw new TapeError(
+      "checksum_mismatch",
+      `CRC-32 is ${hex32(actual)} but the tape says ${hex32(checksum)}`,
+    );
   }
-  if (finalScore === 0) throw new TapeError("zero_score", "the final score is 0; a zero-score game cannot be proved");
+  if (finalScore === 0)
+    throw new TapeError("zero_score", "the final score is 0; a zero-score game cannot be proved");
   return { sizeBytes: bytes.length, seed, frameCount, finalScore, finalRngState, checksum };
 }
 

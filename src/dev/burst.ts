@@ -38,11 +38,15 @@ const positive = (name: string, v: string) => {
 const n = positive("jobs", values.jobs!);
 const proofMs = positive("proof-ms", values["proof-ms"]!);
 const vars = [...values.var!];
-if (values["poll-interval-ms"] !== undefined) vars.push(`PROVER_POLL_INTERVAL_MS:${positive("poll-interval-ms", values["poll-interval-ms"])}`);
+if (values["poll-interval-ms"] !== undefined)
+  vars.push(`PROVER_POLL_INTERVAL_MS:${positive("poll-interval-ms", values["poll-interval-ms"])}`);
 /** What the gateway will run with: the last --var wins, as in wrangler; else wrangler.jsonc; else the default. */
 const interval = Number(
-  vars.findLast((v) => v.startsWith("PROVER_POLL_INTERVAL_MS:"))?.slice("PROVER_POLL_INTERVAL_MS:".length) ??
-    readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url))).vars?.PROVER_POLL_INTERVAL_MS ??
+  vars
+    .findLast((v) => v.startsWith("PROVER_POLL_INTERVAL_MS:"))
+    ?.slice("PROVER_POLL_INTERVAL_MS:".length) ??
+    readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url))).vars
+      ?.PROVER_POLL_INTERVAL_MS ??
     3000,
 );
 
@@ -76,20 +80,35 @@ try {
   let answers = 0;
   const posted: Posted[] = await Promise.all(
     tapes.map(async (bytes, sent) => {
-      const res = await fetch(`${base}/api/proofs/jobs`, { method: "POST", body: Buffer.from(bytes), headers: { "content-type": "application/octet-stream" } });
+      const res = await fetch(`${base}/api/proofs/jobs`, {
+        method: "POST",
+        body: Buffer.from(bytes),
+        headers: { "content-type": "application/octet-stream" },
+      });
       const body = await res.json();
-      if (res.status !== 202) throw new Error(`tape ${sent}: ${res.status} ${JSON.stringify(body)}`);
-      return { sent, answered: ++answers, jobId: body.job.jobId as string, answeredAt: Date.now(), job: body.job as Job, doneAt: 0 };
+      if (res.status !== 202)
+        throw new Error(`tape ${sent}: ${res.status} ${JSON.stringify(body)}`);
+      return {
+        sent,
+        answered: ++answers,
+        jobId: body.job.jobId as string,
+        answeredAt: Date.now(),
+        job: body.job as Job,
+        doneAt: 0,
+      };
     }),
   );
   posted.sort((a, b) => a.answered - b.answered);
-  console.log(`${n} jobs posted in ${s(Date.now() - t0)} (proofs of ${proofMs} ms, poll interval ${interval} ms)`);
+  console.log(
+    `${n} jobs posted in ${s(Date.now() - t0)} (proofs of ${proofMs} ms, poll interval ${interval} ms)`,
+  );
 
   const timeoutMs = n * (proofMs + 2 * interval) + 120_000;
   const deadline = t0 + timeoutMs;
   let pollErrors = 0;
   while (posted.some((p) => !p.doneAt) && Date.now() < deadline) {
-    if (stack.gateway.exitCode !== null || stack.gateway.signalCode !== null) throw new Error("wrangler dev exited during the run");
+    if (stack.gateway.exitCode !== null || stack.gateway.signalCode !== null)
+      throw new Error("wrangler dev exited during the run");
     await Promise.all(
       posted
         .filter((p) => !p.doneAt)
@@ -111,7 +130,9 @@ try {
 
   const stats = stack.prover.stats();
   const timeline = [...stats.timeline].sort((a, b) => a.acceptedAt - b.acceptedAt);
-  const ownerOf = new Map(posted.filter((p) => p.job.prover.jobId).map((p) => [p.job.prover.jobId!, p]));
+  const ownerOf = new Map(
+    posted.filter((p) => p.job.prover.jobId).map((p) => [p.job.prover.jobId!, p]),
+  );
   // Prover acceptance order of each job's (last) submission: 1 = the first the GPU took.
   const proverRank = new Map<string, number>();
   timeline.forEach((e) => {
@@ -119,12 +140,16 @@ try {
     if (owner) proverRank.set(owner.jobId, proverRank.size + 1);
   });
 
-  const outcome = (p: Posted) => p.job.status + (p.job.error ? ` ${p.job.error.code}` : "") + (p.doneAt ? "" : " (not done)");
-  console.log("\n  job       POST#  prover#  outcome                        submissions  waited for prover  to succeed");
+  const outcome = (p: Posted) =>
+    p.job.status + (p.job.error ? ` ${p.job.error.code}` : "") + (p.doneAt ? "" : " (not done)");
+  console.log(
+    "\n  job       POST#  prover#  outcome                        submissions  waited for prover  to succeed",
+  );
   for (const p of posted) {
     const j = p.job;
     const waited = j.prover.acceptedAt ? s(j.prover.acceptedAt - j.attemptStartedAt) : "—";
-    const took = j.status === "succeeded" && j.finishedAt ? s(j.finishedAt - j.attemptStartedAt) : "—";
+    const took =
+      j.status === "succeeded" && j.finishedAt ? s(j.finishedAt - j.attemptStartedAt) : "—";
     console.log(
       `  ${p.jobId.slice(0, 8)}  ${String(p.answered).padStart(5)}  ${String(proverRank.get(p.jobId) ?? "—").padStart(7)}  ${outcome(p).padEnd(29)}  ${String(j.attempts.submissions).padStart(11)}  ${waited.padStart(17)}  ${took.padStart(10)}`,
     );
@@ -147,18 +172,25 @@ try {
 
   const inversions = (ranks: number[]) => {
     let k = 0;
-    for (let a = 0; a < ranks.length; a++) for (let b = a + 1; b < ranks.length; b++) if (ranks[a]! > ranks[b]!) k++;
+    for (let a = 0; a < ranks.length; a++)
+      for (let b = a + 1; b < ranks.length; b++) if (ranks[a]! > ranks[b]!) k++;
     return k;
   };
-  const byProver = posted.filter((p) => proverRank.has(p.jobId)).sort((a, b) => proverRank.get(a.jobId)! - proverRank.get(b.jobId)!);
+  const byProver = posted
+    .filter((p) => proverRank.has(p.jobId))
+    .sort((a, b) => proverRank.get(a.jobId)! - proverRank.get(b.jobId)!);
   // The dispatcher's own line order: POST time at the gateway, then job id.
   const lineRank = new Map(
     [...posted]
-      .sort((a, b) => a.job.attemptStartedAt - b.job.attemptStartedAt || (a.jobId < b.jobId ? -1 : 1))
+      .sort(
+        (a, b) => a.job.attemptStartedAt - b.job.attemptStartedAt || (a.jobId < b.jobId ? -1 : 1),
+      )
       .map((p, i) => [p.jobId, i]),
   );
   const busyMs = timeline.reduce((sum, e) => sum + ((e.finishedAt ?? endedAt) - e.acceptedAt), 0);
-  const span = timeline.length ? Math.max(...timeline.map((e) => e.finishedAt ?? endedAt)) - timeline[0]!.acceptedAt : 0;
+  const span = timeline.length
+    ? Math.max(...timeline.map((e) => e.finishedAt ?? endedAt)) - timeline[0]!.acceptedAt
+    : 0;
 
   console.log(
     [
@@ -168,7 +200,9 @@ try {
       `dispatch gap while work waited (${gap.count} of ${all.count} gaps): median ${ms(gap.median)}, p90 ${ms(gap.p90)}, worst ${ms(gap.max)}`,
       `prover: ${stats.accepted} accepted, ${stats.rateLimited} answered 429, ${stats.polls} polls, busy ${span ? Math.round((100 * busyMs) / span) : 0}% of its first-accept→last-end span (${s(span)})`,
       `order: ${inversions(byProver.map((p) => p.answered))} inversion(s) vs POST order (202 answers), ${inversions(byProver.map((p) => lineRank.get(p.jobId)!))} vs the gateway's line order, among ${byProver.length} accepted jobs`,
-      ...(pollErrors ? [`(${pollErrors} status polls of the gateway failed and were retried)`] : []),
+      ...(pollErrors
+        ? [`(${pollErrors} status polls of the gateway failed and were retried)`]
+        : []),
     ].join("\n"),
   );
   if (timedOut || posted.some((p) => p.job.status !== "succeeded")) code = 1;

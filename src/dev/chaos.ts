@@ -42,9 +42,26 @@ import { startLocalRun } from "./stack.ts";
  * `fail_zero_score` (prover_rejected) and `fail_unknown` (prover_failed).
  */
 const CHAOS_FAULTS: FaultKind[] = [
-  "http_500", "http_502", "http_503", "reset", "slow", "hang", "malformed_json", "restart", "busy", "unauthorized",
-  "fail_proof_error", "fail_oom", "fail_internal_error", "fail_server_restarted", "fail_proof_timeout",
-  "fail_zero_score", "fail_unknown", "result_mismatch", "result_incomplete", "lose_job",
+  "http_500",
+  "http_502",
+  "http_503",
+  "reset",
+  "slow",
+  "hang",
+  "malformed_json",
+  "restart",
+  "busy",
+  "unauthorized",
+  "fail_proof_error",
+  "fail_oom",
+  "fail_internal_error",
+  "fail_server_restarted",
+  "fail_proof_timeout",
+  "fail_zero_score",
+  "fail_unknown",
+  "result_mismatch",
+  "result_incomplete",
+  "lose_job",
 ];
 
 /** Players send at most this many POSTs in any minute (the gateway allows 30). */
@@ -55,7 +72,9 @@ const STUCK_MARGIN_MS = 15_000;
 const POST_GIVE_UP_MS = 120_000;
 
 function usage(message: string): never {
-  console.log(`${message}\nusage: npm run chaos [-- --jobs 20] [--rate 0.2] [--seed 1] [--kills 1] [--proof-ms 800] [--clients N] [--log FILE] [--var NAME:VALUE ...]`);
+  console.log(
+    `${message}\nusage: npm run chaos [-- --jobs 20] [--rate 0.2] [--seed 1] [--kills 1] [--proof-ms 800] [--clients N] [--log FILE] [--var NAME:VALUE ...]`,
+  );
   process.exit(2);
 }
 
@@ -80,16 +99,21 @@ function options() {
 const values = options();
 const whole = (name: string, v: string, min: number) => {
   const n = Number(v);
-  if (v.trim() === "" || !Number.isInteger(n) || n < min) usage(`--${name} wants a whole number ≥ ${min}, got "${v}"`);
+  if (v.trim() === "" || !Number.isInteger(n) || n < min)
+    usage(`--${name} wants a whole number ≥ ${min}, got "${v}"`);
   return n;
 };
 const n = whole("jobs", values.jobs, 1);
 const rate = Number(values.rate);
-if (values.rate.trim() === "" || !(rate >= 0 && rate <= 1)) usage(`--rate wants a number from 0 to 1, got "${values.rate}"`);
+if (values.rate.trim() === "" || !(rate >= 0 && rate <= 1))
+  usage(`--rate wants a number from 0 to 1, got "${values.rate}"`);
 const seed = whole("seed", values.seed, 0) >>> 0;
 const kills = whole("kills", values.kills, 1);
 const proofMs = whole("proof-ms", values["proof-ms"], 1);
-const clients = values.clients === undefined ? Math.min(10, Math.max(5, Math.ceil(n / 20))) : whole("clients", values.clients, 1);
+const clients =
+  values.clients === undefined
+    ? Math.min(10, Math.max(5, Math.ceil(n / 20)))
+    : whole("clients", values.clients, 1);
 
 /** Short, test-like timeouts that still nest (ORDER_RULES); the wall-time cap grows with the run. */
 const CHAOS_VARS: Record<string, string> = {
@@ -113,12 +137,17 @@ try {
 } catch (e) {
   usage(e instanceof Error ? e.message : String(e));
 }
-const problems = audit(readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url))), overrides).problems;
-if (problems.length) usage(`these vars do not nest:\n${problems.map((p) => `  ${p.message}`).join("\n")}`);
+const problems = audit(
+  readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url))),
+  overrides,
+).problems;
+if (problems.length)
+  usage(`these vars do not nest:\n${problems.map((p) => `  ${p.message}`).join("\n")}`);
 
 // Every random choice comes from its own stream of the one seed.
 const stream = (salt: number) => mulberry32((seed ^ Math.imul(salt + 1, 0x9e3779b9)) >>> 0);
-const between = (rng: () => number, lo: number, hi: number) => lo + Math.floor(rng() * (hi - lo + 1));
+const between = (rng: () => number, lo: number, hi: number) =>
+  lo + Math.floor(rng() * (hi - lo + 1));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const bump = (m: Record<string, number>, k: string) => void (m[k] = (m[k] ?? 0) + 1);
 const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -160,12 +189,34 @@ async function chaosTapes(count: number, rng: () => number): Promise<Tracked[]> 
     do tapeSeed = Math.floor(rng() * 2 ** 32);
     while (seeds.has(tapeSeed));
     seeds.add(tapeSeed);
-    const inputs = Uint8Array.from({ length: between(rng, 100, 1000) }, () => Math.floor(rng() * 16));
-    const bytes = buildTape({ seed: tapeSeed, inputs, finalScore: between(rng, 1, 99_999), finalRngState: Math.floor(rng() * 2 ** 32) });
+    const inputs = Uint8Array.from({ length: between(rng, 100, 1000) }, () =>
+      Math.floor(rng() * 16),
+    );
+    const bytes = buildTape({
+      seed: tapeSeed,
+      inputs,
+      finalScore: between(rng, 1, 99_999),
+      finalRngState: Math.floor(rng() * 2 ** 32),
+    });
     const jobId = await sha256Hex(bytes);
     out.push({
-      index, client: index % clients, bytes, tape: { ...parseTape(bytes), sha256: jobId }, jobId, accepted: false, token: null, job: null,
-      queueAhead: null, trail: [], changedAt: 0, cancelAsked: false, cancelAnswer: null, atKills: [], notFound: 0, end: null, mismatch: null,
+      index,
+      client: index % clients,
+      bytes,
+      tape: { ...parseTape(bytes), sha256: jobId },
+      jobId,
+      accepted: false,
+      token: null,
+      job: null,
+      queueAhead: null,
+      trail: [],
+      changedAt: 0,
+      cancelAsked: false,
+      cancelAnswer: null,
+      atKills: [],
+      notFound: 0,
+      end: null,
+      mismatch: null,
     });
   }
   return out;
@@ -184,13 +235,23 @@ interface Step {
 function playerSteps(mine: Tracked[], rng: () => number): Step[] {
   const steps: Step[] = mine.map((t) => {
     const cancel = rng() < 0.1;
-    return { t, gapMs: between(rng, 800, 4000), repost: false, cancelAfterMs: cancel ? between(rng, 0, 5000) : null };
+    return {
+      t,
+      gapMs: between(rng, 800, 4000),
+      repost: false,
+      cancelAfterMs: cancel ? between(rng, 0, 5000) : null,
+    };
   });
   // Some tapes are posted again one to four steps later; never a cancelled one (that starts a new attempt).
   for (let i = steps.length - 1; i >= 0; i--) {
     const first = steps[i]!;
     if (first.cancelAfterMs !== null || rng() >= 0.15) continue;
-    steps.splice(Math.min(steps.length, i + 1 + between(rng, 0, 3)), 0, { t: first.t, gapMs: between(rng, 300, 3000), repost: true, cancelAfterMs: null });
+    steps.splice(Math.min(steps.length, i + 1 + between(rng, 0, 3)), 0, {
+      t: first.t,
+      gapMs: between(rng, 300, 3000),
+      repost: true,
+      cancelAfterMs: null,
+    });
   }
   return steps;
 }
@@ -205,7 +266,12 @@ const run = await startLocalRun({
   vars: wranglerVars,
   crashable: true,
   // proof_timeout's self-restart comes soon enough to matter here; a restart keeps the port shut 1 s.
-  prover: { seed, timedOutProofKillMs: 2_000, restartOutageMs: 1_000, log: logFile ? (line) => logFile.write(`[prover] ${line}\n`) : undefined },
+  prover: {
+    seed,
+    timedOutProofKillMs: 2_000,
+    restartOutageMs: 1_000,
+    log: logFile ? (line) => logFile.write(`[prover] ${line}\n`) : undefined,
+  },
   onOutput: logFile ? (text) => logFile.write(text) : undefined,
 }).catch((e: unknown) => {
   console.log(`chaos: could not start: ${e instanceof Error ? e.message : String(e)}`);
@@ -239,7 +305,11 @@ interface Answer {
 }
 
 /** One request to the gateway; null when it could not be reached (down, restarting, reset). */
-async function call(method: string, path: string, init: { body?: Uint8Array; headers?: Record<string, string> } = {}): Promise<Answer | null> {
+async function call(
+  method: string,
+  path: string,
+  init: { body?: Uint8Array; headers?: Record<string, string> } = {},
+): Promise<Answer | null> {
   try {
     const res = await fetch(`${base}${path}`, {
       method,
@@ -262,18 +332,24 @@ async function call(method: string, path: string, init: { body?: Uint8Array; hea
 
 /** Takes in what a read said about a job. */
 function see(t: Tracked, job: Job, queueAhead: number | null = null): void {
-  if (job.jobId !== t.jobId) anomalies.push(`tape ${t.index}: the gateway answered with job ${short(job.jobId)}, not ${short(t.jobId)}`);
+  if (job.jobId !== t.jobId)
+    anomalies.push(
+      `tape ${t.index}: the gateway answered with job ${short(job.jobId)}, not ${short(t.jobId)}`,
+    );
   const last = t.job;
   if (last && job.attempt === last.attempt) {
     if (job.updatedAt < last.updatedAt) return; // a read that left before the last one we took in
     if (isTerminal(last.status) && job.status !== last.status) {
-      anomalies.push(`tape ${t.index}: job ${short(t.jobId)} went from ${last.status} back to ${job.status}`);
+      anomalies.push(
+        `tape ${t.index}: job ${short(t.jobId)} went from ${last.status} back to ${job.status}`,
+      );
       t.end = null;
     }
   }
   t.job = job;
   t.queueAhead = queueAhead;
-  const label = job.status === "proving" && job.prover.status ? `proving/${job.prover.status}` : job.status;
+  const label =
+    job.status === "proving" && job.prover.status ? `proving/${job.prover.status}` : job.status;
   if (t.trail.at(-1) !== label) {
     t.trail.push(label);
     t.changedAt = Date.now();
@@ -292,21 +368,32 @@ async function player(client: number, steps: Step[]): Promise<void> {
     const since = Date.now();
     for (;;) {
       // Client-side pacing: never more than POSTS_PER_MINUTE in any 60 s.
-      while (sent.length >= POSTS_PER_MINUTE && Date.now() - sent[sent.length - POSTS_PER_MINUTE]! < 60_000) {
+      while (
+        sent.length >= POSTS_PER_MINUTE &&
+        Date.now() - sent[sent.length - POSTS_PER_MINUTE]! < 60_000
+      ) {
         await sleep(60_000 - (Date.now() - sent[sent.length - POSTS_PER_MINUTE]!) + 10);
       }
       sent.push(Date.now());
       tally.postsSent++;
-      const r = await call("POST", "/api/proofs/jobs", { body: t.bytes, headers: { "content-type": "application/octet-stream", "cf-connecting-ip": ip } });
+      const r = await call("POST", "/api/proofs/jobs", {
+        body: t.bytes,
+        headers: { "content-type": "application/octet-stream", "cf-connecting-ip": ip },
+      });
       if (r?.status === 429) {
         tally.rateLimited++;
         await sleep(Math.max(1, Number(r.retryAfter) || 1) * 1000);
         continue;
       }
       if (r === null || r.status >= 500) {
-        bump(tally.postRetries, r ? `${r.status} ${r.body?.error?.code ?? ""}`.trim() : "unreachable");
+        bump(
+          tally.postRetries,
+          r ? `${r.status} ${r.body?.error?.code ?? ""}`.trim() : "unreachable",
+        );
         if (Date.now() - since > POST_GIVE_UP_MS) {
-          anomalies.push(`tape ${t.index}: POST not answered for ${s(POST_GIVE_UP_MS)} (last: ${r ? r.status : "unreachable"})`);
+          anomalies.push(
+            `tape ${t.index}: POST not answered for ${s(POST_GIVE_UP_MS)} (last: ${r ? r.status : "unreachable"})`,
+          );
           break;
         }
         await sleep(1000);
@@ -321,7 +408,10 @@ async function player(client: number, steps: Step[]): Promise<void> {
         if (r.status === 200) tally.repostSame++;
         else {
           tally.repostNewAttempt++;
-          if (t.job?.status === "succeeded") anomalies.push(`tape ${t.index}: re-post of a succeeded job started attempt ${job.attempt}`);
+          if (t.job?.status === "succeeded")
+            anomalies.push(
+              `tape ${t.index}: re-post of a succeeded job started attempt ${job.attempt}`,
+            );
           t.end = null;
         }
       } else {
@@ -342,9 +432,14 @@ async function cancelLater(t: Tracked, afterMs: number): Promise<void> {
   t.cancelAsked = true;
   const since = Date.now();
   for (;;) {
-    const r = await call("DELETE", `/api/proofs/jobs/${t.jobId}`, { headers: { authorization: `Bearer ${t.token}` } });
+    const r = await call("DELETE", `/api/proofs/jobs/${t.jobId}`, {
+      headers: { authorization: `Bearer ${t.token}` },
+    });
     if (r === null || r.status >= 500) {
-      if (Date.now() - since > POST_GIVE_UP_MS) return void anomalies.push(`tape ${t.index}: DELETE not answered for ${s(POST_GIVE_UP_MS)}`);
+      if (Date.now() - since > POST_GIVE_UP_MS)
+        return void anomalies.push(
+          `tape ${t.index}: DELETE not answered for ${s(POST_GIVE_UP_MS)}`,
+        );
       await sleep(1000);
       continue;
     }
@@ -352,17 +447,28 @@ async function cancelLater(t: Tracked, afterMs: number): Promise<void> {
       t.cancelAnswer = "cancelled";
       see(t, r.body.job);
     } else if (r.status === 409) t.cancelAnswer = r.body.error?.code ?? "409";
-    else anomalies.push(`tape ${t.index}: DELETE with its own token answered ${r.status} ${JSON.stringify(r.body)}`);
+    else
+      anomalies.push(
+        `tape ${t.index}: DELETE with its own token answered ${r.status} ${JSON.stringify(r.body)}`,
+      );
     return;
   }
 }
 
 /** The kills: each once enough jobs are accepted (seeded), after a seeded pause, down a seeded while. */
 async function killer(rng: () => number): Promise<void> {
-  const plan = Array.from({ length: kills }, () => ({ after: between(rng, Math.ceil(n * 0.15), Math.max(1, Math.ceil(n * 0.85))), waitMs: between(rng, 0, 2000), downMs: between(rng, 0, 3000) }));
+  const plan = Array.from({ length: kills }, () => ({
+    after: between(rng, Math.ceil(n * 0.15), Math.max(1, Math.ceil(n * 0.85))),
+    waitMs: between(rng, 0, 2000),
+    downMs: between(rng, 0, 3000),
+  }));
   plan.sort((a, b) => a.after - b.after);
   for (const [i, k] of plan.entries()) {
-    while ((tapes.filter((t) => t.accepted).length < k.after && !playersDone) || Date.now() - gatewayUpSince < 3000) await sleep(100);
+    while (
+      (tapes.filter((t) => t.accepted).length < k.after && !playersDone) ||
+      Date.now() - gatewayUpSince < 3000
+    )
+      await sleep(100);
     await sleep(k.waitMs);
     const open = tapes.filter((t) => t.job && !isTerminal(t.job.status));
     for (const t of open) t.atKills.push(`kill ${i + 1}: ${t.trail.at(-1)}`);
@@ -374,8 +480,15 @@ async function killer(rng: () => number): Promise<void> {
     await run.gatewayReady();
     gatewayUp = true;
     gatewayUpSince = Date.now();
-    killLog.push({ at: at - t0, queued: open.filter((t) => t.job!.status === "queued").length, proving: open.filter((t) => t.job!.status === "proving").length, downMs: gatewayUpSince - at });
-    console.log(`kill ${i + 1}/${kills} at ${s(at - t0)}: ${open.length} jobs not ended; gateway back after ${s(gatewayUpSince - at)}`);
+    killLog.push({
+      at: at - t0,
+      queued: open.filter((t) => t.job!.status === "queued").length,
+      proving: open.filter((t) => t.job!.status === "proving").length,
+      downMs: gatewayUpSince - at,
+    });
+    console.log(
+      `kill ${i + 1}/${kills} at ${s(at - t0)}: ${open.length} jobs not ended; gateway back after ${s(gatewayUpSince - at)}`,
+    );
   }
 }
 
@@ -388,7 +501,9 @@ async function follow(): Promise<void> {
     if (Date.now() >= reportAt) {
       reportAt += 15_000;
       const count = (status: string) => open.filter((t) => t.job?.status === status).length;
-      console.log(`  ${s(Date.now() - t0)}: ${tapes.filter((t) => t.accepted).length} accepted, ${count("queued")} queued, ${count("proving")} proving, ${tapes.filter((t) => t.end).length} resolved`);
+      console.log(
+        `  ${s(Date.now() - t0)}: ${tapes.filter((t) => t.accepted).length} accepted, ${count("queued")} queued, ${count("proving")} proving, ${tapes.filter((t) => t.end).length} resolved`,
+      );
     }
     for (let i = 0; i < open.length; i += 16) {
       await Promise.all(
@@ -404,7 +519,11 @@ async function follow(): Promise<void> {
           if (t.end !== null || !t.job) return;
           const late = now - t.job.wallDeadlineAt;
           // Past the cap and readable for a while (or unreadable far too long): the gateway did not end it.
-          if ((late > STUCK_MARGIN_MS && gatewayUp && now - gatewayUpSince > 5000) || late > STUCK_MARGIN_MS + 60_000) t.end = "stuck";
+          if (
+            (late > STUCK_MARGIN_MS && gatewayUp && now - gatewayUpSince > 5000) ||
+            late > STUCK_MARGIN_MS + 60_000
+          )
+            t.end = "stuck";
         }),
       );
     }
@@ -416,8 +535,10 @@ async function follow(): Promise<void> {
 async function verifyResults(): Promise<void> {
   for (const t of tapes.filter((x) => x.job?.status === "succeeded")) {
     let r: Answer | null = null;
-    for (let i = 0; i < 10 && r === null; i++) r = (await call("GET", `/api/proofs/jobs/${t.jobId}/result`)) ?? (await sleep(1000), null);
-    if (r?.status !== 200) t.mismatch = `result ${r ? `${r.status} ${JSON.stringify(r.body)}` : "unreachable"}`;
+    for (let i = 0; i < 10 && r === null; i++)
+      r = (await call("GET", `/api/proofs/jobs/${t.jobId}/result`)) ?? (await sleep(1000), null);
+    if (r?.status !== 200)
+      t.mismatch = `result ${r ? `${r.status} ${JSON.stringify(r.body)}` : "unreachable"}`;
     else if (r.body.jobId !== t.jobId) t.mismatch = `result names job ${r.body.jobId}`;
     else t.mismatch = journalMismatch(t.tape, r.body.journal ?? null, RULES_DIGEST_AST3);
   }
@@ -429,7 +550,12 @@ try {
     `chaos seed ${seed}: ${n} tapes from ${clients} players, prover fault rate ${rate}, ${kills} gateway kill(s), proofs ${proofMs} ms, ` +
       `wall-time cap ${s(Number(overrides.MAX_JOB_WALL_TIME_MS))}\n  again: npm run chaos -- --seed ${seed} --jobs ${n} --rate ${rate} --kills ${kills} --proof-ms ${proofMs}`,
   );
-  const steps = Array.from({ length: clients }, (_, c) => playerSteps(tapes.filter((t) => t.client === c), stream(100 + c)));
+  const steps = Array.from({ length: clients }, (_, c) =>
+    playerSteps(
+      tapes.filter((t) => t.client === c),
+      stream(100 + c),
+    ),
+  );
   const following = follow();
   await Promise.all([
     Promise.all(steps.map((st, c) => player(c, st))).finally(() => (playersDone = true)),
@@ -442,22 +568,34 @@ try {
   const duration = Date.now() - t0;
 
   const accepted = tapes.filter((t) => t.accepted);
-  const ended = (status: string) => accepted.filter((t) => t.end === "ended" && t.job?.status === status);
+  const ended = (status: string) =>
+    accepted.filter((t) => t.end === "ended" && t.job?.status === status);
   const failedBy: Record<string, number> = {};
   for (const t of ended("failed")) bump(failedBy, t.job!.error?.code ?? "unknown");
   const capped = ended("failed").filter((t) => t.job!.error?.code === "wall_time_exceeded");
   const stuck = [...accepted.filter((t) => t.end === "stuck"), ...capped];
   const lost = accepted.filter((t) => t.end === "lost");
   const mismatched = tapes.filter((t) => t.mismatch);
-  for (const t of ended("cancelled")) if (!t.cancelAsked) anomalies.push(`tape ${t.index}: job ${short(t.jobId)} ended cancelled, but nobody cancelled it`);
+  for (const t of ended("cancelled"))
+    if (!t.cancelAsked)
+      anomalies.push(
+        `tape ${t.index}: job ${short(t.jobId)} ended cancelled, but nobody cancelled it`,
+      );
   const cancelAnswers: Record<string, number> = {};
-  for (const t of tapes.filter((x) => x.cancelAsked)) bump(cancelAnswers, t.cancelAnswer ?? "no answer");
-  const sum = (f: (j: Job) => number | undefined) => accepted.reduce((a, t) => a + (t.job ? (f(t.job) ?? 0) : 0), 0);
-  const list = (m: Record<string, number>) => Object.entries(m).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(", ") || "none";
+  for (const t of tapes.filter((x) => x.cancelAsked))
+    bump(cancelAnswers, t.cancelAnswer ?? "no answer");
+  const sum = (f: (j: Job) => number | undefined) =>
+    accepted.reduce((a, t) => a + (t.job ? (f(t.job) ?? 0) : 0), 0);
+  const list = (m: Record<string, number>) =>
+    Object.entries(m)
+      .sort((a, b) => b[1] - a[1])
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ") || "none";
 
   const describe = (t: Tracked) => {
     const j = t.job!;
-    const before = t.trail.filter((x) => !["succeeded", "failed", "cancelled"].includes(x)).at(-1) ?? "?";
+    const before =
+      t.trail.filter((x) => !["succeeded", "failed", "cancelled"].includes(x)).at(-1) ?? "?";
     const ahead = t.queueAhead === null ? "" : ` (${t.queueAhead} ahead in line)`;
     const how =
       t.end === "stuck"
@@ -496,9 +634,15 @@ try {
     ].join("\n"),
   );
   code = lost.length || stuck.length || mismatched.length || anomalies.length ? 1 : 0;
-  console.log(code ? `\nchaos: FAILED (lost ${lost.length}, stuck ${stuck.length}, mismatches ${mismatched.length}, anomalies ${anomalies.length})` : "\nchaos: ok");
+  console.log(
+    code
+      ? `\nchaos: FAILED (lost ${lost.length}, stuck ${stuck.length}, mismatches ${mismatched.length}, anomalies ${anomalies.length})`
+      : "\nchaos: ok",
+  );
 } catch (e) {
-  console.log(`FAIL ${e instanceof Error ? e.message : String(e)}\n--- wrangler output (tail) ---\n${run.output().slice(-4000)}`);
+  console.log(
+    `FAIL ${e instanceof Error ? e.message : String(e)}\n--- wrangler output (tail) ---\n${run.output().slice(-4000)}`,
+  );
   code = 1;
 }
 logFile?.end();

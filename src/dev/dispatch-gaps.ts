@@ -46,14 +46,23 @@ export interface GapSummary {
  * (not single-flight, or a snapshot taken mid-proof) opens no gap and is skipped. Whether work
  * was waiting during a gap is the caller's business: filter `gaps` and `summarizeGaps` the rest.
  */
-export function dispatchGaps(timeline: readonly TimelineEntry[]): { gaps: DispatchGap[]; summary: GapSummary } {
+export function dispatchGaps(timeline: readonly TimelineEntry[]): {
+  gaps: DispatchGap[];
+  summary: GapSummary;
+} {
   const accepted = [...timeline].sort((a, b) => a.acceptedAt - b.acceptedAt);
   const gaps: DispatchGap[] = [];
   for (let i = 1; i < accepted.length; i++) {
     const prev = accepted[i - 1]!;
     const next = accepted[i]!;
     if (prev.finishedAt === null) continue;
-    gaps.push({ id: next.id, afterId: prev.id, idleFrom: prev.finishedAt, acceptedAt: next.acceptedAt, ms: next.acceptedAt - prev.finishedAt });
+    gaps.push({
+      id: next.id,
+      afterId: prev.id,
+      idleFrom: prev.finishedAt,
+      acceptedAt: next.acceptedAt,
+      ms: next.acceptedAt - prev.finishedAt,
+    });
   }
   return { gaps, summary: summarizeGaps(gaps.map((g) => g.ms)) };
 }
@@ -61,6 +70,7 @@ export function dispatchGaps(timeline: readonly TimelineEntry[]): { gaps: Dispat
 /** Count, median, p90 and max (nearest rank: every figure is one of the values). */
 export function summarizeGaps(values: readonly number[]): GapSummary {
   const sorted = [...values].sort((a, b) => a - b);
-  const rank = (q: number) => (sorted.length ? sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]! : null);
+  const rank = (q: number) =>
+    sorted.length ? sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]! : null;
   return { count: sorted.length, median: rank(0.5), p90: rank(0.9), max: rank(1) };
 }

@@ -24,7 +24,11 @@ const fixtures = fileURLToPath(new URL("../../../shared/fixtures/", import.meta.
 const t0 = Date.now();
 const since = (t: number) => `${((t - t0) / 1000).toFixed(2)} s`;
 
-const { base, stack, finish } = await startLocalRun({ name: "e2e", proofMs: Number(values["proof-ms"]), vars: values.var! });
+const { base, stack, finish } = await startLocalRun({
+  name: "e2e",
+  proofMs: Number(values["proof-ms"]),
+  vars: values.var!,
+});
 
 let failed = false;
 const fail = (msg: string) => {
@@ -37,9 +41,13 @@ try {
   console.log(`gateway ready at ${since(Date.now())}; health: ${health.status}`);
   if (health.status !== "ok") fail(`health is ${JSON.stringify(health)}`);
 
-  const zero = await fetch(`${base}/api/proofs/jobs`, { method: "POST", body: readFileSync(`${fixtures}test-short.tape`) });
+  const zero = await fetch(`${base}/api/proofs/jobs`, {
+    method: "POST",
+    body: readFileSync(`${fixtures}test-short.tape`),
+  });
   const zeroBody = await zero.json();
-  if (zero.status !== 400 || zeroBody.error?.code !== "zero_score") fail(`test-short.tape: ${zero.status} ${JSON.stringify(zeroBody)}`);
+  if (zero.status !== 400 || zeroBody.error?.code !== "zero_score")
+    fail(`test-short.tape: ${zero.status} ${JSON.stringify(zeroBody)}`);
   else console.log("test-short.tape      refused 400 zero_score (as it must be)");
 
   // Two players finish at once: the single-flight prover takes one, the other waits in line.
@@ -54,8 +62,17 @@ try {
         headers: { "content-type": "application/octet-stream" },
       });
       const body = await res.json();
-      if (res.status !== 202 && res.status !== 200) throw new Error(`${name}: ${res.status} ${JSON.stringify(body)}`);
-      return { name, bytes, postedAt, jobId: body.job.jobId as string, acceptedAt: 0, doneAt: 0, job: body.job };
+      if (res.status !== 202 && res.status !== 200)
+        throw new Error(`${name}: ${res.status} ${JSON.stringify(body)}`);
+      return {
+        name,
+        bytes,
+        postedAt,
+        jobId: body.job.jobId as string,
+        acceptedAt: 0,
+        doneAt: 0,
+        job: body.job,
+      };
     }),
   );
 
@@ -82,12 +99,29 @@ try {
       continue;
     }
     const result = await (await fetch(`${base}/api/proofs/jobs/${j.jobId}/result`)).json();
-    const want = [facts.seed, facts.frameCount, facts.finalScore, facts.finalRngState, facts.checksum, 0x41535433];
-    const got = ["seed", "frame_count", "final_score", "final_rng_state", "tape_checksum", "rules_digest"].map((k) => result.journal?.[k]);
-    if (JSON.stringify(got) !== JSON.stringify(want)) fail(`${j.name}: journal ${JSON.stringify(got)} != tape ${JSON.stringify(want)}`);
+    const want = [
+      facts.seed,
+      facts.frameCount,
+      facts.finalScore,
+      facts.finalRngState,
+      facts.checksum,
+      0x41535433,
+    ];
+    const got = [
+      "seed",
+      "frame_count",
+      "final_score",
+      "final_rng_state",
+      "tape_checksum",
+      "rules_digest",
+    ].map((k) => result.journal?.[k]);
+    if (JSON.stringify(got) !== JSON.stringify(want))
+      fail(`${j.name}: journal ${JSON.stringify(got)} != tape ${JSON.stringify(want)}`);
   }
   const stats = stack.prover.stats();
-  console.log(`prover: ${stats.accepted} accepted, ${stats.rateLimited} answered 429, ${stats.polls} polls; wall ${since(Date.now())}`);
+  console.log(
+    `prover: ${stats.accepted} accepted, ${stats.rateLimited} answered 429, ${stats.polls} polls; wall ${since(Date.now())}`,
+  );
 } catch (e) {
   fail(e instanceof Error ? e.message : String(e));
 }

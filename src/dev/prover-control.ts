@@ -18,8 +18,15 @@ export interface ControlContext {
 }
 
 const NUMERIC = [
-  "proofMs", "proofMsPerFrame", "queuedMs", "runningJobTimeoutMs", "timedOutProofKillMs",
-  "restartOutageMs", "maxJobs", "sweepIntervalMs", "finishedJobTtlMs",
+  "proofMs",
+  "proofMsPerFrame",
+  "queuedMs",
+  "runningJobTimeoutMs",
+  "timedOutProofKillMs",
+  "restartOutageMs",
+  "maxJobs",
+  "sweepIntervalMs",
+  "finishedJobTtlMs",
 ];
 
 function parseJson(body: Uint8Array): unknown {
@@ -31,10 +38,12 @@ function parseRandom(v: unknown): { rate: number; kinds?: FaultKind[]; seed?: nu
   if (v === null) return null;
   if (typeof v !== "object") throw new Error("body must be an object or null");
   const o = v as Record<string, unknown>;
-  if (typeof o.rate !== "number" || o.rate < 0 || o.rate > 1) throw new Error("rate must be a number in 0..1");
+  if (typeof o.rate !== "number" || o.rate < 0 || o.rate > 1)
+    throw new Error("rate must be a number in 0..1");
   const out: { rate: number; kinds?: FaultKind[]; seed?: number } = { rate: o.rate };
   if (o.kinds !== undefined) {
-    if (!Array.isArray(o.kinds) || !o.kinds.every(isFaultKind)) throw new Error("kinds must be fault kinds");
+    if (!Array.isArray(o.kinds) || !o.kinds.every(isFaultKind))
+      throw new Error("kinds must be fault kinds");
     out.kinds = o.kinds;
   }
   if (o.seed !== undefined) {
@@ -49,7 +58,8 @@ function parseConfig(v: unknown): Parameters<DevProver["configure"]>[0] {
   const o = v as Record<string, unknown>;
   for (const [k, val] of Object.entries(o)) {
     if (NUMERIC.includes(k)) {
-      if (typeof val !== "number" || !Number.isFinite(val) || val < 0) throw new Error(`${k} must be a number ≥ 0`);
+      if (typeof val !== "number" || !Number.isFinite(val) || val < 0)
+        throw new Error(`${k} must be a number ≥ 0`);
     } else if (k === "accelerator") {
       if (val !== "cuda" && val !== "cpu") throw new Error("accelerator must be cuda or cpu");
     } else if (k === "imageId") {
@@ -57,7 +67,8 @@ function parseConfig(v: unknown): Parameters<DevProver["configure"]>[0] {
     } else if (k === "devMode") {
       if (typeof val !== "boolean") throw new Error("devMode must be a boolean");
     } else if (k === "apiKey") {
-      if (val !== null && typeof val !== "string") throw new Error("apiKey must be a string or null");
+      if (val !== null && typeof val !== "string")
+        throw new Error("apiKey must be a string or null");
     } else throw new Error(`unknown setting ${k}`);
   }
   return o as Parameters<DevProver["configure"]>[0];
@@ -66,11 +77,21 @@ function parseConfig(v: unknown): Parameters<DevProver["configure"]>[0] {
 /** Serves one `/__dev/*` request. */
 export function handleControl(c: ControlContext): void {
   const { method, path, res, prover, send } = c;
-  const bad = (e: unknown) => send(res, 400, { success: false, error: e instanceof Error ? e.message : String(e), error_code: "bad_control_request" });
+  const bad = (e: unknown) =>
+    send(res, 400, {
+      success: false,
+      error: e instanceof Error ? e.message : String(e),
+      error_code: "bad_control_request",
+    });
   try {
     if (method === "GET" && path === "/__dev/stats") return send(res, 200, prover.stats());
     if (method === "GET" && path === "/__dev/config") return send(res, 200, c.config());
-    if (method !== "POST") return send(res, 404, { success: false, error: "no such control route", error_code: "not_found" });
+    if (method !== "POST")
+      return send(res, 404, {
+        success: false,
+        error: "no such control route",
+        error_code: "not_found",
+      });
     switch (path) {
       case "/__dev/faults": {
         const body = parseJson(c.body) as { rules?: unknown } | null;
@@ -94,7 +115,11 @@ export function handleControl(c: ControlContext): void {
         return;
       }
       default:
-        return send(res, 404, { success: false, error: "no such control route", error_code: "not_found" });
+        return send(res, 404, {
+          success: false,
+          error: "no such control route",
+          error_code: "not_found",
+        });
     }
   } catch (e) {
     return bad(e);

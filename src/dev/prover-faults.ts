@@ -103,7 +103,8 @@ export function validateRules(input: unknown): FaultRule[] {
   return input.map((r: unknown, i) => {
     if (typeof r !== "object" || r === null) throw new Error(`rules[${i}] is not an object`);
     const o = r as Record<string, unknown>;
-    if (!isFaultKind(o.kind)) throw new Error(`rules[${i}].kind ${JSON.stringify(o.kind)} is unknown`);
+    if (!isFaultKind(o.kind))
+      throw new Error(`rules[${i}].kind ${JSON.stringify(o.kind)} is unknown`);
     const rule: FaultRule = { kind: o.kind };
     if (o.on !== undefined) {
       if (!["submit", "poll", "delete", "health", "any"].includes(String(o.on))) {
@@ -112,11 +113,13 @@ export function validateRules(input: unknown): FaultRule[] {
       rule.on = o.on as FaultRule["on"];
     }
     if (o.times !== undefined) {
-      if (typeof o.times !== "number" || !(o.times >= 1)) throw new Error(`rules[${i}].times must be ≥ 1`);
+      if (typeof o.times !== "number" || !(o.times >= 1))
+        throw new Error(`rules[${i}].times must be ≥ 1`);
       rule.times = o.times;
     }
     if (o.delayMs !== undefined) {
-      if (typeof o.delayMs !== "number" || !(o.delayMs >= 0)) throw new Error(`rules[${i}].delayMs must be ≥ 0`);
+      if (typeof o.delayMs !== "number" || !(o.delayMs >= 0))
+        throw new Error(`rules[${i}].delayMs must be ≥ 0`);
       rule.delayMs = o.delayMs;
     }
     return rule;

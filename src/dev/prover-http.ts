@@ -9,7 +9,8 @@ import type { JobOptions, ReceiptKind } from "./prover-jobs.ts";
 
 export const MAX_TAPE_BYTES = 2_097_152;
 /** The image id the dev prover reports unless configured: configure the gateway to expect it. */
-export const DEV_PROVER_IMAGE_ID = "d3e5a0f1c2b4968778a6b5c4d3e2f1a0918273645546372819a0b1c2d3e4f5a6";
+export const DEV_PROVER_IMAGE_ID =
+  "d3e5a0f1c2b4968778a6b5c4d3e2f1a0918273645546372819a0b1c2d3e4f5a6";
 
 export interface Body {
   bytes: Uint8Array;
@@ -25,7 +26,9 @@ export function readBody(req: IncomingMessage): Promise<Body> {
       size += c.length;
       if (size <= MAX_TAPE_BYTES) chunks.push(c);
     });
-    req.on("end", () => resolve({ bytes: new Uint8Array(Buffer.concat(chunks)), tooLarge: size > MAX_TAPE_BYTES }));
+    req.on("end", () =>
+      resolve({ bytes: new Uint8Array(Buffer.concat(chunks)), tooLarge: size > MAX_TAPE_BYTES }),
+    );
     req.on("error", reject);
   });
 }
@@ -61,12 +64,26 @@ export interface HealthInput {
 
 export function healthBody(h: HealthInput): Record<string, unknown> {
   return {
-    status: "ok", service: "asteroids-verifier-api (dev prover)", accelerator: h.accelerator,
-    image_id: h.imageId, rules_digest: RULES_DIGEST_AST3, rules_digest_hex: "0x41535433", ruleset: "AST3",
-    dev_mode: h.devMode, queued_jobs: h.queued, running_jobs: h.running, stored_jobs: h.stored,
-    max_jobs: h.maxJobs, prover_concurrency: 1, max_tape_bytes: MAX_TAPE_BYTES, max_frames: MAX_FRAMES,
-    min_segment_limit_po2: 16, max_segment_limit_po2: 21, http_max_connections: 25000,
-    http_keep_alive_secs: 75, timed_out_proof_kill_secs: Math.ceil(h.timedOutProofKillMs / 1000),
+    status: "ok",
+    service: "asteroids-verifier-api (dev prover)",
+    accelerator: h.accelerator,
+    image_id: h.imageId,
+    rules_digest: RULES_DIGEST_AST3,
+    rules_digest_hex: "0x41535433",
+    ruleset: "AST3",
+    dev_mode: h.devMode,
+    queued_jobs: h.queued,
+    running_jobs: h.running,
+    stored_jobs: h.stored,
+    max_jobs: h.maxJobs,
+    prover_concurrency: 1,
+    max_tape_bytes: MAX_TAPE_BYTES,
+    max_frames: MAX_FRAMES,
+    min_segment_limit_po2: 16,
+    max_segment_limit_po2: 21,
+    http_max_connections: 25000,
+    http_keep_alive_secs: 75,
+    timed_out_proof_kill_secs: Math.ceil(h.timedOutProofKillMs / 1000),
     auth_required: h.authRequired,
   };
 }
@@ -83,7 +100,8 @@ export function parseSubmission(q: URLSearchParams, body: Body): Submission {
     return no("invalid_request", `unknown receipt_kind ${JSON.stringify(receipt)}`);
   }
   const verify = q.get("verify_mode") ?? "policy";
-  if (verify !== "verify" && verify !== "policy") return no("invalid_request", `unknown verify_mode ${JSON.stringify(verify)}`);
+  if (verify !== "verify" && verify !== "policy")
+    return no("invalid_request", `unknown verify_mode ${JSON.stringify(verify)}`);
   const po2 = Number(q.get("segment_limit_po2") ?? 21);
   if (!Number.isInteger(po2) || po2 < 16 || po2 > 21) {
     return no("invalid_segment_limit", "segment_limit_po2 must be between 16 and 21");
@@ -98,7 +116,8 @@ export function parseSubmission(q: URLSearchParams, body: Body): Submission {
   try {
     facts = parseTape(body.bytes);
   } catch (e) {
-    if (e instanceof TapeError && e.code === "zero_score") return no("zero_score_not_allowed", e.message);
+    if (e instanceof TapeError && e.code === "zero_score")
+      return no("zero_score_not_allowed", e.message);
     return no("invalid_tape", e instanceof Error ? e.message : String(e));
   }
   if (facts.frameCount > maxFrames) {
@@ -108,6 +127,11 @@ export function parseSubmission(q: URLSearchParams, body: Body): Submission {
   return {
     ok: true,
     facts,
-    options: { max_frames: maxFrames, receipt_kind: receiptKind, segment_limit_po2: po2, verify_mode: verify },
+    options: {
+      max_frames: maxFrames,
+      receipt_kind: receiptKind,
+      segment_limit_po2: po2,
+      verify_mode: verify,
+    },
   };
 }

@@ -52,15 +52,32 @@ export interface JobStoreHooks {
   /** A job left the queue and began proving at `at` (ms): for the stats timeline. */
   onStarted?(jobId: string, at: number): void;
   /** A job finished (or was forgotten): for stats and logs. */
-  onFinished(jobId: string, outcome: "succeeded" | "failed" | "lost", errorCode: string | undefined, at: number): void;
+  onFinished(
+    jobId: string,
+    outcome: "succeeded" | "failed" | "lost",
+    errorCode: string | undefined,
+    at: number,
+  ): void;
 }
 
 const FAILURES: Partial<Record<JobFaultKind, { code: string; error: string }>> = {
-  fail_proof_error: { code: "proof_error", error: "prover failed: segment proving error (injected)" },
-  fail_oom: { code: "proof_error", error: "prover failed: out of memory: allocation failed on device (injected)" },
+  fail_proof_error: {
+    code: "proof_error",
+    error: "prover failed: segment proving error (injected)",
+  },
+  fail_oom: {
+    code: "proof_error",
+    error: "prover failed: out of memory: allocation failed on device (injected)",
+  },
   fail_internal_error: { code: "internal_error", error: "worker join error (injected)" },
-  fail_server_restarted: { code: "server_restarted", error: "server restarted while the job was running" },
-  fail_proof_timeout: { code: "proof_timeout", error: "proof exceeded RUNNING_JOB_TIMEOUT (injected)" },
+  fail_server_restarted: {
+    code: "server_restarted",
+    error: "server restarted while the job was running",
+  },
+  fail_proof_timeout: {
+    code: "proof_timeout",
+    error: "proof exceeded RUNNING_JOB_TIMEOUT (injected)",
+  },
   fail_zero_score: { code: "zero_score_not_allowed", error: "replay final score is 0 (injected)" },
   fail_unknown: { code: "mystery_failure", error: "something unexpected happened (injected)" },
 };
@@ -80,9 +97,14 @@ export function journalFor(f: TapeFacts): Journal {
 function journalBytes(j: Journal): number[] {
   const b = new Uint8Array(24);
   const v = new DataView(b.buffer);
-  [j.seed, j.frame_count, j.final_score, j.final_rng_state, j.tape_checksum, j.rules_digest].forEach((n, i) =>
-    v.setUint32(i * 4, n >>> 0, true),
-  );
+  [
+    j.seed,
+    j.frame_count,
+    j.final_score,
+    j.final_rng_state,
+    j.tape_checksum,
+    j.rules_digest,
+  ].forEach((n, i) => v.setUint32(i * 4, n >>> 0, true));
   return [...b];
 }
 
@@ -107,10 +129,15 @@ function fakeReceipt(kind: ReceiptKind, journal: Journal, imageId: string, segme
   for (let i = 0; seal.length < 256; i++) {
     seal.push(...createHash("sha256").update(digest).update(String(i)).digest());
   }
-  const claim = { image_id: imageId, journal_digest: createHash("sha256").update(Uint8Array.from(bytes)).digest("hex") };
+  const claim = {
+    image_id: imageId,
+    journal_digest: createHash("sha256").update(Uint8Array.from(bytes)).digest("hex"),
+  };
   const inner =
     kind === "groth16"
-      ? { Groth16: { seal: seal.slice(0, 256), claim, verifier_parameters: digest.toString("hex") } }
+      ? {
+          Groth16: { seal: seal.slice(0, 256), claim, verifier_parameters: digest.toString("hex") },
+        }
       : kind === "succinct"
         ? { Succinct: { seal_digest: digest.toString("hex"), claim } }
         : { Composite: { segments: segments, seal_digest: digest.toString("hex"), claim } };
@@ -132,7 +159,12 @@ export class JobStore {
     return this.jobs.size;
   }
 
-  add(facts: TapeFacts, options: JobOptions, timings: JobTimings, fate: JobFaultKind | null): string {
+  add(
+    facts: TapeFacts,
+    options: JobOptions,
+    timings: JobTimings,
+    fate: JobFaultKind | null,
+  ): string {
     const id = randomUUID();
     const job: Job = { id, facts, options, timings, fate, createdAt: Date.now(), status: "queued" };
     this.jobs.set(id, job);
@@ -145,7 +177,8 @@ export class JobStore {
   private arm(job: Job, ms: number): void {
     job.timer = setTimeout(() => {
       this.settle(job, Date.now());
-      if (this.jobs.get(job.id) === job && (job.status === "queued" || job.status === "running")) this.arm(job, 5);
+      if (this.jobs.get(job.id) === job && (job.status === "queued" || job.status === "running"))
+        this.arm(job, 5);
     }, ms);
   }
 
@@ -161,7 +194,12 @@ export class JobStore {
     const started = job.startedAt!;
     if (t.runningJobTimeoutMs < t.proofMs) {
       if (now >= started + t.runningJobTimeoutMs) {
-        this.fail(job, started + t.runningJobTimeoutMs, "proof_timeout", "proof exceeded RUNNING_JOB_TIMEOUT");
+        this.fail(
+          job,
+          started + t.runningJobTimeoutMs,
+          "proof_timeout",
+          "proof exceeded RUNNING_JOB_TIMEOUT",
+        );
       }
       return;
     }
@@ -198,7 +236,8 @@ export class JobStore {
   /** True while a job is queued or running: the real server is single-flight. */
   busy(): boolean {
     this.settleAll();
-    for (const j of this.jobs.values()) if (j.status === "queued" || j.status === "running") return true;
+    for (const j of this.jobs.values())
+      if (j.status === "queued" || j.status === "running") return true;
     return false;
   }
 
@@ -272,7 +311,9 @@ export class JobStore {
     let n = 0;
     for (const j of [...this.jobs.values()]) {
       const active = j.status === "queued" || j.status === "running";
-      const stale = active ? now - j.createdAt > runningJobTimeoutMs : now - j.finishedAt! > finishedTtlMs;
+      const stale = active
+        ? now - j.createdAt > runningJobTimeoutMs
+        : now - j.finishedAt! > finishedTtlMs;
       if (stale && this.remove(j.id)) n++;
     }
     return n;

@@ -59,7 +59,8 @@ const prover = await startDevProver({
 });
 if (faultRate > 0) prover.setRandomFaults({ rate: Math.min(1, faultRate), seed });
 
-const timing = proofMsPerFrame > 0 ? `${proofMs} ms + ${proofMsPerFrame} ms/frame` : `${proofMs} ms`;
+const timing =
+  proofMsPerFrame > 0 ? `${proofMs} ms + ${proofMsPerFrame} ms/frame` : `${proofMs} ms`;
 console.log(
   `dev prover listening on ${prover.url} (auth: ${apiKey ? "on" : "off"}, proof time: ${timing}` +
     `${faultRate > 0 ? `, random faults: ${faultRate} seed ${seed}` : ""})`,

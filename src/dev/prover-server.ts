@@ -6,10 +6,24 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
-import { FaultEngine, isTransportFault, type FaultKind, type FaultRule, type JobFaultKind } from "./prover-faults.ts";
+import {
+  FaultEngine,
+  isTransportFault,
+  type FaultKind,
+  type FaultRule,
+  type JobFaultKind,
+} from "./prover-faults.ts";
 import { JobStore, type JobStatus } from "./prover-jobs.ts";
 import { handleControl } from "./prover-control.ts";
-import { authorized, DEV_PROVER_IMAGE_ID, healthBody, parseSubmission, readBody, routeOf, type Body } from "./prover-http.ts";
+import {
+  authorized,
+  DEV_PROVER_IMAGE_ID,
+  healthBody,
+  parseSubmission,
+  readBody,
+  routeOf,
+  type Body,
+} from "./prover-http.ts";
 import type { TimelineEntry } from "./dispatch-gaps.ts";
 
 export type { FaultKind, FaultRule } from "./prover-faults.ts";
@@ -47,8 +61,18 @@ export interface DevProverOptions {
 export type DevProverConfig = Required<
   Pick<
     DevProverOptions,
-    | "proofMs" | "proofMsPerFrame" | "queuedMs" | "runningJobTimeoutMs" | "timedOutProofKillMs"
-    | "restartOutageMs" | "maxJobs" | "accelerator" | "imageId" | "devMode" | "sweepIntervalMs" | "finishedJobTtlMs"
+    | "proofMs"
+    | "proofMsPerFrame"
+    | "queuedMs"
+    | "runningJobTimeoutMs"
+    | "timedOutProofKillMs"
+    | "restartOutageMs"
+    | "maxJobs"
+    | "accelerator"
+    | "imageId"
+    | "devMode"
+    | "sweepIntervalMs"
+    | "finishedJobTtlMs"
   >
 > & { apiKey: string | undefined };
 
@@ -96,13 +120,26 @@ export interface DevProver {
   /** Clears jobs, faults, counters and hung requests, and restores the startup configuration. */
   reset(): void;
   stats(): DevProverStats;
-  configure(opts: Partial<Omit<DevProverConfig, "apiKey"> & { apiKey: string | null | undefined }>): void;
+  configure(
+    opts: Partial<Omit<DevProverConfig, "apiKey"> & { apiKey: string | null | undefined }>,
+  ): void;
 }
 
 type Counters = Omit<DevProverStats, "jobs" | "pendingFaults" | "timeline">;
 const freshCounters = (): Counters => ({
-  requests: 0, health: 0, submissions: 0, accepted: 0, rateLimited: 0, polls: 0, deletes: 0,
-  byStatus: {}, errorCodes: {}, faults: {}, faultsTotal: 0, restarts: 0, sweptJobs: 0,
+  requests: 0,
+  health: 0,
+  submissions: 0,
+  accepted: 0,
+  rateLimited: 0,
+  polls: 0,
+  deletes: 0,
+  byStatus: {},
+  errorCodes: {},
+  faults: {},
+  faultsTotal: 0,
+  restarts: 0,
+  sweptJobs: 0,
   finished: { succeeded: 0, failed: {}, lost: 0 },
 });
 const bump = (m: Record<string, number>, k: string) => void (m[k] = (m[k] ?? 0) + 1);
@@ -151,7 +188,11 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
       },
       onFinished(id, outcome, code, at) {
         const entry = timelineEntry(id);
-        if (entry && entry.finishedAt === null) Object.assign(entry, { finishedAt: at, outcome: outcome === "failed" ? (code ?? "unknown") : outcome });
+        if (entry && entry.finishedAt === null)
+          Object.assign(entry, {
+            finishedAt: at,
+            outcome: outcome === "failed" ? (code ?? "unknown") : outcome,
+          });
         if (outcome === "failed") bump(counters.finished.failed, code ?? "unknown");
         else counters.finished[outcome]++;
         log(`job ${id} ${outcome}${code ? ` (${code})` : ""}`);
@@ -193,7 +234,13 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
   };
 
   /** Replies to a prover route, counting it. */
-  function send(res: ServerResponse, status: number, body: unknown, note = "", type = "application/json"): void {
+  function send(
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    note = "",
+    type = "application/json",
+  ): void {
     bump(counters.byStatus, String(status));
     if (typeof body === "object" && body !== null && "error_code" in body) {
       bump(counters.errorCodes, String((body as { error_code: unknown }).error_code));
@@ -202,7 +249,13 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
     reply(res, status, body, note, type);
   }
   /** Writes a reply and logs one line (control routes use this directly: they are not counted). */
-  function reply(res: ServerResponse, status: number, body: unknown, note = "", type = "application/json"): void {
+  function reply(
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    note = "",
+    type = "application/json",
+  ): void {
     const text = typeof body === "string" ? body : JSON.stringify(body);
     const req = res.req;
     log(`${req.method} ${new URL(req.url ?? "/", "http://x").pathname} → ${status}${note}`);
@@ -215,12 +268,25 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
 
   function health(res: ServerResponse): void {
     const c = store.counts();
-    send(res, 200, healthBody({
-      ...cfg, queued: c.queued, running: c.running, stored: store.size, authRequired: !!cfg.apiKey,
-    }));
+    send(
+      res,
+      200,
+      healthBody({
+        ...cfg,
+        queued: c.queued,
+        running: c.running,
+        stored: store.size,
+        authRequired: !!cfg.apiKey,
+      }),
+    );
   }
 
-  function submit(res: ServerResponse, q: URLSearchParams, body: Body, randomFate: JobFaultKind | null): void {
+  function submit(
+    res: ServerResponse,
+    q: URLSearchParams,
+    body: Body,
+    randomFate: JobFaultKind | null,
+  ): void {
     const sub = parseSubmission(q, body);
     if (!sub.ok) return fail(res, 400, sub.code, sub.error);
     if (store.busy()) return fail(res, 429, "prover_busy", "a proof is already queued or running");
@@ -231,18 +297,32 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
     const id = store.add(
       sub.facts,
       { ...sub.options, proof_mode: cfg.devMode ? "dev" : "secure", accelerator: cfg.accelerator },
-      { queuedMs: cfg.queuedMs, proofMs: cfg.proofMs + cfg.proofMsPerFrame * frames, runningJobTimeoutMs: cfg.runningJobTimeoutMs },
+      {
+        queuedMs: cfg.queuedMs,
+        proofMs: cfg.proofMs + cfg.proofMsPerFrame * frames,
+        runningJobTimeoutMs: cfg.runningJobTimeoutMs,
+      },
       fate,
     );
     counters.accepted++;
     timeline.push({ id, acceptedAt: Date.now(), startedAt: null, finishedAt: null, outcome: null });
     if (timeline.length > TIMELINE_LENGTH) timeline.splice(0, timeline.length - TIMELINE_LENGTH);
     const note = ` job=${id}${fate ? ` fate=${fate}` : ""}`;
-    send(res, 202, { success: true, job_id: id, status: "queued", status_url: `/api/jobs/${id}` }, note);
+    send(
+      res,
+      202,
+      { success: true, job_id: id, status: "queued", status_url: `/api/jobs/${id}` },
+      note,
+    );
   }
 
   /** Applies a transport fault; returns true when the request is finished with. */
-  async function transportFault(req: IncomingMessage, res: ServerResponse, kind: FaultKind, delayMs: number): Promise<boolean> {
+  async function transportFault(
+    req: IncomingMessage,
+    res: ServerResponse,
+    kind: FaultKind,
+    delayMs: number,
+  ): Promise<boolean> {
     const note = ` [fault ${kind}]`;
     const path = new URL(req.url ?? "/", "http://x").pathname;
     switch (kind) {
@@ -252,7 +332,13 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
       case "http_502":
       case "http_503": {
         const status = kind === "http_502" ? 502 : 503;
-        send(res, status, `<html><body><h1>${status} ${status === 502 ? "Bad Gateway" : "Service Unavailable"}</h1></body></html>`, note, "text/html");
+        send(
+          res,
+          status,
+          `<html><body><h1>${status} ${status === 502 ? "Bad Gateway" : "Service Unavailable"}</h1></body></html>`,
+          note,
+          "text/html",
+        );
         return true;
       }
       case "malformed_json":
@@ -304,7 +390,15 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
     const method = req.method ?? "GET";
     const body = await readBody(req);
     if (url.pathname.startsWith("/__dev/")) {
-      return handleControl({ method, path: url.pathname, body: body.bytes, res, prover: api, send: reply, config: () => ({ ...cfg, apiKey: cfg.apiKey ? "(set)" : undefined }) });
+      return handleControl({
+        method,
+        path: url.pathname,
+        body: body.bytes,
+        res,
+        prover: api,
+        send: reply,
+        config: () => ({ ...cfg, apiKey: cfg.apiKey ? "(set)" : undefined }),
+      });
     }
     counters.requests++;
     const { route, id } = routeOf(method, url.pathname);
@@ -322,13 +416,15 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
       } else randomFate = fault.kind as JobFaultKind;
     }
     if (route === "health") return health(res);
-    if (url.pathname.startsWith("/api/") && !authorized(req.headers, cfg.apiKey)) return fail(res, 401, "unauthorized", "unauthorized");
+    if (url.pathname.startsWith("/api/") && !authorized(req.headers, cfg.apiKey))
+      return fail(res, 401, "unauthorized", "unauthorized");
     if (route === "submit") return submit(res, url.searchParams, body, randomFate);
     if (route === "poll" || route === "delete") {
       const status = store.status(id!);
       if (!status) return fail(res, 404, "job_not_found", "job not found");
       if (route === "poll") return send(res, 200, store.view(id!), ` ${status}`);
-      if (status === "queued" || status === "running") return fail(res, 409, "job_active", `job is ${status}`);
+      if (status === "queued" || status === "running")
+        return fail(res, 409, "job_active", `job is ${status}`);
       store.remove(id!);
       return send(res, 200, { success: true, job_id: id });
     }
@@ -379,8 +475,11 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
       clearTimeout(killTimer);
       killTimer = undefined;
       store.clear();
-      for (const e of timeline) if (e.finishedAt === null) Object.assign(e, { finishedAt: now, outcome: "lost" });
-      log(`restart (${reason}): all jobs lost; port refuses connections for ${cfg.restartOutageMs} ms`);
+      for (const e of timeline)
+        if (e.finishedAt === null) Object.assign(e, { finishedAt: now, outcome: "lost" });
+      log(
+        `restart (${reason}): all jobs lost; port refuses connections for ${cfg.restartOutageMs} ms`,
+      );
       wakeAll();
       await stopListening();
       await sleep(cfg.restartOutageMs);
@@ -391,7 +490,8 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
           break;
         } catch (e) {
           // Someone took the port meanwhile: keep trying (a real supervisor would too), never reject.
-          if (attempt % 50 === 0) log(`restart: cannot listen on ${port} yet (${e instanceof Error ? e.message : e})`);
+          if (attempt % 50 === 0)
+            log(`restart: cannot listen on ${port} yet (${e instanceof Error ? e.message : e})`);
           await sleep(100);
         }
       }
@@ -436,7 +536,12 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
     },
     stats() {
       store.settleAll();
-      return { ...structuredClone(counters), jobs: store.counts(), pendingFaults: faults.pending(), timeline: structuredClone(timeline) };
+      return {
+        ...structuredClone(counters),
+        jobs: store.counts(),
+        pendingFaults: faults.pending(),
+        timeline: structuredClone(timeline),
+      };
     },
     configure(o) {
       const next: Record<string, unknown> = { ...cfg };

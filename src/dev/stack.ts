@@ -15,7 +15,9 @@ import { promisify } from "node:util";
 import { readWranglerConfig } from "../ops/wrangler-config.ts";
 import { startDevProver, type DevProver, type DevProverOptions } from "./prover-server.ts";
 
-const WRANGLER_BIN = fileURLToPath(new URL("../../node_modules/wrangler/bin/wrangler.js", import.meta.url));
+const WRANGLER_BIN = fileURLToPath(
+  new URL("../../node_modules/wrangler/bin/wrangler.js", import.meta.url),
+);
 const WRANGLER_CONFIG = fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url));
 
 /**
@@ -26,7 +28,11 @@ const WRANGLER_CONFIG = fileURLToPath(new URL("../../wrangler.jsonc", import.met
 export async function snapshotWorker(dir: string): Promise<string> {
   mkdirSync(dir, { recursive: true });
   try {
-    await promisify(execFile)(process.execPath, [WRANGLER_BIN, "deploy", "--dry-run", "--outdir", dir], { maxBuffer: 16 << 20 });
+    await promisify(execFile)(
+      process.execPath,
+      [WRANGLER_BIN, "deploy", "--dry-run", "--outdir", dir],
+      { maxBuffer: 16 << 20 },
+    );
   } catch (e) {
     const out = e as { stdout?: string; stderr?: string };
     throw new Error(`bundling the Worker failed:\n${out.stdout ?? ""}${out.stderr ?? String(e)}`);
@@ -71,10 +77,14 @@ export async function startStack(opts: {
   let url: string | undefined;
 
   const spawnGateway = () => {
-    const gateway = spawn(process.execPath, [WRANGLER_BIN, "dev", ...vars.flatMap((v) => ["--var", v]), ...opts.wranglerArgs], {
-      stdio: [crashable ? "ignore" : "inherit", "pipe", "pipe"],
-      detached: crashable,
-    });
+    const gateway = spawn(
+      process.execPath,
+      [WRANGLER_BIN, "dev", ...vars.flatMap((v) => ["--var", v]), ...opts.wranglerArgs],
+      {
+        stdio: [crashable ? "ignore" : "inherit", "pipe", "pipe"],
+        detached: crashable,
+      },
+    );
     // Never leave a process group behind when this process exits without stopping it.
     const orphanGuard = () => killGroup(gateway);
     if (crashable) process.once("exit", orphanGuard);
@@ -87,7 +97,9 @@ export async function startStack(opts: {
         if (m) resolve((url = m[1]!.replace(/\/$/, "")));
       });
       gateway.stderr!.on("data", (chunk: Buffer) => opts.onOutput(chunk.toString(), "stderr"));
-      gateway.on("exit", (code) => reject(new Error(`wrangler dev exited (${code}) before it was ready`)));
+      gateway.on("exit", (code) =>
+        reject(new Error(`wrangler dev exited (${code}) before it was ready`)),
+      );
     });
     ready.catch(() => {}); // a caller that never awaits `ready` must not crash on it
     return { gateway, ready };
@@ -103,7 +115,11 @@ export async function startStack(opts: {
     async killGateway() {
       if (!crashable) throw new Error("killGateway needs startStack({ crashable: true })");
       const { gateway } = stack;
-      const exited = new Promise<void>((resolve) => (gateway.exitCode !== null || gateway.signalCode !== null ? resolve() : gateway.once("exit", () => resolve())));
+      const exited = new Promise<void>((resolve) =>
+        gateway.exitCode !== null || gateway.signalCode !== null
+          ? resolve()
+          : gateway.once("exit", () => resolve()),
+      );
       killGroup(gateway);
       await exited;
       const port = url ? Number(new URL(url).port) : undefined;
@@ -113,7 +129,9 @@ export async function startStack(opts: {
         const listening = port !== undefined && !(await portRefuses(port));
         if (alive.length === 0 && !listening) return;
         if (Date.now() > deadline) {
-          throw new Error(`after SIGKILL: ${alive.length ? `pids ${alive.join(", ")} still run` : ""}${listening ? ` port ${port} still accepts connections` : ""}`);
+          throw new Error(
+            `after SIGKILL: ${alive.length ? `pids ${alive.join(", ")} still run` : ""}${listening ? ` port ${port} still accepts connections` : ""}`,
+          );
         }
         await new Promise((r) => setTimeout(r, 100));
       }
@@ -231,7 +249,16 @@ export async function startLocalRun(opts: {
   let output = "";
   const stack = await startStack({
     prover: { ...opts.prover, port: 0, proofMs: opts.proofMs },
-    wranglerArgs: [...config, "--port", String(port), "--ip", "127.0.0.1", "--persist-to", state, ...opts.vars.flatMap((v) => ["--var", v])],
+    wranglerArgs: [
+      ...config,
+      "--port",
+      String(port),
+      "--ip",
+      "127.0.0.1",
+      "--persist-to",
+      state,
+      ...opts.vars.flatMap((v) => ["--var", v]),
+    ],
     onOutput: (text) => {
       output = (output + text).slice(-OUTPUT_KEEP);
       opts.onOutput?.(text);
@@ -241,7 +268,11 @@ export async function startLocalRun(opts: {
   let finishing: Promise<never> | undefined;
   const finish = (code: number): Promise<never> =>
     (finishing ??= (async () => {
-      await stack.stop().catch((e: unknown) => console.log(`stopping: ${e instanceof Error ? e.message : String(e)}`));
+      await stack
+        .stop()
+        .catch((e: unknown) =>
+          console.log(`stopping: ${e instanceof Error ? e.message : String(e)}`),
+        );
       rmSync(state, { recursive: true, force: true });
       process.exit(code);
     })());
@@ -251,7 +282,10 @@ export async function startLocalRun(opts: {
   const gatewayReady = async () => {
     let timer: NodeJS.Timeout | undefined;
     const tooLate = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`wrangler dev did not start within ${limit / 1000} s`)), limit);
+      timer = setTimeout(
+        () => reject(new Error(`wrangler dev did not start within ${limit / 1000} s`)),
+        limit,
+      );
     });
     try {
       await Promise.race([stack.ready, tooLate]);
@@ -265,7 +299,14 @@ export async function startLocalRun(opts: {
     console.log(`${e instanceof Error ? e.message : String(e)}:\n${output}`);
     return finish(1);
   }
-  return { base: `http://127.0.0.1:${port}`, port, stack, gatewayReady, output: () => output, finish };
+  return {
+    base: `http://127.0.0.1:${port}`,
+    port,
+    stack,
+    gatewayReady,
+    output: () => output,
+    finish,
+  };
 }
 
 function freePort(): Promise<number> {

@@ -54,7 +54,8 @@ export interface Gap extends Need {
   why: string;
 }
 
-const nameOf = (path: string) => path.slice(path.lastIndexOf("node_modules/") + "node_modules/".length);
+const nameOf = (path: string) =>
+  path.slice(path.lastIndexOf("node_modules/") + "node_modules/".length);
 
 /** npm's os/cpu rule: a list of allowed values, or of `!value` exclusions; absent means any. */
 function allows(list: string[] | undefined, value: string): boolean {
@@ -92,27 +93,50 @@ export function nodeBinaryPackage(p: Platform): string {
  * shows: a package with per-platform builds for several systems but none for one of ours.
  * (A package whose optional builds cover one system only, like fsevents, is an optional extra.)
  */
-export function platformNeeds(lock: Lockfile, platforms: readonly Platform[] = PLATFORMS): { needs: Need[]; gaps: Gap[] } {
+export function platformNeeds(
+  lock: Lockfile,
+  platforms: readonly Platform[] = PLATFORMS,
+): { needs: Need[]; gaps: Gap[] } {
   const needs: Need[] = [];
   const gaps: Gap[] = [];
   for (const [path, entry] of Object.entries(lock.packages)) {
     if (!path) continue;
     const name = nameOf(path);
     if (name === "node" && entry.version) {
-      for (const p of platforms) needs.push({ platform: p.id, name: nodeBinaryPackage(p), version: entry.version, via: `${name}@${entry.version}` });
+      for (const p of platforms)
+        needs.push({
+          platform: p.id,
+          name: nodeBinaryPackage(p),
+          version: entry.version,
+          via: `${name}@${entry.version}`,
+        });
     }
     const builds = Object.keys(entry.optionalDependencies ?? {})
       .map((dep) => ({ dep, at: resolveDep(lock, path, dep) }))
       .map(({ dep, at }) => ({ dep, entry: at ? lock.packages[at]! : undefined }))
       .filter((b) => b.entry?.os || b.entry?.cpu);
-    const systems = new Set(builds.flatMap((b) => (b.entry!.os ?? []).filter((o) => !o.startsWith("!"))));
+    const systems = new Set(
+      builds.flatMap((b) => (b.entry!.os ?? []).filter((o) => !o.startsWith("!"))),
+    );
     if (systems.size < 2) continue;
     for (const p of platforms) {
       const here = builds.filter((b) => runsOn(b.entry!, p));
       if (here.length === 0) {
-        gaps.push({ platform: p.id, name: `${name} (a build for ${p.id})`, version: entry.version ?? "?", via: path, why: "the lockfile has no build of it for this platform" });
+        gaps.push({
+          platform: p.id,
+          name: `${name} (a build for ${p.id})`,
+          version: entry.version ?? "?",
+          via: path,
+          why: "the lockfile has no build of it for this platform",
+        });
       }
-      for (const b of here) needs.push({ platform: p.id, name: b.dep, version: b.entry!.version ?? "?", via: `${name}@${entry.version}` });
+      for (const b of here)
+        needs.push({
+          platform: p.id,
+          name: b.dep,
+          version: b.entry!.version ?? "?",
+          via: `${name}@${entry.version}`,
+        });
     }
   }
   return { needs, gaps };
@@ -127,9 +151,14 @@ export async function findGaps(
   const { needs, gaps } = platformNeeds(lock, platforms);
   const unique = [...new Map(needs.map((n) => [`${n.name}@${n.version}`, n])).values()];
   const present = new Map<string, boolean>();
-  await Promise.all(unique.map(async (n) => present.set(`${n.name}@${n.version}`, await hasVersion(n.name, n.version))));
+  await Promise.all(
+    unique.map(async (n) =>
+      present.set(`${n.name}@${n.version}`, await hasVersion(n.name, n.version)),
+    ),
+  );
   for (const n of needs) {
-    if (!present.get(`${n.name}@${n.version}`)) gaps.push({ ...n, why: "the registry has no such version" });
+    if (!present.get(`${n.name}@${n.version}`))
+      gaps.push({ ...n, why: "the registry has no such version" });
   }
   return { needs, gaps };
 }
@@ -143,7 +172,10 @@ export function registryLookup(registry: string, fetchImpl: typeof fetch = fetch
     let last: unknown;
     for (let i = 0; i < 3; i++) {
       try {
-        const res = await fetchImpl(url, { headers: { accept: "application/vnd.npm.install-v1+json" }, signal: AbortSignal.timeout(30_000) });
+        const res = await fetchImpl(url, {
+          headers: { accept: "application/vnd.npm.install-v1+json" },
+          signal: AbortSignal.timeout(30_000),
+        });
         if (res.status === 404) return new Set();
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
         const doc = (await res.json()) as { versions?: Record<string, unknown> };
@@ -162,15 +194,22 @@ export function registryLookup(registry: string, fetchImpl: typeof fetch = fetch
 
 async function main(): Promise<number> {
   const lock = JSON.parse(readFileSync(resolve("package-lock.json"), "utf8")) as Lockfile;
-  const registry = process.env.npm_config_registry || execFileSync("npm", ["config", "get", "registry"], { encoding: "utf8" }).trim();
+  const registry =
+    process.env.npm_config_registry ||
+    execFileSync("npm", ["config", "get", "registry"], { encoding: "utf8" }).trim();
   const { needs, gaps } = await findGaps(lock, registryLookup(registry));
-  const per = PLATFORMS.map((p) => `${p.id} ${needs.filter((n) => n.platform === p.id).length}`).join(", ");
+  const per = PLATFORMS.map(
+    (p) => `${p.id} ${needs.filter((n) => n.platform === p.id).length}`,
+  ).join(", ");
   if (gaps.length === 0) {
-    console.log(`ok: every platform package the lockfile installs is in the registry (${per} packages)`);
+    console.log(
+      `ok: every platform package the lockfile installs is in the registry (${per} packages)`,
+    );
     return 0;
   }
   console.error(`npm ci would fail on ${[...new Set(gaps.map((g) => g.platform))].join(", ")}:`);
-  for (const g of gaps) console.error(`  ${g.platform}: ${g.name}@${g.version} (via ${g.via}): ${g.why}`);
+  for (const g of gaps)
+    console.error(`  ${g.platform}: ${g.name}@${g.version} (via ${g.via}): ${g.why}`);
   return 1;
 }
 

@@ -7,9 +7,23 @@
  */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ConfigError, ORDER_RULES, VAR_MEANINGS, holds, parseConfig, ruleMessage, type Config } from "../config.ts";
+import {
+  ConfigError,
+  ORDER_RULES,
+  VAR_MEANINGS,
+  holds,
+  parseConfig,
+  ruleMessage,
+  type Config,
+} from "../config.ts";
 import { worstCaseRetrySchedule } from "../retries.ts";
-import { parseVarFlag, readWranglerConfig, UsageError, type QueueConsumer, type WranglerConfig } from "./wrangler-config.ts";
+import {
+  parseVarFlag,
+  readWranglerConfig,
+  UsageError,
+  type QueueConsumer,
+  type WranglerConfig,
+} from "./wrangler-config.ts";
 
 export interface Row {
   setting: string;
@@ -23,7 +37,14 @@ export interface Report {
   values: Record<string, number>;
   /** Each nesting rule with the values it compared. */
   nesting: { text: string; ok: boolean; why: string }[];
-  schedule: { queue: string; maxRetries: number; delaysSeconds: number[]; totalSeconds: number; wallCapMs: number; requestTimeoutMs: number } | null;
+  schedule: {
+    queue: string;
+    maxRetries: number;
+    delaysSeconds: number[];
+    totalSeconds: number;
+    wallCapMs: number;
+    requestTimeoutMs: number;
+  } | null;
   wiring: { text: string; ok: boolean }[];
   /** What is wrong; each names the vars (or wrangler.jsonc keys) to change. Empty: all is well. */
   problems: { message: string; vars: string[] }[];
@@ -34,7 +55,8 @@ export interface Report {
 const isDlq = (c: QueueConsumer) => c.queue.endsWith("-dlq");
 
 function human(name: string, value: number): string {
-  if (name.endsWith("_MS")) return value >= 1000 ? `${value} ms (${fmtSeconds(value / 1000)})` : `${value} ms`;
+  if (name.endsWith("_MS"))
+    return value >= 1000 ? `${value} ms (${fmtSeconds(value / 1000)})` : `${value} ms`;
   if (name.endsWith("_SECONDS")) return `${value} s`;
   return String(value);
 }
@@ -73,11 +95,14 @@ export function audit(wrangler: WranglerConfig, overrides: Record<string, string
     rows.push({
       setting: `max_retries (queue ${jobs.queue})`,
       value: String(jobs.max_retries ?? 3),
-      meaning: "Failed deliveries (submit errors) retried before the message goes to the dead-letter queue.",
+      meaning:
+        "Failed deliveries (submit errors) retried before the message goes to the dead-letter queue.",
     });
   }
 
-  const values = Object.fromEntries(ORDER_RULES.flatMap((r) => [r.low, r.high]).map((n) => [n, effective(n)]));
+  const values = Object.fromEntries(
+    ORDER_RULES.flatMap((r) => [r.low, r.high]).map((n) => [n, effective(n)]),
+  );
   const nesting = ORDER_RULES.map((rule) => ({
     text: `${rule.low} ${values[rule.low]}${rule.lowScale ? ` × ${rule.lowScale}` : ""} ${rule.op} ${rule.high} ${values[rule.high]}`,
     ok: holds(rule, values),
@@ -87,19 +112,37 @@ export function audit(wrangler: WranglerConfig, overrides: Record<string, string
   let schedule: Report["schedule"] = null;
   const wiring: Report["wiring"] = [];
   if (!jobs) {
-    problems.push({ message: "wrangler.jsonc has no consumer for the jobs queue", vars: ["queues.consumers"] });
+    problems.push({
+      message: "wrangler.jsonc has no consumer for the jobs queue",
+      vars: ["queues.consumers"],
+    });
   } else {
     const maxRetries = jobs.max_retries ?? 3;
-    const retryCfg = { retryMinDelaySeconds: effective("RETRY_MIN_DELAY_SECONDS"), retryMaxDelaySeconds: effective("MAX_RETRY_DELAY_SECONDS") };
+    const retryCfg = {
+      retryMinDelaySeconds: effective("RETRY_MIN_DELAY_SECONDS"),
+      retryMaxDelaySeconds: effective("MAX_RETRY_DELAY_SECONDS"),
+    };
     const delays = worstCaseRetrySchedule(maxRetries, retryCfg);
     const total = delays.reduce((a, b) => a + b, 0);
     const wallCapMs = effective("MAX_JOB_WALL_TIME_MS");
     const requestTimeoutMs = effective("PROVER_REQUEST_TIMEOUT_MS");
-    schedule = { queue: jobs.queue, maxRetries, delaysSeconds: delays, totalSeconds: total, wallCapMs, requestTimeoutMs };
+    schedule = {
+      queue: jobs.queue,
+      maxRetries,
+      delaysSeconds: delays,
+      totalSeconds: total,
+      wallCapMs,
+      requestTimeoutMs,
+    };
     if (total * 1000 >= wallCapMs) {
       problems.push({
         message: `the worst-case retry schedule (${total} s) outlives MAX_JOB_WALL_TIME_MS (${wallCapMs} ms): jobs would hit the wall-time cap before the dead-letter queue could end them`,
-        vars: ["RETRY_MIN_DELAY_SECONDS", "MAX_RETRY_DELAY_SECONDS", `max_retries (queue ${jobs.queue})`, "MAX_JOB_WALL_TIME_MS"],
+        vars: [
+          "RETRY_MIN_DELAY_SECONDS",
+          "MAX_RETRY_DELAY_SECONDS",
+          `max_retries (queue ${jobs.queue})`,
+          "MAX_JOB_WALL_TIME_MS",
+        ],
       });
     } else if (total * 1000 + (maxRetries + 1) * requestTimeoutMs >= wallCapMs) {
       notes.push(
@@ -109,22 +152,39 @@ export function audit(wrangler: WranglerConfig, overrides: Record<string, string
     const dlqName = jobs.dead_letter_queue;
     if (!dlqName) {
       wiring.push({ text: `${jobs.queue} has no dead_letter_queue`, ok: false });
-      problems.push({ message: `queue ${jobs.queue} has no dead_letter_queue: jobs whose retries run out would never be ended`, vars: [`dead_letter_queue (queue ${jobs.queue})`] });
+      problems.push({
+        message: `queue ${jobs.queue} has no dead_letter_queue: jobs whose retries run out would never be ended`,
+        vars: [`dead_letter_queue (queue ${jobs.queue})`],
+      });
     } else {
-      wiring.push({ text: `${jobs.queue} (max_batch_size ${jobs.max_batch_size ?? 10}, max_retries ${maxRetries}) → dead_letter_queue ${dlqName}`, ok: true });
+      wiring.push({
+        text: `${jobs.queue} (max_batch_size ${jobs.max_batch_size ?? 10}, max_retries ${maxRetries}) → dead_letter_queue ${dlqName}`,
+        ok: true,
+      });
       const dlq = consumers.find((c) => c.queue === dlqName);
       if (!dlq) {
         wiring.push({ text: `${dlqName} has no consumer`, ok: false });
-        problems.push({ message: `the dead-letter queue ${dlqName} has no consumer: nothing would end the jobs sent there`, vars: [`queues.consumers (${dlqName})`] });
+        problems.push({
+          message: `the dead-letter queue ${dlqName} has no consumer: nothing would end the jobs sent there`,
+          vars: [`queues.consumers (${dlqName})`],
+        });
       } else if (!isDlq(dlq)) {
         wiring.push({ text: `${dlqName} does not end in -dlq`, ok: false });
-        problems.push({ message: `the gateway recognises its dead-letter queue by the -dlq suffix; ${dlqName} does not have it`, vars: [`dead_letter_queue (queue ${jobs.queue})`] });
+        problems.push({
+          message: `the gateway recognises its dead-letter queue by the -dlq suffix; ${dlqName} does not have it`,
+          vars: [`dead_letter_queue (queue ${jobs.queue})`],
+        });
       } else {
-        wiring.push({ text: `${dlqName} has its own consumer (max_retries ${dlq.max_retries ?? 3}): it ends jobs as retries_exhausted`, ok: true });
+        wiring.push({
+          text: `${dlqName} has its own consumer (max_retries ${dlq.max_retries ?? 3}): it ends jobs as retries_exhausted`,
+          ok: true,
+        });
       }
     }
     if (jobs.max_batch_size !== undefined && jobs.max_batch_size !== 1) {
-      notes.push(`max_batch_size ${jobs.max_batch_size}: a batch submits one job at a time, each up to PROVER_REQUEST_TIMEOUT_MS`);
+      notes.push(
+        `max_batch_size ${jobs.max_batch_size}: a batch submits one job at a time, each up to PROVER_REQUEST_TIMEOUT_MS`,
+      );
     }
   }
   return { rows, values, nesting, schedule, wiring, problems, notes };
@@ -153,18 +213,31 @@ export function format(report: Report, source: string): string {
   out.push(`Timeouts and retries (${source})`, "");
   const w1 = Math.max(...report.rows.map((r) => r.setting.length));
   const w2 = Math.max(...report.rows.map((r) => r.value.length));
-  for (const r of report.rows) out.push(`  ${r.setting.padEnd(w1)}  ${r.value.padEnd(w2)}  ${r.meaning}`);
+  for (const r of report.rows)
+    out.push(`  ${r.setting.padEnd(w1)}  ${r.value.padEnd(w2)}  ${r.meaning}`);
   const v = (name: string) => fmtSeconds(report.values[name]! / 1000);
-  out.push("", `How they nest: request timeout ${v("PROVER_REQUEST_TIMEOUT_MS")} < poll budget ${v("PROVER_POLL_BUDGET_MS")} < poll deadline ${v("PROVER_POLL_TIMEOUT_MS")} < wall-time cap ${v("MAX_JOB_WALL_TIME_MS")}`);
+  out.push(
+    "",
+    `How they nest: request timeout ${v("PROVER_REQUEST_TIMEOUT_MS")} < poll budget ${v("PROVER_POLL_BUDGET_MS")} < poll deadline ${v("PROVER_POLL_TIMEOUT_MS")} < wall-time cap ${v("MAX_JOB_WALL_TIME_MS")}`,
+  );
   out.push("(each rule below is the config schema's own):");
   for (const n of report.nesting) out.push(`  ${mark(n.ok)} ${n.text}  — ${n.why}`);
   const s = report.schedule;
   if (s) {
-    out.push("", `Worst-case retry schedule of queue ${s.queue} (max_retries ${s.maxRetries}, full jitter):`);
+    out.push(
+      "",
+      `Worst-case retry schedule of queue ${s.queue} (max_retries ${s.maxRetries}, full jitter):`,
+    );
     const ok = s.totalSeconds * 1000 < s.wallCapMs;
-    out.push(`  ${mark(ok)} ${s.delaysSeconds.join("+") || "0"} = ${s.totalSeconds} s ${ok ? "<" : "≥"} MAX_JOB_WALL_TIME_MS ${fmtSeconds(s.wallCapMs / 1000)}`);
-    out.push(`       plus ${s.maxRetries + 1} submissions × PROVER_REQUEST_TIMEOUT_MS ${fmtSeconds(s.requestTimeoutMs / 1000)} = ${fmtSeconds(s.totalSeconds + ((s.maxRetries + 1) * s.requestTimeoutMs) / 1000)} at the very worst`);
-    out.push("  A busy prover (429) uses none of these: waiting jobs are acked and wait in the dispatcher's line.");
+    out.push(
+      `  ${mark(ok)} ${s.delaysSeconds.join("+") || "0"} = ${s.totalSeconds} s ${ok ? "<" : "≥"} MAX_JOB_WALL_TIME_MS ${fmtSeconds(s.wallCapMs / 1000)}`,
+    );
+    out.push(
+      `       plus ${s.maxRetries + 1} submissions × PROVER_REQUEST_TIMEOUT_MS ${fmtSeconds(s.requestTimeoutMs / 1000)} = ${fmtSeconds(s.totalSeconds + ((s.maxRetries + 1) * s.requestTimeoutMs) / 1000)} at the very worst`,
+    );
+    out.push(
+      "  A busy prover (429) uses none of these: waiting jobs are acked and wait in the dispatcher's line.",
+    );
   }
   if (report.wiring.length) {
     out.push("", "Queue wiring:");
@@ -183,13 +256,20 @@ export function format(report: Report, source: string): string {
 const USAGE = "usage: npm run timeouts -- [--config wrangler.jsonc] [--var NAME:VALUE]...";
 
 /** Runs the audit for argv; returns the exit code (0 ok, 1 problems, 2 usage). */
-export function main(argv: string[], print: (s: string) => void = console.log, printError: (s: string) => void = console.error): number {
+export function main(
+  argv: string[],
+  print: (s: string) => void = console.log,
+  printError: (s: string) => void = console.error,
+): number {
   let file = "wrangler.jsonc";
   const overrides: Record<string, string> = {};
   try {
     for (let i = 0; i < argv.length; i++) {
       const arg = argv[i]!;
-      const [flag, inline] = arg.startsWith("--") && arg.includes("=") ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)] : [arg, undefined];
+      const [flag, inline] =
+        arg.startsWith("--") && arg.includes("=")
+          ? [arg.slice(0, arg.indexOf("=")), arg.slice(arg.indexOf("=") + 1)]
+          : [arg, undefined];
       const value = () => {
         const v = inline ?? argv[++i];
         if (v === undefined) throw new UsageError(`${flag} needs a value`);
@@ -224,4 +304,5 @@ export function main(argv: string[], print: (s: string) => void = console.log, p
   return report.problems.length ? 1 : 0;
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) process.exit(main(process.argv.slice(2)));
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href)
+  process.exit(main(process.argv.slice(2)));

@@ -24,7 +24,8 @@ export function parseWranglerConfig(text: string, file = "wrangler.jsonc"): Wran
     const e = errors[0]!;
     throw new Error(`${file}: ${printParseErrorCode(e.error)} at offset ${e.offset}`);
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new Error(`${file}: not a JSON object`);
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new Error(`${file}: not a JSON object`);
   return value as WranglerConfig;
 }
 

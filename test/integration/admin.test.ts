@@ -11,7 +11,10 @@ import { call, callWith, postTape, seedJob, stubOf, uniqueTape, waitForJob } fro
 const TOKEN = "admin-token-for-tests-0123456789";
 const VARS = { ADMIN_TOKEN: TOKEN };
 const asAdmin = (path: string, init: RequestInit = {}, token = TOKEN) =>
-  callWith(VARS, path, { ...init, headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` } });
+  callWith(VARS, path, {
+    ...init,
+    headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` },
+  });
 
 describe("admin access", () => {
   it("is disabled (403) while no ADMIN_TOKEN is configured, whatever the token", async () => {
@@ -24,7 +27,11 @@ describe("admin access", () => {
 
   it("refuses a missing or wrong token with 401 on every admin route", async () => {
     const id = "a".repeat(64);
-    for (const [path, method] of [["/api/admin/jobs", "GET"], [`/api/admin/jobs/${id}`, "GET"], [`/api/admin/jobs/${id}/redrive`, "POST"]] as const) {
+    for (const [path, method] of [
+      ["/api/admin/jobs", "GET"],
+      [`/api/admin/jobs/${id}`, "GET"],
+      [`/api/admin/jobs/${id}/redrive`, "POST"],
+    ] as const) {
       const missing = await callWith(VARS, path, { method });
       expect(missing.status).toBe(401);
       expect(missing.body.error.code).toBe("unauthorized");
@@ -32,7 +39,9 @@ describe("admin access", () => {
       for (const wrong of [`${TOKEN}x`, TOKEN.slice(0, -1), "x"]) {
         expect((await asAdmin(path, { method }, wrong)).status).toBe(401);
       }
-      expect((await callWith(VARS, path, { method, headers: { authorization: TOKEN } })).status).toBe(401); // no "Bearer"
+      expect(
+        (await callWith(VARS, path, { method, headers: { authorization: TOKEN } })).status,
+      ).toBe(401); // no "Bearer"
     }
   });
 });
@@ -42,7 +51,14 @@ describe("GET /api/admin/jobs", () => {
     const a = await postTape(uniqueTape());
     await waitForJob(a.body.job.jobId, (j) => j.status === "succeeded");
     const b = await postTape(uniqueTape());
-    expect((await call(`/api/proofs/jobs/${b.body.job.jobId}`, { method: "DELETE", headers: { authorization: `Bearer ${b.body.cancel_token}` } })).status).toBe(200);
+    expect(
+      (
+        await call(`/api/proofs/jobs/${b.body.job.jobId}`, {
+          method: "DELETE",
+          headers: { authorization: `Bearer ${b.body.cancel_token}` },
+        })
+      ).status,
+    ).toBe(200);
     await scheduler.wait(5);
     const c = await postTape(uniqueTape());
     await waitForJob(c.body.job.jobId, (j) => j.status === "succeeded");
@@ -64,7 +80,9 @@ describe("GET /api/admin/jobs", () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page: any = await asAdmin(`/api/admin/jobs?limit=1${cursor ? `&cursor=${cursor}` : ""}`);
+      const page: any = await asAdmin(
+        `/api/admin/jobs?limit=1${cursor ? `&cursor=${cursor}` : ""}`,
+      );
       expect(page.body.jobs).toHaveLength(1);
       seen.push(page.body.jobs[0].jobId);
       cursor = page.body.next_cursor;
@@ -106,7 +124,11 @@ describe("POST /api/admin/jobs/:jobId/redrive", () => {
     const r = await asAdmin(`/api/admin/jobs/${jobId}/redrive`, { method: "POST" });
     expect(r.status).toBe(202);
     expect(r.body.cancel_token).toMatch(/^[A-Za-z0-9_-]{20,}$/);
-    expect(r.body.job).toMatchObject({ status: "queued", attempt: 2, history: [{ attempt: 1, status: "failed", error: { code: "retries_exhausted" } }] });
+    expect(r.body.job).toMatchObject({
+      status: "queued",
+      attempt: 2,
+      history: [{ attempt: 1, status: "failed", error: { code: "retries_exhausted" } }],
+    });
     const done = await waitForJob(jobId, (j) => j.status === "succeeded");
     expect(done.attempt).toBe(2);
     const listed = await asAdmin("/api/admin/jobs?status=succeeded");
@@ -119,14 +141,23 @@ describe("POST /api/admin/jobs/:jobId/redrive", () => {
     const early = await asAdmin(`/api/admin/jobs/${jobId}/redrive`, { method: "POST" });
     expect(early.status).toBe(409);
     expect(early.body.error.code).toBe("job_not_redrivable");
-    await call(`/api/proofs/jobs/${jobId}`, { method: "DELETE", headers: { authorization: `Bearer ${posted.body.cancel_token}` } });
-    expect((await asAdmin(`/api/admin/jobs/${jobId}/redrive`, { method: "POST" })).status).toBe(202);
+    await call(`/api/proofs/jobs/${jobId}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${posted.body.cancel_token}` },
+    });
+    expect((await asAdmin(`/api/admin/jobs/${jobId}/redrive`, { method: "POST" })).status).toBe(
+      202,
+    );
     await waitForJob(jobId, (j) => j.status === "succeeded");
     const late = await asAdmin(`/api/admin/jobs/${jobId}/redrive`, { method: "POST" });
     expect(late.status).toBe(409);
     expect(late.body.job.status).toBe("succeeded");
-    expect((await asAdmin(`/api/admin/jobs/${"c".repeat(64)}/redrive`, { method: "POST" })).status).toBe(404);
-    expect((await asAdmin(`/api/admin/jobs/not-a-job/redrive`, { method: "POST" })).status).toBe(400);
+    expect(
+      (await asAdmin(`/api/admin/jobs/${"c".repeat(64)}/redrive`, { method: "POST" })).status,
+    ).toBe(404);
+    expect((await asAdmin(`/api/admin/jobs/not-a-job/redrive`, { method: "POST" })).status).toBe(
+      400,
+    );
   });
 
   it("refuses (409 tape_missing) when the tape is no longer stored", async () => {

@@ -2,7 +2,20 @@ import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { Job } from "../../src/job.ts";
-import { call, cfg, parkAlarm, getJob, prover, provingPatch, seedJob, storedAlarm, storedJob, stubOf, uniqueTape, waitForJob } from "./helpers.ts";
+import {
+  call,
+  cfg,
+  parkAlarm,
+  getJob,
+  prover,
+  provingPatch,
+  seedJob,
+  storedAlarm,
+  storedJob,
+  stubOf,
+  uniqueTape,
+  waitForJob,
+} from "./helpers.ts";
 
 /** A prover proof much longer than one alarm's poll budget, so a job stays `proving` across alarms. */
 const LONG_PROOF_MS = cfg.pollBudgetMs * 5;
@@ -12,7 +25,10 @@ beforeEach(async () => {
 });
 
 /** A job the prover really is proving, with its alarm parked: the test runs the alarm. */
-async function provingJob(acceptedAt: (now: number) => number = (now) => now, patch: (j: Job, now: number) => Job = (j) => j) {
+async function provingJob(
+  acceptedAt: (now: number) => number = (now) => now,
+  patch: (j: Job, now: number) => Job = (j) => j,
+) {
   const tape = uniqueTape();
   const proverJobId = await prover.submitDirect(tape);
   const proving = provingPatch(proverJobId, acceptedAt);
@@ -51,10 +67,16 @@ describe("the alarm loop", () => {
     const before = (await prover.stats()).polls;
     await runDurableObjectAlarm(stubOf(jobId));
     const job = await storedJob(jobId);
-    expect(job).toMatchObject({ attempts: { recoveries: 1 }, lastRecovery: { code: "poll_timeout" }, error: null });
+    expect(job).toMatchObject({
+      attempts: { recoveries: 1 },
+      lastRecovery: { code: "poll_timeout" },
+      error: null,
+    });
     expect(job!.status).not.toBe("failed");
     // The stuck prover job is told to go (the prover answers 409 until its proof ends).
-    expect(job!.cleanup).toEqual([expect.objectContaining({ proverJobId: abandoned, reason: "poll_timeout" })]);
+    expect(job!.cleanup).toEqual([
+      expect.objectContaining({ proverJobId: abandoned, reason: "poll_timeout" }),
+    ]);
     expect((await prover.stats()).polls).toBe(before);
   });
 
@@ -64,7 +86,10 @@ describe("the alarm loop", () => {
       (j) => ({ ...j, attempts: { ...j.attempts, recoveries: cfg.maxRecoveries } }),
     );
     await runDurableObjectAlarm(stubOf(jobId));
-    expect(await storedJob(jobId)).toMatchObject({ status: "failed", error: { code: "poll_timeout" } });
+    expect(await storedJob(jobId)).toMatchObject({
+      status: "failed",
+      error: { code: "poll_timeout" },
+    });
   });
 
   it("a deadline that falls inside one alarm's budget is acted on in that same alarm", async () => {
@@ -74,11 +99,17 @@ describe("the alarm loop", () => {
       (j) => ({ ...j, attempts: { ...j.attempts, recoveries: cfg.maxRecoveries } }),
     );
     await runDurableObjectAlarm(stubOf(jobId));
-    expect(await storedJob(jobId)).toMatchObject({ status: "failed", error: { code: "poll_timeout" } });
+    expect(await storedJob(jobId)).toMatchObject({
+      status: "failed",
+      error: { code: "poll_timeout" },
+    });
   });
 
   it("the wall-time cap: just inside keeps polling, just outside fails wall_time_exceeded", async () => {
-    const inside = await provingJob(undefined, (j, now) => ({ ...j, wallDeadlineAt: now + cfg.pollBudgetMs * 3 }));
+    const inside = await provingJob(undefined, (j, now) => ({
+      ...j,
+      wallDeadlineAt: now + cfg.pollBudgetMs * 3,
+    }));
     await runDurableObjectAlarm(stubOf(inside.jobId));
     expect((await storedJob(inside.jobId))?.status).toBe("proving");
 
@@ -86,12 +117,18 @@ describe("the alarm loop", () => {
     const outside = await provingJob(undefined, (j, now) => ({ ...j, wallDeadlineAt: now - 1 }));
     const before = (await prover.stats()).polls;
     await runDurableObjectAlarm(stubOf(outside.jobId));
-    expect(await storedJob(outside.jobId)).toMatchObject({ status: "failed", error: { code: "wall_time_exceeded" } });
+    expect(await storedJob(outside.jobId)).toMatchObject({
+      status: "failed",
+      error: { code: "wall_time_exceeded" },
+    });
     expect((await prover.stats()).polls).toBe(before);
   });
 
   it("the wall-time cap is checked on read", async () => {
-    const inside = await seedJob(uniqueTape(), (j, now) => ({ ...j, wallDeadlineAt: now + 60_000 }));
+    const inside = await seedJob(uniqueTape(), (j, now) => ({
+      ...j,
+      wallDeadlineAt: now + 60_000,
+    }));
     expect((await getJob(inside.jobId)).status).toBe("queued");
     const outside = await seedJob(uniqueTape(), (j, now) => ({ ...j, wallDeadlineAt: now - 1 }));
     const read = await getJob(outside.jobId);
@@ -102,7 +139,10 @@ describe("the alarm loop", () => {
   it("a queued job's alarm is a wall-time watchdog", async () => {
     const job = await seedJob(uniqueTape(), (j, now) => ({ ...j, wallDeadlineAt: now - 1 }));
     await runDurableObjectAlarm(stubOf(job.jobId));
-    expect(await storedJob(job.jobId)).toMatchObject({ status: "failed", error: { code: "wall_time_exceeded" } });
+    expect(await storedJob(job.jobId)).toMatchObject({
+      status: "failed",
+      error: { code: "wall_time_exceeded" },
+    });
   });
 
   it("eviction between alarms loses nothing: the job carries on from storage and proves once", async () => {
@@ -124,12 +164,14 @@ describe("the alarm loop", () => {
 });
 
 describe("clean-up after the retention period", () => {
-  const finished = (finishedAgoMs: number) => (j: Job, now: number): Job => ({
-    ...j,
-    status: "failed",
-    error: { code: "prover_failed", message: "x" },
-    finishedAt: now - finishedAgoMs,
-  });
+  const finished =
+    (finishedAgoMs: number) =>
+    (j: Job, now: number): Job => ({
+      ...j,
+      status: "failed",
+      error: { code: "prover_failed", message: "x" },
+      finishedAt: now - finishedAgoMs,
+    });
 
   it("just inside the retention period the job stays and the alarm is re-armed for its end", async () => {
     const { jobId } = await seedJob(uniqueTape(), finished(cfg.completedJobRetentionMs - 60_000));

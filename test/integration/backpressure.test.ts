@@ -1,7 +1,17 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, inject, it } from "vitest";
 import type { Job } from "../../src/job.ts";
-import { call, cfg, dispatcher, getJob, postTape, prover, stubOf, uniqueTape, waitForJob } from "./helpers.ts";
+import {
+  call,
+  cfg,
+  dispatcher,
+  getJob,
+  postTape,
+  prover,
+  stubOf,
+  uniqueTape,
+  waitForJob,
+} from "./helpers.ts";
 
 const ended = (j: { status: string }) => ["succeeded", "failed", "cancelled"].includes(j.status);
 const queueMaxRetries = inject("queueMaxRetries");
@@ -23,7 +33,9 @@ async function arriveWhileBusy(n: number): Promise<string[]> {
 async function expectProvedInOrder(ids: string[]): Promise<void> {
   const jobs = await Promise.all(ids.map((id) => waitForJob(id, ended, 30_000)));
   expect(jobs.map((j) => j.status)).toEqual(ids.map(() => "succeeded"));
-  expect([...jobs].sort((a, b) => a.prover.acceptedAt! - b.prover.acceptedAt!).map((j) => j.jobId)).toEqual(ids);
+  expect(
+    [...jobs].sort((a, b) => a.prover.acceptedAt! - b.prover.acceptedAt!).map((j) => j.jobId),
+  ).toEqual(ids);
 }
 
 beforeEach(async () => {
@@ -40,13 +52,16 @@ describe("back-pressure: a busy prover is not a failure", () => {
     const stats = await prover.stats();
     expect(stats.accepted).toBe(20);
     expect(stats.rateLimited).toBe(0);
-    expect(jobs.every((j) => j.attempts.submissions === 1 && j.attempts.recoveries === 0)).toBe(true);
+    expect(jobs.every((j) => j.attempts.submissions === 1 && j.attempts.recoveries === 0)).toBe(
+      true,
+    );
   }, 90_000);
 
   it("the line survives the dispatcher's eviction: storage is the truth, order kept", async () => {
     const ids = await arriveWhileBusy(3);
     const deadline = Date.now() + 10_000;
-    while ((await dispatcher().snapshot()).waiting.length < 3 && Date.now() < deadline) await scheduler.wait(20);
+    while ((await dispatcher().snapshot()).waiting.length < 3 && Date.now() < deadline)
+      await scheduler.wait(20);
     const before = await dispatcher().snapshot();
     expect(before.waiting.map((w) => w.jobId)).toEqual(ids);
     await evictDurableObject(dispatcher());
@@ -102,5 +117,4 @@ describe("back-pressure: a busy prover is not a failure", () => {
     } while (line.waiting < 2 && Date.now() < deadline);
     expect(line).toMatchObject({ waiting: 2, slots: [{ holder: a }] });
   });
-
 });

@@ -1,10 +1,26 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, it } from "vitest";
-import { call, callWith, cfg, dispatcher, getJob, parkAlarm, postTape, prover, storedJob, stubOf, uniqueTape, waitForJob } from "./helpers.ts";
+import {
+  call,
+  callWith,
+  cfg,
+  dispatcher,
+  getJob,
+  parkAlarm,
+  postTape,
+  prover,
+  storedJob,
+  stubOf,
+  uniqueTape,
+  waitForJob,
+} from "./helpers.ts";
 
 const ended = (j: { status: string }) => ["succeeded", "failed", "cancelled"].includes(j.status);
 const cancelJob = (jobId: string, token?: string) =>
-  call(`/api/proofs/jobs/${jobId}`, { method: "DELETE", headers: token ? { authorization: `Bearer ${token}` } : {} });
+  call(`/api/proofs/jobs/${jobId}`, {
+    method: "DELETE",
+    headers: token ? { authorization: `Bearer ${token}` } : {},
+  });
 
 /** Waits until `check` holds (the prover and the job's alarm work on their own). */
 async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
@@ -37,7 +53,10 @@ describe("cancel tokens", () => {
     const none = await cancelJob(jobId);
     expect(none.status).toBe(403);
     expect(none.body.error.code).toBe("cancel_forbidden");
-    const wrong = await cancelJob(jobId, body.cancel_token.replace(/.$/, (c: string) => (c === "A" ? "B" : "A")));
+    const wrong = await cancelJob(
+      jobId,
+      body.cancel_token.replace(/.$/, (c: string) => (c === "A" ? "B" : "A")),
+    );
     expect(wrong.status).toBe(403);
     expect((await getJob(jobId)).status).not.toBe("cancelled");
     expect((await cancelJob("f".repeat(64), body.cancel_token)).status).toBe(404);
@@ -48,9 +67,14 @@ describe("cancel tokens", () => {
     const { body } = await postTape(uniqueTape());
     const adminToken = "admin-token-for-tests-0123456789";
     const del = (token: string, vars: Partial<Cloudflare.Env>) =>
-      callWith(vars, `/api/proofs/jobs/${body.job.jobId}`, { method: "DELETE", headers: { authorization: `Bearer ${token}` } });
+      callWith(vars, `/api/proofs/jobs/${body.job.jobId}`, {
+        method: "DELETE",
+        headers: { authorization: `Bearer ${token}` },
+      });
     expect((await del(adminToken, {})).status).toBe(403);
-    expect((await del("some-other-admin-token-0123456789", { ADMIN_TOKEN: adminToken })).status).toBe(403);
+    expect(
+      (await del("some-other-admin-token-0123456789", { ADMIN_TOKEN: adminToken })).status,
+    ).toBe(403);
     const ok = await del(adminToken, { ADMIN_TOKEN: adminToken });
     expect(ok.status).toBe(200);
     expect(ok.body.job.status).toBe("cancelled");
@@ -63,7 +87,9 @@ describe("DELETE /api/proofs/jobs/:jobId", () => {
     await prover.configure({ proofMs: 60_000 });
     await prover.submitDirect(uniqueTape());
     const { body } = await postTape(uniqueTape());
-    await until(async () => (await getJob(body.job.jobId)).prover.lastError?.code === "prover_busy");
+    await until(
+      async () => (await getJob(body.job.jobId)).prover.lastError?.code === "prover_busy",
+    );
     const submissionsBefore = (await prover.stats()).submissions;
     const res = await cancelJob(body.job.jobId, body.cancel_token);
     expect(res.status).toBe(200);
@@ -90,7 +116,7 @@ describe("DELETE /api/proofs/jobs/:jobId", () => {
     await until(async () => (await prover.stats()).byStatus["409"] >= 1);
     await until(async () => (await getJob(a.job.jobId)).cleanup.length === 0);
     expect((await prover.job(proverJobId)).status).toBe(404);
-    expect((await getJob(a.job.jobId))).toMatchObject({ status: "cancelled", attempts: { polls } });
+    expect(await getJob(a.job.jobId)).toMatchObject({ status: "cancelled", attempts: { polls } });
     // B gets the prover as soon as it is free.
     expect((await waitForJob(b.job.jobId, ended)).status).toBe("succeeded");
   });
@@ -104,7 +130,9 @@ describe("DELETE /api/proofs/jobs/:jobId", () => {
     await parkAlarm(body.job.jobId);
     await evictDurableObject(stubOf(body.job.jobId));
     expect((await storedJob(body.job.jobId))!.cleanup).toHaveLength(1);
-    await runInDurableObject(stubOf(body.job.jobId), (_i, state) => state.storage.setAlarm(Date.now()));
+    await runInDurableObject(stubOf(body.job.jobId), (_i, state) =>
+      state.storage.setAlarm(Date.now()),
+    );
     await until(async () => (await getJob(body.job.jobId)).cleanup.length === 0);
     expect((await prover.job(proverJobId)).status).toBe(404);
     expect((await getJob(body.job.jobId)).status).toBe("cancelled");
@@ -124,7 +152,11 @@ describe("DELETE /api/proofs/jobs/:jobId", () => {
     await waitForJob(body.job.jobId, ended);
     const res = await cancelJob(body.job.jobId, body.cancel_token);
     expect(res.status).toBe(409);
-    expect(res.body).toMatchObject({ success: false, error: { code: "job_succeeded" }, job: { status: "succeeded" } });
+    expect(res.body).toMatchObject({
+      success: false,
+      error: { code: "job_succeeded" },
+      job: { status: "succeeded" },
+    });
     expect((await call(`/api/proofs/jobs/${body.job.jobId}/result`)).status).toBe(200);
   });
 
@@ -135,7 +167,10 @@ describe("DELETE /api/proofs/jobs/:jobId", () => {
     await waitForJob(body.job.jobId, ended);
     const res = await cancelJob(body.job.jobId, body.cancel_token);
     expect(res.status).toBe(409);
-    expect(res.body).toMatchObject({ error: { code: "job_failed" }, job: { status: "failed", error: { code: "prover_failed" } } });
+    expect(res.body).toMatchObject({
+      error: { code: "job_failed" },
+      job: { status: "failed", error: { code: "prover_failed" } },
+    });
   });
 });
 
@@ -149,7 +184,9 @@ describe("posting the same tape after failed or cancelled", () => {
     expect(second.status).toBe(202);
     expect(second.body.cancel_token).not.toBe(first.cancel_token);
     expect(second.body.job).toMatchObject({ jobId: first.job.jobId, attempt: 2, status: "queued" });
-    expect(second.body.job.history).toEqual([expect.objectContaining({ attempt: 1, status: "cancelled" })]);
+    expect(second.body.job.history).toEqual([
+      expect.objectContaining({ attempt: 1, status: "cancelled" }),
+    ]);
     expect((await cancelJob(first.job.jobId, first.cancel_token)).status).toBe(403);
     const done = await waitForJob(first.job.jobId, ended);
     expect(done).toMatchObject({ status: "succeeded", attempt: 2 });
@@ -164,6 +201,14 @@ describe("posting the same tape after failed or cancelled", () => {
     const second = await postTape(tape);
     expect(second.status).toBe(202);
     const done = await waitForJob(first.job.jobId, (j) => ended(j) && j.attempt === 2);
-    expect(done).toMatchObject({ status: "succeeded", history: [expect.objectContaining({ status: "failed", error: expect.objectContaining({ code: "prover_failed" }) })] });
+    expect(done).toMatchObject({
+      status: "succeeded",
+      history: [
+        expect.objectContaining({
+          status: "failed",
+          error: expect.objectContaining({ code: "prover_failed" }),
+        }),
+      ],
+    });
   });
 });

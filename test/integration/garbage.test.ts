@@ -23,8 +23,8 @@ const FIXTURES = ["test-short", "test-medium", "test-real-game"] as const;
 
 const octet = (n: number) => n & 0xff;
 /** A client address of its own for every request. */
-const clientIp = () => `10.${octet(Math.random() * 256)}.${octet(Math.random() * 256)}.${octet(Math.random() * 256)}`;
-
+const clientIp = () =>
+  `10.${octet(Math.random() * 256)}.${octet(Math.random() * 256)}.${octet(Math.random() * 256)}`;
 
 /** `call` with a fresh CF-Connecting-IP (a caller's own headers come on top). */
 function send(path: string, init: RequestInit = {}): Promise<Answer> {
@@ -37,11 +37,20 @@ function send(path: string, init: RequestInit = {}): Promise<Answer> {
 async function sendDirect(path: string, init: RequestInit): Promise<Answer> {
   const headers = new Headers(init.headers);
   headers.set("cf-connecting-ip", clientIp());
-  return answerOf(await worker.fetch(new Request(`http://gateway.test${path}`, { ...init, headers }), env, createExecutionContext()));
+  return answerOf(
+    await worker.fetch(
+      new Request(`http://gateway.test${path}`, { ...init, headers }),
+      env,
+      createExecutionContext(),
+    ),
+  );
 }
 
-const post = (body: BodyInit | null, headers: Record<string, string> = {}, extra: RequestInit = {}) =>
-  send(JOBS, { method: "POST", body, headers, ...extra });
+const post = (
+  body: BodyInit | null,
+  headers: Record<string, string> = {},
+  extra: RequestInit = {},
+) => send(JOBS, { method: "POST", body, headers, ...extra });
 
 /** A 4xx (one of `statuses`, if given) in the error shape, as JSON. */
 function expectRefused(r: Answer, statuses?: number[], code?: string) {
@@ -123,7 +132,11 @@ const garbageBytes = fc.oneof(
   realHeaderRandomTail,
   corruptedFixture,
 );
-const binaryTypes = [undefined, "application/octet-stream", "Application/Octet-Stream; charset=binary"] as const;
+const binaryTypes = [
+  undefined,
+  "application/octet-stream",
+  "Application/Octet-Stream; charset=binary",
+] as const;
 
 describe("POST /api/proofs/jobs with garbage bodies", () => {
   it("random bytes, real headers with random tails, corrupted real tapes: 400, no job", async () => {
@@ -143,7 +156,12 @@ describe("POST /api/proofs/jobs with garbage bodies", () => {
       const tape = fixture(name);
       for (const cut of [0, 1, 4, 15, 16, 27, 28, tape.length >> 1, tape.length - 1]) {
         const bytes = tape.slice(0, cut);
-        const code = cut === 0 ? "tape_empty" : cut < HEADER_BYTES + TRAILER_BYTES ? "tape_truncated" : "length_mismatch";
+        const code =
+          cut === 0
+            ? "tape_empty"
+            : cut < HEADER_BYTES + TRAILER_BYTES
+              ? "tape_truncated"
+              : "length_mismatch";
         expectRefused(await post(bytes), [400], code);
         await expectNoJob(bytes);
       }
@@ -162,7 +180,9 @@ describe("POST /api/proofs/jobs with garbage bodies", () => {
     expectRefused(await post(over), [413], "tape_too_large");
     // streamed, so no Content-Length announces it: refused once the bytes run past the limit
     const chunk = 256 * 1024;
-    const pieces = Array.from({ length: Math.ceil(over.length / chunk) }, (_, i) => over.subarray(i * chunk, (i + 1) * chunk));
+    const pieces = Array.from({ length: Math.ceil(over.length / chunk) }, (_, i) =>
+      over.subarray(i * chunk, (i + 1) * chunk),
+    );
     expectRefused(await post(trickle(pieces, 1), {}, streamed), [413], "tape_too_large");
   });
 
@@ -180,7 +200,10 @@ describe("POST /api/proofs/jobs with garbage bodies", () => {
       ["5, 5", junk(10), [400]],
     ];
     for (const [length, bytes, statuses] of cases) {
-      const r = await post(bytes, { "content-type": "application/octet-stream", "content-length": length });
+      const r = await post(bytes, {
+        "content-type": "application/octet-stream",
+        "content-length": length,
+      });
       expectRefused(r, statuses);
       await expectNoJob(bytes);
     }
@@ -191,11 +214,15 @@ describe("POST /api/proofs/jobs with garbage bodies", () => {
     form.append("tape", new Blob([fixture("test-real-game")]), "game.tape");
     const bodies: [BodyInit, Record<string, string>][] = [
       ["PTKZ garbage", { "content-type": "text/plain" }],
-      [JSON.stringify({ tape: [...fixture("test-medium").subarray(0, 64)] }), { "content-type": "application/json" }],
+      [
+        JSON.stringify({ tape: [...fixture("test-medium").subarray(0, 64)] }),
+        { "content-type": "application/json" },
+      ],
       [form, {}], // multipart/form-data with its boundary, set by FormData
       [new URLSearchParams({ tape: "AAAA" }), {}], // application/x-www-form-urlencoded
     ];
-    for (const [body, headers] of bodies) expectRefused(await post(body, headers), [415], "unsupported_media_type");
+    for (const [body, headers] of bodies)
+      expectRefused(await post(body, headers), [415], "unsupported_media_type");
 
     // A valid tape under a wrong type: through postTape, so a job it wrongly created would be wiped.
     const tape = fixture("test-real-game");
@@ -208,7 +235,11 @@ describe("POST /api/proofs/jobs with garbage bodies", () => {
       "application/octet-streamx",
       "image/png",
     ]) {
-      expectRefused(await postTape(tape, { "content-type": type, "cf-connecting-ip": clientIp() }), [415], "unsupported_media_type");
+      expectRefused(
+        await postTape(tape, { "content-type": type, "cf-connecting-ip": clientIp() }),
+        [415],
+        "unsupported_media_type",
+      );
     }
     await expectNoJob(tape);
   });
@@ -219,7 +250,11 @@ describe("POST /api/proofs/jobs with garbage bodies", () => {
   it("a Content-Type with parameters but no media type is 415, not a missing header", async () => {
     for (const type of [";;;", "; charset=binary"]) {
       const tape = uniqueTape();
-      expectRefused(await postTape(tape, { "content-type": type, "cf-connecting-ip": clientIp() }), [415], "unsupported_media_type");
+      expectRefused(
+        await postTape(tape, { "content-type": type, "cf-connecting-ip": clientIp() }),
+        [415],
+        "unsupported_media_type",
+      );
       await expectNoJob(tape);
     }
   });
@@ -227,13 +262,21 @@ describe("POST /api/proofs/jobs with garbage bodies", () => {
   it("an empty body, however it is sent, is 400 tape_empty", async () => {
     expectRefused(await post(null), [400], "tape_empty");
     expectRefused(await post(new Uint8Array()), [400], "tape_empty");
-    expectRefused(await post(new Uint8Array(), { "content-type": "application/octet-stream" }), [400], "tape_empty");
+    expectRefused(
+      await post(new Uint8Array(), { "content-type": "application/octet-stream" }),
+      [400],
+      "tape_empty",
+    );
     expectRefused(await post(trickle([], 1), {}, streamed), [400], "tape_empty");
   });
 
   it("a slow body that trickles garbage and then ends is judged as a tape (400)", async () => {
     const chunks = Array.from({ length: 20 }, (_, i) => junk(7 + i));
-    expectRefused(await post(trickle(chunks, 10), { "content-type": "application/octet-stream" }, streamed), [400], "bad_magic");
+    expectRefused(
+      await post(trickle(chunks, 10), { "content-type": "application/octet-stream" }, streamed),
+      [400],
+      "bad_magic",
+    );
     // a real tape trickled, but cut short: the parser sees exactly what arrived
     const tape = fixture("test-medium");
     const parts = Array.from({ length: 10 }, (_, i) => tape.subarray(i * 100, (i + 1) * 100));
@@ -246,9 +289,15 @@ describe("POST /api/proofs/jobs with garbage bodies", () => {
     const parts = [tape.subarray(0, 1000), tape.subarray(1000, 5000)];
     for (const delayMs of [0, 15]) {
       // Through workerd's front door the caller's failure may reach the Worker as an early end.
-      expectRefused(await post(trickle(parts, delayMs, new Error("client went away")), {}, streamed));
+      expectRefused(
+        await post(trickle(parts, delayMs, new Error("client went away")), {}, streamed),
+      );
       // Handed to the app as is, the reader sees the error itself.
-      const r = await sendDirect(JOBS, { method: "POST", body: trickle(parts, delayMs, new Error("client went away")), ...streamed });
+      const r = await sendDirect(JOBS, {
+        method: "POST",
+        body: trickle(parts, delayMs, new Error("client went away")),
+        ...streamed,
+      });
       expectRefused(r, [400], "body_unreadable");
     }
     await expectNoJob(tape.slice(0, 5000));
@@ -293,9 +342,13 @@ describe("malformed job ids, unknown routes and methods", () => {
 
   it("random ids, percent-encoded: never anything but a JSON 4xx", async () => {
     await fc.assert(
-      fc.asyncProperty(fc.string({ unit: "binary", maxLength: 200 }), fc.constantFrom("GET", "DELETE"), async (id, method) => {
-        expectRefused(await send(`${JOBS}/${encodeURIComponent(id)}`, { method }));
-      }),
+      fc.asyncProperty(
+        fc.string({ unit: "binary", maxLength: 200 }),
+        fc.constantFrom("GET", "DELETE"),
+        async (id, method) => {
+          expectRefused(await send(`${JOBS}/${encodeURIComponent(id)}`, { method }));
+        },
+      ),
       { numRuns: 100 },
     );
   });
@@ -323,14 +376,31 @@ describe("malformed job ids, unknown routes and methods", () => {
     ];
     for (const [method, path] of routes) {
       const withBody = method !== "GET" && method !== "TRACE" && method !== "OPTIONS";
-      expectRefused(await send(path, { method, ...(withBody ? { body: junk(40) } : {}) }), [404], "not_found");
+      expectRefused(
+        await send(path, { method, ...(withBody ? { body: junk(40) } : {}) }),
+        [404],
+        "not_found",
+      );
     }
     // Under /api/proofs, OPTIONS is a CORS preflight (security.test.ts): 204, no body, never a 5xx.
-    const preflight = await send(JOBS, { method: "OPTIONS", headers: { origin: "https://evil.example" } });
+    const preflight = await send(JOBS, {
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example" },
+    });
     expect([preflight.status, preflight.body]).toEqual([204, ""]);
     // The admin API with garbage credentials: refused as JSON (401, or 403 while it is disabled).
-    for (const authorization of [undefined, "Bearer ../../junk", "Basic Zm9vOmJhcg==", "Bearer", "x".repeat(5000)]) {
-      for (const path of ["/api/admin/jobs", "/api/admin/%zz", `/api/admin/jobs/${"0".repeat(64)}`]) {
+    for (const authorization of [
+      undefined,
+      "Bearer ../../junk",
+      "Basic Zm9vOmJhcg==",
+      "Bearer",
+      "x".repeat(5000),
+    ]) {
+      for (const path of [
+        "/api/admin/jobs",
+        "/api/admin/%zz",
+        `/api/admin/jobs/${"0".repeat(64)}`,
+      ]) {
         expectRefused(await send(path, authorization ? { headers: { authorization } } : {}));
       }
     }
@@ -345,6 +415,9 @@ describe("after all that garbage", () => {
   it("a real tape is still accepted: 202", async () => {
     const r = await postTape(fixture("test-real-game"), { "cf-connecting-ip": clientIp() });
     expect(r.status, JSON.stringify(r.body)).toBe(202);
-    expect(r.body).toMatchObject({ success: true, job: { tape: { sizeBytes: 13857, frameCount: 13829, finalScore: 32860 } } });
+    expect(r.body).toMatchObject({
+      success: true,
+      job: { tape: { sizeBytes: 13857, frameCount: 13829, finalScore: 32860 } },
+    });
   });
 });

@@ -43,17 +43,26 @@ describe("GET /api/health", () => {
 describe("an invalid var never crashes the Worker", () => {
   // Budget one below the interval (request timeout kept under it, so only this invariant breaks).
   const interval = Number(env.PROVER_POLL_INTERVAL_MS);
-  const bad = { PROVER_POLL_BUDGET_MS: String(interval - 1), PROVER_REQUEST_TIMEOUT_MS: String(interval - 2) };
+  const bad = {
+    PROVER_POLL_BUDGET_MS: String(interval - 1),
+    PROVER_REQUEST_TIMEOUT_MS: String(interval - 2),
+  };
 
   it("/api/health answers 503 naming the var", async () => {
     const r = await callWith(bad, "/api/health");
     expect(r.status).toBe(503);
-    expect(r.body).toMatchObject({ success: false, error: { code: "config_invalid", vars: ["PROVER_POLL_BUDGET_MS"] } });
+    expect(r.body).toMatchObject({
+      success: false,
+      error: { code: "config_invalid", vars: ["PROVER_POLL_BUDGET_MS"] },
+    });
     expect(r.body.error.message).toContain("PROVER_POLL_BUDGET_MS");
   });
 
   it("intake answers 503 config_invalid and accepts nothing", async () => {
-    const r = await callWith(bad, "/api/proofs/jobs", { method: "POST", body: fixture("test-medium") });
+    const r = await callWith(bad, "/api/proofs/jobs", {
+      method: "POST",
+      body: fixture("test-medium"),
+    });
     expect(r.status).toBe(503);
     expect(r.body.error.code).toBe("config_invalid");
     expect((await env.TAPES.list({ prefix: "tapes/" })).objects).toHaveLength(0);

@@ -18,7 +18,11 @@ let clientCounter = 0;
 /** A distinct client address per request unless the test gives one: the intake rate limit is per client. */
 function asClient(init?: RequestInit): RequestInit {
   const headers = new Headers(init?.headers);
-  if (!headers.has("cf-connecting-ip")) headers.set("cf-connecting-ip", `198.18.${(++clientCounter >> 8) & 0xff}.${clientCounter & 0xff}`);
+  if (!headers.has("cf-connecting-ip"))
+    headers.set(
+      "cf-connecting-ip",
+      `198.18.${(++clientCounter >> 8) & 0xff}.${clientCounter & 0xff}`,
+    );
   return { ...init, headers };
 }
 
@@ -41,12 +45,26 @@ export async function call(path: string, init?: RequestInit): Promise<Answer> {
 }
 
 /** Calls the Worker with some bindings or vars replaced, as `wrangler dev --var NAME:VALUE` would. */
-export async function callWith(overrides: Partial<Cloudflare.Env>, path: string, init?: RequestInit): Promise<Answer> {
-  return answerOf(await worker.fetch(new Request(`${GW}${path}`, asClient(init)), { ...env, ...overrides } as Env, createExecutionContext()));
+export async function callWith(
+  overrides: Partial<Cloudflare.Env>,
+  path: string,
+  init?: RequestInit,
+): Promise<Answer> {
+  return answerOf(
+    await worker.fetch(
+      new Request(`${GW}${path}`, asClient(init)),
+      { ...env, ...overrides } as Env,
+      createExecutionContext(),
+    ),
+  );
 }
 
 export async function postTape(bytes: Uint8Array, headers: Record<string, string> = {}) {
-  const r = await call("/api/proofs/jobs", { method: "POST", body: bytes, headers: { "content-type": "application/octet-stream", ...headers } });
+  const r = await call("/api/proofs/jobs", {
+    method: "POST",
+    body: bytes,
+    headers: { "content-type": "application/octet-stream", ...headers },
+  });
   if (r.body?.job?.jobId) touched.add(r.body.job.jobId);
   return r;
 }
@@ -72,12 +90,17 @@ export const getJob = async (jobId: string): Promise<Job> => {
 };
 
 /** Polls the public API until the job satisfies `done` (the queue and alarms run on their own). */
-export async function waitForJob(jobId: string, done: (j: Job) => boolean, timeoutMs = 20_000): Promise<Job> {
+export async function waitForJob(
+  jobId: string,
+  done: (j: Job) => boolean,
+  timeoutMs = 20_000,
+): Promise<Job> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const job = await getJob(jobId);
     if (done(job)) return job;
-    if (Date.now() > until) throw new Error(`job ${jobId} never got there; last: ${JSON.stringify(job)}`);
+    if (Date.now() > until)
+      throw new Error(`job ${jobId} never got there; last: ${JSON.stringify(job)}`);
     await scheduler.wait(50);
   }
 }
@@ -91,7 +114,10 @@ export function uniqueTape(frames = 200): Uint8Array {
 }
 
 /** Stores a tape and a job in the state the test needs, bypassing intake and the queue. */
-export async function seedJob(bytes: Uint8Array, patch: (j: Job, now: number) => Job = (j) => j): Promise<{ jobId: string; job: Job }> {
+export async function seedJob(
+  bytes: Uint8Array,
+  patch: (j: Job, now: number) => Job = (j) => j,
+): Promise<{ jobId: string; job: Job }> {
   const sha256 = await sha256Hex(bytes);
   touched.add(sha256);
   await env.TAPES.put(tapeKey(sha256), bytes);
@@ -105,7 +131,14 @@ export async function seedJob(bytes: Uint8Array, patch: (j: Job, now: number) =>
       // some tests seed tapes only the prover refuses (zero score): keep the facts anyway
       const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const n = v.getUint32(12, true);
-      tapeFacts = { sizeBytes: bytes.length, seed: v.getUint32(8, true), frameCount: n, finalScore: 0, finalRngState: v.getUint32(16 + n + 4, true), checksum: v.getUint32(16 + n + 8, true) };
+      tapeFacts = {
+        sizeBytes: bytes.length,
+        seed: v.getUint32(8, true),
+        frameCount: n,
+        finalScore: 0,
+        finalRngState: v.getUint32(16 + n + 4, true),
+        checksum: v.getUint32(16 + n + 8, true),
+      };
     }
     const j = patch(newJob(sha256, { ...tapeFacts, sha256 }, now, cfg), now);
     state.storage.kv.put("job", j);
@@ -123,7 +156,11 @@ export const stubOf = (jobId: string) => env.JOB.getByName(jobId);
  * object stays in memory; `restore` puts the real ones back.
  */
 export async function withObjectEnv(jobId: string, overrides: Partial<Env>) {
-  const set = (e: Env) => runInDurableObject(stubOf(jobId), (instance) => void ((instance as unknown as { env: Env }).env = e));
+  const set = (e: Env) =>
+    runInDurableObject(
+      stubOf(jobId),
+      (instance) => void ((instance as unknown as { env: Env }).env = e),
+    );
   await set({ ...env, ...overrides });
   return { restore: () => set(env) };
 }
@@ -139,7 +176,11 @@ export const resetDispatcher = () =>
   });
 
 /** Empties the admin index of jobs. */
-export const resetJobIndex = () => runInDurableObject(jobIndexOf(env), (_i, state) => void state.storage.sql.exec("DELETE FROM jobs"));
+export const resetJobIndex = () =>
+  runInDurableObject(
+    jobIndexOf(env),
+    (_i, state) => void state.storage.sql.exec("DELETE FROM jobs"),
+  );
 
 export const storedJob = (jobId: string) =>
   runInDurableObject(stubOf(jobId), (_i, state) => state.storage.kv.get<Job>("job") ?? null);
@@ -148,7 +189,8 @@ export const storedJob = (jobId: string) =>
 export const parkAlarm = (jobId: string) =>
   runInDurableObject(stubOf(jobId), (_i, state) => state.storage.setAlarm(Date.now() + 3_600_000));
 
-export const storedAlarm = (jobId: string) => runInDurableObject(stubOf(jobId), (_i, state) => state.storage.getAlarm());
+export const storedAlarm = (jobId: string) =>
+  runInDurableObject(stubOf(jobId), (_i, state) => state.storage.getAlarm());
 
 /** The dev prover's HTTP control surface (src/dev/prover-control.ts). */
 export const prover = {
@@ -162,12 +204,15 @@ export const prover = {
     return res.json();
   },
   reset: () => prover.control("reset", {}),
-  faults: (rules: { kind: string; on?: string; times?: number; delayMs?: number }[]) => prover.control("faults", { rules }),
+  faults: (rules: { kind: string; on?: string; times?: number; delayMs?: number }[]) =>
+    prover.control("faults", { rules }),
   configure: (opts: Record<string, unknown>) => prover.control("config", opts),
   stats: () => prover.control("stats"),
   /** What the prover itself says of one of its jobs (status 404: it no longer knows it). */
   async job(proverJobId: string): Promise<{ status: number; body: any }> {
-    const res = await fetch(`${env.PROVER_BASE_URL}/api/jobs/${proverJobId}`, { headers: { "x-api-key": env.PROVER_API_KEY ?? "" } });
+    const res = await fetch(`${env.PROVER_BASE_URL}/api/jobs/${proverJobId}`, {
+      headers: { "x-api-key": env.PROVER_API_KEY ?? "" },
+    });
     return { status: res.status, body: await res.json() };
   },
   /** Submits a tape straight to the prover (as the gateway would) and returns its job id. */
@@ -178,7 +223,8 @@ export const prover = {
       headers: { "x-api-key": env.PROVER_API_KEY ?? "" },
     });
     const body = (await res.json()) as { job_id?: string };
-    if (res.status !== 202 || !body.job_id) throw new Error(`direct submit: ${res.status} ${JSON.stringify(body)}`);
+    if (res.status !== 202 || !body.job_id)
+      throw new Error(`direct submit: ${res.status} ${JSON.stringify(body)}`);
     return body.job_id;
   },
 };
@@ -190,7 +236,14 @@ export function provingPatch(proverJobId: string, acceptedAt: (now: number) => n
     return {
       ...j,
       status: "proving",
-      prover: { ...j.prover, url: cfg.proverBaseUrl, jobId: proverJobId, status: "queued", acceptedAt: at, pollDeadlineAt: at + cfg.pollTimeoutMs },
+      prover: {
+        ...j.prover,
+        url: cfg.proverBaseUrl,
+        jobId: proverJobId,
+        status: "queued",
+        acceptedAt: at,
+        pollDeadlineAt: at + cfg.pollTimeoutMs,
+      },
     };
   };
 }

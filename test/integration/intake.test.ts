@@ -2,7 +2,17 @@ import { describe, expect, it } from "vitest";
 import { env } from "cloudflare:workers";
 import { crc32, sha256Hex } from "../../src/tape.ts";
 import { fixture } from "./fixtures.ts";
-import { call, callWith, cfg, postTape, prover, storedAlarm, uniqueTape, waitForJob, withObjectEnv } from "./helpers.ts";
+import {
+  call,
+  callWith,
+  cfg,
+  postTape,
+  prover,
+  storedAlarm,
+  uniqueTape,
+  waitForJob,
+  withObjectEnv,
+} from "./helpers.ts";
 
 /** Rewrites bytes of a valid tape and fixes its CRC, so only the edited field is wrong. */
 function broken(edit: (b: Uint8Array, v: DataView) => void, fixCrc = true): Uint8Array {
@@ -42,7 +52,10 @@ describe("POST /api/proofs/jobs", () => {
   it("refuses the zero-score fixture with 400 zero_score", async () => {
     const r = await postTape(fixture("test-short"));
     expect(r.status).toBe(400);
-    expect(r.body).toEqual({ success: false, error: { code: "zero_score", message: expect.stringContaining("score") } });
+    expect(r.body).toEqual({
+      success: false,
+      error: { code: "zero_score", message: expect.stringContaining("score") },
+    });
   });
 
   const cases: [string, () => Uint8Array, string][] = [
@@ -52,8 +65,16 @@ describe("POST /api/proofs/jobs", () => {
     ["version 1", () => broken((b) => (b[4] = 1)), "unsupported_version"],
     ["rules tag 2", () => broken((b) => (b[5] = 2)), "unsupported_rules"],
     ["reserved byte", () => broken((b) => (b[7] = 1)), "reserved_bytes_set"],
-    ["frame count over 18000", () => broken((_b, v) => v.setUint32(12, 18_001, true), false), "too_many_frames"],
-    ["frame count vs length", () => broken((_b, v) => v.setUint32(12, 49, true), false), "length_mismatch"],
+    [
+      "frame count over 18000",
+      () => broken((_b, v) => v.setUint32(12, 18_001, true), false),
+      "too_many_frames",
+    ],
+    [
+      "frame count vs length",
+      () => broken((_b, v) => v.setUint32(12, 49, true), false),
+      "length_mismatch",
+    ],
     ["reserved input bits", () => broken((b) => (b[20] = 0x80)), "reserved_input_bits_set"],
     ["CRC", () => broken((b) => (b[20] = b[20]! ^ 1), false), "checksum_mismatch"],
     ["zero score", () => broken((_b, v) => v.setUint32(16 + 50, 0, true)), "zero_score"],
@@ -71,7 +92,10 @@ describe("POST /api/proofs/jobs", () => {
     const inside = await call("/api/proofs/jobs", { method: "POST", body: atLimit });
     expect(inside.status).toBe(400);
     expect(inside.body.error.code).toBe("bad_magic");
-    const over = await call("/api/proofs/jobs", { method: "POST", body: new Uint8Array(cfg.maxTapeBytes + 1) });
+    const over = await call("/api/proofs/jobs", {
+      method: "POST",
+      body: new Uint8Array(cfg.maxTapeBytes + 1),
+    });
     expect(over.status).toBe(413);
     expect(over.body.error.code).toBe("tape_too_large");
   });
@@ -85,7 +109,11 @@ describe("POST /api/proofs/jobs", () => {
         // never closes: only stopping at the limit can answer
       },
     });
-    const r = await call("/api/proofs/jobs", { method: "POST", body: endless, duplex: "half" } as RequestInit);
+    const r = await call("/api/proofs/jobs", {
+      method: "POST",
+      body: endless,
+      duplex: "half",
+    } as RequestInit);
     expect(r.status).toBe(413);
     expect(pulled).toBeLessThan(cfg.maxTapeBytes + 4 * 64 * 1024);
   });
@@ -100,7 +128,11 @@ describe("POST /api/proofs/jobs", () => {
   });
 
   it("refuses a non-binary content type with 415", async () => {
-    const r = await call("/api/proofs/jobs", { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
+    const r = await call("/api/proofs/jobs", {
+      method: "POST",
+      body: "{}",
+      headers: { "content-type": "application/json" },
+    });
     expect(r.status).toBe(415);
     expect(r.body.error.code).toBe("unsupported_media_type");
   });
@@ -108,9 +140,15 @@ describe("POST /api/proofs/jobs", () => {
 
 describe("when storage fails", () => {
   it("an R2 write failure is a 503 storage_unavailable and no job is created", async () => {
-    const failingR2 = { ...env.TAPES, put: () => Promise.reject(new Error("R2 is down")) } as unknown as R2Bucket;
+    const failingR2 = {
+      ...env.TAPES,
+      put: () => Promise.reject(new Error("R2 is down")),
+    } as unknown as R2Bucket;
     const tape = uniqueTape();
-    const r = await callWith({ TAPES: failingR2 }, "/api/proofs/jobs", { method: "POST", body: tape });
+    const r = await callWith({ TAPES: failingR2 }, "/api/proofs/jobs", {
+      method: "POST",
+      body: tape,
+    });
     expect(r.status).toBe(503);
     expect(r.body.error.code).toBe("storage_unavailable");
     const jobId = await sha256Hex(tape);
@@ -120,7 +158,9 @@ describe("when storage fails", () => {
   it("a queue failure is a 503 queue_unavailable that keeps nothing; posting again then works", async () => {
     const tape = uniqueTape();
     const jobId = await sha256Hex(tape);
-    const failingQueue = { send: () => Promise.reject(new Error("queue is down")) } as unknown as Queue;
+    const failingQueue = {
+      send: () => Promise.reject(new Error("queue is down")),
+    } as unknown as Queue;
     const object = await withObjectEnv(jobId, { JOBS_QUEUE: failingQueue });
     const r = await postTape(tape);
     expect(r.status).toBe(503);
@@ -135,7 +175,9 @@ describe("when storage fails", () => {
 
 describe("reading jobs", () => {
   it("an unknown job is 404 job_not_found; a malformed id is 400", async () => {
-    expect((await call(`/api/proofs/jobs/${"0".repeat(64)}`)).body.error.code).toBe("job_not_found");
+    expect((await call(`/api/proofs/jobs/${"0".repeat(64)}`)).body.error.code).toBe(
+      "job_not_found",
+    );
     expect((await call(`/api/proofs/jobs/${"0".repeat(64)}`)).status).toBe(404);
     const bad = await call("/api/proofs/jobs/not-a-job");
     expect(bad.status).toBe(400);

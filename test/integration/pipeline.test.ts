@@ -40,7 +40,10 @@ describe("a job's whole life through the real bindings and the dev prover", () =
       jobId,
       journal: job.result!.journal,
       receiptKind: "groth16",
-      prover: { status: "succeeded", result: { proof: { receipt: expect.anything(), stats: expect.anything() } } },
+      prover: {
+        status: "succeeded",
+        result: { proof: { receipt: expect.anything(), stats: expect.anything() } },
+      },
     });
     expect(result.body.tape).toMatchObject(parseTape(tape));
     const stats = await prover.stats();

@@ -4,7 +4,17 @@ import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
 import type { Job } from "../../src/job.ts";
 import { fixture } from "./fixtures.ts";
-import { call, cfg, dispatcher, prover, provingPatch, seedJob, storedJob, stubOf, uniqueTape } from "./helpers.ts";
+import {
+  call,
+  cfg,
+  dispatcher,
+  prover,
+  provingPatch,
+  seedJob,
+  storedJob,
+  stubOf,
+  uniqueTape,
+} from "./helpers.ts";
 
 const JOBS = "proof-jobs";
 const DLQ = "proof-jobs-dlq";
@@ -56,7 +66,11 @@ describe("the jobs queue consumer", () => {
     expect(await deliver(JOBS, { jobId })).toMatchObject(acked);
     const after = Date.now();
     const job = await storedJob(jobId);
-    expect(job).toMatchObject({ status: "queued", error: null, prover: { lastError: { code: "prover_busy" } } });
+    expect(job).toMatchObject({
+      status: "queued",
+      error: null,
+      prover: { lastError: { code: "prover_busy" } },
+    });
     expect(job!.detail).toMatch(/busy/);
     const line = await dispatcher().snapshot();
     expect(line.waiting.map((w) => w.jobId)).toEqual([jobId]);
@@ -72,7 +86,10 @@ describe("the jobs queue consumer", () => {
     expect(await deliver(JOBS, { jobId: first.jobId })).toMatchObject(acked);
     expect(await deliver(JOBS, { jobId: second.jobId })).toMatchObject(acked);
     expect((await storedJob(first.jobId))?.status).toBe("proving");
-    expect(await storedJob(second.jobId)).toMatchObject({ status: "queued", detail: expect.stringMatching(/Next in line/) });
+    expect(await storedJob(second.jobId)).toMatchObject({
+      status: "queued",
+      detail: expect.stringMatching(/Next in line/),
+    });
     expect((await prover.stats()).submissions).toBe(1);
     expect((await call(`/api/proofs/jobs/${second.jobId}`)).body.queue).toEqual({ ahead: 0 });
   });
@@ -99,14 +116,20 @@ describe("the jobs queue consumer", () => {
     await prover.faults([{ kind, on: "submit" }]);
     const { jobId } = await seedJob(uniqueTape());
     retried(await deliver(JOBS, { jobId }));
-    expect(await storedJob(jobId)).toMatchObject({ status: "queued", prover: { lastError: { code } } });
+    expect(await storedJob(jobId)).toMatchObject({
+      status: "queued",
+      prover: { lastError: { code } },
+    });
   });
 
   it("a prover that does not answer within PROVER_REQUEST_TIMEOUT_MS is retried (prover_timeout)", async () => {
     await prover.faults([{ kind: "hang", on: "submit" }]);
     const { jobId } = await seedJob(uniqueTape());
     retried(await deliver(JOBS, { jobId }));
-    expect(await storedJob(jobId)).toMatchObject({ status: "queued", prover: { lastError: { code: "prover_timeout" } } });
+    expect(await storedJob(jobId)).toMatchObject({
+      status: "queued",
+      prover: { lastError: { code: "prover_timeout" } },
+    });
   });
 
   it("a tape the prover refuses (400) fails the job prover_rejected and is acked, not retried", async () => {
@@ -139,29 +162,45 @@ describe("the jobs queue consumer", () => {
   });
 
   it("a submission that returns after a cancel and repost is not credited to the new attempt: it is an orphan to delete", async () => {
-    await prover.faults([{ kind: "slow", on: "submit", delayMs: Math.floor(cfg.requestTimeoutMs * 0.6) }]);
+    await prover.faults([
+      { kind: "slow", on: "submit", delayMs: Math.floor(cfg.requestTimeoutMs * 0.6) },
+    ]);
     const { jobId, job } = await seedJob(uniqueTape());
     const inFlight = deliver(JOBS, { jobId });
     await until(async () => (await prover.stats()).submissions === 1);
     // While attempt 1's tape is on its way to the prover: cancelled, and posted again.
     expect(await stubOf(jobId).cancel({ admin: true })).toMatchObject({ kind: "cancelled" });
-    expect(await stubOf(jobId).create(jobId, job.tape, "hash-2")).toMatchObject({ kind: "created", job: { attempt: 2, status: "queued" } });
+    expect(await stubOf(jobId).create(jobId, job.tape, "hash-2")).toMatchObject({
+      kind: "created",
+      job: { attempt: 2, status: "queued" },
+    });
     expect(await inFlight).toMatchObject(acked);
     const after = (await storedJob(jobId))!;
-    expect(after).toMatchObject({ attempt: 2, status: "queued", prover: { jobId: null }, attempts: { submissions: 0 } });
+    expect(after).toMatchObject({
+      attempt: 2,
+      status: "queued",
+      prover: { jobId: null },
+      attempts: { submissions: 0 },
+    });
     expect(after.cleanup).toEqual([expect.objectContaining({ reason: "orphaned" })]);
     expect((await prover.stats()).accepted).toBe(1);
   });
 
   it("the wall-time cap is checked on delivery: just inside submits, just outside fails without reaching the prover", async () => {
-    const inside = await seedJob(uniqueTape(), (j, now) => ({ ...j, wallDeadlineAt: now + 60_000 }));
+    const inside = await seedJob(uniqueTape(), (j, now) => ({
+      ...j,
+      wallDeadlineAt: now + 60_000,
+    }));
     await deliver(JOBS, { jobId: inside.jobId });
     expect((await storedJob(inside.jobId))?.status).toBe("proving");
 
     await prover.reset();
     const outside = await seedJob(uniqueTape(), (j, now) => ({ ...j, wallDeadlineAt: now - 1 }));
     expect(await deliver(JOBS, { jobId: outside.jobId })).toMatchObject(acked);
-    expect(await storedJob(outside.jobId)).toMatchObject({ status: "failed", error: { code: "wall_time_exceeded" } });
+    expect(await storedJob(outside.jobId)).toMatchObject({
+      status: "failed",
+      error: { code: "wall_time_exceeded" },
+    });
     expect((await prover.stats()).submissions).toBe(0);
   });
 
@@ -188,13 +227,20 @@ describe("the dead-letter queue consumer", () => {
   it("leaves a job the prover already accepted alone", async () => {
     const tape = uniqueTape();
     const proverJobId = await prover.submitDirect(tape);
-    const { jobId } = await seedJob(tape, provingPatch(proverJobId, (now) => now));
+    const { jobId } = await seedJob(
+      tape,
+      provingPatch(proverJobId, (now) => now),
+    );
     expect(await deliver(DLQ, { jobId })).toMatchObject(acked);
     expect((await storedJob(jobId))?.status).toBe("proving");
   });
 
   it("leaves a finished job alone", async () => {
-    const { jobId } = await seedJob(uniqueTape(), (j: Job, now) => ({ ...j, status: "cancelled", finishedAt: now }));
+    const { jobId } = await seedJob(uniqueTape(), (j: Job, now) => ({
+      ...j,
+      status: "cancelled",
+      finishedAt: now,
+    }));
     await deliver(DLQ, { jobId });
     expect((await storedJob(jobId))?.status).toBe("cancelled");
   });

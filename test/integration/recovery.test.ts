@@ -3,7 +3,18 @@ import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { Job } from "../../src/job.ts";
 import { MIN_SEGMENT_LIMIT_PO2 } from "../../src/recovery.ts";
-import { call, cfg, postTape, prover, provingPatch, seedJob, storedJob, stubOf, uniqueTape, waitForJob } from "./helpers.ts";
+import {
+  call,
+  cfg,
+  postTape,
+  prover,
+  provingPatch,
+  seedJob,
+  storedJob,
+  stubOf,
+  uniqueTape,
+  waitForJob,
+} from "./helpers.ts";
 
 const ended = (j: { status: string }) => ["succeeded", "failed", "cancelled"].includes(j.status);
 
@@ -36,22 +47,40 @@ describe("rebuild: a poisoned prover job is forgotten and the tape submitted afr
     expect(stored.journal.final_score).toBe(job.tape.finalScore);
   });
 
-  it.each([["fail_oom"], ["fail_proof_timeout"]])("%s → resubmitted with segment_limit_po2 one step lower", async (kind) => {
-    await prover.faults([{ kind }]);
-    const { body } = await postTape(uniqueTape());
-    const job = await waitForJob(body.job.jobId, ended, 30_000);
-    expect(job).toMatchObject({ status: "succeeded", attempts: { recoveries: 1 }, prover: { segmentLimitPo2: cfg.segmentLimitPo2 - 1 } });
-    // What the prover itself said it ran with, kept in the result (the prover's job is deleted once stored).
-    expect((await call(`/api/proofs/jobs/${job.jobId}/result`)).body.prover.options.segment_limit_po2).toBe(cfg.segmentLimitPo2 - 1);
-  });
+  it.each([["fail_oom"], ["fail_proof_timeout"]])(
+    "%s → resubmitted with segment_limit_po2 one step lower",
+    async (kind) => {
+      await prover.faults([{ kind }]);
+      const { body } = await postTape(uniqueTape());
+      const job = await waitForJob(body.job.jobId, ended, 30_000);
+      expect(job).toMatchObject({
+        status: "succeeded",
+        attempts: { recoveries: 1 },
+        prover: { segmentLimitPo2: cfg.segmentLimitPo2 - 1 },
+      });
+      // What the prover itself said it ran with, kept in the result (the prover's job is deleted once stored).
+      expect(
+        (await call(`/api/proofs/jobs/${job.jobId}/result`)).body.prover.options.segment_limit_po2,
+      ).toBe(cfg.segmentLimitPo2 - 1);
+    },
+  );
 
   it("the step-down stops at the prover's floor (16)", async () => {
     await prover.faults([{ kind: "fail_oom" }]);
-    const { jobId } = await seedJob(uniqueTape(), (j) => ({ ...j, prover: { ...j.prover, segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 } }));
+    const { jobId } = await seedJob(uniqueTape(), (j) => ({
+      ...j,
+      prover: { ...j.prover, segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 },
+    }));
     await env.JOBS_QUEUE.send({ jobId });
     const job = await waitForJob(jobId, ended);
-    expect(job).toMatchObject({ status: "succeeded", attempts: { recoveries: 1 }, prover: { segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 } });
-    expect((await call(`/api/proofs/jobs/${job.jobId}/result`)).body.prover.options.segment_limit_po2).toBe(MIN_SEGMENT_LIMIT_PO2);
+    expect(job).toMatchObject({
+      status: "succeeded",
+      attempts: { recoveries: 1 },
+      prover: { segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 },
+    });
+    expect(
+      (await call(`/api/proofs/jobs/${job.jobId}/result`)).body.prover.options.segment_limit_po2,
+    ).toBe(MIN_SEGMENT_LIMIT_PO2);
   });
 
   it("PROVER_MAX_RECOVERIES: just inside, the last allowed rebuild proves the tape", async () => {
@@ -65,7 +94,11 @@ describe("rebuild: a poisoned prover job is forgotten and the tape submitted afr
     await prover.faults([{ kind: "lose_job", times: cfg.maxRecoveries + 1 }]);
     const { body } = await postTape(uniqueTape());
     const job = await waitForJob(body.job.jobId, ended);
-    expect(job).toMatchObject({ status: "failed", error: { code: "recovery_exhausted" }, attempts: { recoveries: cfg.maxRecoveries } });
+    expect(job).toMatchObject({
+      status: "failed",
+      error: { code: "recovery_exhausted" },
+      attempts: { recoveries: cfg.maxRecoveries },
+    });
     expect(job.error!.message).toContain("prover_job_lost");
     expect((await prover.stats()).accepted).toBe(cfg.maxRecoveries + 1);
   });
@@ -79,7 +112,12 @@ describe("fatal: no resubmission", () => {
     await prover.faults([{ kind }]);
     const { body } = await postTape(uniqueTape());
     const job = await waitForJob(body.job.jobId, ended);
-    expect(job).toMatchObject({ status: "failed", error: { code }, attempts: { submissions: 1, recoveries: 0 }, result: null });
+    expect(job).toMatchObject({
+      status: "failed",
+      error: { code },
+      attempts: { submissions: 1, recoveries: 0 },
+      result: null,
+    });
     expect(job.error!.message).toContain(mentions);
     expect((await prover.stats()).accepted).toBe(1);
   });
@@ -94,7 +132,15 @@ describe("the stall window (PROVER_STALL_WINDOW_MS)", () => {
     const proving = provingPatch(proverJobId, (now) => now);
     return seedJob(tape, (j: Job, now) => {
       const p = proving(j, now);
-      return { ...p, prover: { ...p.prover, status: "running", consecutivePollFailures: 5, firstFailedPollAt: since(now) } };
+      return {
+        ...p,
+        prover: {
+          ...p.prover,
+          status: "running",
+          consecutivePollFailures: 5,
+          firstFailedPollAt: since(now),
+        },
+      };
     });
   }
   // Test latency between seeding and the first poll stays well under this margin.
@@ -105,7 +151,11 @@ describe("the stall window (PROVER_STALL_WINDOW_MS)", () => {
     await prover.faults([{ kind: "http_503", on: "poll" }]);
     await runDurableObjectAlarm(stubOf(jobId));
     const job = await storedJob(jobId);
-    expect(job).toMatchObject({ status: "proving", attempts: { recoveries: 0 }, prover: { consecutivePollFailures: 0, firstFailedPollAt: null } });
+    expect(job).toMatchObject({
+      status: "proving",
+      attempts: { recoveries: 0 },
+      prover: { consecutivePollFailures: 0, firstFailedPollAt: null },
+    });
     expect((await prover.stats()).faults.http_503).toBe(1);
   });
 
@@ -115,7 +165,10 @@ describe("the stall window (PROVER_STALL_WINDOW_MS)", () => {
     await prover.faults([{ kind: "http_503", on: "poll" }]);
     await runDurableObjectAlarm(stubOf(jobId));
     const job = await storedJob(jobId);
-    expect(job).toMatchObject({ attempts: { recoveries: 1 }, lastRecovery: { code: "prover_stalled" } });
+    expect(job).toMatchObject({
+      attempts: { recoveries: 1 },
+      lastRecovery: { code: "prover_stalled" },
+    });
     expect(job!.prover.jobId).not.toBe(abandoned);
     expect(job!.cleanup.map((c) => c.proverJobId)).toContain(abandoned);
   });

@@ -9,13 +9,27 @@ import { describe, expect, it } from "vitest";
 import type { Job, ResultDocument } from "../../src/job.ts";
 import { resultKey } from "../../src/r2.ts";
 import { RULES_DIGEST_AST3 } from "../../src/tape.ts";
-import { call, withObjectEnv, parkAlarm, prover, provingPatch, seedJob, storedJob, stubOf, uniqueTape, waitForJob } from "./helpers.ts";
+import {
+  call,
+  withObjectEnv,
+  parkAlarm,
+  prover,
+  provingPatch,
+  seedJob,
+  storedJob,
+  stubOf,
+  uniqueTape,
+  waitForJob,
+} from "./helpers.ts";
 
 /** A job whose prover job has already succeeded, with its alarm parked: the test runs the alarm. */
 async function provedJob() {
   const tape = uniqueTape();
   const proverJobId = await prover.submitDirect(tape);
-  const seeded = await seedJob(tape, provingPatch(proverJobId, (now) => now));
+  const seeded = await seedJob(
+    tape,
+    provingPatch(proverJobId, (now) => now),
+  );
   await waitForProver(proverJobId);
   return seeded;
 }
@@ -32,8 +46,8 @@ async function waitForProver(proverJobId: string) {
 function failResultWrites(jobId: string, times: number) {
   let left = times;
   const faulty = new Proxy(env.TAPES, {
-      get(target, prop) {
-        if (prop === "put") {
+    get(target, prop) {
+      if (prop === "put") {
         return async (...args: Parameters<R2Bucket["put"]>) => {
           if (left > 0) {
             left--;
@@ -49,7 +63,8 @@ function failResultWrites(jobId: string, times: number) {
   return withObjectEnv(jobId, { TAPES: faulty });
 }
 
-const documentOf = async (jobId: string) => (await (await env.TAPES.get(resultKey(jobId)))!.json()) as ResultDocument;
+const documentOf = async (jobId: string) =>
+  (await (await env.TAPES.get(resultKey(jobId)))!.json()) as ResultDocument;
 
 describe("storing the result", () => {
   it("a failed R2 write keeps the job proving (not succeeded), and the next poll stores it", async () => {
@@ -57,7 +72,11 @@ describe("storing the result", () => {
     await failResultWrites(jobId, 2);
     await runDurableObjectAlarm(stubOf(jobId));
     let job = (await storedJob(jobId))!;
-    expect(job).toMatchObject({ status: "proving", result: null, prover: { status: "succeeded", lastError: { code: "result_store_failed" } } });
+    expect(job).toMatchObject({
+      status: "proving",
+      result: null,
+      prover: { status: "succeeded", lastError: { code: "result_store_failed" } },
+    });
     expect(await env.TAPES.head(resultKey(jobId))).toBeNull();
     expect((await call(`/api/proofs/jobs/${jobId}/result`)).status).toBe(409);
 
@@ -78,7 +97,10 @@ describe("storing the result", () => {
     await env.TAPES.put(resultKey(jobId), JSON.stringify(earlier));
     await runDurableObjectAlarm(stubOf(jobId));
     const done = (await storedJob(jobId))!;
-    expect(done).toMatchObject({ status: "succeeded", result: { key: resultKey(jobId), journal: earlier.journal } });
+    expect(done).toMatchObject({
+      status: "succeeded",
+      result: { key: resultKey(jobId), journal: earlier.journal },
+    });
     expect((await documentOf(jobId)).storedAt).toBe(12345);
   });
 
@@ -88,13 +110,20 @@ describe("storing the result", () => {
     wrong.journal = { ...wrong.journal, final_score: wrong.journal.final_score + 1 };
     await env.TAPES.put(resultKey(jobId), JSON.stringify(wrong));
     await runDurableObjectAlarm(stubOf(jobId));
-    expect(await storedJob(jobId)).toMatchObject({ status: "proving", result: null, prover: { lastError: { code: "result_store_failed" } } });
+    expect(await storedJob(jobId)).toMatchObject({
+      status: "proving",
+      result: null,
+      prover: { lastError: { code: "result_store_failed" } },
+    });
     expect((await documentOf(jobId)).journal.final_score).toBe(wrong.journal.final_score);
   });
 
   it("two alarms racing on the same finished proof write one result and both see the same job", async () => {
     const { jobId } = await provedJob();
-    await Promise.all([runDurableObjectAlarm(stubOf(jobId)), runInDurableObject(stubOf(jobId), (i) => i.alarm())]);
+    await Promise.all([
+      runDurableObjectAlarm(stubOf(jobId)),
+      runInDurableObject(stubOf(jobId), (i) => i.alarm()),
+    ]);
     const job = await waitForJob(jobId, (j) => j.status === "succeeded");
     expect((await documentOf(jobId)).journal).toEqual(job.result!.journal);
     const listed = await env.TAPES.list({ prefix: resultKey(jobId) });

@@ -17,7 +17,11 @@ describe("CORS", () => {
   const preflight = (origin: string, vars = ORIGINS) =>
     callWith(vars, "/api/proofs/jobs", {
       method: "OPTIONS",
-      headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "content-type" },
+      headers: {
+        origin,
+        "access-control-request-method": "POST",
+        "access-control-request-headers": "content-type",
+      },
     });
 
   it("a listed origin passes preflight and gets its own origin back", async () => {
@@ -35,10 +39,17 @@ describe("CORS", () => {
   });
 
   it("any other origin gets no CORS headers, and never *", async () => {
-    for (const origin of ["https://evil.example", "https://asteroids.example.evil.example", "null", `${GAME}:8443`]) {
+    for (const origin of [
+      "https://evil.example",
+      "https://asteroids.example.evil.example",
+      "null",
+      `${GAME}:8443`,
+    ]) {
       const r = await preflight(origin);
       expect(r.headers.get("access-control-allow-origin")).toBeNull();
-      const get = await callWith(ORIGINS, "/api/proofs/jobs/" + "0".repeat(64), { headers: { origin } });
+      const get = await callWith(ORIGINS, "/api/proofs/jobs/" + "0".repeat(64), {
+        headers: { origin },
+      });
       expect(get.headers.get("access-control-allow-origin")).toBeNull();
     }
   });
@@ -72,7 +83,8 @@ describe("the intake rate limit", () => {
     const tape = uniqueTape();
     const ip = "203.0.113.7";
     const statuses: number[] = [];
-    for (let i = 0; i < limit; i++) statuses.push((await postTape(tape, { "cf-connecting-ip": ip })).status);
+    for (let i = 0; i < limit; i++)
+      statuses.push((await postTape(tape, { "cf-connecting-ip": ip })).status);
     // The first creates the job, the rest are the same tape again: all inside the limit.
     expect(statuses[0]).toBe(202);
     expect(statuses.slice(1).every((s) => s === 200)).toBe(true);
@@ -87,7 +99,12 @@ describe("the intake rate limit", () => {
 
 describe("response headers", () => {
   it("every answer, success or error, carries no-store and nosniff", async () => {
-    for (const r of [await call("/api/health"), await call("/api/proofs/jobs/zzz"), await call("/nope"), await postTape(new Uint8Array([1, 2, 3]))]) {
+    for (const r of [
+      await call("/api/health"),
+      await call("/api/proofs/jobs/zzz"),
+      await call("/nope"),
+      await postTape(new Uint8Array([1, 2, 3])),
+    ]) {
       expect(r.headers.get("cache-control")).toBe("no-store");
       expect(r.headers.get("x-content-type-options")).toBe("nosniff");
     }
@@ -111,7 +128,10 @@ describe("secrets", () => {
       return r;
     };
     // A full job, with a prover that first refuses the key and errors (so errors get logged).
-    await prover.faults([{ kind: "unauthorized", on: "submit" }, { kind: "http_500", on: "poll" }]);
+    await prover.faults([
+      { kind: "unauthorized", on: "submit" },
+      { kind: "http_500", on: "poll" },
+    ]);
     // (The 202 is the one answer that shows the cancel token, to its submitter: not kept.)
     const posted = await postTape(uniqueTape());
     expect(posted.status).toBe(202);
@@ -121,17 +141,34 @@ describe("secrets", () => {
     keep(await call(`/api/proofs/jobs/${job.jobId}/result`));
     // Wrong and right tokens against the admin API and cancel; the health and config views.
     const vars = { ADMIN_TOKEN: ADMIN };
-    keep(await callWith(vars, "/api/admin/jobs", { headers: { authorization: `Bearer ${ADMIN}x` } }));
-    keep(await callWith(vars, "/api/admin/jobs", { headers: { authorization: `Bearer ${ADMIN}` } }));
-    keep(await callWith(vars, `/api/proofs/jobs/${job.jobId}`, { method: "DELETE", headers: { authorization: `Bearer ${ADMIN}` } }));
-    keep(await callWith(vars, `/api/proofs/jobs/${job.jobId}`, { method: "DELETE", headers: { authorization: `Bearer ${cancelToken}` } }));
+    keep(
+      await callWith(vars, "/api/admin/jobs", { headers: { authorization: `Bearer ${ADMIN}x` } }),
+    );
+    keep(
+      await callWith(vars, "/api/admin/jobs", { headers: { authorization: `Bearer ${ADMIN}` } }),
+    );
+    keep(
+      await callWith(vars, `/api/proofs/jobs/${job.jobId}`, {
+        method: "DELETE",
+        headers: { authorization: `Bearer ${ADMIN}` },
+      }),
+    );
+    keep(
+      await callWith(vars, `/api/proofs/jobs/${job.jobId}`, {
+        method: "DELETE",
+        headers: { authorization: `Bearer ${cancelToken}` },
+      }),
+    );
     keep(await callWith(vars, "/api/health"));
     keep(await callWith({ ...vars, ADMIN_TOKEN: "tooShortSecret1" }, "/api/health"));
 
     const everything = [...lines, ...bodies].join("\n");
     // The capture works: the job's own object logged its transitions, and the errors.
-    expect(lines.some((l) => l.includes('"event":"job_transition"') && l.includes(job.jobId))).toBe(true);
+    expect(lines.some((l) => l.includes('"event":"job_transition"') && l.includes(job.jobId))).toBe(
+      true,
+    );
     expect(env.PROVER_API_KEY).toBe(TEST_API_KEY);
-    for (const secret of [TEST_API_KEY, ADMIN, "tooShortSecret1", cancelToken]) expect(everything).not.toContain(secret);
+    for (const secret of [TEST_API_KEY, ADMIN, "tooShortSecret1", cancelToken])
+      expect(everything).not.toContain(secret);
   });
 });

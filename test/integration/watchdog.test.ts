@@ -27,10 +27,17 @@ const W = cfg.dispatchWatchdogMs;
 
 /** A queued job last moved `idleMs` ago, with no queue message and its alarm parked. */
 const staleQueued = (idleMs: number) =>
-  seedJob(uniqueTape(), (j, now) => ({ ...j, createdAt: now - idleMs, attemptStartedAt: now - idleMs, updatedAt: now - idleMs }));
+  seedJob(uniqueTape(), (j, now) => ({
+    ...j,
+    createdAt: now - idleMs,
+    attemptStartedAt: now - idleMs,
+    updatedAt: now - idleMs,
+  }));
 
 const arm = (jobId: string, job: Job) =>
-  runInDurableObject(stubOf(jobId), (_i, state) => state.storage.setAlarm(alarmAt(job, Date.now(), cfg)));
+  runInDurableObject(stubOf(jobId), (_i, state) =>
+    state.storage.setAlarm(alarmAt(job, Date.now(), cfg)),
+  );
 
 describe("the dispatch watchdog", () => {
   it("finds a job whose queue message was lost (the runtime died before delivery) and gets it proved", async () => {
@@ -60,9 +67,14 @@ describe("the dispatch watchdog", () => {
 
   it("does not re-send a job that waits in the dispatcher's line; it looks again one interval later", async () => {
     const holder = await staleQueued(0);
-    expect(await dispatcher().admit(holder.jobId, holder.job.attemptStartedAt)).toMatchObject({ kind: "granted" });
+    expect(await dispatcher().admit(holder.jobId, holder.job.attemptStartedAt)).toMatchObject({
+      kind: "granted",
+    });
     const waiting = await staleQueued(W + 1);
-    expect(await dispatcher().admit(waiting.jobId, waiting.job.attemptStartedAt)).toEqual({ kind: "waiting", ahead: 0 });
+    expect(await dispatcher().admit(waiting.jobId, waiting.job.attemptStartedAt)).toEqual({
+      kind: "waiting",
+      ahead: 0,
+    });
     const before = Date.now();
     await runDurableObjectAlarm(stubOf(waiting.jobId));
     const job = (await storedJob(waiting.jobId))!;
@@ -74,7 +86,9 @@ describe("the dispatch watchdog", () => {
 
   it("re-sends a job that was granted a prover but whose grant message never arrived; it keeps its slot", async () => {
     const granted = await staleQueued(W + 1);
-    expect(await dispatcher().admit(granted.jobId, granted.job.attemptStartedAt)).toMatchObject({ kind: "granted" });
+    expect(await dispatcher().admit(granted.jobId, granted.job.attemptStartedAt)).toMatchObject({
+      kind: "granted",
+    });
     await runDurableObjectAlarm(stubOf(granted.jobId));
     const done = await waitForJob(granted.jobId, (j) => j.status === "succeeded");
     expect(done.attempts).toMatchObject({ redispatches: 1, submissions: 1 });
@@ -83,7 +97,9 @@ describe("the dispatch watchdog", () => {
 
   it("does not re-send a job while a delivery is submitting it", async () => {
     const { jobId } = await staleQueued(W + 1);
-    await runInDurableObject(stubOf(jobId), (_i, state) => state.storage.kv.put("submitLock", Date.now() + 10_000));
+    await runInDurableObject(stubOf(jobId), (_i, state) =>
+      state.storage.kv.put("submitLock", Date.now() + 10_000),
+    );
     await runDurableObjectAlarm(stubOf(jobId));
     expect((await storedJob(jobId))!.attempts.redispatches).toBe(0);
   });
@@ -103,7 +119,10 @@ describe("lost alarms", () => {
   it("a read of a proving job with no alarm armed re-arms it, and polling resumes", async () => {
     const tape = uniqueTape();
     const proverJobId = await prover.submitDirect(tape);
-    const { jobId } = await seedJob(tape, provingPatch(proverJobId, (now) => now));
+    const { jobId } = await seedJob(
+      tape,
+      provingPatch(proverJobId, (now) => now),
+    );
     await runInDurableObject(stubOf(jobId), (_i, state) => state.storage.deleteAlarm());
     expect(await storedAlarm(jobId)).toBeNull();
     await getJob(jobId);

@@ -7,8 +7,10 @@ import { TEST_VARS } from "./test-vars.ts";
  * The configs pure-logic suites run under: the committed wrangler.jsonc vars and the scaled-down
  * workerd test vars. A boundary that only happens to match one of them breaks under the other.
  */
-const committed = readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url))).vars ?? {};
-export const configWith = (over: Record<string, string> = {}) => parseConfig({ ...committed, ...over });
+const committed =
+  readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url))).vars ?? {};
+export const configWith = (over: Record<string, string> = {}) =>
+  parseConfig({ ...committed, ...over });
 export const CONFIGS: [string, Config][] = [
   ["committed defaults", configWith()],
   ["scaled test vars", configWith(TEST_VARS)],

@@ -5,7 +5,9 @@ import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
 import { FIXTURE_NAMES, fixture, type FixtureName } from "./fixtures.ts";
 import { TEST_API_KEY, TEST_PROOF_MS } from "./test-vars.ts";
 
-const wrangler = readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url)));
+const wrangler = readWranglerConfig(
+  fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url)),
+);
 
 /** `max_retries` of the jobs queue consumer, from the committed wrangler.jsonc. */
 function jobsQueueMaxRetries(): number {
@@ -15,16 +17,23 @@ function jobsQueueMaxRetries(): number {
 
 /** Starts one real HTTP dev prover on loopback for the workerd tests and provides its URL. */
 export default async function setup(project: TestProject) {
-  const prover = await startDevProver({ port: 0, apiKey: TEST_API_KEY, proofMs: TEST_PROOF_MS, queuedMs: 20 });
+  const prover = await startDevProver({
+    port: 0,
+    apiKey: TEST_API_KEY,
+    proofMs: TEST_PROOF_MS,
+    queuedMs: 20,
+  });
   project.provide("proverUrl", prover.url);
   project.provide("queueMaxRetries", jobsQueueMaxRetries());
-  project.provide("intakeRateLimit", wrangler.ratelimits!.find((r) => r.name === "INTAKE_RATE_LIMITER")!.simple);
+  project.provide(
+    "intakeRateLimit",
+    wrangler.ratelimits!.find((r) => r.name === "INTAKE_RATE_LIMITER")!.simple,
+  );
   project.provide(
     "fixtures",
-    Object.fromEntries(FIXTURE_NAMES.map((n) => [n, Buffer.from(fixture(n)).toString("base64")])) as Record<
-      FixtureName,
-      string
-    >,
+    Object.fromEntries(
+      FIXTURE_NAMES.map((n) => [n, Buffer.from(fixture(n)).toString("base64")]),
+    ) as Record<FixtureName, string>,
   );
   return async () => {
     await prover.close();

@@ -1,11 +1,19 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { CONFIG_VARS, ConfigError, parseConfig, publicConfig, VAR_MEANINGS } from "../../src/config.ts";
+import {
+  CONFIG_VARS,
+  ConfigError,
+  parseConfig,
+  publicConfig,
+  VAR_MEANINGS,
+} from "../../src/config.ts";
 import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
 
 /** The committed wrangler.jsonc vars: what production runs by default. */
 function committedVars(): Record<string, string> {
-  return readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url))).vars ?? {};
+  return (
+    readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url))).vars ?? {}
+  );
 }
 
 const base = { PROVER_BASE_URL: "https://prover.example" };
@@ -62,34 +70,173 @@ describe("config", () => {
     expect(errorOf({})?.vars).toEqual(["PROVER_BASE_URL"]);
     expect(errorOf({ PROVER_BASE_URL: "ftp://x" })?.vars).toEqual(["PROVER_BASE_URL"]);
     expect(errorOf({ PROVER_BASE_URL: "http://prover.example" })?.message).toMatch(/must be https/);
-    expect(errorOf({ PROVER_BASE_URL: "http://prover.example", ALLOW_INSECURE_PROVER_URL: "1" })).toBeNull();
-    for (const url of ["http://127.0.0.1:8790", "http://localhost:1", "http://[::1]:2"]) expect(errorOf({ PROVER_BASE_URL: url })).toBeNull();
+    expect(
+      errorOf({ PROVER_BASE_URL: "http://prover.example", ALLOW_INSECURE_PROVER_URL: "1" }),
+    ).toBeNull();
+    for (const url of ["http://127.0.0.1:8790", "http://localhost:1", "http://[::1]:2"])
+      expect(errorOf({ PROVER_BASE_URL: url })).toBeNull();
   });
 
   // Each invariant just inside (accepted) and just outside (refused, naming the var).
   const cases: [string, Record<string, string>, Record<string, string>, string][] = [
-    ["budget ≥ interval", { PROVER_POLL_INTERVAL_MS: "5000", PROVER_POLL_BUDGET_MS: "5000", PROVER_REQUEST_TIMEOUT_MS: "1000" }, { PROVER_POLL_INTERVAL_MS: "5001", PROVER_POLL_BUDGET_MS: "5000", PROVER_REQUEST_TIMEOUT_MS: "1000" }, "PROVER_POLL_BUDGET_MS"],
-    ["request timeout < budget", { PROVER_REQUEST_TIMEOUT_MS: "44999" }, { PROVER_REQUEST_TIMEOUT_MS: "45000" }, "PROVER_REQUEST_TIMEOUT_MS"],
-    ["budget < poll timeout", { PROVER_POLL_BUDGET_MS: "45000", PROVER_STALL_WINDOW_MS: "40000", PROVER_POLL_TIMEOUT_MS: "45001" }, { PROVER_POLL_BUDGET_MS: "45000", PROVER_STALL_WINDOW_MS: "40000", PROVER_POLL_TIMEOUT_MS: "45000" }, "PROVER_POLL_BUDGET_MS"],
-    ["poll timeout < wall cap", { MAX_JOB_WALL_TIME_MS: "660001" }, { MAX_JOB_WALL_TIME_MS: "660000" }, "PROVER_POLL_TIMEOUT_MS"],
-    ["stall window > request timeout", { PROVER_STALL_WINDOW_MS: "30001" }, { PROVER_STALL_WINDOW_MS: "30000" }, "PROVER_STALL_WINDOW_MS"],
-    ["stall window ≥ poll interval", { PROVER_REQUEST_TIMEOUT_MS: "1000", PROVER_POLL_INTERVAL_MS: "5000", PROVER_POLL_BUDGET_MS: "5000", PROVER_STALL_WINDOW_MS: "5000" }, { PROVER_REQUEST_TIMEOUT_MS: "1000", PROVER_POLL_INTERVAL_MS: "5000", PROVER_POLL_BUDGET_MS: "5000", PROVER_STALL_WINDOW_MS: "4999" }, "PROVER_STALL_WINDOW_MS"],
-    ["stall window < poll timeout", { PROVER_POLL_TIMEOUT_MS: "90001" }, { PROVER_POLL_TIMEOUT_MS: "90000" }, "PROVER_STALL_WINDOW_MS"],
-    ["watchdog > retry ceiling (seconds × 1000)", { DISPATCH_WATCHDOG_MS: "60001" }, { DISPATCH_WATCHDOG_MS: "60000" }, "DISPATCH_WATCHDOG_MS"],
-    ["watchdog > request timeout", { MAX_RETRY_DELAY_SECONDS: "10", DISPATCH_WATCHDOG_MS: "30001" }, { MAX_RETRY_DELAY_SECONDS: "10", DISPATCH_WATCHDOG_MS: "30000" }, "DISPATCH_WATCHDOG_MS"],
-    ["watchdog < wall cap", { DISPATCH_WATCHDOG_MS: "719999" }, { DISPATCH_WATCHDOG_MS: "720000" }, "DISPATCH_WATCHDOG_MS"],
-    ["recoveries 0..20", { PROVER_MAX_RECOVERIES: "20" }, { PROVER_MAX_RECOVERIES: "21" }, "PROVER_MAX_RECOVERIES"],
-    ["recoveries are not negative", { PROVER_MAX_RECOVERIES: "0" }, { PROVER_MAX_RECOVERIES: "-1" }, "PROVER_MAX_RECOVERIES"],
-    ["an admin token is long enough to be a secret", { ADMIN_TOKEN: "x".repeat(16) }, { ADMIN_TOKEN: "x".repeat(15) }, "ADMIN_TOKEN"],
-    ["retry floor ≤ ceiling", { RETRY_MIN_DELAY_SECONDS: "60" }, { RETRY_MIN_DELAY_SECONDS: "61" }, "RETRY_MIN_DELAY_SECONDS"],
-    ["tape limit ≤ 2 MiB", { MAX_TAPE_BYTES: "2097152" }, { MAX_TAPE_BYTES: "2097153" }, "MAX_TAPE_BYTES"],
-    ["segment limit 16..21 (low)", { PROVER_SEGMENT_LIMIT_PO2: "16" }, { PROVER_SEGMENT_LIMIT_PO2: "15" }, "PROVER_SEGMENT_LIMIT_PO2"],
-    ["segment limit 16..21 (high)", { PROVER_SEGMENT_LIMIT_PO2: "21" }, { PROVER_SEGMENT_LIMIT_PO2: "22" }, "PROVER_SEGMENT_LIMIT_PO2"],
-    ["receipt kind", { PROVER_RECEIPT_KIND: "succinct" }, { PROVER_RECEIPT_KIND: "stark" }, "PROVER_RECEIPT_KIND"],
-    ["verify mode", { PROVER_VERIFY_MODE: "verify" }, { PROVER_VERIFY_MODE: "trust" }, "PROVER_VERIFY_MODE"],
-    ["image id is 32-byte hex", { PROVER_EXPECTED_IMAGE_ID: "ab".repeat(32) }, { PROVER_EXPECTED_IMAGE_ID: "ab".repeat(31) }, "PROVER_EXPECTED_IMAGE_ID"],
-    ["numbers are whole", { PROVER_POLL_INTERVAL_MS: "100" }, { PROVER_POLL_INTERVAL_MS: "100.5" }, "PROVER_POLL_INTERVAL_MS"],
-    ["numbers are numbers", { MAX_RETRY_DELAY_SECONDS: "60" }, { MAX_RETRY_DELAY_SECONDS: "sixty" }, "MAX_RETRY_DELAY_SECONDS"],
+    [
+      "budget ≥ interval",
+      {
+        PROVER_POLL_INTERVAL_MS: "5000",
+        PROVER_POLL_BUDGET_MS: "5000",
+        PROVER_REQUEST_TIMEOUT_MS: "1000",
+      },
+      {
+        PROVER_POLL_INTERVAL_MS: "5001",
+        PROVER_POLL_BUDGET_MS: "5000",
+        PROVER_REQUEST_TIMEOUT_MS: "1000",
+      },
+      "PROVER_POLL_BUDGET_MS",
+    ],
+    [
+      "request timeout < budget",
+      { PROVER_REQUEST_TIMEOUT_MS: "44999" },
+      { PROVER_REQUEST_TIMEOUT_MS: "45000" },
+      "PROVER_REQUEST_TIMEOUT_MS",
+    ],
+    [
+      "budget < poll timeout",
+      {
+        PROVER_POLL_BUDGET_MS: "45000",
+        PROVER_STALL_WINDOW_MS: "40000",
+        PROVER_POLL_TIMEOUT_MS: "45001",
+      },
+      {
+        PROVER_POLL_BUDGET_MS: "45000",
+        PROVER_STALL_WINDOW_MS: "40000",
+        PROVER_POLL_TIMEOUT_MS: "45000",
+      },
+      "PROVER_POLL_BUDGET_MS",
+    ],
+    [
+      "poll timeout < wall cap",
+      { MAX_JOB_WALL_TIME_MS: "660001" },
+      { MAX_JOB_WALL_TIME_MS: "660000" },
+      "PROVER_POLL_TIMEOUT_MS",
+    ],
+    [
+      "stall window > request timeout",
+      { PROVER_STALL_WINDOW_MS: "30001" },
+      { PROVER_STALL_WINDOW_MS: "30000" },
+      "PROVER_STALL_WINDOW_MS",
+    ],
+    [
+      "stall window ≥ poll interval",
+      {
+        PROVER_REQUEST_TIMEOUT_MS: "1000",
+        PROVER_POLL_INTERVAL_MS: "5000",
+        PROVER_POLL_BUDGET_MS: "5000",
+        PROVER_STALL_WINDOW_MS: "5000",
+      },
+      {
+        PROVER_REQUEST_TIMEOUT_MS: "1000",
+        PROVER_POLL_INTERVAL_MS: "5000",
+        PROVER_POLL_BUDGET_MS: "5000",
+        PROVER_STALL_WINDOW_MS: "4999",
+      },
+      "PROVER_STALL_WINDOW_MS",
+    ],
+    [
+      "stall window < poll timeout",
+      { PROVER_POLL_TIMEOUT_MS: "90001" },
+      { PROVER_POLL_TIMEOUT_MS: "90000" },
+      "PROVER_STALL_WINDOW_MS",
+    ],
+    [
+      "watchdog > retry ceiling (seconds × 1000)",
+      { DISPATCH_WATCHDOG_MS: "60001" },
+      { DISPATCH_WATCHDOG_MS: "60000" },
+      "DISPATCH_WATCHDOG_MS",
+    ],
+    [
+      "watchdog > request timeout",
+      { MAX_RETRY_DELAY_SECONDS: "10", DISPATCH_WATCHDOG_MS: "30001" },
+      { MAX_RETRY_DELAY_SECONDS: "10", DISPATCH_WATCHDOG_MS: "30000" },
+      "DISPATCH_WATCHDOG_MS",
+    ],
+    [
+      "watchdog < wall cap",
+      { DISPATCH_WATCHDOG_MS: "719999" },
+      { DISPATCH_WATCHDOG_MS: "720000" },
+      "DISPATCH_WATCHDOG_MS",
+    ],
+    [
+      "recoveries 0..20",
+      { PROVER_MAX_RECOVERIES: "20" },
+      { PROVER_MAX_RECOVERIES: "21" },
+      "PROVER_MAX_RECOVERIES",
+    ],
+    [
+      "recoveries are not negative",
+      { PROVER_MAX_RECOVERIES: "0" },
+      { PROVER_MAX_RECOVERIES: "-1" },
+      "PROVER_MAX_RECOVERIES",
+    ],
+    [
+      "an admin token is long enough to be a secret",
+      { ADMIN_TOKEN: "x".repeat(16) },
+      { ADMIN_TOKEN: "x".repeat(15) },
+      "ADMIN_TOKEN",
+    ],
+    [
+      "retry floor ≤ ceiling",
+      { RETRY_MIN_DELAY_SECONDS: "60" },
+      { RETRY_MIN_DELAY_SECONDS: "61" },
+      "RETRY_MIN_DELAY_SECONDS",
+    ],
+    [
+      "tape limit ≤ 2 MiB",
+      { MAX_TAPE_BYTES: "2097152" },
+      { MAX_TAPE_BYTES: "2097153" },
+      "MAX_TAPE_BYTES",
+    ],
+    [
+      "segment limit 16..21 (low)",
+      { PROVER_SEGMENT_LIMIT_PO2: "16" },
+      { PROVER_SEGMENT_LIMIT_PO2: "15" },
+      "PROVER_SEGMENT_LIMIT_PO2",
+    ],
+    [
+      "segment limit 16..21 (high)",
+      { PROVER_SEGMENT_LIMIT_PO2: "21" },
+      { PROVER_SEGMENT_LIMIT_PO2: "22" },
+      "PROVER_SEGMENT_LIMIT_PO2",
+    ],
+    [
+      "receipt kind",
+      { PROVER_RECEIPT_KIND: "succinct" },
+      { PROVER_RECEIPT_KIND: "stark" },
+      "PROVER_RECEIPT_KIND",
+    ],
+    [
+      "verify mode",
+      { PROVER_VERIFY_MODE: "verify" },
+      { PROVER_VERIFY_MODE: "trust" },
+      "PROVER_VERIFY_MODE",
+    ],
+    [
+      "image id is 32-byte hex",
+      { PROVER_EXPECTED_IMAGE_ID: "ab".repeat(32) },
+      { PROVER_EXPECTED_IMAGE_ID: "ab".repeat(31) },
+      "PROVER_EXPECTED_IMAGE_ID",
+    ],
+    [
+      "numbers are whole",
+      { PROVER_POLL_INTERVAL_MS: "100" },
+      { PROVER_POLL_INTERVAL_MS: "100.5" },
+      "PROVER_POLL_INTERVAL_MS",
+    ],
+    [
+      "numbers are numbers",
+      { MAX_RETRY_DELAY_SECONDS: "60" },
+      { MAX_RETRY_DELAY_SECONDS: "sixty" },
+      "MAX_RETRY_DELAY_SECONDS",
+    ],
   ];
   it.each(cases)("%s", (_name, inside, outside, varName) => {
     expect(errorOf({ ...base, ...inside })).toBeNull();
@@ -99,7 +246,9 @@ describe("config", () => {
   });
 
   it("blank vars fall back to their defaults", () => {
-    expect(parseConfig({ ...base, PROVER_POLL_INTERVAL_MS: "", PROVER_EXPECTED_IMAGE_ID: "" })).toMatchObject({
+    expect(
+      parseConfig({ ...base, PROVER_POLL_INTERVAL_MS: "", PROVER_EXPECTED_IMAGE_ID: "" }),
+    ).toMatchObject({
       pollIntervalMs: 3000,
       proverExpectedImageId: undefined,
     });
@@ -108,7 +257,11 @@ describe("config", () => {
 
 describe("publicConfig", () => {
   it("says whether the secrets are set, never what they are", () => {
-    const c = parseConfig({ PROVER_BASE_URL: "https://prover.example", PROVER_API_KEY: "key-123456", ADMIN_TOKEN: "admin-token-0123456789" });
+    const c = parseConfig({
+      PROVER_BASE_URL: "https://prover.example",
+      PROVER_API_KEY: "key-123456",
+      ADMIN_TOKEN: "admin-token-0123456789",
+    });
     const shown = JSON.stringify(publicConfig(c));
     expect(shown).not.toContain("key-123456");
     expect(shown).not.toContain("admin-token-0123456789");

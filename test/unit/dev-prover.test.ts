@@ -8,7 +8,8 @@ import { request } from "node:http";
 import { dispatchGaps, summarizeGaps } from "../../src/dev/dispatch-gaps.ts";
 import { startDevProver, TIMELINE_LENGTH, type DevProver } from "../../src/dev/prover-server.ts";
 
-const fixture = (name: string) => new Uint8Array(readFileSync(new URL(`../../../shared/fixtures/${name}`, import.meta.url)));
+const fixture = (name: string) =>
+  new Uint8Array(readFileSync(new URL(`../../../shared/fixtures/${name}`, import.meta.url)));
 const REAL = fixture("test-real-game.tape");
 const MEDIUM = fixture("test-medium.tape");
 const ZERO = fixture("test-short.tape");
@@ -30,23 +31,43 @@ function call(
   o: { body?: unknown; headers?: Record<string, string>; timeoutMs?: number } = {},
 ): Promise<Reply> {
   const body =
-    o.body === undefined ? undefined : o.body instanceof Uint8Array ? o.body : new TextEncoder().encode(JSON.stringify(o.body));
+    o.body === undefined
+      ? undefined
+      : o.body instanceof Uint8Array
+        ? o.body
+        : new TextEncoder().encode(JSON.stringify(o.body));
   return new Promise((resolve, reject) => {
-    const req = request(new URL(path, base), { method, headers: o.headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("error", reject);
-      res.on("end", () => {
-        const text = Buffer.concat(chunks).toString("utf8");
-        resolve({ status: res.statusCode!, type: String(res.headers["content-type"]), text, json: () => JSON.parse(text) });
-      });
-    });
+    const req = request(
+      new URL(path, base),
+      { method, headers: o.headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("error", reject);
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          resolve({
+            status: res.statusCode!,
+            type: String(res.headers["content-type"]),
+            text,
+            json: () => JSON.parse(text),
+          });
+        });
+      },
+    );
     req.on("error", reject);
-    if (o.timeoutMs) req.setTimeout(o.timeoutMs, () => req.destroy(Object.assign(new Error("client timeout"), { code: "TIMEOUT" })));
+    if (o.timeoutMs)
+      req.setTimeout(o.timeoutMs, () =>
+        req.destroy(Object.assign(new Error("client timeout"), { code: "TIMEOUT" })),
+      );
     req.end(body);
   });
 }
-const errCode = (p: Promise<unknown>) => p.then(() => "no error", (e: { code?: string }) => e.code);
+const errCode = (p: Promise<unknown>) =>
+  p.then(
+    () => "no error",
+    (e: { code?: string }) => e.code,
+  );
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function waitFor<T>(f: () => Promise<T | undefined> | T | undefined, ms = 3000): Promise<T> {
   const end = Date.now() + ms;
@@ -88,15 +109,33 @@ describe("contract", () => {
     expect(r.status).toBe(200);
     const h = r.json();
     expect(h).toMatchObject({
-      status: "ok", accelerator: "cuda", rules_digest: 1095980083, rules_digest_hex: "0x41535433", ruleset: "AST3",
-      dev_mode: false, queued_jobs: 0, running_jobs: 0, stored_jobs: 0, max_jobs: 64, prover_concurrency: 1,
-      max_tape_bytes: 2097152, max_frames: 18000, min_segment_limit_po2: 16, max_segment_limit_po2: 21,
-      http_max_connections: 25000, http_keep_alive_secs: 75, timed_out_proof_kill_secs: 60, auth_required: false,
+      status: "ok",
+      accelerator: "cuda",
+      rules_digest: 1095980083,
+      rules_digest_hex: "0x41535433",
+      ruleset: "AST3",
+      dev_mode: false,
+      queued_jobs: 0,
+      running_jobs: 0,
+      stored_jobs: 0,
+      max_jobs: 64,
+      prover_concurrency: 1,
+      max_tape_bytes: 2097152,
+      max_frames: 18000,
+      min_segment_limit_po2: 16,
+      max_segment_limit_po2: 21,
+      http_max_connections: 25000,
+      http_keep_alive_secs: 75,
+      timed_out_proof_kill_secs: 60,
+      auth_required: false,
     });
     expect(h.image_id).toMatch(/^[0-9a-f]{64}$/);
     expect(typeof h.service).toBe("string");
     await accepted();
-    expect((await call(p.url, "GET", "/health")).json()).toMatchObject({ queued_jobs: 1, stored_jobs: 1 });
+    expect((await call(p.url, "GET", "/health")).json()).toMatchObject({
+      queued_jobs: 1,
+      stored_jobs: 1,
+    });
     expect(p.stats().health).toBe(2);
   });
 
@@ -106,23 +145,43 @@ describe("contract", () => {
     const r = await submit(REAL, "?receipt_kind=groth16&segment_limit_po2=20&verify_mode=verify");
     expect(r.status).toBe(202);
     const sub = r.json();
-    expect(sub).toEqual({ success: true, job_id: expect.stringMatching(UUID), status: "queued", status_url: `/api/jobs/${sub.job_id}` });
+    expect(sub).toEqual({
+      success: true,
+      job_id: expect.stringMatching(UUID),
+      status: "queued",
+      status_url: `/api/jobs/${sub.job_id}`,
+    });
     const first = (await call(p.url, "GET", sub.status_url)).json();
     expect(first.status).toBe("queued");
     expect(first.result).toBeUndefined();
-    await waitFor(async () => ((await poll(sub.job_id)).json().status === "running" ? true : undefined));
+    await waitFor(async () =>
+      (await poll(sub.job_id)).json().status === "running" ? true : undefined,
+    );
     const done = await finish(sub.job_id);
     expect(done.status).toBe("succeeded");
     expect(done.error_code).toBeUndefined();
     expect(done.tape_size_bytes).toBe(13857);
     expect(done.options).toEqual({
-      max_frames: 18000, receipt_kind: "groth16", segment_limit_po2: 20, proof_mode: "secure", verify_mode: "verify", accelerator: "cuda",
+      max_frames: 18000,
+      receipt_kind: "groth16",
+      segment_limit_po2: 20,
+      proof_mode: "secure",
+      verify_mode: "verify",
+      accelerator: "cuda",
     });
     expect(done.result.proof.journal).toEqual({
-      seed: 0x43c9c6cd, frame_count: 13829, final_score: 32860, final_rng_state: 0xa9713c03, tape_checksum: 0xc8eebb89, rules_digest: 0x41535433,
+      seed: 0x43c9c6cd,
+      frame_count: 13829,
+      final_score: 32860,
+      final_rng_state: 0xa9713c03,
+      tape_checksum: 0xc8eebb89,
+      rules_digest: 0x41535433,
     });
     expect(done.result.proof.receipt.inner.Groth16.seal).toHaveLength(256);
-    expect(done.result.proof).toMatchObject({ requested_receipt_kind: "groth16", produced_receipt_kind: "groth16" });
+    expect(done.result.proof).toMatchObject({
+      requested_receipt_kind: "groth16",
+      produced_receipt_kind: "groth16",
+    });
     expect(done.result.proof.stats.segments).toBeGreaterThan(0);
     expect(done.result.elapsed_ms).toBeGreaterThanOrEqual(120);
     expect(done.finished_at_unix_s).toBeGreaterThanOrEqual(done.created_at_unix_s);
@@ -137,7 +196,11 @@ describe("contract", () => {
   it("refuses bad tapes and options with 400 and the documented codes", async () => {
     const cases: Array<[Uint8Array, string, string]> = [
       [ZERO, "", "zero_score_not_allowed"],
-      [new TextEncoder().encode("definitely not a tape, just some garbage bytes"), "", "invalid_tape"],
+      [
+        new TextEncoder().encode("definitely not a tape, just some garbage bytes"),
+        "",
+        "invalid_tape",
+      ],
       [new Uint8Array(0), "", "tape_empty"],
       [new Uint8Array(2_097_153), "", "tape_too_large"],
       [REAL, "?segment_limit_po2=15", "invalid_segment_limit"],
@@ -147,7 +210,10 @@ describe("contract", () => {
     ];
     for (const [tape, q, code] of cases) {
       const r = await submit(tape, q);
-      expect([r.status, r.json()]).toEqual([400, { success: false, error: expect.any(String), error_code: code }]);
+      expect([r.status, r.json()]).toEqual([
+        400,
+        { success: false, error: expect.any(String), error_code: code },
+      ]);
     }
     expect(p.stats().accepted).toBe(0);
   });
@@ -160,7 +226,11 @@ describe("contract", () => {
     await finish(id);
     const full = await submit(REAL);
     expect([full.status, full.json().error_code]).toEqual([429, "at_capacity"]);
-    expect(p.stats()).toMatchObject({ accepted: 1, rateLimited: 2, errorCodes: { prover_busy: 1, at_capacity: 1 } });
+    expect(p.stats()).toMatchObject({
+      accepted: 1,
+      rateLimited: 2,
+      errorCodes: { prover_busy: 1, at_capacity: 1 },
+    });
   });
 
   it("DELETE: 409 while active, 200 once finished, then 404; unknown ids and routes 404", async () => {
@@ -173,7 +243,10 @@ describe("contract", () => {
     expect((await poll(id)).status).toBe(404);
     expect((await call(p.url, "DELETE", `/api/jobs/${id}`)).status).toBe(404);
     const unknown = await poll("00000000-0000-0000-0000-000000000000");
-    expect([unknown.status, unknown.json()]).toEqual([404, { success: false, error: "job not found", error_code: "job_not_found" }]);
+    expect([unknown.status, unknown.json()]).toEqual([
+      404,
+      { success: false, error: "job not found", error_code: "job_not_found" },
+    ]);
     const route = await call(p.url, "GET", "/nope");
     expect(route.status).toBe(404);
     expect(route.json().success).toBe(false);
@@ -199,16 +272,26 @@ describe("auth", () => {
   it("needs x-api-key or Bearer on /api/* but never on /health or /__dev", async () => {
     const health = (await call(q.url, "GET", "/health")).json();
     expect(health.auth_required).toBe(true);
-    const attempts: Array<Record<string, string> | undefined> = [undefined, { "x-api-key": "wrong" }, { authorization: "Bearer wrong" }];
+    const attempts: Array<Record<string, string> | undefined> = [
+      undefined,
+      { "x-api-key": "wrong" },
+      { authorization: "Bearer wrong" },
+    ];
     for (const headers of attempts) {
       const r = await call(q.url, "POST", SUBMIT, { body: REAL, headers });
-      expect([r.status, r.json()]).toEqual([401, { success: false, error: "unauthorized", error_code: "unauthorized" }]);
+      expect([r.status, r.json()]).toEqual([
+        401,
+        { success: false, error: "unauthorized", error_code: "unauthorized" },
+      ]);
     }
     const ok = await call(q.url, "POST", SUBMIT, { body: REAL, headers: { "x-api-key": "k-123" } });
     expect(ok.status).toBe(202);
     const id = ok.json().job_id;
     expect((await call(q.url, "GET", `/api/jobs/${id}`)).status).toBe(401);
-    expect((await call(q.url, "GET", `/api/jobs/${id}`, { headers: { authorization: "Bearer k-123" } })).status).toBe(200);
+    expect(
+      (await call(q.url, "GET", `/api/jobs/${id}`, { headers: { authorization: "Bearer k-123" } }))
+        .status,
+    ).toBe(200);
     const stats = await call(q.url, "GET", "/__dev/stats");
     expect(stats.status).toBe(200);
     expect(stats.json()).toMatchObject({ accepted: 1, byStatus: { "401": 4 } });
@@ -228,14 +311,21 @@ describe("restarts", () => {
   });
 
   it("a proof past the running-job timeout fails proof_timeout, then the server aborts and restarts", async () => {
-    p.configure({ proofMs: 5000, runningJobTimeoutMs: 100, timedOutProofKillMs: 150, restartOutageMs: 200 });
+    p.configure({
+      proofMs: 5000,
+      runningJobTimeoutMs: 100,
+      timedOutProofKillMs: 150,
+      restartOutageMs: 200,
+    });
     const id = await accepted();
     const done = await finish(id);
     expect([done.status, done.error_code]).toEqual(["failed", "proof_timeout"]);
     expect(done.result).toBeUndefined();
     await waitFor(() => (p.stats().restarts === 1 ? true : undefined));
     expect(await errCode(call(p.url, "GET", "/health"))).toBe("ECONNREFUSED");
-    await waitFor(async () => ((await errCode(call(p.url, "GET", "/health"))) === "no error" ? true : undefined));
+    await waitFor(async () =>
+      (await errCode(call(p.url, "GET", "/health"))) === "no error" ? true : undefined,
+    );
     expect((await poll(id)).status).toBe(404);
   });
 });
@@ -257,7 +347,11 @@ describe("fault injection", () => {
     expect(health[0]!.type).toContain("text/html");
     await finish(id);
 
-    p.injectFaults([{ kind: "reset", on: "health" }, { kind: "malformed_json", on: "poll" }, { kind: "busy" }]);
+    p.injectFaults([
+      { kind: "reset", on: "health" },
+      { kind: "malformed_json", on: "poll" },
+      { kind: "busy" },
+    ]);
     expect(await errCode(call(p.url, "GET", "/health"))).toBe("ECONNRESET");
     const bad = await poll(id);
     expect(bad.status).toBe(200);
@@ -270,7 +364,15 @@ describe("fault injection", () => {
     expect((await call(p.url, "GET", "/health")).status).toBe(200);
     expect(Date.now() - t).toBeGreaterThanOrEqual(190);
     expect(p.stats()).toMatchObject({
-      faults: { http_500: 1, http_503: 2, http_502: 1, reset: 1, malformed_json: 1, busy: 1, slow: 1 },
+      faults: {
+        http_500: 1,
+        http_503: 2,
+        http_502: 1,
+        reset: 1,
+        malformed_json: 1,
+        busy: 1,
+        slow: 1,
+      },
       faultsTotal: 8,
       pendingFaults: [],
     });
@@ -290,7 +392,9 @@ describe("fault injection", () => {
     p.injectFaults([{ kind: "restart", on: "poll" }]);
     const id = await accepted(MEDIUM);
     expect(await errCode(poll(id))).toBe("ECONNRESET");
-    await waitFor(async () => ((await errCode(call(p.url, "GET", "/health"))) === "no error" ? true : undefined));
+    await waitFor(async () =>
+      (await errCode(call(p.url, "GET", "/health"))) === "no error" ? true : undefined,
+    );
     expect((await poll(id)).status).toBe(404);
     expect(p.stats().restarts).toBe(1);
   });
@@ -320,7 +424,13 @@ describe("fault injection", () => {
     expect(p.stats()).toMatchObject({
       accepted: 6,
       finished: { lost: 1, failed: { proof_error: 1, mystery_failure: 1 } },
-      faults: { fail_oom: 1, fail_unknown: 1, result_mismatch: 1, result_incomplete: 1, lose_job: 1 },
+      faults: {
+        fail_oom: 1,
+        fail_unknown: 1,
+        result_mismatch: 1,
+        result_incomplete: 1,
+        lose_job: 1,
+      },
     });
   });
 
@@ -338,7 +448,9 @@ describe("fault injection", () => {
       const out: string[] = [];
       for (let i = 0; i < 24; i++) {
         const r = await call(p.url, "GET", "/health");
-        out.push(r.status === 200 ? (r.text.startsWith('{"status"') ? "ok" : "junk") : String(r.status));
+        out.push(
+          r.status === 200 ? (r.text.startsWith('{"status"') ? "ok" : "junk") : String(r.status),
+        );
       }
       return out;
     };
@@ -352,31 +464,52 @@ describe("fault injection", () => {
 });
 
 describe("HTTP control routes", () => {
-  const dev = (path: string, body?: unknown) => call(p.url, body === undefined && path.endsWith("stats") ? "GET" : "POST", `/__dev/${path}`, { body });
+  const dev = (path: string, body?: unknown) =>
+    call(p.url, body === undefined && path.endsWith("stats") ? "GET" : "POST", `/__dev/${path}`, {
+      body,
+    });
 
   it("faults, config, random-faults, stats and reset over HTTP", async () => {
-    const f = await dev("faults", { rules: [{ kind: "http_502", on: "health" }, { kind: "fail_proof_error" }] });
+    const f = await dev("faults", {
+      rules: [{ kind: "http_502", on: "health" }, { kind: "fail_proof_error" }],
+    });
     expect(f.status).toBe(200);
     expect(f.json().pending).toHaveLength(2);
     expect((await call(p.url, "GET", "/health")).status).toBe(502);
     expect((await dev("faults", { rules: [{ kind: "nope" }] })).status).toBe(400);
 
-    expect((await dev("config", { proofMs: 30, accelerator: "cpu", devMode: true })).status).toBe(200);
+    expect((await dev("config", { proofMs: 30, accelerator: "cpu", devMode: true })).status).toBe(
+      200,
+    );
     expect((await dev("config", { bogus: 1 })).status).toBe(400);
     const h = (await call(p.url, "GET", "/health")).json();
     expect([h.accelerator, h.dev_mode]).toEqual(["cpu", true]);
     const done = await finish(await accepted());
-    expect([done.error_code, done.options.proof_mode, done.options.accelerator]).toEqual(["proof_error", "dev", "cpu"]);
+    expect([done.error_code, done.options.proof_mode, done.options.accelerator]).toEqual([
+      "proof_error",
+      "dev",
+      "cpu",
+    ]);
 
-    expect((await dev("random-faults", { rate: 1, kinds: ["http_503"], seed: 3 })).status).toBe(200);
+    expect((await dev("random-faults", { rate: 1, kinds: ["http_503"], seed: 3 })).status).toBe(
+      200,
+    );
     expect((await call(p.url, "GET", "/health")).status).toBe(503);
     expect((await dev("random-faults", null)).status).toBe(200);
     expect((await call(p.url, "GET", "/health")).status).toBe(200);
 
     const stats = (await dev("stats")).json();
-    expect(stats).toMatchObject({ accepted: 1, health: 4, faults: { http_502: 1, fail_proof_error: 1, http_503: 1 } });
+    expect(stats).toMatchObject({
+      accepted: 1,
+      health: 4,
+      faults: { http_502: 1, fail_proof_error: 1, http_503: 1 },
+    });
     expect((await dev("reset", {})).status).toBe(200);
-    expect((await dev("stats")).json()).toMatchObject({ requests: 0, accepted: 0, jobs: { succeeded: 0, failed: 0 } });
+    expect((await dev("stats")).json()).toMatchObject({
+      requests: 0,
+      accepted: 0,
+      jobs: { succeeded: 0, failed: 0 },
+    });
     expect((await call(p.url, "GET", "/health")).json().accelerator).toBe("cuda"); // reset restores the startup config
   });
 
@@ -386,7 +519,9 @@ describe("HTTP control routes", () => {
     expect([r.status, r.json().outage_ms]).toEqual([200, 250]);
     await sleep(30);
     expect(await errCode(call(p.url, "GET", "/health"))).toBe("ECONNREFUSED");
-    await waitFor(async () => ((await errCode(call(p.url, "GET", "/health"))) === "no error" ? true : undefined));
+    await waitFor(async () =>
+      (await errCode(call(p.url, "GET", "/health"))) === "no error" ? true : undefined,
+    );
     expect((await poll(id)).status).toBe(404);
   });
 });
@@ -395,7 +530,9 @@ describe("the timeline of accepted jobs (for the dispatch-gap benchmark)", () =>
   it("records when each job was accepted, started and ended, and how it ended", async () => {
     const before = Date.now();
     const id = await accepted();
-    expect(p.stats().timeline).toEqual([{ id, acceptedAt: expect.any(Number), startedAt: null, finishedAt: null, outcome: null }]);
+    expect(p.stats().timeline).toEqual([
+      { id, acceptedAt: expect.any(Number), startedAt: null, finishedAt: null, outcome: null },
+    ]);
     await finish(id);
     const [entry] = p.stats().timeline;
     expect(entry).toMatchObject({ id, outcome: "succeeded" });
@@ -410,7 +547,11 @@ describe("the timeline of accepted jobs (for the dispatch-gap benchmark)", () =>
     const lost = await accepted();
     await waitFor(() => (p.stats().timeline[2]!.outcome ? true : undefined));
     expect(p.stats().timeline.map((e) => e.outcome)).toEqual(["succeeded", "proof_error", "lost"]);
-    expect(p.stats().timeline[2]).toMatchObject({ id: lost, startedAt: expect.any(Number), finishedAt: expect.any(Number) });
+    expect(p.stats().timeline[2]).toMatchObject({
+      id: lost,
+      startedAt: expect.any(Number),
+      finishedAt: expect.any(Number),
+    });
     p.reset();
     expect(p.stats().timeline).toEqual([]);
   });
@@ -418,7 +559,15 @@ describe("the timeline of accepted jobs (for the dispatch-gap benchmark)", () =>
   it("is served by GET /__dev/stats and not changed by reading it", async () => {
     const id = await finish(await accepted()).then((b) => b.job_id as string);
     const r = await call(p.url, "GET", "/__dev/stats");
-    expect(r.json().timeline).toEqual([{ id, acceptedAt: expect.any(Number), startedAt: expect.any(Number), finishedAt: expect.any(Number), outcome: "succeeded" }]);
+    expect(r.json().timeline).toEqual([
+      {
+        id,
+        acceptedAt: expect.any(Number),
+        startedAt: expect.any(Number),
+        finishedAt: expect.any(Number),
+        outcome: "succeeded",
+      },
+    ]);
     p.stats().timeline.pop();
     expect(p.stats().timeline).toHaveLength(1);
   });
@@ -427,7 +576,10 @@ describe("the timeline of accepted jobs (for the dispatch-gap benchmark)", () =>
     await accepted();
     const before = Date.now();
     await p.restart();
-    expect(p.stats().timeline[0]).toMatchObject({ outcome: "lost", finishedAt: expect.any(Number) });
+    expect(p.stats().timeline[0]).toMatchObject({
+      outcome: "lost",
+      finishedAt: expect.any(Number),
+    });
     expect(p.stats().timeline[0]!.finishedAt!).toBeGreaterThanOrEqual(before);
   });
 
@@ -444,11 +596,19 @@ describe("the timeline of accepted jobs (for the dispatch-gap benchmark)", () =>
 
 describe("dispatchGaps", () => {
   const e = (id: string, acceptedAt: number, finishedAt: number | null, outcome = "succeeded") => ({
-    id, acceptedAt, startedAt: acceptedAt + 5, finishedAt, outcome: finishedAt === null ? null : outcome,
+    id,
+    acceptedAt,
+    startedAt: acceptedAt + 5,
+    finishedAt,
+    outcome: finishedAt === null ? null : outcome,
   });
 
   it("measures from one job's end (or loss) to the next acceptance, in acceptance order", () => {
-    const { gaps, summary } = dispatchGaps([e("c", 300, 400), e("a", 0, 100), e("b", 130, 250, "lost")]);
+    const { gaps, summary } = dispatchGaps([
+      e("c", 300, 400),
+      e("a", 0, 100),
+      e("b", 130, 250, "lost"),
+    ]);
     expect(gaps).toEqual([
       { id: "b", afterId: "a", idleFrom: 100, acceptedAt: 130, ms: 30 },
       { id: "c", afterId: "b", idleFrom: 250, acceptedAt: 300, ms: 50 },
@@ -459,12 +619,22 @@ describe("dispatchGaps", () => {
   it("opens no gap behind a job that had not ended, and has no figures without gaps", () => {
     expect(dispatchGaps([e("a", 0, null), e("b", 10, 20)]).gaps).toEqual([]);
     expect(dispatchGaps([e("a", 0, 100), e("b", 150, null)]).gaps.map((g) => g.ms)).toEqual([50]);
-    expect(dispatchGaps([e("a", 0, 100)]).summary).toEqual({ count: 0, median: null, p90: null, max: null });
+    expect(dispatchGaps([e("a", 0, 100)]).summary).toEqual({
+      count: 0,
+      median: null,
+      p90: null,
+      max: null,
+    });
     expect(dispatchGaps([]).summary.count).toBe(0);
   });
 
   it("summarizes by nearest rank, so a filtered subset can be summarized the same way", () => {
-    expect(summarizeGaps([10, 1, 9, 2, 8, 3, 7, 4, 6, 5])).toEqual({ count: 10, median: 5, p90: 9, max: 10 });
+    expect(summarizeGaps([10, 1, 9, 2, 8, 3, 7, 4, 6, 5])).toEqual({
+      count: 10,
+      median: 5,
+      p90: 9,
+      max: 10,
+    });
     expect(summarizeGaps([7])).toEqual({ count: 1, median: 7, p90: 7, max: 7 });
     expect(summarizeGaps([3, 1])).toEqual({ count: 2, median: 1, p90: 3, max: 3 });
   });

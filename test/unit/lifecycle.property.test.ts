@@ -27,7 +27,12 @@ import {
   type SubmitOutcome,
   type Whereabouts,
 } from "../../src/lifecycle.ts";
-import { addCleanup, dueCleanups, onCleanup, type CleanupOutcome } from "../../src/prover-cleanup.ts";
+import {
+  addCleanup,
+  dueCleanups,
+  onCleanup,
+  type CleanupOutcome,
+} from "../../src/prover-cleanup.ts";
 import { MIN_SEGMENT_LIMIT_PO2 } from "../../src/recovery.ts";
 import { buildTape, parseTape, RULES_DIGEST_AST3 } from "../../src/tape.ts";
 import { CONFIGS as BASE_CONFIGS, configWith, T0 } from "../support/configs.ts";
@@ -49,7 +54,10 @@ import { TEST_VARS } from "../support/test-vars.ts";
 
 const CONFIGS: [string, Config][] = [
   ...BASE_CONFIGS,
-  ["tight: segment limit 17, 4 recoveries", configWith({ ...TEST_VARS, PROVER_SEGMENT_LIMIT_PO2: "17", PROVER_MAX_RECOVERIES: "4" })],
+  [
+    "tight: segment limit 17, 4 recoveries",
+    configWith({ ...TEST_VARS, PROVER_SEGMENT_LIMIT_PO2: "17", PROVER_MAX_RECOVERIES: "4" }),
+  ],
 ];
 
 const JOB_ID = "b".repeat(64);
@@ -91,9 +99,17 @@ const tapeArb: fc.Arbitrary<TapeCase> = fc
 // ---------------------------------------------------------------------------------------------
 // Events.
 
-const JOURNAL_KEYS = ["seed", "frame_count", "final_score", "final_rng_state", "tape_checksum", "rules_digest"] as const;
+const JOURNAL_KEYS = [
+  "seed",
+  "frame_count",
+  "final_score",
+  "final_rng_state",
+  "tape_checksum",
+  "rules_digest",
+] as const;
 
-type JournalSpec = { j: "correct" } | { j: "null" } | { j: "wrong"; key: keyof Journal; delta: number };
+type JournalSpec =
+  { j: "correct" } | { j: "null" } | { j: "wrong"; key: keyof Journal; delta: number };
 /** What the conditional R2 write of the result did: written, failed, or found an earlier document (same proof, or another). */
 type StoreSpec = "written" | "failed" | "exists_same" | "exists_other";
 type PollSpec =
@@ -110,11 +126,22 @@ type Ev =
   /** The clock jumps to a deadline of the job (+ `off` ms), if that is ahead. */
   | { e: "jump"; to: "wall" | "poll" | "stall" | "retention"; off: number }
   /** A queue delivery (`dispatch`): the dispatcher either queues it or grants a prover, and then the submit starts. */
-  | { e: "deliver"; deliveryAttempt: number; admitMs: number; admission: { kind: "waiting"; ahead: number } | { kind: "granted"; url: string } }
+  | {
+      e: "deliver";
+      deliveryAttempt: number;
+      admitMs: number;
+      admission: { kind: "waiting"; ahead: number } | { kind: "granted"; url: string };
+    }
   /** The submit started by a granted delivery comes back (other events may have happened meanwhile). */
   | { e: "submitReturns"; outcome: SubmitSpec; random: number }
   /** One alarm invocation: due clean-ups, the dispatch watchdog of a queued job, then polls while the job is proving. */
-  | { e: "alarm"; cleanups: CleanupOutcome[]; where: Exclude<Whereabouts, "submitting">; sendFails: boolean; polls: { poll: PollSpec; latencyMs: number }[] }
+  | {
+      e: "alarm";
+      cleanups: CleanupOutcome[];
+      where: Exclude<Whereabouts, "submitting">;
+      sendFails: boolean;
+      polls: { poll: PollSpec; latencyMs: number }[];
+    }
   | { e: "cancel"; allowed: boolean }
   | { e: "deadLetter" }
   /** The same tape posted again (a new attempt after failed/cancelled, else a read). */
@@ -138,27 +165,73 @@ const journalSpecArb: fc.Arbitrary<JournalSpec> = fc.oneof(
   { weight: 1, arbitrary: fc.constant({ j: "null" as const }) },
   {
     weight: 2,
-    arbitrary: fc.record({ j: fc.constant("wrong" as const), key: fc.constantFrom(...JOURNAL_KEYS), delta: fc.integer({ min: 1, max: 0xffffffff }) }),
+    arbitrary: fc.record({
+      j: fc.constant("wrong" as const),
+      key: fc.constantFrom(...JOURNAL_KEYS),
+      delta: fc.integer({ min: 1, max: 0xffffffff }),
+    }),
   },
 );
 
 const pollSpecArb: fc.Arbitrary<PollSpec> = fc.oneof(
-  { weight: 4, arbitrary: fc.record({ p: fc.constant("pending" as const), status: fc.constantFrom("queued" as const, "running" as const) }) },
-  { weight: 3, arbitrary: fc.record({
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      p: fc.constant("pending" as const),
+      status: fc.constantFrom("queued" as const, "running" as const),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
       p: fc.constant("succeeded" as const),
       journal: journalSpecArb,
-      store: fc.constantFrom<StoreSpec>("written", "written", "failed", "exists_same", "exists_other"),
-    }) },
-  { weight: 2, arbitrary: fc.constantFrom(...FAILURES).map((f) => ({ p: "failed" as const, ...f })) },
+      store: fc.constantFrom<StoreSpec>(
+        "written",
+        "written",
+        "failed",
+        "exists_same",
+        "exists_other",
+      ),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(...FAILURES).map((f) => ({ p: "failed" as const, ...f })),
+  },
   { weight: 1, arbitrary: fc.constant({ p: "lost" as const }) },
-  { weight: 3, arbitrary: fc.record({ p: fc.constant("transient" as const), code: fc.constantFrom("prover_timeout", "prover_http_503", "bad_json") }) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      p: fc.constant("transient" as const),
+      code: fc.constantFrom("prover_timeout", "prover_http_503", "bad_json"),
+    }),
+  },
 );
 
 const submitSpecArb: fc.Arbitrary<SubmitSpec> = fc.oneof(
   { weight: 5, arbitrary: fc.constant({ s: "accepted" as const }) },
-  { weight: 2, arbitrary: fc.record({ s: fc.constant("busy" as const), code: fc.constantFrom("prover_busy", "no_slots", "at_capacity") }) },
-  { weight: 2, arbitrary: fc.record({ s: fc.constant("transient" as const), code: fc.constantFrom("prover_timeout", "prover_http_500", "unauthorized") }) },
-  { weight: 1, arbitrary: fc.record({ s: fc.constant("rejected" as const), code: fc.constantFrom("invalid_tape", "bad_options") }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      s: fc.constant("busy" as const),
+      code: fc.constantFrom("prover_busy", "no_slots", "at_capacity"),
+    }),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      s: fc.constant("transient" as const),
+      code: fc.constantFrom("prover_timeout", "prover_http_500", "unauthorized"),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      s: fc.constant("rejected" as const),
+      code: fc.constantFrom("invalid_tape", "bad_options"),
+    }),
+  },
 );
 
 /**
@@ -170,17 +243,65 @@ const submitSpecArb: fc.Arbitrary<SubmitSpec> = fc.oneof(
  */
 type Profile = "chaos" | "progress" | "churn";
 const PROFILES: Record<Profile, Partial<Record<Ev["e"], number>>> = {
-  chaos: { tick: 4, jump: 2, deliver: 6, submitReturns: 5, alarm: 7, cancel: 1, deadLetter: 1, post: 3, get: 1 },
+  chaos: {
+    tick: 4,
+    jump: 2,
+    deliver: 6,
+    submitReturns: 5,
+    alarm: 7,
+    cancel: 1,
+    deadLetter: 1,
+    post: 3,
+    get: 1,
+  },
   progress: { tick: 2, jump: 1, deliver: 6, submitReturns: 6, alarm: 7, post: 1, get: 1 },
-  churn: { tick: 3, jump: 1, deliver: 5, submitReturns: 4, alarm: 3, cancel: 4, deadLetter: 1, post: 6 },
+  churn: {
+    tick: 3,
+    jump: 1,
+    deliver: 5,
+    submitReturns: 4,
+    alarm: 3,
+    cancel: 4,
+    deadLetter: 1,
+    post: 6,
+  },
 };
 
 const rebuildPollArb: fc.Arbitrary<PollSpec> = fc.oneof(
-  { weight: 3, arbitrary: fc.record({ p: fc.constant("pending" as const), status: fc.constantFrom("queued" as const, "running" as const) }) },
-  { weight: 3, arbitrary: fc.constantFrom(...FAILURES.filter((f) => f.code.startsWith("pro") || f.code.endsWith("_error") || f.code === "server_restarted")).map((f) => ({ p: "failed" as const, ...f })) },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      p: fc.constant("pending" as const),
+      status: fc.constantFrom("queued" as const, "running" as const),
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc
+      .constantFrom(
+        ...FAILURES.filter(
+          (f) =>
+            f.code.startsWith("pro") || f.code.endsWith("_error") || f.code === "server_restarted",
+        ),
+      )
+      .map((f) => ({ p: "failed" as const, ...f })),
+  },
   { weight: 2, arbitrary: fc.constant({ p: "lost" as const }) },
-  { weight: 2, arbitrary: fc.record({ p: fc.constant("transient" as const), code: fc.constant("prover_timeout") }) },
-  { weight: 1, arbitrary: fc.record({ p: fc.constant("succeeded" as const), journal: journalSpecArb, store: fc.constantFrom<StoreSpec>("written", "failed", "exists_same", "exists_other") }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      p: fc.constant("transient" as const),
+      code: fc.constant("prover_timeout"),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      p: fc.constant("succeeded" as const),
+      journal: journalSpecArb,
+      store: fc.constantFrom<StoreSpec>("written", "failed", "exists_same", "exists_other"),
+    }),
+  },
 );
 
 function eventArb(cfg: Config, profile: Profile): fc.Arbitrary<Ev> {
@@ -197,7 +318,15 @@ function eventArb(cfg: Config, profile: Profile): fc.Arbitrary<Ev> {
     }),
     jump: fc.record({
       e: fc.constant("jump" as const),
-      to: profile === "chaos" ? fc.constantFrom("wall" as const, "poll" as const, "stall" as const, "retention" as const) : fc.constant("stall" as const),
+      to:
+        profile === "chaos"
+          ? fc.constantFrom(
+              "wall" as const,
+              "poll" as const,
+              "stall" as const,
+              "retention" as const,
+            )
+          : fc.constant("stall" as const),
       off: fc.constantFrom(-1, 0, 1, 2),
     }),
     deliver: fc.record({
@@ -205,39 +334,71 @@ function eventArb(cfg: Config, profile: Profile): fc.Arbitrary<Ev> {
       deliveryAttempt: fc.integer({ min: 1, max: 20 }),
       admitMs: fc.integer({ min: 0, max: 1000 }),
       admission: fc.oneof(
-        { weight: profile === "progress" ? 0 : 1, arbitrary: fc.record({ kind: fc.constant("waiting" as const), ahead: fc.nat({ max: 3 }) }) },
-        { weight: 3, arbitrary: fc.record({ kind: fc.constant("granted" as const), url: fc.constantFrom(...URLS) }) },
+        {
+          weight: profile === "progress" ? 0 : 1,
+          arbitrary: fc.record({
+            kind: fc.constant("waiting" as const),
+            ahead: fc.nat({ max: 3 }),
+          }),
+        },
+        {
+          weight: 3,
+          arbitrary: fc.record({
+            kind: fc.constant("granted" as const),
+            url: fc.constantFrom(...URLS),
+          }),
+        },
       ),
     }),
     submitReturns: fc.record({
       e: fc.constant("submitReturns" as const),
-      outcome: profile === "chaos" ? submitSpecArb : fc.oneof({ weight: 5, arbitrary: fc.constant({ s: "accepted" as const }) }, submitSpecArb),
+      outcome:
+        profile === "chaos"
+          ? submitSpecArb
+          : fc.oneof(
+              { weight: 5, arbitrary: fc.constant({ s: "accepted" as const }) },
+              submitSpecArb,
+            ),
       random: fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
     }),
     alarm: fc.record({
       e: fc.constant("alarm" as const),
-      cleanups: fc.array(fc.constantFrom<CleanupOutcome>("deleted", "gone", "active", "error"), { maxLength: 3 }),
+      cleanups: fc.array(fc.constantFrom<CleanupOutcome>("deleted", "gone", "active", "error"), {
+        maxLength: 3,
+      }),
       where: fc.constantFrom("waiting" as const, "holding" as const, "absent" as const),
       sendFails: fc.boolean(),
       polls: fc.array(
-        fc.record({ poll: profile === "progress" ? rebuildPollArb : pollSpecArb, latencyMs: fc.integer({ min: 0, max: cfg.requestTimeoutMs }) }),
+        fc.record({
+          poll: profile === "progress" ? rebuildPollArb : pollSpecArb,
+          latencyMs: fc.integer({ min: 0, max: cfg.requestTimeoutMs }),
+        }),
         { minLength: 1, maxLength: 5 },
       ),
     }),
     cancel: fc.record({ e: fc.constant("cancel" as const), allowed: fc.boolean() }),
     deadLetter: fc.constant({ e: "deadLetter" as const }),
-    post: fc.record({ e: fc.constant("post" as const), enqueueFails: fc.constantFrom(false, false, false, true) }),
+    post: fc.record({
+      e: fc.constant("post" as const),
+      enqueueFails: fc.constantFrom(false, false, false, true),
+    }),
     get: fc.constant({ e: "get" as const }),
   };
   const weights = PROFILES[profile];
   return fc.oneof(
-    ...(Object.keys(kinds) as Ev["e"][]).filter((k) => (weights[k] ?? 0) > 0).map((k) => ({ weight: weights[k]!, arbitrary: kinds[k] as fc.Arbitrary<Ev> })),
+    ...(Object.keys(kinds) as Ev["e"][])
+      .filter((k) => (weights[k] ?? 0) > 0)
+      .map((k) => ({ weight: weights[k]!, arbitrary: kinds[k] as fc.Arbitrary<Ev> })),
   );
 }
 
 /** Up to MAX_EVENTS events of one profile ("max" size: without it fast-check keeps arrays to about 10). */
 const eventsArb = (cfg: Config): fc.Arbitrary<Ev[]> =>
-  fc.oneof(...(Object.keys(PROFILES) as Profile[]).map((p) => fc.array(eventArb(cfg, p), { maxLength: MAX_EVENTS, size: "max" })));
+  fc.oneof(
+    ...(Object.keys(PROFILES) as Profile[]).map((p) =>
+      fc.array(eventArb(cfg, p), { maxLength: MAX_EVENTS, size: "max" }),
+    ),
+  );
 
 // ---------------------------------------------------------------------------------------------
 // Invariants.
@@ -260,51 +421,120 @@ function frozenPart(job: Job): unknown {
 }
 
 const inCleanup = (job: Job, url: string | null, proverJobId: string | null) =>
-  url !== null && proverJobId !== null && job.cleanup.some((e) => e.url === url && e.proverJobId === proverJobId);
+  url !== null &&
+  proverJobId !== null &&
+  job.cleanup.some((e) => e.url === url && e.proverJobId === proverJobId);
 
 /** Invariants of one saved job, at `now`. */
 function checkState(job: Job, now: number, cfg: Config, expected: Journal): void {
   const p = job.prover;
-  inv(job.attempts.recoveries <= cfg.maxRecoveries, `recoveries ${job.attempts.recoveries} > PROVER_MAX_RECOVERIES ${cfg.maxRecoveries}`, job);
   inv(
-    p.segmentLimitPo2 >= MIN_SEGMENT_LIMIT_PO2 && p.segmentLimitPo2 <= cfg.segmentLimitPo2 && Number.isInteger(p.segmentLimitPo2),
+    job.attempts.recoveries <= cfg.maxRecoveries,
+    `recoveries ${job.attempts.recoveries} > PROVER_MAX_RECOVERIES ${cfg.maxRecoveries}`,
+    job,
+  );
+  inv(
+    p.segmentLimitPo2 >= MIN_SEGMENT_LIMIT_PO2 &&
+      p.segmentLimitPo2 <= cfg.segmentLimitPo2 &&
+      Number.isInteger(p.segmentLimitPo2),
     `segmentLimitPo2 ${p.segmentLimitPo2} outside [16, ${cfg.segmentLimitPo2}]`,
     job,
   );
-  inv(job.history.length <= HISTORY_LENGTH, `history length ${job.history.length} > ${HISTORY_LENGTH}`, job);
+  inv(
+    job.history.length <= HISTORY_LENGTH,
+    `history length ${job.history.length} > ${HISTORY_LENGTH}`,
+    job,
+  );
   inv(job.updatedAt <= now, "updatedAt is in the future", job);
-  inv(job.wallDeadlineAt === job.attemptStartedAt + cfg.maxJobWallTimeMs, "wallDeadlineAt is not attemptStartedAt + MAX_JOB_WALL_TIME_MS", job);
-  for (const e of job.cleanup) inv(e.nextAt <= e.until && e.tries >= 0, "a clean-up is scheduled past its own limit", job);
-  inv(new Set(job.cleanup.map((e) => `${e.url} ${e.proverJobId}`)).size === job.cleanup.length, "duplicate clean-up entries", job);
+  inv(
+    job.wallDeadlineAt === job.attemptStartedAt + cfg.maxJobWallTimeMs,
+    "wallDeadlineAt is not attemptStartedAt + MAX_JOB_WALL_TIME_MS",
+    job,
+  );
+  for (const e of job.cleanup)
+    inv(e.nextAt <= e.until && e.tries >= 0, "a clean-up is scheduled past its own limit", job);
+  inv(
+    new Set(job.cleanup.map((e) => `${e.url} ${e.proverJobId}`)).size === job.cleanup.length,
+    "duplicate clean-up entries",
+    job,
+  );
 
   switch (job.status) {
     case "queued":
-      inv(p.jobId === null && p.url === null && p.acceptedAt === null && p.pollDeadlineAt === null && p.status === null, "a queued job still holds a prover job", job);
+      inv(
+        p.jobId === null &&
+          p.url === null &&
+          p.acceptedAt === null &&
+          p.pollDeadlineAt === null &&
+          p.status === null,
+        "a queued job still holds a prover job",
+        job,
+      );
       break;
     case "proving":
-      inv(p.jobId !== null && p.url !== null && p.acceptedAt !== null && p.pollDeadlineAt !== null, "a proving job lacks prover.jobId/url/acceptedAt/pollDeadlineAt", job);
-      inv(p.pollDeadlineAt === p.acceptedAt + cfg.pollTimeoutMs, "pollDeadlineAt is not acceptedAt + PROVER_POLL_TIMEOUT_MS", job);
-      inv(p.status !== null && p.status !== "failed", `a proving job with prover.status ${p.status}`, job);
-      inv(!inCleanup(job, p.url, p.jobId), "the prover job being polled is scheduled for deletion", job);
+      inv(
+        p.jobId !== null && p.url !== null && p.acceptedAt !== null && p.pollDeadlineAt !== null,
+        "a proving job lacks prover.jobId/url/acceptedAt/pollDeadlineAt",
+        job,
+      );
+      inv(
+        p.pollDeadlineAt === p.acceptedAt + cfg.pollTimeoutMs,
+        "pollDeadlineAt is not acceptedAt + PROVER_POLL_TIMEOUT_MS",
+        job,
+      );
+      inv(
+        p.status !== null && p.status !== "failed",
+        `a proving job with prover.status ${p.status}`,
+        job,
+      );
+      inv(
+        !inCleanup(job, p.url, p.jobId),
+        "the prover job being polled is scheduled for deletion",
+        job,
+      );
       break;
     case "succeeded":
       inv(job.result !== null, "succeeded without a result", job);
-      inv(journalMismatch(job.tape, job.result.journal, RULES_DIGEST_AST3) === null, "succeeded with a journal that does not match the tape", job);
-      inv(sameJson(job.result.journal, expected), "succeeded with a journal other than the tape's", job);
-      inv(job.finishedAt !== null && job.error === null, "succeeded without finishedAt or with an error", job);
+      inv(
+        journalMismatch(job.tape, job.result.journal, RULES_DIGEST_AST3) === null,
+        "succeeded with a journal that does not match the tape",
+        job,
+      );
+      inv(
+        sameJson(job.result.journal, expected),
+        "succeeded with a journal other than the tape's",
+        job,
+      );
+      inv(
+        job.finishedAt !== null && job.error === null,
+        "succeeded without finishedAt or with an error",
+        job,
+      );
       inv(p.jobId !== null, "succeeded without a prover job", job);
       break;
     case "failed":
-      inv(job.error !== null && typeof job.error.code === "string" && job.error.code.length > 0, "failed without an error code", job);
+      inv(
+        job.error !== null && typeof job.error.code === "string" && job.error.code.length > 0,
+        "failed without an error code",
+        job,
+      );
       break;
     case "cancelled":
       inv(job.error === null, "cancelled with an error", job);
       break;
   }
   if (isTerminal(job.status)) {
-    inv(job.finishedAt !== null && job.finishedAt <= now && job.finishedAt >= job.attemptStartedAt, "an ended job without a sensible finishedAt", job);
+    inv(
+      job.finishedAt !== null && job.finishedAt <= now && job.finishedAt >= job.attemptStartedAt,
+      "an ended job without a sensible finishedAt",
+      job,
+    );
   } else {
-    inv(job.finishedAt === null && job.result === null && job.error === null, "a live job with finishedAt/result/error", job);
+    inv(
+      job.finishedAt === null && job.result === null && job.error === null,
+      "a live job with finishedAt/result/error",
+      job,
+    );
   }
 
   // The one alarm, derived from state.
@@ -312,16 +542,34 @@ function checkState(job: Job, now: number, cfg: Config, expected: Journal): void
   inv(Number.isFinite(a), `alarmAt is ${a}`, job);
   inv(a >= job.createdAt, `alarmAt ${a} is before the job was created`, job);
   if (!isTerminal(job.status)) {
-    inv(a <= job.wallDeadlineAt + 1, `alarmAt ${a} is after the wall cap + 1 (${job.wallDeadlineAt + 1})`, job);
+    inv(
+      a <= job.wallDeadlineAt + 1,
+      `alarmAt ${a} is after the wall cap + 1 (${job.wallDeadlineAt + 1})`,
+      job,
+    );
     const watchdog = watchdogAt(job, cfg);
-    inv((watchdog === null) === (job.status !== "queued"), "a watchdog time for a job that is not queued, or none for a queued one", job);
-    if (watchdog !== null) inv(a <= watchdog, `alarmAt ${a} is after the dispatch watchdog ${watchdog}`, job);
-    const inside = now <= job.wallDeadlineAt && (job.status !== "proving" || now <= p.pollDeadlineAt!) && (watchdog === null || now < watchdog);
+    inv(
+      (watchdog === null) === (job.status !== "queued"),
+      "a watchdog time for a job that is not queued, or none for a queued one",
+      job,
+    );
+    if (watchdog !== null)
+      inv(a <= watchdog, `alarmAt ${a} is after the dispatch watchdog ${watchdog}`, job);
+    const inside =
+      now <= job.wallDeadlineAt &&
+      (job.status !== "proving" || now <= p.pollDeadlineAt!) &&
+      (watchdog === null || now < watchdog);
     const noneDue = job.cleanup.every((e) => e.nextAt > now);
-    if (inside && noneDue) inv(a > now, `alarmAt ${a} is not after now ${now} for a live job inside its deadlines`, job);
-    if (job.status === "proving") inv(a <= now + cfg.pollIntervalMs, "a proving job's alarm is later than the next poll", job);
+    if (inside && noneDue)
+      inv(a > now, `alarmAt ${a} is not after now ${now} for a live job inside its deadlines`, job);
+    if (job.status === "proving")
+      inv(a <= now + cfg.pollIntervalMs, "a proving job's alarm is later than the next poll", job);
   } else {
-    inv(a <= job.finishedAt! + cfg.completedJobRetentionMs, "an ended job's alarm is after its retention", job);
+    inv(
+      a <= job.finishedAt! + cfg.completedJobRetentionMs,
+      "an ended job's alarm is after its retention",
+      job,
+    );
   }
 }
 
@@ -367,10 +615,17 @@ class Model {
   /** `expire`, with its own invariant: past the wall cap nothing is left alive; ended jobs are untouched. */
   expire(job: Job): Job {
     const r = expire(job, this.now, this.cfg);
-    if (this.now > job.wallDeadlineAt) inv(isTerminal(r.status), `expire at ${this.now} > wallDeadlineAt ${job.wallDeadlineAt} left the job ${r.status}`, r);
+    if (this.now > job.wallDeadlineAt)
+      inv(
+        isTerminal(r.status),
+        `expire at ${this.now} > wallDeadlineAt ${job.wallDeadlineAt} left the job ${r.status}`,
+        r,
+      );
     if (isTerminal(job.status)) inv(r === job, "expire changed an ended job", r);
-    if (job.status === "proving" && this.now > job.prover.pollDeadlineAt!) inv(r.status !== "proving", "expire past the poll deadline left the job proving", r);
-    if (r.status === "proving") inv(r.prover.jobId === job.prover.jobId, "expire changed the prover job", r);
+    if (job.status === "proving" && this.now > job.prover.pollDeadlineAt!)
+      inv(r.status !== "proving", "expire past the poll deadline left the job proving", r);
+    if (r.status === "proving")
+      inv(r.prover.jobId === job.prover.jobId, "expire changed the prover job", r);
     return r;
   }
 
@@ -378,43 +633,119 @@ class Model {
   commit(next: Job, reason: string): void {
     const prev = this.job;
     const { cfg } = this;
-    inv(next.jobId === prev.jobId && sameJson(next.tape, prev.tape) && next.createdAt === prev.createdAt, `${reason}: identity changed`, next);
-    inv(next.updatedAt >= prev.updatedAt, `${reason}: updatedAt went backwards (${prev.updatedAt} → ${next.updatedAt})`, next);
+    inv(
+      next.jobId === prev.jobId &&
+        sameJson(next.tape, prev.tape) &&
+        next.createdAt === prev.createdAt,
+      `${reason}: identity changed`,
+      next,
+    );
+    inv(
+      next.updatedAt >= prev.updatedAt,
+      `${reason}: updatedAt went backwards (${prev.updatedAt} → ${next.updatedAt})`,
+      next,
+    );
     if (next.attempt === prev.attempt) {
-      inv(next.attemptStartedAt === prev.attemptStartedAt && next.wallDeadlineAt === prev.wallDeadlineAt, `${reason}: the attempt's start or wall cap moved`, next);
+      inv(
+        next.attemptStartedAt === prev.attemptStartedAt &&
+          next.wallDeadlineAt === prev.wallDeadlineAt,
+        `${reason}: the attempt's start or wall cap moved`,
+        next,
+      );
       for (const k of Object.keys(prev.attempts) as (keyof Job["attempts"])[]) {
-        inv(next.attempts[k] >= prev.attempts[k], `${reason}: attempts.${k} went down (${prev.attempts[k]} → ${next.attempts[k]})`, next);
+        inv(
+          next.attempts[k] >= prev.attempts[k],
+          `${reason}: attempts.${k} went down (${prev.attempts[k]} → ${next.attempts[k]})`,
+          next,
+        );
       }
-      inv(next.attempts.recoveries <= prev.attempts.recoveries + 1, `${reason}: more than one recovery in one step`, next);
-      inv(next.prover.segmentLimitPo2 <= prev.prover.segmentLimitPo2, `${reason}: segmentLimitPo2 grew within an attempt`, next);
-      inv(sameJson(next.history, prev.history), `${reason}: history changed within an attempt`, next);
+      inv(
+        next.attempts.recoveries <= prev.attempts.recoveries + 1,
+        `${reason}: more than one recovery in one step`,
+        next,
+      );
+      inv(
+        next.prover.segmentLimitPo2 <= prev.prover.segmentLimitPo2,
+        `${reason}: segmentLimitPo2 grew within an attempt`,
+        next,
+      );
+      inv(
+        sameJson(next.history, prev.history),
+        `${reason}: history changed within an attempt`,
+        next,
+      );
       if (isTerminal(prev.status)) {
         inv(next.status === prev.status, `${reason}: ${prev.status} became ${next.status}`, next);
-        inv(sameJson(frozenPart(next), frozenPart(prev)), `${reason}: an ended (${prev.status}) job changed beyond deliveries/cleanup/updatedAt`, next);
+        inv(
+          sameJson(frozenPart(next), frozenPart(prev)),
+          `${reason}: an ended (${prev.status}) job changed beyond deliveries/cleanup/updatedAt`,
+          next,
+        );
       }
-      if (prev.status === "proving" && (next.status === "cancelled" || next.error?.code === "wall_time_exceeded")) {
-        inv(inCleanup(next, prev.prover.url, prev.prover.jobId), `${reason}: abandoned prover job not scheduled for deletion`, next);
+      if (
+        prev.status === "proving" &&
+        (next.status === "cancelled" || next.error?.code === "wall_time_exceeded")
+      ) {
+        inv(
+          inCleanup(next, prev.prover.url, prev.prover.jobId),
+          `${reason}: abandoned prover job not scheduled for deletion`,
+          next,
+        );
       }
     } else {
       inv(reason === "new_attempt", `${reason}: the attempt number changed`, next);
       inv(next.attempt === prev.attempt + 1, "a new attempt skipped a number", next);
-      inv(next.status === "queued" && next.attemptStartedAt === this.now && next.wallDeadlineAt === this.now + cfg.maxJobWallTimeMs, "a new attempt is not fresh", next);
-      inv(sameJson(next.attempts, newJob(next.jobId, next.tape, this.now, cfg).attempts), "a new attempt kept counters", next);
-      inv(sameJson(next.prover, unsubmitted(cfg.segmentLimitPo2)), "a new attempt kept prover state", next);
+      inv(
+        next.status === "queued" &&
+          next.attemptStartedAt === this.now &&
+          next.wallDeadlineAt === this.now + cfg.maxJobWallTimeMs,
+        "a new attempt is not fresh",
+        next,
+      );
+      inv(
+        sameJson(next.attempts, newJob(next.jobId, next.tape, this.now, cfg).attempts),
+        "a new attempt kept counters",
+        next,
+      );
+      inv(
+        sameJson(next.prover, unsubmitted(cfg.segmentLimitPo2)),
+        "a new attempt kept prover state",
+        next,
+      );
       // (expire may have added the abandoned prover job just before)
-      inv(prev.cleanup.every((e) => inCleanup(next, e.url, e.proverJobId)), "a new attempt dropped pending clean-ups", next);
+      inv(
+        prev.cleanup.every((e) => inCleanup(next, e.url, e.proverJobId)),
+        "a new attempt dropped pending clean-ups",
+        next,
+      );
       const last = next.history[next.history.length - 1];
-      inv(last !== undefined && last.attempt === prev.attempt && (last.status === "failed" || last.status === "cancelled"), "the ended attempt is not last in history", next);
-      inv(next.history.length === Math.min(HISTORY_LENGTH, prev.history.length + 1), "history did not grow by one (up to its length)", next);
+      inv(
+        last !== undefined &&
+          last.attempt === prev.attempt &&
+          (last.status === "failed" || last.status === "cancelled"),
+        "the ended attempt is not last in history",
+        next,
+      );
+      inv(
+        next.history.length === Math.min(HISTORY_LENGTH, prev.history.length + 1),
+        "history did not grow by one (up to its length)",
+        next,
+      );
       this.stats.attempts++;
     }
     // Cancelled: nothing ever reaches the prover again in that attempt.
     if (this.cancelled && next.attempt === this.cancelled.attempt) {
       inv(next.status === "cancelled", `${reason}: a cancelled job became ${next.status}`, next);
-      inv(next.prover.jobId === this.cancelled.proverJobId, `${reason}: a cancelled job got a new prover job`, next);
+      inv(
+        next.prover.jobId === this.cancelled.proverJobId,
+        `${reason}: a cancelled job got a new prover job`,
+        next,
+      );
     }
-    if (next.status === "cancelled" && prev.status !== "cancelled") this.cancelled = { attempt: next.attempt, proverJobId: next.prover.jobId };
-    if (next.status !== prev.status && isTerminal(next.status)) this.stats[next.status as "succeeded" | "failed" | "cancelled"]++;
+    if (next.status === "cancelled" && prev.status !== "cancelled")
+      this.cancelled = { attempt: next.attempt, proverJobId: next.prover.jobId };
+    if (next.status !== prev.status && isTerminal(next.status))
+      this.stats[next.status as "succeeded" | "failed" | "cancelled"]++;
     if (next.status === "proving" && prev.status !== "proving") this.stats.proving++;
     checkState(next, this.now, cfg, this.tc.journal);
     this.job = next;
@@ -459,7 +790,10 @@ class Model {
         const existing = this.expire(this.job);
         if (!canRetry(existing)) return this.commit(existing, "read");
         if (ev.enqueueFails) return; // undone: the stored job is put back as it was
-        return this.commit(newAttempt(existing, this.now, this.cfg, `hash-${existing.attempt + 1}`), "new_attempt");
+        return this.commit(
+          newAttempt(existing, this.now, this.cfg, `hash-${existing.attempt + 1}`),
+          "new_attempt",
+        );
       }
       case "get":
         return this.commit(this.expire(this.job), "read");
@@ -468,7 +802,8 @@ class Model {
 
   deliver(ev: Extract<Ev, { e: "deliver" }>): void {
     // A submit still outstanding past the lock has long timed out on the wire.
-    if (this.inflight && this.now >= this.inflight.lockUntil) this.submitReturns({ s: "transient", code: "prover_timeout" }, 0.5);
+    if (this.inflight && this.now >= this.inflight.lockUntil)
+      this.submitReturns({ s: "transient", code: "prover_timeout" }, 0.5);
     const { cfg } = this;
     const job = onDelivery(this.expire(this.job), this.now);
     if (job.status !== "queued") return this.commit(job, "delivery");
@@ -476,8 +811,10 @@ class Model {
     this.commit(job, "delivery");
     this.now += ev.admitMs; // the dispatcher answers
     const current = this.expire(this.job);
-    if (current.status !== "queued" || current.attempt !== job.attempt) return this.commit(current, "delivery");
-    if (ev.admission.kind === "waiting") return this.commit(onWaiting(current, ev.admission.ahead, this.now), "waiting");
+    if (current.status !== "queued" || current.attempt !== job.attempt)
+      return this.commit(current, "delivery");
+    if (ev.admission.kind === "waiting")
+      return this.commit(onWaiting(current, ev.admission.ahead, this.now), "waiting");
     this.inflight = {
       url: ev.admission.url,
       attempt: current.attempt,
@@ -493,32 +830,66 @@ class Model {
     this.inflight = null;
     const { cfg } = this;
     // The prover client gives up after PROVER_REQUEST_TIMEOUT_MS.
-    const s: SubmitSpec = this.now - flight.startedAt > cfg.requestTimeoutMs ? { s: "transient", code: "prover_timeout" } : spec;
+    const s: SubmitSpec =
+      this.now - flight.startedAt > cfg.requestTimeoutMs
+        ? { s: "transient", code: "prover_timeout" }
+        : spec;
     const outcome: SubmitOutcome =
-      s.s === "accepted" ? { kind: "accepted", proverJobId: `p${++this.seq}` } : { kind: s.s, error: { code: s.code, message: `${s.s} ${s.code}` } };
+      s.s === "accepted"
+        ? { kind: "accepted", proverJobId: `p${++this.seq}` }
+        : { kind: s.s, error: { code: s.code, message: `${s.s} ${s.code}` } };
     let job = this.expire(this.job);
     if (job.status !== "queued" || job.attempt !== flight.attempt) {
       if (outcome.kind === "accepted") {
-        job = addCleanup(job, { url: flight.url, proverJobId: outcome.proverJobId, reason: "orphaned" }, this.now, cfg);
-        inv(inCleanup(job, flight.url, outcome.proverJobId), "an orphaned prover job is not scheduled for deletion", job);
+        job = addCleanup(
+          job,
+          { url: flight.url, proverJobId: outcome.proverJobId, reason: "orphaned" },
+          this.now,
+          cfg,
+        );
+        inv(
+          inCleanup(job, flight.url, outcome.proverJobId),
+          "an orphaned prover job is not scheduled for deletion",
+          job,
+        );
         this.stats.orphans++;
       }
       return this.commit(job, "submit");
     }
     if (this.opts.strictAttempts) {
-      inv(job.attempt === flight.attempt, `a submission made for attempt ${flight.attempt} came back to attempt ${job.attempt}, which is queued: the shell credits it to the new attempt`, job);
+      inv(
+        job.attempt === flight.attempt,
+        `a submission made for attempt ${flight.attempt} came back to attempt ${job.attempt}, which is queued: the shell credits it to the new attempt`,
+        job,
+      );
     }
-    const r = onSubmit(job, outcome, flight.url, this.now, flight.deliveryAttempt, cfg, () => random);
+    const r = onSubmit(
+      job,
+      outcome,
+      flight.url,
+      this.now,
+      flight.deliveryAttempt,
+      cfg,
+      () => random,
+    );
     if (outcome.kind === "transient") {
       inv(
-        !r.message.ack && r.message.retryDelaySeconds >= cfg.retryMinDelaySeconds && r.message.retryDelaySeconds <= cfg.retryMaxDelaySeconds,
+        !r.message.ack &&
+          r.message.retryDelaySeconds >= cfg.retryMinDelaySeconds &&
+          r.message.retryDelaySeconds <= cfg.retryMaxDelaySeconds,
         `transient submit: message ${JSON.stringify(r.message)} outside [${cfg.retryMinDelaySeconds}, ${cfg.retryMaxDelaySeconds}] s`,
         r.job,
       );
     } else inv(r.message.ack, `${outcome.kind} submit must ack the message`, r.job);
     inv(r.busy === (outcome.kind === "busy"), "busy flag wrong", r.job);
-    inv(r.job.attempts.submissions === job.attempts.submissions + 1, "a submission was not counted", r.job);
-    const want = { accepted: "proving", busy: "queued", transient: "queued", rejected: "failed" }[outcome.kind];
+    inv(
+      r.job.attempts.submissions === job.attempts.submissions + 1,
+      "a submission was not counted",
+      r.job,
+    );
+    const want = { accepted: "proving", busy: "queued", transient: "queued", rejected: "failed" }[
+      outcome.kind
+    ];
     inv(r.job.status === want, `${outcome.kind} submit → ${r.job.status}, expected ${want}`, r.job);
     this.commit(r.job, `submit:${outcome.kind}`);
   }
@@ -530,8 +901,19 @@ class Model {
       case "succeeded": {
         const js = spec.journal;
         const journal: Journal | null =
-          js.j === "correct" ? { ...this.tc.journal } : js.j === "null" ? null : { ...this.tc.journal, [js.key]: (this.tc.journal[js.key] + js.delta) >>> 0 };
-        return { kind: "succeeded", journal, receiptKind: "groth16", segments: 3, elapsedMs: 1234, document: { journal } };
+          js.j === "correct"
+            ? { ...this.tc.journal }
+            : js.j === "null"
+              ? null
+              : { ...this.tc.journal, [js.key]: (this.tc.journal[js.key] + js.delta) >>> 0 };
+        return {
+          kind: "succeeded",
+          journal,
+          receiptKind: "groth16",
+          segments: 3,
+          elapsedMs: 1234,
+          document: { journal },
+        };
       }
       case "failed":
         return { kind: "failed", error: { code: spec.code, message: spec.message } };
@@ -547,18 +929,44 @@ class Model {
     if (outcome.kind !== "succeeded") return job;
     const mismatch = journalMismatch(job.tape, outcome.journal, RULES_DIGEST_AST3);
     if (mismatch) {
-      inv(!sameJson(outcome.journal, this.tc.journal), "journalMismatch refused the tape's own journal", job);
+      inv(
+        !sameJson(outcome.journal, this.tc.journal),
+        "journalMismatch refused the tape's own journal",
+        job,
+      );
       return onResultInvalid(job, mismatch, this.now, this.cfg);
     }
-    inv(sameJson(outcome.journal, this.tc.journal), "journalMismatch accepted a journal that is not the tape's", job);
+    inv(
+      sameJson(outcome.journal, this.tc.journal),
+      "journalMismatch accepted a journal that is not the tape's",
+      job,
+    );
     // The write is conditional: an earlier document is adopted if it proves this tape, else the store fails.
     const kept =
       store === "exists_same"
-        ? { receiptKind: "succinct", segments: 7, proverElapsedMs: 99, journal: { ...this.tc.journal } }
-        : { receiptKind: outcome.receiptKind, segments: outcome.segments, proverElapsedMs: outcome.elapsedMs, journal: outcome.journal! };
+        ? {
+            receiptKind: "succinct",
+            segments: 7,
+            proverElapsedMs: 99,
+            journal: { ...this.tc.journal },
+          }
+        : {
+            receiptKind: outcome.receiptKind,
+            segments: outcome.segments,
+            proverElapsedMs: outcome.elapsedMs,
+            journal: outcome.journal!,
+          };
     if (store === "failed" || store === "exists_other") {
-      const failed = onResultStoreFailed(job, store === "failed" ? "R2 put failed" : "already holds a different result", this.now);
-      inv(failed.status === "proving" && failed.result === null, "a failed result write did not keep the job proving", failed);
+      const failed = onResultStoreFailed(
+        job,
+        store === "failed" ? "R2 put failed" : "already holds a different result",
+        this.now,
+      );
+      inv(
+        failed.status === "proving" && failed.result === null,
+        "a failed result write did not keep the job proving",
+        failed,
+      );
       return failed;
     }
     return onResultStored(job, { key: `results/${job.jobId}.json`, ...kept }, this.now, this.cfg);
@@ -566,10 +974,19 @@ class Model {
 
   /** The shell's #watchdog: a queued job nothing moved for DISPATCH_WATCHDOG_MS is looked for, and re-sent if lost. */
   watchdog(job: Job, ev: Extract<Ev, { e: "alarm" }>): Job {
-    const where: Whereabouts = this.inflight && this.now < this.inflight.lockUntil ? "submitting" : ev.where;
+    const where: Whereabouts =
+      this.inflight && this.now < this.inflight.lockUntil ? "submitting" : ev.where;
     const checked = onWatchdog(job, where, this.now);
-    inv(checked.job.status === "queued" && checked.job.watchdogCheckedAt === this.now, "the watchdog changed more than its check", checked.job);
-    inv(checked.redispatch === (where === "holding" || where === "absent"), `the watchdog ${checked.redispatch ? "re-sent" : "kept"} a job that is ${where}`, checked.job);
+    inv(
+      checked.job.status === "queued" && checked.job.watchdogCheckedAt === this.now,
+      "the watchdog changed more than its check",
+      checked.job,
+    );
+    inv(
+      checked.redispatch === (where === "holding" || where === "absent"),
+      `the watchdog ${checked.redispatch ? "re-sent" : "kept"} a job that is ${where}`,
+      checked.job,
+    );
     if (!checked.redispatch) return checked.job;
     if (ev.sendFails) return { ...job, watchdogCheckedAt: this.now };
     return checked.job; // the re-sent message arrives as a later "deliver" event
@@ -583,7 +1000,9 @@ class Model {
     for (const entry of dueCleanups(this.job, this.now)) {
       const outcome = ev.cleanups[k++ % Math.max(1, ev.cleanups.length)] ?? "active";
       const current = this.job;
-      const e = current.cleanup.find((c) => c.proverJobId === entry.proverJobId && c.url === entry.url) ?? entry;
+      const e =
+        current.cleanup.find((c) => c.proverJobId === entry.proverJobId && c.url === entry.url) ??
+        entry;
       this.commit(onCleanup(current, e, outcome, this.now, cfg.pollIntervalMs), "cleanup");
     }
     if (isTerminal(this.job.status)) return;
@@ -599,22 +1018,53 @@ class Model {
       if (job.status !== "proving") break;
       const outcome = this.pollOutcome(spec.poll);
       const polled = onPoll(job, outcome, this.now, cfg);
-      inv(polled.job.attempts.polls === job.attempts.polls + 1, "a poll was not counted", polled.job);
-      inv(polled.next.kind !== "store" || outcome.kind === "succeeded", "store asked for without a proof", polled.job);
-      inv(polled.next.kind !== "wait" || polled.job.status === "proving", "wait asked for a job that is not proving", polled.job);
-      job = polled.next.kind === "store" ? this.storeResult(polled.job, outcome, spec.poll.p === "succeeded" ? spec.poll.store : "failed") : polled.job;
+      inv(
+        polled.job.attempts.polls === job.attempts.polls + 1,
+        "a poll was not counted",
+        polled.job,
+      );
+      inv(
+        polled.next.kind !== "store" || outcome.kind === "succeeded",
+        "store asked for without a proof",
+        polled.job,
+      );
+      inv(
+        polled.next.kind !== "wait" || polled.job.status === "proving",
+        "wait asked for a job that is not proving",
+        polled.job,
+      );
+      job =
+        polled.next.kind === "store"
+          ? this.storeResult(
+              polled.job,
+              outcome,
+              spec.poll.p === "succeeded" ? spec.poll.store : "failed",
+            )
+          : polled.job;
       if (polled.next.kind !== "wait" || job.status !== "proving") break;
       const next = nextPoll(job, startedAt, this.now, cfg);
       const deadline = Math.min(job.wallDeadlineAt, job.prover.pollDeadlineAt!) + 1;
       this.commit(job, "poll");
       stored = job;
       if ("alarmAt" in next) {
-        inv(Number.isFinite(next.alarmAt) && next.alarmAt > this.now && next.alarmAt <= deadline, `nextPoll re-arms at ${next.alarmAt} (now ${this.now}, deadline ${deadline})`, job);
+        inv(
+          Number.isFinite(next.alarmAt) && next.alarmAt > this.now && next.alarmAt <= deadline,
+          `nextPoll re-arms at ${next.alarmAt} (now ${this.now}, deadline ${deadline})`,
+          job,
+        );
         return;
       }
-      inv(Number.isFinite(next.sleepMs) && next.sleepMs >= 0 && next.sleepMs <= cfg.pollIntervalMs, `nextPoll sleeps ${next.sleepMs} ms`, job);
+      inv(
+        Number.isFinite(next.sleepMs) && next.sleepMs >= 0 && next.sleepMs <= cfg.pollIntervalMs,
+        `nextPoll sleeps ${next.sleepMs} ms`,
+        job,
+      );
       inv(this.now + next.sleepMs <= deadline, "nextPoll sleeps past a deadline", job);
-      inv(this.now + next.sleepMs - startedAt <= cfg.pollBudgetMs, "nextPoll sleeps past the alarm's budget", job);
+      inv(
+        this.now + next.sleepMs - startedAt <= cfg.pollBudgetMs,
+        "nextPoll sleeps past the alarm's budget",
+        job,
+      );
       this.now += next.sleepMs;
       job = this.expire(stored);
     }
@@ -629,7 +1079,8 @@ function run(cfg: Config, tc: TapeCase, events: Ev[], opts: ModelOptions = {}): 
     try {
       m.apply(ev);
     } catch (e) {
-      if (e instanceof Broken) e.message = `step ${i} ${JSON.stringify(ev)} at now=T0+${m.now - T0}: ${e.message}`;
+      if (e instanceof Broken)
+        e.message = `step ${i} ${JSON.stringify(ev)} at now=T0+${m.now - T0}: ${e.message}`;
       throw e;
     }
   });
@@ -639,39 +1090,66 @@ function run(cfg: Config, tc: TapeCase, events: Ev[], opts: ModelOptions = {}): 
 /** Room for FC_RUNS deep runs (the default runs take well under a second each). */
 const LONG = 600_000;
 
-const params = (seedOffset: number, numRuns = RUNS): fc.Parameters<unknown> => ({ numRuns, seed: process.env.FC_SEED ? Number(process.env.FC_SEED) + seedOffset : undefined });
+const params = (seedOffset: number, numRuns = RUNS): fc.Parameters<unknown> => ({
+  numRuns,
+  seed: process.env.FC_SEED ? Number(process.env.FC_SEED) + seedOffset : undefined,
+});
 
 // ---------------------------------------------------------------------------------------------
 
 describe.each(CONFIGS)("the lifecycle core under random event sequences (%s)", (_name, cfg) => {
   const events = eventsArb(cfg);
 
-  it("every saved job keeps every invariant", () => {
-    fc.assert(
-      fc.property(tapeArb, events, (tc, evs) => {
-        run(cfg, tc, evs);
-      }),
-      params(1),
-    );
-  }, LONG);
+  it(
+    "every saved job keeps every invariant",
+    () => {
+      fc.assert(
+        fc.property(tapeArb, events, (tc, evs) => {
+          run(cfg, tc, evs);
+        }),
+        params(1),
+      );
+    },
+    LONG,
+  );
 
   it("the model reaches every state (guards against a vacuous model)", () => {
-    const totals = { succeeded: 0, failed: 0, cancelled: 0, attempts: 0, proving: 0, orphans: 0, floor: 0, maxRecoveries: 0, fullHistory: 0 };
+    const totals = {
+      succeeded: 0,
+      failed: 0,
+      cancelled: 0,
+      attempts: 0,
+      proving: 0,
+      orphans: 0,
+      floor: 0,
+      maxRecoveries: 0,
+      fullHistory: 0,
+    };
     fc.assert(
       fc.property(tapeArb, events, (tc, evs) => {
         const m = run(cfg, tc, evs);
-        for (const k of ["succeeded", "failed", "cancelled", "proving", "orphans"] as const) totals[k] += m.stats[k];
+        for (const k of ["succeeded", "failed", "cancelled", "proving", "orphans"] as const)
+          totals[k] += m.stats[k];
         totals.attempts = Math.max(totals.attempts, m.stats.attempts);
         if (m.saved.some((j) => j.prover.segmentLimitPo2 === MIN_SEGMENT_LIMIT_PO2)) totals.floor++;
-        if (m.saved.some((j) => j.attempts.recoveries === cfg.maxRecoveries)) totals.maxRecoveries++;
+        if (m.saved.some((j) => j.attempts.recoveries === cfg.maxRecoveries))
+          totals.maxRecoveries++;
         if (m.saved.some((j) => j.history.length === HISTORY_LENGTH)) totals.fullHistory++;
       }),
       params(2, 400),
     );
-    const reached = [totals.succeeded, totals.failed, totals.cancelled, totals.proving, totals.orphans, totals.maxRecoveries];
+    const reached = [
+      totals.succeeded,
+      totals.failed,
+      totals.cancelled,
+      totals.proving,
+      totals.orphans,
+      totals.maxRecoveries,
+    ];
     // Only a config whose segment limit sits close to 16 can reach the floor within its recoveries.
     if (cfg.segmentLimitPo2 - MIN_SEGMENT_LIMIT_PO2 < cfg.maxRecoveries) reached.push(totals.floor);
-    if (reached.some((n) => n === 0) || totals.attempts < 3) throw new Error(`the model is too weak: ${JSON.stringify(totals)}`);
+    if (reached.some((n) => n === 0) || totals.attempts < 3)
+      throw new Error(`the model is too weak: ${JSON.stringify(totals)}`);
   });
 
   it("whatever reaches an ended job, the shell's events leave its status, result and error alone (except a repost after failed/cancelled)", () => {
@@ -685,11 +1163,18 @@ describe.each(CONFIGS)("the lifecycle core under random event sequences (%s)", (
           const before = m.job;
           m.apply(ev);
           if (m.job.attempt !== ended.attempt) {
-            if (!(ev.e === "post" && canRetry(before))) throw new Error(`attempt changed by ${JSON.stringify(ev)}`);
+            if (!(ev.e === "post" && canRetry(before)))
+              throw new Error(`attempt changed by ${JSON.stringify(ev)}`);
             return; // a new attempt: the model property covers it from here
           }
-          if (m.job.status !== ended.status || !sameJson(m.job.result, ended.result) || !sameJson(m.job.error, ended.error)) {
-            throw new Error(`${JSON.stringify(ev)} changed an ended job: ${ended.status} → ${m.job.status}`);
+          if (
+            m.job.status !== ended.status ||
+            !sameJson(m.job.result, ended.result) ||
+            !sameJson(m.job.error, ended.error)
+          ) {
+            throw new Error(
+              `${JSON.stringify(ev)} changed an ended job: ${ended.status} → ${m.job.status}`,
+            );
           }
         }
       }),
@@ -729,7 +1214,10 @@ function applyRaw(job: Job, ev: RawEvent, cfg: Config, tc: TapeCase, m: Model): 
       return onWaiting(job, ev.ahead, now);
     case "submit": {
       const s = ev.outcome;
-      const outcome: SubmitOutcome = s.s === "accepted" ? { kind: "accepted", proverJobId: "late" } : { kind: s.s, error: { code: s.code, message: s.code } };
+      const outcome: SubmitOutcome =
+        s.s === "accepted"
+          ? { kind: "accepted", proverJobId: "late" }
+          : { kind: s.s, error: { code: s.code, message: s.code } };
       return onSubmit(job, outcome, URLS[0], now, ev.deliveryAttempt, cfg, () => 0.5).job;
     }
     case "poll":
@@ -737,7 +1225,12 @@ function applyRaw(job: Job, ev: RawEvent, cfg: Config, tc: TapeCase, m: Model): 
     case "resultInvalid":
       return onResultInvalid(job, "journal seed is wrong", now, cfg);
     case "resultStored":
-      return onResultStored(job, { key: "k", receiptKind: "groth16", segments: 1, proverElapsedMs: 1, journal: tc.journal }, now, cfg);
+      return onResultStored(
+        job,
+        { key: "k", receiptKind: "groth16", segments: 1, proverElapsedMs: 1, journal: tc.journal },
+        now,
+        cfg,
+      );
   }
 }
 
@@ -749,7 +1242,12 @@ const rawArbs = {
     fc.record({ r: fc.constant("delivery" as const), dt: dtArb }),
     fc.record({ r: fc.constant("waiting" as const), dt: dtArb, ahead: fc.nat({ max: 5 }) }),
   ),
-  onSubmit: fc.record({ r: fc.constant("submit" as const), dt: dtArb, outcome: submitSpecArb, deliveryAttempt: fc.integer({ min: 1, max: 20 }) }),
+  onSubmit: fc.record({
+    r: fc.constant("submit" as const),
+    dt: dtArb,
+    outcome: submitSpecArb,
+    deliveryAttempt: fc.integer({ min: 1, max: 20 }),
+  }),
   onPoll: fc.record({ r: fc.constant("poll" as const), dt: dtArb, poll: pollSpecArb }),
   onResultInvalid: fc.record({ r: fc.constant("resultInvalid" as const), dt: dtArb }),
   onResultStored: fc.record({ r: fc.constant("resultStored" as const), dt: dtArb }),
@@ -767,34 +1265,51 @@ function endedJobs(cfg: Config) {
 function terminalStaysTerminal(raw: fc.Arbitrary<RawEvent>, numRuns = 150) {
   for (const [, cfg] of CONFIGS) {
     fc.assert(
-      fc.property(endedJobs(cfg), fc.array(raw, { minLength: 1, maxLength: 4 }), ({ tc, m, ended }, evs) => {
-        for (const job of ended) {
-          for (const ev of evs) {
-            const after = applyRaw(job, ev, cfg, tc, m);
-            if (after.status !== job.status || !sameJson(after.result, job.result) || !sameJson(after.error, job.error)) {
-              throw new Error(`${JSON.stringify(ev)} turned an ended ${job.status} job into ${after.status} (error ${JSON.stringify(after.error)})`);
+      fc.property(
+        endedJobs(cfg),
+        fc.array(raw, { minLength: 1, maxLength: 4 }),
+        ({ tc, m, ended }, evs) => {
+          for (const job of ended) {
+            for (const ev of evs) {
+              const after = applyRaw(job, ev, cfg, tc, m);
+              if (
+                after.status !== job.status ||
+                !sameJson(after.result, job.result) ||
+                !sameJson(after.error, job.error)
+              ) {
+                throw new Error(
+                  `${JSON.stringify(ev)} turned an ended ${job.status} job into ${after.status} (error ${JSON.stringify(after.error)})`,
+                );
+              }
             }
           }
-        }
-      }),
+        },
+      ),
       params(4, numRuns),
     );
   }
 }
 
 describe("ended jobs stay ended under the core functions themselves", () => {
-  it("expire, cancel, onDeadLetter, onDelivery, onWaiting", () => terminalStaysTerminal(rawArbs.guarded));
+  it("expire, cancel, onDeadLetter, onDelivery, onWaiting", () =>
+    terminalStaysTerminal(rawArbs.guarded));
   it("newAttempt is the only way out, and only after failed or cancelled", () => {
     for (const [, cfg] of CONFIGS) {
       fc.assert(
         fc.property(endedJobs(cfg), dtArb, ({ ended }, dt) => {
           for (const job of ended) {
             if (!canRetry(job)) {
-              if (job.status !== "succeeded") throw new Error(`canRetry refused a ${job.status} job`);
+              if (job.status !== "succeeded")
+                throw new Error(`canRetry refused a ${job.status} job`);
               continue;
             }
             const next = newAttempt(job, job.updatedAt + dt, cfg, "t");
-            if (next.status !== "queued" || next.attempt !== job.attempt + 1 || next.error !== null || next.result !== null) {
+            if (
+              next.status !== "queued" ||
+              next.attempt !== job.attempt + 1 ||
+              next.error !== null ||
+              next.result !== null
+            ) {
               throw new Error("newAttempt did not start a fresh attempt");
             }
           }
@@ -819,12 +1334,16 @@ describe("a submission is credited only to the attempt it was made for", () => {
   // queued). dispatch() used to credit the returning submission to attempt N+1, proving on a
   // prover job made for attempt N. It now compares attempts, as the model above does, and treats
   // that prover job as an orphan; test/integration/queue.test.ts drives the real shell through it.
-  it.each(CONFIGS)("%s", (_name, cfg) => {
-    fc.assert(
-      fc.property(tapeArb, eventsArb(cfg), (tc, evs) => {
-        run(cfg, tc, evs, { strictAttempts: true });
-      }),
-      params(6),
-    );
-  }, LONG);
+  it.each(CONFIGS)(
+    "%s",
+    (_name, cfg) => {
+      fc.assert(
+        fc.property(tapeArb, eventsArb(cfg), (tc, evs) => {
+          run(cfg, tc, evs, { strictAttempts: true });
+        }),
+        params(6),
+      );
+    },
+    LONG,
+  );
 });

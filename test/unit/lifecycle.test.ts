@@ -34,11 +34,33 @@ import { CONFIGS, T0, URL_A, URL_B } from "../support/configs.ts";
  * that only happens to match one of them breaks under the other.
  */
 const JOB_ID = "a".repeat(64);
-const tape = { sizeBytes: 40, seed: 1, frameCount: 12, finalScore: 90, finalRngState: 7, checksum: 99, sha256: "a".repeat(64) };
-const journal: Journal = { seed: 1, frame_count: 12, final_score: 90, final_rng_state: 7, tape_checksum: 99, rules_digest: RULES_DIGEST_AST3 };
+const tape = {
+  sizeBytes: 40,
+  seed: 1,
+  frameCount: 12,
+  finalScore: 90,
+  finalRngState: 7,
+  checksum: 99,
+  sha256: "a".repeat(64),
+};
+const journal: Journal = {
+  seed: 1,
+  frame_count: 12,
+  final_score: 90,
+  final_rng_state: 7,
+  tape_checksum: 99,
+  rules_digest: RULES_DIGEST_AST3,
+};
 const transient = { kind: "transient", error: { code: "prover_timeout", message: "t" } } as const;
 const running = { kind: "pending", status: "running" } as const;
-const succeededPoll = (): PollOutcome => ({ kind: "succeeded", journal, receiptKind: "groth16", segments: 4, elapsedMs: 88, document: {} });
+const succeededPoll = (): PollOutcome => ({
+  kind: "succeeded",
+  journal,
+  receiptKind: "groth16",
+  segments: 4,
+  elapsedMs: 88,
+  document: {},
+});
 const busy: SubmitOutcome = { kind: "busy", error: { code: "prover_busy", message: "busy" } };
 
 /** Job builders bound to one config. */
@@ -50,9 +72,17 @@ function kit(cfg: Config) {
   /** Accepted half-way between the POST and the last moment the poll deadline still fits under the wall cap. */
   const midAccept = T0 + Math.floor((cfg.maxJobWallTimeMs - cfg.pollTimeoutMs) / 2);
   const proving = (acceptedAt = midAccept) => accept(queued(), acceptedAt);
-  const withRecoveries = (job: Job, recoveries: number): Job => ({ ...job, attempts: { ...job.attempts, recoveries } });
+  const withRecoveries = (job: Job, recoveries: number): Job => ({
+    ...job,
+    attempts: { ...job.attempts, recoveries },
+  });
   const succeeded = (at = midAccept + 1) =>
-    onResultStored(proving(), { key: "k", receiptKind: "groth16", segments: 1, proverElapsedMs: 1, journal }, at, cfg);
+    onResultStored(
+      proving(),
+      { key: "k", receiptKind: "groth16", segments: 1, proverElapsedMs: 1, journal },
+      at,
+      cfg,
+    );
   const failed = () => expire(queued(), cap + 1, cfg);
   const cancelled = () => cancel(queued(), T0 + 1, cfg);
   return { cap, queued, accept, midAccept, proving, withRecoveries, succeeded, failed, cancelled };
@@ -87,7 +117,8 @@ describe.each(CONFIGS)("a new job (%s)", (_name, cfg) => {
     const d = onDelivery(onDelivery(k.queued(), T0 + 1), T0 + 2);
     expect(d).toMatchObject({ attempts: { deliveries: 2 }, updatedAt: T0 + 2, status: "queued" });
     expect(shouldSubmit(k.queued())).toBe(true);
-    for (const j of [k.proving(), k.succeeded(), k.failed(), k.cancelled()]) expect(shouldSubmit(j)).toBe(false);
+    for (const j of [k.proving(), k.succeeded(), k.failed(), k.cancelled()])
+      expect(shouldSubmit(j)).toBe(false);
   });
 });
 
@@ -116,7 +147,12 @@ describe.each(CONFIGS)("submitting (%s)", (_name, cfg) => {
     const r = onSubmit(seasoned(), { kind: "accepted", proverJobId: "p9" }, URL_B, now, 3, cfg);
     expect(r.message).toEqual({ ack: true });
     expect(r.busy).toBe(false);
-    expect(r.job).toMatchObject({ status: "proving", attempts: { submissions: 3 }, error: null, updatedAt: now });
+    expect(r.job).toMatchObject({
+      status: "proving",
+      attempts: { submissions: 3 },
+      error: null,
+      updatedAt: now,
+    });
     expect(r.job.prover).toEqual({
       url: URL_B,
       jobId: "p9",
@@ -143,7 +179,12 @@ describe.each(CONFIGS)("submitting (%s)", (_name, cfg) => {
         error: null,
         finishedAt: null,
         attempts: { submissions: before.attempts.submissions + 1, recoveries: 0 },
-        prover: { jobId: null, acceptedAt: null, pollDeadlineAt: null, lastError: { code: "prover_busy" } },
+        prover: {
+          jobId: null,
+          acceptedAt: null,
+          pollDeadlineAt: null,
+          lastError: { code: "prover_busy" },
+        },
       });
     }
   });
@@ -151,19 +192,41 @@ describe.each(CONFIGS)("submitting (%s)", (_name, cfg) => {
   it("busy answers are each counted as a submission, and never end the job", () => {
     let j = k.queued();
     for (let i = 1; i <= 3; i++) {
-      j = onSubmit(j, { kind: "busy", error: { code: "no_slots", message: `busy ${i}` } }, URL_A, T0 + i, i, cfg).job;
-      expect(j).toMatchObject({ status: "queued", attempts: { submissions: i }, prover: { lastError: { code: "no_slots", message: `busy ${i}` } } });
+      j = onSubmit(
+        j,
+        { kind: "busy", error: { code: "no_slots", message: `busy ${i}` } },
+        URL_A,
+        T0 + i,
+        i,
+        cfg,
+      ).job;
+      expect(j).toMatchObject({
+        status: "queued",
+        attempts: { submissions: i },
+        prover: { lastError: { code: "no_slots", message: `busy ${i}` } },
+      });
     }
   });
 
   it("transient → still queued, the problem recorded, the message retried with the backoff of its delivery attempt", () => {
-    const problem: SubmitOutcome = { kind: "transient", error: { code: "prover_unavailable", message: "503" } };
+    const problem: SubmitOutcome = {
+      kind: "transient",
+      error: { code: "prover_unavailable", message: "503" },
+    };
     for (const random of [() => 0, () => 0.5, () => 0.999_999, () => 1]) {
       for (let attempt = 1; attempt <= 12; attempt++) {
         const r = onSubmit(k.queued(), problem, URL_A, T0, attempt, cfg, random);
         expect(r.busy).toBe(false);
-        expect(r.job).toMatchObject({ status: "queued", error: null, attempts: { submissions: 1 }, prover: { jobId: null, lastError: { code: "prover_unavailable" } } });
-        expect(r.message).toEqual({ ack: false, retryDelaySeconds: retryDelaySeconds(attempt, cfg, random) });
+        expect(r.job).toMatchObject({
+          status: "queued",
+          error: null,
+          attempts: { submissions: 1 },
+          prover: { jobId: null, lastError: { code: "prover_unavailable" } },
+        });
+        expect(r.message).toEqual({
+          ack: false,
+          retryDelaySeconds: retryDelaySeconds(attempt, cfg, random),
+        });
         if (r.message.ack) throw new Error("unreachable");
         expect(r.message.retryDelaySeconds).toBeGreaterThanOrEqual(cfg.retryMinDelaySeconds);
         expect(r.message.retryDelaySeconds).toBeLessThanOrEqual(cfg.retryMaxDelaySeconds);
@@ -191,10 +254,23 @@ describe.each(CONFIGS)("submitting (%s)", (_name, cfg) => {
   });
 
   it("rejected (400) → failed prover_rejected, naming the prover's reason, acked", () => {
-    const r = onSubmit(k.queued(), { kind: "rejected", error: { code: "invalid_tape", message: "bad header" } }, URL_A, T0 + 3, 1, cfg);
+    const r = onSubmit(
+      k.queued(),
+      { kind: "rejected", error: { code: "invalid_tape", message: "bad header" } },
+      URL_A,
+      T0 + 3,
+      1,
+      cfg,
+    );
     expect(r.message).toEqual({ ack: true });
     expect(r.busy).toBe(false);
-    expect(r.job).toMatchObject({ status: "failed", finishedAt: T0 + 3, error: { code: "prover_rejected" }, attempts: { submissions: 1 }, cleanup: [] });
+    expect(r.job).toMatchObject({
+      status: "failed",
+      finishedAt: T0 + 3,
+      error: { code: "prover_rejected" },
+      attempts: { submissions: 1 },
+      cleanup: [],
+    });
     expect(r.job.error!.message).toContain("invalid_tape");
     expect(r.job.error!.message).toContain("bad header");
   });
@@ -210,19 +286,32 @@ describe.each(CONFIGS)("submitting (%s)", (_name, cfg) => {
 
 describe.each(CONFIGS)("polling (%s)", (_name, cfg) => {
   const k = kit(cfg);
-  it.each(["queued", "running"] as const)("pending %s keeps waiting, records the prover status, counts the poll", (status) => {
-    const now = k.midAccept + cfg.pollIntervalMs;
-    expect(onPoll(k.proving(), { kind: "pending", status }, now, cfg)).toMatchObject({
-      job: { status: "proving", prover: { status, lastPolledAt: now }, attempts: { polls: 1 } },
-      next: { kind: "wait" },
-    });
-  });
+  it.each(["queued", "running"] as const)(
+    "pending %s keeps waiting, records the prover status, counts the poll",
+    (status) => {
+      const now = k.midAccept + cfg.pollIntervalMs;
+      expect(onPoll(k.proving(), { kind: "pending", status }, now, cfg)).toMatchObject({
+        job: { status: "proving", prover: { status, lastPolledAt: now }, attempts: { polls: 1 } },
+        next: { kind: "wait" },
+      });
+    },
+  );
   it("succeeded asks the shell to verify and store; the job is not done until it is stored", () => {
     const r = onPoll(k.proving(), succeededPoll(), k.midAccept + 1, cfg);
     expect(r.next).toEqual({ kind: "store" });
     expect(r.job).toMatchObject({ status: "proving", prover: { status: "succeeded" } });
-    const stored = onResultStored(r.job, { key: "k", receiptKind: "groth16", segments: 4, proverElapsedMs: 88, journal }, k.midAccept + 2, cfg);
-    expect(stored).toMatchObject({ status: "succeeded", finishedAt: k.midAccept + 2, error: null, result: { key: "k" } });
+    const stored = onResultStored(
+      r.job,
+      { key: "k", receiptKind: "groth16", segments: 4, proverElapsedMs: 88, journal },
+      k.midAccept + 2,
+      cfg,
+    );
+    expect(stored).toMatchObject({
+      status: "succeeded",
+      finishedAt: k.midAccept + 2,
+      error: null,
+      result: { key: "k" },
+    });
   });
 });
 
@@ -234,7 +323,14 @@ describe.each(CONFIGS)("the stall window: every poll failing (%s)", (_name, cfg)
   it("the first failed poll starts the window; failures are counted", () => {
     const r = onPoll(k.proving(), transient, first, cfg);
     expect(r.next).toEqual({ kind: "wait" });
-    expect(r.job).toMatchObject({ status: "proving", prover: { consecutivePollFailures: 1, firstFailedPollAt: first, lastError: { code: "prover_timeout" } } });
+    expect(r.job).toMatchObject({
+      status: "proving",
+      prover: {
+        consecutivePollFailures: 1,
+        firstFailedPollAt: first,
+        lastError: { code: "prover_timeout" },
+      },
+    });
   });
 
   it("just inside the window (now − first failure = PROVER_STALL_WINDOW_MS) failures are ridden out and counted", () => {
@@ -254,15 +350,31 @@ describe.each(CONFIGS)("the stall window: every poll failing (%s)", (_name, cfg)
     const now = first + cfg.stallWindowMs + 1;
     const r = onPoll(inside, transient, now, cfg);
     expect(r.next).toEqual({ kind: "done" });
-    expect(r.job).toMatchObject({ status: "queued", error: null, finishedAt: null, attempts: { recoveries: 1 }, lastRecovery: { code: "prover_stalled" } });
+    expect(r.job).toMatchObject({
+      status: "queued",
+      error: null,
+      finishedAt: null,
+      attempts: { recoveries: 1 },
+      lastRecovery: { code: "prover_stalled" },
+    });
     expect(r.job.prover).toEqual(unsubmitted(cfg.segmentLimitPo2, r.job.lastRecovery));
-    expect(r.job.cleanup).toEqual([{ url: URL_A, proverJobId: "p1", reason: "prover_stalled", nextAt: now, until: now + cfg.pollTimeoutMs, tries: 0 }]);
+    expect(r.job.cleanup).toEqual([
+      {
+        url: URL_A,
+        proverJobId: "p1",
+        reason: "prover_stalled",
+        nextAt: now,
+        until: now + cfg.pollTimeoutMs,
+        tries: 0,
+      },
+    ]);
   });
 
   it("the window counts from the first failure of the streak, not from the last one", () => {
     let j = failing();
     const step = Math.max(1, Math.floor(cfg.stallWindowMs / 4));
-    for (let t = first + step; t <= first + cfg.stallWindowMs; t += step) j = onPoll(j, transient, t, cfg).job;
+    for (let t = first + step; t <= first + cfg.stallWindowMs; t += step)
+      j = onPoll(j, transient, t, cfg).job;
     expect(j.status).toBe("proving");
     expect(onPoll(j, transient, first + cfg.stallWindowMs + 1, cfg).job.status).toBe("queued");
   });
@@ -272,7 +384,11 @@ describe.each(CONFIGS)("the stall window: every poll failing (%s)", (_name, cfg)
     ["succeeded", succeededPoll()],
   ] as const)("a %s poll ends the streak: the next failure starts a new window", (_kind, good) => {
     const ok = onPoll(failing(), good, first + 1, cfg).job;
-    expect(ok.prover).toMatchObject({ consecutivePollFailures: 0, firstFailedPollAt: null, lastError: null });
+    expect(ok.prover).toMatchObject({
+      consecutivePollFailures: 0,
+      firstFailedPollAt: null,
+      lastError: null,
+    });
     // Past the old window: without the reset this would be a stall.
     const later = first + cfg.stallWindowMs + 1;
     const r = onPoll(ok, transient, later, cfg);
@@ -284,50 +400,92 @@ describe.each(CONFIGS)("the stall window: every poll failing (%s)", (_name, cfg)
     const used = k.withRecoveries(failing(), cfg.maxRecoveries);
     const now = first + cfg.stallWindowMs + 1;
     const j = onPoll(used, transient, now, cfg).job;
-    expect(j).toMatchObject({ status: "failed", finishedAt: now, error: { code: "recovery_exhausted" } });
+    expect(j).toMatchObject({
+      status: "failed",
+      finishedAt: now,
+      error: { code: "recovery_exhausted" },
+    });
     expect(j.error!.message).toContain("prover_stalled");
-    expect(j.cleanup).toEqual([expect.objectContaining({ proverJobId: "p1", reason: "prover_stalled" })]);
+    expect(j.cleanup).toEqual([
+      expect.objectContaining({ proverJobId: "p1", reason: "prover_stalled" }),
+    ]);
   });
 });
 
-describe.each(CONFIGS)("the absolute poll deadline, from the prover's acceptance (%s)", (_name, cfg) => {
-  const k = kit(cfg);
-  const accepted = k.midAccept;
-  const deadline = accepted + cfg.pollTimeoutMs;
+describe.each(CONFIGS)(
+  "the absolute poll deadline, from the prover's acceptance (%s)",
+  (_name, cfg) => {
+    const k = kit(cfg);
+    const accepted = k.midAccept;
+    const deadline = accepted + cfg.pollTimeoutMs;
 
-  it("is set at acceptance (not at the POST) and stays below the wall cap here", () => {
-    expect(k.proving(accepted).prover.pollDeadlineAt).toBe(deadline);
-    expect(deadline + 1).toBeLessThanOrEqual(k.cap);
-  });
-  it("exactly at the deadline the job keeps proving, untouched", () => {
-    const j = k.proving(accepted);
-    expect(expire(j, deadline, cfg)).toBe(j);
-  });
-  it("1 ms later the prover job is abandoned (deleted on the prover) and the tape resubmitted while recoveries remain", () => {
-    const j = expire(k.proving(accepted), deadline + 1, cfg);
-    expect(j).toMatchObject({ status: "queued", finishedAt: null, error: null, attempts: { recoveries: 1 }, lastRecovery: { code: "poll_timeout" } });
-    expect(j.lastRecovery!.message).toContain(String(cfg.pollTimeoutMs));
-    expect(j.prover).toEqual(unsubmitted(cfg.segmentLimitPo2, j.lastRecovery));
-    expect(j.cleanup).toEqual([{ url: URL_A, proverJobId: "p1", reason: "poll_timeout", nextAt: deadline + 1, until: deadline + 1 + cfg.pollTimeoutMs, tries: 0 }]);
-  });
-  it("the last allowed recovery (PROVER_MAX_RECOVERIES − 1 used) still rebuilds", () => {
-    const j = expire(k.withRecoveries(k.proving(accepted), cfg.maxRecoveries - 1), deadline + 1, cfg);
-    expect(j).toMatchObject({ status: "queued", attempts: { recoveries: cfg.maxRecoveries }, lastRecovery: { code: "poll_timeout" } });
-  });
-  it("with every recovery used it fails poll_timeout (not recovery_exhausted), and still deletes the prover job", () => {
-    const j = expire(k.withRecoveries(k.proving(accepted), cfg.maxRecoveries), deadline + 1, cfg);
-    expect(j).toMatchObject({ status: "failed", finishedAt: deadline + 1, error: { code: "poll_timeout" }, attempts: { recoveries: cfg.maxRecoveries } });
-    expect(j.cleanup).toEqual([expect.objectContaining({ proverJobId: "p1", url: URL_A, reason: "poll_timeout" })]);
-  });
-  it("PROVER_MAX_RECOVERIES = 0: the first poll timeout fails the job", () => {
-    const none = { ...cfg, maxRecoveries: 0 };
-    expect(expire(k.proving(accepted), deadline + 1, none)).toMatchObject({ status: "failed", error: { code: "poll_timeout" } });
-  });
-  it("does not apply to a queued job (the prover never accepted it)", () => {
-    const q = k.queued();
-    expect(expire(q, deadline + 1, cfg)).toBe(q);
-  });
-});
+    it("is set at acceptance (not at the POST) and stays below the wall cap here", () => {
+      expect(k.proving(accepted).prover.pollDeadlineAt).toBe(deadline);
+      expect(deadline + 1).toBeLessThanOrEqual(k.cap);
+    });
+    it("exactly at the deadline the job keeps proving, untouched", () => {
+      const j = k.proving(accepted);
+      expect(expire(j, deadline, cfg)).toBe(j);
+    });
+    it("1 ms later the prover job is abandoned (deleted on the prover) and the tape resubmitted while recoveries remain", () => {
+      const j = expire(k.proving(accepted), deadline + 1, cfg);
+      expect(j).toMatchObject({
+        status: "queued",
+        finishedAt: null,
+        error: null,
+        attempts: { recoveries: 1 },
+        lastRecovery: { code: "poll_timeout" },
+      });
+      expect(j.lastRecovery!.message).toContain(String(cfg.pollTimeoutMs));
+      expect(j.prover).toEqual(unsubmitted(cfg.segmentLimitPo2, j.lastRecovery));
+      expect(j.cleanup).toEqual([
+        {
+          url: URL_A,
+          proverJobId: "p1",
+          reason: "poll_timeout",
+          nextAt: deadline + 1,
+          until: deadline + 1 + cfg.pollTimeoutMs,
+          tries: 0,
+        },
+      ]);
+    });
+    it("the last allowed recovery (PROVER_MAX_RECOVERIES − 1 used) still rebuilds", () => {
+      const j = expire(
+        k.withRecoveries(k.proving(accepted), cfg.maxRecoveries - 1),
+        deadline + 1,
+        cfg,
+      );
+      expect(j).toMatchObject({
+        status: "queued",
+        attempts: { recoveries: cfg.maxRecoveries },
+        lastRecovery: { code: "poll_timeout" },
+      });
+    });
+    it("with every recovery used it fails poll_timeout (not recovery_exhausted), and still deletes the prover job", () => {
+      const j = expire(k.withRecoveries(k.proving(accepted), cfg.maxRecoveries), deadline + 1, cfg);
+      expect(j).toMatchObject({
+        status: "failed",
+        finishedAt: deadline + 1,
+        error: { code: "poll_timeout" },
+        attempts: { recoveries: cfg.maxRecoveries },
+      });
+      expect(j.cleanup).toEqual([
+        expect.objectContaining({ proverJobId: "p1", url: URL_A, reason: "poll_timeout" }),
+      ]);
+    });
+    it("PROVER_MAX_RECOVERIES = 0: the first poll timeout fails the job", () => {
+      const none = { ...cfg, maxRecoveries: 0 };
+      expect(expire(k.proving(accepted), deadline + 1, none)).toMatchObject({
+        status: "failed",
+        error: { code: "poll_timeout" },
+      });
+    });
+    it("does not apply to a queued job (the prover never accepted it)", () => {
+      const q = k.queued();
+      expect(expire(q, deadline + 1, cfg)).toBe(q);
+    });
+  },
+);
 
 describe.each(CONFIGS)("the wall-time cap, from the attempt's POST (%s)", (_name, cfg) => {
   const k = kit(cfg);
@@ -337,7 +495,12 @@ describe.each(CONFIGS)("the wall-time cap, from the attempt's POST (%s)", (_name
     const q = k.queued();
     expect(expire(q, cap, cfg)).toBe(q);
     const ended = expire(q, cap + 1, cfg);
-    expect(ended).toMatchObject({ status: "failed", error: { code: "wall_time_exceeded" }, finishedAt: cap + 1, cleanup: [] });
+    expect(ended).toMatchObject({
+      status: "failed",
+      error: { code: "wall_time_exceeded" },
+      finishedAt: cap + 1,
+      cleanup: [],
+    });
     expect(ended.error!.message).toContain(String(cfg.maxJobWallTimeMs));
   });
   it("a proving job: alive at the cap; 1 ms later failed, and its prover job is to be deleted", () => {
@@ -345,22 +508,48 @@ describe.each(CONFIGS)("the wall-time cap, from the attempt's POST (%s)", (_name
     const late = k.proving(cap - cfg.pollTimeoutMs + 1);
     expect(expire(late, cap, cfg)).toBe(late);
     const ended = expire(late, cap + 1, cfg);
-    expect(ended).toMatchObject({ status: "failed", error: { code: "wall_time_exceeded" }, finishedAt: cap + 1 });
-    expect(ended.cleanup).toEqual([{ url: URL_A, proverJobId: "p1", reason: "wall_time_exceeded", nextAt: cap + 1, until: cap + 1 + cfg.pollTimeoutMs, tries: 0 }]);
+    expect(ended).toMatchObject({
+      status: "failed",
+      error: { code: "wall_time_exceeded" },
+      finishedAt: cap + 1,
+    });
+    expect(ended.cleanup).toEqual([
+      {
+        url: URL_A,
+        proverJobId: "p1",
+        reason: "wall_time_exceeded",
+        nextAt: cap + 1,
+        until: cap + 1 + cfg.pollTimeoutMs,
+        tries: 0,
+      },
+    ]);
   });
   it("a rebuilt queued job keeps the clean-ups it already had, and adds none", () => {
     const rebuilt = expire(k.proving(T0), T0 + cfg.pollTimeoutMs + 1, cfg);
     expect(rebuilt.cleanup).toHaveLength(1);
-    expect(expire(rebuilt, cap + 1, cfg)).toMatchObject({ status: "failed", error: { code: "wall_time_exceeded" }, cleanup: rebuilt.cleanup });
+    expect(expire(rebuilt, cap + 1, cfg)).toMatchObject({
+      status: "failed",
+      error: { code: "wall_time_exceeded" },
+      cleanup: rebuilt.cleanup,
+    });
   });
   it("wins over the poll deadline when both have passed (and only then)", () => {
     const early = k.proving(T0); // poll deadline T0 + PROVER_POLL_TIMEOUT_MS < cap
-    expect(expire(early, cap, cfg)).toMatchObject({ status: "queued", lastRecovery: { code: "poll_timeout" } });
-    expect(expire(early, cap + 1, cfg)).toMatchObject({ status: "failed", error: { code: "wall_time_exceeded" } });
-    expect(expire(k.withRecoveries(early, cfg.maxRecoveries), cap + 1, cfg).error?.code).toBe("wall_time_exceeded");
+    expect(expire(early, cap, cfg)).toMatchObject({
+      status: "queued",
+      lastRecovery: { code: "poll_timeout" },
+    });
+    expect(expire(early, cap + 1, cfg)).toMatchObject({
+      status: "failed",
+      error: { code: "wall_time_exceeded" },
+    });
+    expect(expire(k.withRecoveries(early, cfg.maxRecoveries), cap + 1, cfg).error?.code).toBe(
+      "wall_time_exceeded",
+    );
   });
   it("never touches an ended job", () => {
-    for (const d of [k.succeeded(), k.failed(), k.cancelled()]) expect(expire(d, cap + cfg.maxJobWallTimeMs, cfg)).toBe(d);
+    for (const d of [k.succeeded(), k.failed(), k.cancelled()])
+      expect(expire(d, cap + cfg.maxJobWallTimeMs, cfg)).toBe(d);
   });
 });
 
@@ -375,15 +564,21 @@ describe.each(CONFIGS)("the per-alarm poll budget (%s)", (_name, cfg) => {
   });
   it("re-arms the alarm once the next poll would pass the budget", () => {
     const firstOutside = start + cfg.pollBudgetMs - cfg.pollIntervalMs + 1;
-    expect(nextPoll(job, start, firstOutside, cfg)).toEqual({ alarmAt: firstOutside + cfg.pollIntervalMs });
+    expect(nextPoll(job, start, firstOutside, cfg)).toEqual({
+      alarmAt: firstOutside + cfg.pollIntervalMs,
+    });
   });
   it("never sleeps past the poll deadline: the next poll lands just after it", () => {
     const deadline = job.prover.pollDeadlineAt!;
     const gap = Math.floor(cfg.pollIntervalMs / 2);
     expect(nextPoll(job, deadline - gap, deadline - gap, cfg)).toEqual({ sleepMs: gap + 1 });
     // The same poll counted against the budget: inside sleeps, outside re-arms at deadline + 1.
-    expect(nextPoll(job, deadline + 1 - cfg.pollBudgetMs, deadline - gap, cfg)).toEqual({ sleepMs: gap + 1 });
-    expect(nextPoll(job, deadline - cfg.pollBudgetMs, deadline - gap, cfg)).toEqual({ alarmAt: deadline + 1 });
+    expect(nextPoll(job, deadline + 1 - cfg.pollBudgetMs, deadline - gap, cfg)).toEqual({
+      sleepMs: gap + 1,
+    });
+    expect(nextPoll(job, deadline - cfg.pollBudgetMs, deadline - gap, cfg)).toEqual({
+      alarmAt: deadline + 1,
+    });
   });
   it("never sleeps past the wall cap either", () => {
     const late = k.proving(k.cap - cfg.pollTimeoutMs + 1); // poll deadline cap + 1: the wall cap comes first
@@ -450,7 +645,9 @@ describe.each(CONFIGS)("the one alarm, derived from state (%s)", (_name, cfg) =>
   });
   it("succeeded: the prover's finished job is deleted there at once, then the retention period", () => {
     const j = k.succeeded();
-    expect(j.cleanup).toEqual([expect.objectContaining({ proverJobId: "p1", reason: "result_stored", nextAt: j.finishedAt })]);
+    expect(j.cleanup).toEqual([
+      expect.objectContaining({ proverJobId: "p1", reason: "result_stored", nextAt: j.finishedAt }),
+    ]);
     expect(alarmAt(j, j.finishedAt!, cfg)).toBe(j.finishedAt!);
   });
   it("a pending clean-up pulls the alarm earlier in every state, and only when it is earlier", () => {
@@ -466,8 +663,12 @@ describe.each(CONFIGS)("the one alarm, derived from state (%s)", (_name, cfg) =>
     const now = T0 + cfg.pollTimeoutMs + 3;
     expect(p.status).toBe("proving");
     expect(alarmAt(p, now, cfg)).toBe(p.cleanup[0]!.nextAt);
-    expect(alarmAt(cleanupAt(p, now + cfg.pollIntervalMs - 1), now, cfg)).toBe(now + cfg.pollIntervalMs - 1);
-    expect(alarmAt(cleanupAt(p, now + cfg.pollIntervalMs + 1), now, cfg)).toBe(now + cfg.pollIntervalMs);
+    expect(alarmAt(cleanupAt(p, now + cfg.pollIntervalMs - 1), now, cfg)).toBe(
+      now + cfg.pollIntervalMs - 1,
+    );
+    expect(alarmAt(cleanupAt(p, now + cfg.pollIntervalMs + 1), now, cfg)).toBe(
+      now + cfg.pollIntervalMs,
+    );
     // terminal: the clean-up against the retention period
     const c = cancel(k.proving(), k.midAccept + 1, cfg);
     const keep = c.finishedAt! + cfg.completedJobRetentionMs;
@@ -479,14 +680,22 @@ describe.each(CONFIGS)("the one alarm, derived from state (%s)", (_name, cfg) =>
 
 describe("the journal must match the tape", () => {
   const cfg = CONFIGS[0]![1];
-  it("accepts an identical journal", () => expect(journalMismatch(tape, journal, RULES_DIGEST_AST3)).toBeNull());
-  it("refuses a missing journal", () => expect(journalMismatch(tape, null, RULES_DIGEST_AST3)).toMatch(/no journal/));
+  it("accepts an identical journal", () =>
+    expect(journalMismatch(tape, journal, RULES_DIGEST_AST3)).toBeNull());
+  it("refuses a missing journal", () =>
+    expect(journalMismatch(tape, null, RULES_DIGEST_AST3)).toMatch(/no journal/));
   it.each(Object.keys(journal) as (keyof Journal)[])("refuses a wrong %s", (field) => {
-    expect(journalMismatch(tape, { ...journal, [field]: journal[field] + 1 }, RULES_DIGEST_AST3)).toContain(field);
+    expect(
+      journalMismatch(tape, { ...journal, [field]: journal[field] + 1 }, RULES_DIGEST_AST3),
+    ).toContain(field);
   });
   it("a result that is not a proof of this tape rebuilds the job (result_mismatch, reason kept)", () => {
     const j = onResultInvalid(kit(cfg).proving(), "journal seed is 2, expected 1", T0 + 3000, cfg);
-    expect(j).toMatchObject({ status: "queued", attempts: { recoveries: 1 }, lastRecovery: { code: "result_mismatch" } });
+    expect(j).toMatchObject({
+      status: "queued",
+      attempts: { recoveries: 1 },
+      lastRecovery: { code: "result_mismatch" },
+    });
     expect(j.cleanup).toEqual([expect.objectContaining({ reason: "result_mismatch" })]);
     expect(j.lastRecovery!.message).toContain("journal seed is 2, expected 1");
   });
@@ -495,7 +704,13 @@ describe("the journal must match the tape", () => {
 describe.each(CONFIGS)("cancellation (%s)", (_name, cfg) => {
   const k = kit(cfg);
   it("a queued job is cancelled and nothing is left for the prover", () => {
-    expect(cancel(k.queued(), T0 + 1, cfg)).toMatchObject({ status: "cancelled", finishedAt: T0 + 1, updatedAt: T0 + 1, error: null, cleanup: [] });
+    expect(cancel(k.queued(), T0 + 1, cfg)).toMatchObject({
+      status: "cancelled",
+      finishedAt: T0 + 1,
+      updatedAt: T0 + 1,
+      error: null,
+      cleanup: [],
+    });
   });
   it("a queued job that was rebuilt keeps its earlier clean-up and adds none", () => {
     const rebuilt = expire(k.proving(T0), T0 + cfg.pollTimeoutMs + 1, cfg);
@@ -507,10 +722,20 @@ describe.each(CONFIGS)("cancellation (%s)", (_name, cfg) => {
     const now = k.midAccept + 1;
     const c = cancel(k.proving(), now, cfg);
     expect(c).toMatchObject({ status: "cancelled", finishedAt: now, error: null });
-    expect(c.cleanup).toEqual([{ url: URL_A, proverJobId: "p1", reason: "cancelled", nextAt: now, until: now + cfg.pollTimeoutMs, tries: 0 }]);
+    expect(c.cleanup).toEqual([
+      {
+        url: URL_A,
+        proverJobId: "p1",
+        reason: "cancelled",
+        nextAt: now,
+        until: now + cfg.pollTimeoutMs,
+        tries: 0,
+      },
+    ]);
   });
   it("ended jobs stay as they are", () => {
-    for (const d of [k.succeeded(), k.failed(), k.cancelled()]) expect(cancel(d, k.cap, cfg)).toBe(d);
+    for (const d of [k.succeeded(), k.failed(), k.cancelled()])
+      expect(cancel(d, k.cap, cfg)).toBe(d);
   });
 });
 
@@ -521,10 +746,20 @@ describe.each(CONFIGS)("a new attempt after failed or cancelled (%s)", (_name, c
     let j = k.proving(T0 + 1);
     j = expire(j, T0 + 1 + cfg.pollTimeoutMs + 1, cfg);
     j = k.accept(j, T0 + cfg.pollTimeoutMs + 3, "p2");
-    j = onPoll(j, { kind: "failed", error: { code: "proof_timeout", message: "slow" } }, T0 + cfg.pollTimeoutMs + 4, cfg).job;
+    j = onPoll(
+      j,
+      { kind: "failed", error: { code: "proof_timeout", message: "slow" } },
+      T0 + cfg.pollTimeoutMs + 4,
+      cfg,
+    ).job;
     j = onDelivery(j, T0 + cfg.pollTimeoutMs + 5);
     j = expire(j, k.cap + 1, cfg);
-    expect(j).toMatchObject({ status: "failed", error: { code: "wall_time_exceeded" }, attempts: { recoveries: 2 }, prover: { segmentLimitPo2: cfg.segmentLimitPo2 - 1 } });
+    expect(j).toMatchObject({
+      status: "failed",
+      error: { code: "wall_time_exceeded" },
+      attempts: { recoveries: 2 },
+      prover: { segmentLimitPo2: cfg.segmentLimitPo2 - 1 },
+    });
     // Both prover jobs are to be deleted: the timed-out one and the failed one.
     expect(j.cleanup.map((c) => c.reason)).toEqual(["poll_timeout", "proof_timeout"]);
     return j;
@@ -566,7 +801,16 @@ describe.each(CONFIGS)("a new attempt after failed or cancelled (%s)", (_name, c
       error: null,
       cleanup: ended.cleanup,
       cancelTokenHash: "hash-2",
-      history: [{ attempt: 1, startedAt: T0, finishedAt: k.cap + 1, status: "failed", error: ended.error, recoveries: 2 }],
+      history: [
+        {
+          attempt: 1,
+          startedAt: T0,
+          finishedAt: k.cap + 1,
+          status: "failed",
+          error: ended.error,
+          recoveries: 2,
+        },
+      ],
     });
   });
 
@@ -580,7 +824,16 @@ describe.each(CONFIGS)("a new attempt after failed or cancelled (%s)", (_name, c
   it("a cancelled attempt joins the history with its own end", () => {
     const c = cancel(k.proving(), k.midAccept + 5, cfg);
     const next = newAttempt(c, k.midAccept + 10, cfg, null);
-    expect(next.history).toEqual([{ attempt: 1, startedAt: T0, finishedAt: k.midAccept + 5, status: "cancelled", error: null, recoveries: 0 }]);
+    expect(next.history).toEqual([
+      {
+        attempt: 1,
+        startedAt: T0,
+        finishedAt: k.midAccept + 5,
+        status: "cancelled",
+        error: null,
+        recoveries: 0,
+      },
+    ]);
     expect(next.cleanup).toEqual(c.cleanup);
     expect(next.cancelTokenHash).toBeNull();
   });
@@ -593,12 +846,16 @@ describe.each(CONFIGS)("a new attempt after failed or cancelled (%s)", (_name, c
   it(`remembers up to ${HISTORY_LENGTH} ended attempts: with exactly that many the first is still there`, () => {
     const j = endedAttempts(HISTORY_LENGTH);
     expect(j.attempt).toBe(HISTORY_LENGTH + 1);
-    expect(j.history.map((h) => h.attempt)).toEqual(Array.from({ length: HISTORY_LENGTH }, (_, i) => i + 1));
+    expect(j.history.map((h) => h.attempt)).toEqual(
+      Array.from({ length: HISTORY_LENGTH }, (_, i) => i + 1),
+    );
   });
   it(`one more ended attempt drops the oldest`, () => {
     const j = endedAttempts(HISTORY_LENGTH + 1);
     expect(j.attempt).toBe(HISTORY_LENGTH + 2);
-    expect(j.history.map((h) => h.attempt)).toEqual(Array.from({ length: HISTORY_LENGTH }, (_, i) => i + 2));
+    expect(j.history.map((h) => h.attempt)).toEqual(
+      Array.from({ length: HISTORY_LENGTH }, (_, i) => i + 2),
+    );
   });
 });
 
@@ -609,12 +866,17 @@ describe.each(CONFIGS)("dead letters (%s)", (_name, cfg) => {
     for (let i = 1; i <= 3; i++) j = onDelivery(j, T0 + i);
     j = onSubmit(j, transient, URL_A, T0 + 4, 3, cfg, () => 0).job;
     const dead = onDeadLetter(j, T0 + 5);
-    expect(dead).toMatchObject({ status: "failed", finishedAt: T0 + 5, error: { code: "retries_exhausted" } });
+    expect(dead).toMatchObject({
+      status: "failed",
+      finishedAt: T0 + 5,
+      error: { code: "retries_exhausted" },
+    });
     expect(dead.error!.message).toContain("3 deliveries");
     expect(dead.error!.message).toContain("prover_timeout");
   });
   it("leave every job that is not queued alone", () => {
-    for (const j of [k.proving(), k.succeeded(), k.failed(), k.cancelled()]) expect(onDeadLetter(j, k.cap)).toBe(j);
+    for (const j of [k.proving(), k.succeeded(), k.failed(), k.cancelled()])
+      expect(onDeadLetter(j, k.cap)).toBe(j);
   });
 });
 
@@ -635,7 +897,12 @@ describe("purity", () => {
       onPoll(p, transient, d - 1, cfg);
       onPoll(deepFreeze(onPoll(p, transient, k.midAccept + 1, cfg).job), transient, d, cfg);
       onPoll(p, { kind: "lost" }, d, cfg);
-      onPoll(p, { kind: "failed", error: { code: "proof_error", message: "out of memory" } }, d, cfg);
+      onPoll(
+        p,
+        { kind: "failed", error: { code: "proof_error", message: "out of memory" } },
+        d,
+        cfg,
+      );
       expire(p, d + 1, cfg);
       expire(p, k.cap + 1, cfg);
       cancel(p, d, cfg);
@@ -662,7 +929,12 @@ describe.each(CONFIGS)("the dispatch watchdog (%s)", (_name, cfg) => {
     for (const where of ["absent", "holding"] as const) {
       const r = onWatchdog(q, where, T0 + W);
       expect(r.redispatch).toBe(true);
-      expect(r.job).toMatchObject({ status: "queued", updatedAt: T0 + W, watchdogCheckedAt: T0 + W, attempts: { redispatches: 1 } });
+      expect(r.job).toMatchObject({
+        status: "queued",
+        updatedAt: T0 + W,
+        watchdogCheckedAt: T0 + W,
+        attempts: { redispatches: 1 },
+      });
       expect(watchdogAt(r.job, cfg)).toBe(T0 + 2 * W);
     }
   });
@@ -676,6 +948,7 @@ describe.each(CONFIGS)("the dispatch watchdog (%s)", (_name, cfg) => {
     }
   });
   it("does nothing to a job that is no longer queued", () => {
-    for (const j of [k.proving(), cancel(k.queued(), T0 + 1, cfg)]) expect(onWatchdog(j, "absent", T0 + W)).toEqual({ job: j, redispatch: false });
+    for (const j of [k.proving(), cancel(k.queued(), T0 + 1, cfg)])
+      expect(onWatchdog(j, "absent", T0 + W)).toEqual({ job: j, redispatch: false });
   });
 });

@@ -5,7 +5,15 @@ import { logTransition } from "../../src/log.ts";
 
 const cfg = parseConfig({ PROVER_BASE_URL: "http://127.0.0.1:1" });
 const T0 = 1_700_000_000_000;
-const tape = { sizeBytes: 40, seed: 1, frameCount: 12, finalScore: 90, finalRngState: 7, checksum: 99, sha256: "a".repeat(64) };
+const tape = {
+  sizeBytes: 40,
+  seed: 1,
+  frameCount: 12,
+  finalScore: 90,
+  finalRngState: 7,
+  checksum: 99,
+  sha256: "a".repeat(64),
+};
 
 describe("transition logs", () => {
   afterEach(() => vi.restoreAllMocks());
@@ -23,9 +31,28 @@ describe("transition logs", () => {
     logTransition(job, cancelled, "cancel");
     expect(lines).toHaveLength(2);
     const [first, second] = lines.map((l) => JSON.parse(l));
-    expect(first).toMatchObject({ event: "job_transition", jobId: tape.sha256, from: null, to: "queued", reason: "accepted", attempt: 1, sinceLastUpdateMs: 0, ageMs: 0 });
-    expect(second).toMatchObject({ from: "queued", to: "cancelled", reason: "cancel", code: null, attempt: 1, sinceLastUpdateMs: 250, attemptMs: 250, ageMs: 250 });
-    for (const key of ["submissions", "deliveries", "recoveries", "redispatches"]) expect(second[key]).toBe(0);
+    expect(first).toMatchObject({
+      event: "job_transition",
+      jobId: tape.sha256,
+      from: null,
+      to: "queued",
+      reason: "accepted",
+      attempt: 1,
+      sinceLastUpdateMs: 0,
+      ageMs: 0,
+    });
+    expect(second).toMatchObject({
+      from: "queued",
+      to: "cancelled",
+      reason: "cancel",
+      code: null,
+      attempt: 1,
+      sinceLastUpdateMs: 250,
+      attemptMs: 250,
+      ageMs: 250,
+    });
+    for (const key of ["submissions", "deliveries", "recoveries", "redispatches"])
+      expect(second[key]).toBe(0);
   });
 
   it("no line when neither the job's nor the prover's status changed; never the token hash or tape facts", () => {

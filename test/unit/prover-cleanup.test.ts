@@ -1,19 +1,40 @@
 import { describe, expect, it } from "vitest";
 import type { Job, ProverCleanup } from "../../src/job.ts";
 import { cancel, newJob, onSubmit } from "../../src/lifecycle.ts";
-import { abandonProverJob, addCleanup, dueCleanups, nextCleanupAt, onCleanup, type CleanupOutcome } from "../../src/prover-cleanup.ts";
+import {
+  abandonProverJob,
+  addCleanup,
+  dueCleanups,
+  nextCleanupAt,
+  onCleanup,
+  type CleanupOutcome,
+} from "../../src/prover-cleanup.ts";
 import { CONFIGS, configWith, T0, URL_A, URL_B } from "../support/configs.ts";
 
-const tape = { sizeBytes: 40, seed: 1, frameCount: 12, finalScore: 90, finalRngState: 7, checksum: 99, sha256: "a".repeat(64) };
+const tape = {
+  sizeBytes: 40,
+  seed: 1,
+  frameCount: 12,
+  finalScore: 90,
+  finalRngState: 7,
+  checksum: 99,
+  sha256: "a".repeat(64),
+};
 
 describe.each(CONFIGS)("deleting abandoned prover jobs (%s)", (_name, cfg) => {
   /** The job DO retries a clean-up after one poll interval first. */
   const FIRST = cfg.pollIntervalMs;
   const queued = () => newJob("a".repeat(64), tape, T0, cfg);
-  const proving = () => onSubmit(queued(), { kind: "accepted", proverJobId: "p1" }, URL_A, T0, 1, cfg).job;
+  const proving = () =>
+    onSubmit(queued(), { kind: "accepted", proverJobId: "p1" }, URL_A, T0, 1, cfg).job;
   const cancelled = () => cancel(proving(), T0, cfg);
   /** Answers `outcome` to the job's only clean-up, every time it comes due. */
-  const retryChain = (outcome: CleanupOutcome, firstDelay = FIRST, job: Job = cancelled(), maxTries = 64) => {
+  const retryChain = (
+    outcome: CleanupOutcome,
+    firstDelay = FIRST,
+    job: Job = cancelled(),
+    maxTries = 64,
+  ) => {
     let j = job;
     let now = T0;
     const waits: number[] = [];
@@ -27,20 +48,44 @@ describe.each(CONFIGS)("deleting abandoned prover jobs (%s)", (_name, cfg) => {
   };
 
   it("a new clean-up is due at once and retried until the prover's own limit must have ended the proof", () => {
-    const j = addCleanup(queued(), { url: URL_A, proverJobId: "p1", reason: "cancelled" }, T0 + 5, cfg);
-    expect(j.cleanup).toEqual([{ url: URL_A, proverJobId: "p1", reason: "cancelled", nextAt: T0 + 5, until: T0 + 5 + cfg.pollTimeoutMs, tries: 0 }]);
+    const j = addCleanup(
+      queued(),
+      { url: URL_A, proverJobId: "p1", reason: "cancelled" },
+      T0 + 5,
+      cfg,
+    );
+    expect(j.cleanup).toEqual([
+      {
+        url: URL_A,
+        proverJobId: "p1",
+        reason: "cancelled",
+        nextAt: T0 + 5,
+        until: T0 + 5 + cfg.pollTimeoutMs,
+        tries: 0,
+      },
+    ]);
     expect(j.updatedAt).toBe(T0 + 5);
   });
 
   it("the same prover job (id and prover) is never listed twice; another id or another prover is", () => {
     const j = cancelled();
     expect(addCleanup(j, { url: URL_A, proverJobId: "p1", reason: "again" }, T0 + 1, cfg)).toBe(j);
-    const otherProver = addCleanup(j, { url: URL_B, proverJobId: "p1", reason: "orphaned" }, T0 + 1, cfg);
+    const otherProver = addCleanup(
+      j,
+      { url: URL_B, proverJobId: "p1", reason: "orphaned" },
+      T0 + 1,
+      cfg,
+    );
     expect(otherProver.cleanup.map((e) => [e.url, e.proverJobId])).toEqual([
       [URL_A, "p1"],
       [URL_B, "p1"],
     ]);
-    const otherId = addCleanup(j, { url: URL_A, proverJobId: "p2", reason: "orphaned" }, T0 + 1, cfg);
+    const otherId = addCleanup(
+      j,
+      { url: URL_A, proverJobId: "p2", reason: "orphaned" },
+      T0 + 1,
+      cfg,
+    );
     expect(otherId.cleanup.map((e) => [e.url, e.proverJobId])).toEqual([
       [URL_A, "p1"],
       [URL_A, "p2"],
@@ -52,7 +97,14 @@ describe.each(CONFIGS)("deleting abandoned prover jobs (%s)", (_name, cfg) => {
     expect(abandonProverJob(q, "cancelled", T0, cfg)).toBe(q);
     const noId = { ...q, prover: { ...q.prover, url: URL_A } };
     expect(abandonProverJob(noId, "cancelled", T0, cfg)).toBe(noId);
-    expect(abandonProverJob(proving(), "poll_timeout", T0 + 1, cfg).cleanup).toEqual([expect.objectContaining({ url: URL_A, proverJobId: "p1", reason: "poll_timeout", nextAt: T0 + 1 })]);
+    expect(abandonProverJob(proving(), "poll_timeout", T0 + 1, cfg).cleanup).toEqual([
+      expect.objectContaining({
+        url: URL_A,
+        proverJobId: "p1",
+        reason: "poll_timeout",
+        nextAt: T0 + 1,
+      }),
+    ]);
   });
 
   it("dueCleanups: due exactly at nextAt, not 1 ms before; nextCleanupAt is the earliest", () => {
@@ -70,7 +122,12 @@ describe.each(CONFIGS)("deleting abandoned prover jobs (%s)", (_name, cfg) => {
   });
 
   it.each([["deleted"], ["gone"]] as const)("%s: done, other clean-ups untouched", (outcome) => {
-    const j = addCleanup(cancelled(), { url: URL_B, proverJobId: "p7", reason: "orphaned" }, T0, cfg);
+    const j = addCleanup(
+      cancelled(),
+      { url: URL_B, proverJobId: "p7", reason: "orphaned" },
+      T0,
+      cfg,
+    );
     const after = onCleanup(j, j.cleanup[0]!, outcome, T0 + 1, FIRST);
     expect(after.cleanup).toEqual([j.cleanup[1]]);
     expect(after.updatedAt).toBe(T0 + 1);
@@ -79,13 +136,23 @@ describe.each(CONFIGS)("deleting abandoned prover jobs (%s)", (_name, cfg) => {
     expect(nextCleanupAt(none)).toBe(Infinity);
   });
 
-  it.each([["active"], ["error"]] as const)("%s: tried again later, doubling from the first delay, counting tries", (outcome) => {
-    const { job, waits, now } = retryChain(outcome, FIRST, cancelled(), 4);
-    expect(waits).toEqual([FIRST, FIRST * 2, FIRST * 4, FIRST * 8]);
-    expect(job.cleanup).toEqual([expect.objectContaining({ proverJobId: "p1", tries: 4, nextAt: now, until: T0 + cfg.pollTimeoutMs })]);
-    expect(dueCleanups(job, now - 1)).toEqual([]);
-    expect(dueCleanups(job, now)).toHaveLength(1);
-  });
+  it.each([["active"], ["error"]] as const)(
+    "%s: tried again later, doubling from the first delay, counting tries",
+    (outcome) => {
+      const { job, waits, now } = retryChain(outcome, FIRST, cancelled(), 4);
+      expect(waits).toEqual([FIRST, FIRST * 2, FIRST * 4, FIRST * 8]);
+      expect(job.cleanup).toEqual([
+        expect.objectContaining({
+          proverJobId: "p1",
+          tries: 4,
+          nextAt: now,
+          until: T0 + cfg.pollTimeoutMs,
+        }),
+      ]);
+      expect(dueCleanups(job, now - 1)).toEqual([]);
+      expect(dueCleanups(job, now)).toHaveLength(1);
+    },
+  );
 
   it("a stale copy of the entry still replaces it (no duplicate)", () => {
     const j = cancelled();
@@ -120,7 +187,18 @@ describe("the retry backoff has a ceiling", () => {
   // A poll deadline long enough for the doubling to reach the ceiling well before `until`.
   const cfg = configWith({ PROVER_POLL_TIMEOUT_MS: "86000000", MAX_JOB_WALL_TIME_MS: "86400000" });
   it("stops doubling: the waits level off and stay there", () => {
-    let j = cancel(onSubmit(newJob("a".repeat(64), tape, T0, cfg), { kind: "accepted", proverJobId: "p1" }, URL_A, T0, 1, cfg).job, T0, cfg);
+    let j = cancel(
+      onSubmit(
+        newJob("a".repeat(64), tape, T0, cfg),
+        { kind: "accepted", proverJobId: "p1" },
+        URL_A,
+        T0,
+        1,
+        cfg,
+      ).job,
+      T0,
+      cfg,
+    );
     const first = cfg.pollIntervalMs;
     const waits: number[] = [];
     let now = T0;

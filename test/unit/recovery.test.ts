@@ -8,7 +8,8 @@ import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
 import { failureAction, MIN_SEGMENT_LIMIT_PO2, rebuild } from "../../src/recovery.ts";
 import { TEST_VARS } from "../support/test-vars.ts";
 
-const committed = readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url))).vars ?? {};
+const committed =
+  readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url))).vars ?? {};
 const configWith = (over: Record<string, string> = {}) => parseConfig({ ...committed, ...over });
 const DEFAULTS = configWith();
 const CONFIGS: [string, Config][] = [
@@ -18,9 +19,21 @@ const CONFIGS: [string, Config][] = [
 
 const URL_A = "https://prover-a.example";
 const T0 = 1_700_000_000_000;
-const tape = { sizeBytes: 40, seed: 1, frameCount: 12, finalScore: 90, finalRngState: 7, checksum: 99, sha256: "a".repeat(64) };
-const failed = (code: string, message = "x") => ({ kind: "failed", error: { code, message } }) as const;
-const transient = { kind: "transient", error: { code: "http_503", message: "unavailable" } } as const;
+const tape = {
+  sizeBytes: 40,
+  seed: 1,
+  frameCount: 12,
+  finalScore: 90,
+  finalRngState: 7,
+  checksum: 99,
+  sha256: "a".repeat(64),
+};
+const failed = (code: string, message = "x") =>
+  ({ kind: "failed", error: { code, message } }) as const;
+const transient = {
+  kind: "transient",
+  error: { code: "http_503", message: "unavailable" },
+} as const;
 
 const queued = (cfg: Config) => newJob("a".repeat(64), tape, T0, cfg);
 const accept = (job: Job, at: number, cfg: Config, proverJobId = "p1") =>
@@ -46,7 +59,9 @@ describe("what a prover failure means (by error_code; the message only tells out
     ["zero_score_not_allowed", "out of memory", "reject"],
     ["something_new", "?", "fatal"],
     ["something_new", "out of memory", "fatal"],
-  ])("%s (%s) → %s", (code, message, action) => expect(failureAction({ code, message })).toBe(action));
+  ])("%s (%s) → %s", (code, message, action) =>
+    expect(failureAction({ code, message })).toBe(action),
+  );
 });
 
 describe.each(CONFIGS)("rebuilding after a poll (%s)", (_name, cfg) => {
@@ -65,24 +80,47 @@ describe.each(CONFIGS)("rebuilding after a poll (%s)", (_name, cfg) => {
       cleanup: [],
     });
     expect(r.job.prover).toEqual(unsubmitted(cfg.segmentLimitPo2, r.job.lastRecovery));
-    expect(r.job.prover).toMatchObject({ jobId: null, url: null, status: null, pollDeadlineAt: null, consecutivePollFailures: 0, firstFailedPollAt: null });
+    expect(r.job.prover).toMatchObject({
+      jobId: null,
+      url: null,
+      status: null,
+      pollDeadlineAt: null,
+      consecutivePollFailures: 0,
+      firstFailedPollAt: null,
+    });
   });
 
-  it.each([["server_restarted"], ["internal_error"], ["proof_error"]])("%s → back in line at the job's current segment limit", (code) => {
-    // One below the configured limit: a rebuild must keep the job's own limit, not reread the config.
-    const r = onPoll(proving(cfg, { segmentLimitPo2: cfg.segmentLimitPo2 - 1 }), failed(code, "boom"), now, cfg);
-    expect(r.next).toEqual({ kind: "done" });
-    expect(r.job).toMatchObject({
-      status: "queued",
-      error: null,
-      attempts: { recoveries: 1 },
-      lastRecovery: { code },
-      prover: { jobId: null, url: null, status: null, segmentLimitPo2: cfg.segmentLimitPo2 - 1, lastError: { code } },
-    });
-    expect(r.job.lastRecovery!.message).toContain("boom");
-    // The prover's job is over: it is deleted there (the prover keeps finished jobs, at most max_jobs).
-    expect(r.job.cleanup).toEqual([expect.objectContaining({ proverJobId: "p1", url: URL_A, reason: code })]);
-  });
+  it.each([["server_restarted"], ["internal_error"], ["proof_error"]])(
+    "%s → back in line at the job's current segment limit",
+    (code) => {
+      // One below the configured limit: a rebuild must keep the job's own limit, not reread the config.
+      const r = onPoll(
+        proving(cfg, { segmentLimitPo2: cfg.segmentLimitPo2 - 1 }),
+        failed(code, "boom"),
+        now,
+        cfg,
+      );
+      expect(r.next).toEqual({ kind: "done" });
+      expect(r.job).toMatchObject({
+        status: "queued",
+        error: null,
+        attempts: { recoveries: 1 },
+        lastRecovery: { code },
+        prover: {
+          jobId: null,
+          url: null,
+          status: null,
+          segmentLimitPo2: cfg.segmentLimitPo2 - 1,
+          lastError: { code },
+        },
+      });
+      expect(r.job.lastRecovery!.message).toContain("boom");
+      // The prover's job is over: it is deleted there (the prover keeps finished jobs, at most max_jobs).
+      expect(r.job.cleanup).toEqual([
+        expect.objectContaining({ proverJobId: "p1", url: URL_A, reason: code }),
+      ]);
+    },
+  );
 
   it.each([
     ["proof_timeout", "too slow"],
@@ -90,7 +128,11 @@ describe.each(CONFIGS)("rebuilding after a poll (%s)", (_name, cfg) => {
     ["proof_error", "allocation failed"],
   ])("%s (%s) → rebuilt with segments one step smaller", (code, message) => {
     const j = onPoll(proving(cfg), failed(code, message), now, cfg).job;
-    expect(j).toMatchObject({ status: "queued", attempts: { recoveries: 1 }, lastRecovery: { code } });
+    expect(j).toMatchObject({
+      status: "queued",
+      attempts: { recoveries: 1 },
+      lastRecovery: { code },
+    });
     expect(j.cleanup).toEqual([expect.objectContaining({ proverJobId: "p1", reason: code })]);
     expect(j.prover.segmentLimitPo2).toBe(cfg.segmentLimitPo2 - 1);
     expect(j.detail).toContain(`2^${cfg.segmentLimitPo2 - 1}`);
@@ -99,31 +141,60 @@ describe.each(CONFIGS)("rebuilding after a poll (%s)", (_name, cfg) => {
   it("the step-down stops at the prover's floor", () => {
     const atFloor = proving(cfg, { segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 });
     const stays = onPoll(atFloor, failed("proof_timeout"), now, cfg).job;
-    expect(stays).toMatchObject({ status: "queued", prover: { segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 } });
+    expect(stays).toMatchObject({
+      status: "queued",
+      prover: { segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 },
+    });
     const above = proving(cfg, { segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 + 1 });
-    expect(onPoll(above, failed("proof_error", "out of memory"), now, cfg).job.prover.segmentLimitPo2).toBe(MIN_SEGMENT_LIMIT_PO2);
+    expect(
+      onPoll(above, failed("proof_error", "out of memory"), now, cfg).job.prover.segmentLimitPo2,
+    ).toBe(MIN_SEGMENT_LIMIT_PO2);
   });
 
   it("zero_score_not_allowed → failed prover_rejected, no recovery used", () => {
     const r = onPoll(proving(cfg), failed("zero_score_not_allowed", "score 0"), now, cfg);
     expect(r.next).toEqual({ kind: "done" });
-    expect(r.job).toMatchObject({ status: "failed", finishedAt: now, error: { code: "prover_rejected" }, attempts: { recoveries: 0 } });
-    expect(r.job.cleanup).toEqual([expect.objectContaining({ proverJobId: "p1", reason: "zero_score_not_allowed" })]);
+    expect(r.job).toMatchObject({
+      status: "failed",
+      finishedAt: now,
+      error: { code: "prover_rejected" },
+      attempts: { recoveries: 0 },
+    });
+    expect(r.job.cleanup).toEqual([
+      expect.objectContaining({ proverJobId: "p1", reason: "zero_score_not_allowed" }),
+    ]);
     expect(r.job.error!.message).toContain("zero_score_not_allowed");
   });
 
   it("an unknown code → failed prover_failed, naming it, no recovery used", () => {
     const r = onPoll(proving(cfg), failed("gpu_on_fire", "smoke"), now, cfg);
     expect(r.next).toEqual({ kind: "done" });
-    expect(r.job).toMatchObject({ status: "failed", finishedAt: now, error: { code: "prover_failed" }, attempts: { recoveries: 0 } });
+    expect(r.job).toMatchObject({
+      status: "failed",
+      finishedAt: now,
+      error: { code: "prover_failed" },
+      attempts: { recoveries: 0 },
+    });
     expect(r.job.error!.message).toContain("gpu_on_fire");
     expect(r.job.error!.message).toContain("smoke");
   });
 
   it("an invalid result → rebuilt result_mismatch at the same segment limit; the prover's finished job is deleted", () => {
-    const j = onResultInvalid(proving(cfg, { status: "succeeded" }), "journal seed is 2, expected 1", now, cfg);
-    expect(j).toMatchObject({ status: "queued", error: null, attempts: { recoveries: 1 }, lastRecovery: { code: "result_mismatch" } });
-    expect(j.cleanup).toEqual([expect.objectContaining({ proverJobId: "p1", reason: "result_mismatch" })]);
+    const j = onResultInvalid(
+      proving(cfg, { status: "succeeded" }),
+      "journal seed is 2, expected 1",
+      now,
+      cfg,
+    );
+    expect(j).toMatchObject({
+      status: "queued",
+      error: null,
+      attempts: { recoveries: 1 },
+      lastRecovery: { code: "result_mismatch" },
+    });
+    expect(j.cleanup).toEqual([
+      expect.objectContaining({ proverJobId: "p1", reason: "result_mismatch" }),
+    ]);
     expect(j.prover).toEqual(unsubmitted(cfg.segmentLimitPo2, j.lastRecovery));
     expect(j.lastRecovery!.message).toContain("journal seed is 2, expected 1");
   });
@@ -136,33 +207,84 @@ describe("the segment limit across repeated out-of-memory rebuilds", () => {
     let now = T0;
     for (let i = 1; i <= cfg.maxRecoveries; i++) {
       j = accept(j, ++now, cfg, `p${i}`);
-      expect(j.prover.segmentLimitPo2).toBe(Math.max(MIN_SEGMENT_LIMIT_PO2, cfg.segmentLimitPo2 - (i - 1)));
+      expect(j.prover.segmentLimitPo2).toBe(
+        Math.max(MIN_SEGMENT_LIMIT_PO2, cfg.segmentLimitPo2 - (i - 1)),
+      );
       j = onPoll(j, failed("proof_error", "out of memory"), ++now, cfg).job;
-      expect(j).toMatchObject({ status: "queued", prover: { segmentLimitPo2: Math.max(MIN_SEGMENT_LIMIT_PO2, cfg.segmentLimitPo2 - i) } });
+      expect(j).toMatchObject({
+        status: "queued",
+        prover: { segmentLimitPo2: Math.max(MIN_SEGMENT_LIMIT_PO2, cfg.segmentLimitPo2 - i) },
+      });
     }
   });
   it(`a job configured at the floor (${MIN_SEGMENT_LIMIT_PO2}) stays there`, () => {
     const cfg = configWith({ PROVER_SEGMENT_LIMIT_PO2: String(MIN_SEGMENT_LIMIT_PO2) });
     const j = onPoll(accept(queued(cfg), T0 + 1, cfg), failed("proof_timeout"), T0 + 2, cfg).job;
-    expect(j).toMatchObject({ status: "queued", attempts: { recoveries: 1 }, prover: { segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 } });
+    expect(j).toMatchObject({
+      status: "queued",
+      attempts: { recoveries: 1 },
+      prover: { segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 },
+    });
   });
 });
 
 /** Each way a job gets rebuilt, applied to a proving job accepted at T0 + 1. */
-const CAUSES: { code: string; exhausted: string; deletes: boolean; apply: (job: Job, cfg: Config) => Job }[] = [
-  { code: "prover_job_lost", exhausted: "recovery_exhausted", deletes: false, apply: (j, cfg) => onPoll(j, { kind: "lost" }, T0 + 2, cfg).job },
-  { code: "server_restarted", exhausted: "recovery_exhausted", deletes: true, apply: (j, cfg) => onPoll(j, failed("server_restarted"), T0 + 2, cfg).job },
-  { code: "internal_error", exhausted: "recovery_exhausted", deletes: true, apply: (j, cfg) => onPoll(j, failed("internal_error"), T0 + 2, cfg).job },
-  { code: "proof_error", exhausted: "recovery_exhausted", deletes: true, apply: (j, cfg) => onPoll(j, failed("proof_error", "out of memory"), T0 + 2, cfg).job },
-  { code: "proof_timeout", exhausted: "recovery_exhausted", deletes: true, apply: (j, cfg) => onPoll(j, failed("proof_timeout"), T0 + 2, cfg).job },
-  { code: "result_mismatch", exhausted: "recovery_exhausted", deletes: true, apply: (j, cfg) => onResultInvalid(j, "no journal", T0 + 2, cfg) },
+const CAUSES: {
+  code: string;
+  exhausted: string;
+  deletes: boolean;
+  apply: (job: Job, cfg: Config) => Job;
+}[] = [
+  {
+    code: "prover_job_lost",
+    exhausted: "recovery_exhausted",
+    deletes: false,
+    apply: (j, cfg) => onPoll(j, { kind: "lost" }, T0 + 2, cfg).job,
+  },
+  {
+    code: "server_restarted",
+    exhausted: "recovery_exhausted",
+    deletes: true,
+    apply: (j, cfg) => onPoll(j, failed("server_restarted"), T0 + 2, cfg).job,
+  },
+  {
+    code: "internal_error",
+    exhausted: "recovery_exhausted",
+    deletes: true,
+    apply: (j, cfg) => onPoll(j, failed("internal_error"), T0 + 2, cfg).job,
+  },
+  {
+    code: "proof_error",
+    exhausted: "recovery_exhausted",
+    deletes: true,
+    apply: (j, cfg) => onPoll(j, failed("proof_error", "out of memory"), T0 + 2, cfg).job,
+  },
+  {
+    code: "proof_timeout",
+    exhausted: "recovery_exhausted",
+    deletes: true,
+    apply: (j, cfg) => onPoll(j, failed("proof_timeout"), T0 + 2, cfg).job,
+  },
+  {
+    code: "result_mismatch",
+    exhausted: "recovery_exhausted",
+    deletes: true,
+    apply: (j, cfg) => onResultInvalid(j, "no journal", T0 + 2, cfg),
+  },
   {
     code: "prover_stalled",
     exhausted: "recovery_exhausted",
     deletes: true,
-    apply: (j, cfg) => onPoll(onPoll(j, transient, T0 + 2, cfg).job, transient, T0 + 2 + cfg.stallWindowMs + 1, cfg).job,
+    apply: (j, cfg) =>
+      onPoll(onPoll(j, transient, T0 + 2, cfg).job, transient, T0 + 2 + cfg.stallWindowMs + 1, cfg)
+        .job,
   },
-  { code: "poll_timeout", exhausted: "poll_timeout", deletes: true, apply: (j, cfg) => expire(j, j.prover.pollDeadlineAt! + 1, cfg) },
+  {
+    code: "poll_timeout",
+    exhausted: "poll_timeout",
+    deletes: true,
+    apply: (j, cfg) => expire(j, j.prover.pollDeadlineAt! + 1, cfg),
+  },
 ];
 
 const BOUND_CONFIGS: [string, Config][] = [
@@ -181,30 +303,60 @@ describe.each(BOUND_CONFIGS)("PROVER_MAX_RECOVERIES = %s", (_name, cfg) => {
     for (let i = 1; i <= n; i++) {
       j = accept(j, ++now, cfg, `p${i}`);
       j = onPoll(j, { kind: "lost" }, ++now, cfg).job;
-      expect(j).toMatchObject({ status: "queued", error: null, attempts: { recoveries: i }, lastRecovery: { code: "prover_job_lost" } });
+      expect(j).toMatchObject({
+        status: "queued",
+        error: null,
+        attempts: { recoveries: i },
+        lastRecovery: { code: "prover_job_lost" },
+      });
     }
     j = accept(j, ++now, cfg, "last");
     const r = onPoll(j, { kind: "lost" }, ++now, cfg);
     expect(r.next).toEqual({ kind: "done" });
-    expect(r.job).toMatchObject({ status: "failed", finishedAt: now, error: { code: "recovery_exhausted" }, attempts: { recoveries: n } });
+    expect(r.job).toMatchObject({
+      status: "failed",
+      finishedAt: now,
+      error: { code: "recovery_exhausted" },
+      attempts: { recoveries: n },
+    });
     expect(r.job.error!.message).toContain("prover_job_lost");
     expect(r.job.error!.message).toContain("no longer knows this job");
     expect(r.job.error!.message).toContain(`${n} time(s)`);
   });
 
-  it.each(CAUSES)("$code with every recovery used → failed $exhausted", ({ code, exhausted, deletes, apply }) => {
-    const j = apply(proving(cfg, {}, n), cfg);
-    expect(j).toMatchObject({ status: "failed", error: { code: exhausted }, attempts: { recoveries: n } });
-    expect(j.error!.message).toContain(code);
-    expect(j.cleanup).toEqual(deletes ? [expect.objectContaining({ proverJobId: "p1", url: URL_A, reason: code })] : []);
-  });
+  it.each(CAUSES)(
+    "$code with every recovery used → failed $exhausted",
+    ({ code, exhausted, deletes, apply }) => {
+      const j = apply(proving(cfg, {}, n), cfg);
+      expect(j).toMatchObject({
+        status: "failed",
+        error: { code: exhausted },
+        attempts: { recoveries: n },
+      });
+      expect(j.error!.message).toContain(code);
+      expect(j.cleanup).toEqual(
+        deletes ? [expect.objectContaining({ proverJobId: "p1", url: URL_A, reason: code })] : [],
+      );
+    },
+  );
 
   if (n > 0) {
-    it.each(CAUSES)("$code with one recovery left → the last rebuild still happens", ({ code, deletes, apply }) => {
-      const j = apply(proving(cfg, {}, n - 1), cfg);
-      expect(j).toMatchObject({ status: "queued", error: null, finishedAt: null, attempts: { recoveries: n }, lastRecovery: { code } });
-      expect(j.cleanup).toEqual(deletes ? [expect.objectContaining({ proverJobId: "p1", url: URL_A, reason: code })] : []);
-    });
+    it.each(CAUSES)(
+      "$code with one recovery left → the last rebuild still happens",
+      ({ code, deletes, apply }) => {
+        const j = apply(proving(cfg, {}, n - 1), cfg);
+        expect(j).toMatchObject({
+          status: "queued",
+          error: null,
+          finishedAt: null,
+          attempts: { recoveries: n },
+          lastRecovery: { code },
+        });
+        expect(j.cleanup).toEqual(
+          deletes ? [expect.objectContaining({ proverJobId: "p1", url: URL_A, reason: code })] : [],
+        );
+      },
+    );
   }
 });
 
@@ -212,31 +364,64 @@ describe.each(CONFIGS)("rebuild itself (%s)", (_name, cfg) => {
   const cause: JobError = { code: "prover_job_lost", message: "gone." };
   it("just inside the bound: the last allowed rebuild still happens", () => {
     const j = rebuild(proving(cfg, {}, cfg.maxRecoveries - 1), cause, T0 + 9, cfg);
-    expect(j).toMatchObject({ status: "queued", updatedAt: T0 + 9, attempts: { recoveries: cfg.maxRecoveries }, lastRecovery: cause, cleanup: [] });
+    expect(j).toMatchObject({
+      status: "queued",
+      updatedAt: T0 + 9,
+      attempts: { recoveries: cfg.maxRecoveries },
+      lastRecovery: cause,
+      cleanup: [],
+    });
   });
   it("just outside: recovery_exhausted, naming the cause; the prover side is left as it was", () => {
     const before = proving(cfg, {}, cfg.maxRecoveries);
     const j = rebuild(before, cause, T0 + 9, cfg);
-    expect(j).toMatchObject({ status: "failed", finishedAt: T0 + 9, error: { code: "recovery_exhausted" }, attempts: { recoveries: cfg.maxRecoveries }, lastRecovery: null });
+    expect(j).toMatchObject({
+      status: "failed",
+      finishedAt: T0 + 9,
+      error: { code: "recovery_exhausted" },
+      attempts: { recoveries: cfg.maxRecoveries },
+      lastRecovery: null,
+    });
     expect(j.error!.message).toContain("prover_job_lost");
     expect(j.error!.message).toContain("gone.");
     expect(j.prover).toEqual(before.prover);
   });
   it("exhaustedCode replaces recovery_exhausted only when no recovery is left", () => {
     const opts = { exhaustedCode: "poll_timeout" };
-    expect(rebuild(proving(cfg, {}, cfg.maxRecoveries), cause, T0 + 9, cfg, opts).error?.code).toBe("poll_timeout");
-    expect(rebuild(proving(cfg, {}, cfg.maxRecoveries - 1), cause, T0 + 9, cfg, opts)).toMatchObject({ status: "queued", error: null });
+    expect(rebuild(proving(cfg, {}, cfg.maxRecoveries), cause, T0 + 9, cfg, opts).error?.code).toBe(
+      "poll_timeout",
+    );
+    expect(
+      rebuild(proving(cfg, {}, cfg.maxRecoveries - 1), cause, T0 + 9, cfg, opts),
+    ).toMatchObject({ status: "queued", error: null });
   });
   it("cleanup: true asks the prover to delete the abandoned job, whether or not the job survives", () => {
     for (const used of [cfg.maxRecoveries - 1, cfg.maxRecoveries]) {
       const j = rebuild(proving(cfg, {}, used), cause, T0 + 9, cfg, { cleanup: true });
-      expect(j.cleanup).toEqual([{ url: URL_A, proverJobId: "p1", reason: "prover_job_lost", nextAt: T0 + 9, until: T0 + 9 + cfg.pollTimeoutMs, tries: 0 }]);
+      expect(j.cleanup).toEqual([
+        {
+          url: URL_A,
+          proverJobId: "p1",
+          reason: "prover_job_lost",
+          nextAt: T0 + 9,
+          until: T0 + 9 + cfg.pollTimeoutMs,
+          tries: 0,
+        },
+      ]);
     }
     expect(rebuild(proving(cfg), cause, T0 + 9, cfg).cleanup).toEqual([]);
   });
   it("smaller: true lowers the limit by one (floor 16); a plain rebuild keeps it", () => {
-    expect(rebuild(proving(cfg), cause, T0 + 9, cfg, { smaller: true }).prover.segmentLimitPo2).toBe(cfg.segmentLimitPo2 - 1);
-    expect(rebuild(proving(cfg), cause, T0 + 9, cfg).prover.segmentLimitPo2).toBe(cfg.segmentLimitPo2);
-    expect(rebuild(proving(cfg, { segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 }), cause, T0 + 9, cfg, { smaller: true }).prover.segmentLimitPo2).toBe(MIN_SEGMENT_LIMIT_PO2);
+    expect(
+      rebuild(proving(cfg), cause, T0 + 9, cfg, { smaller: true }).prover.segmentLimitPo2,
+    ).toBe(cfg.segmentLimitPo2 - 1);
+    expect(rebuild(proving(cfg), cause, T0 + 9, cfg).prover.segmentLimitPo2).toBe(
+      cfg.segmentLimitPo2,
+    );
+    expect(
+      rebuild(proving(cfg, { segmentLimitPo2: MIN_SEGMENT_LIMIT_PO2 }), cause, T0 + 9, cfg, {
+        smaller: true,
+      }).prover.segmentLimitPo2,
+    ).toBe(MIN_SEGMENT_LIMIT_PO2);
   });
 });

@@ -13,6 +13,8 @@ describe("retry backoff", () => {
     expect(retryDelaySeconds(30, cfg, () => 0)).toBe(30);
   });
   it("a zero floor still backs off, and the ceiling binds", () => {
-    expect(worstCaseRetrySchedule(3, { retryMinDelaySeconds: 0, retryMaxDelaySeconds: 1 })).toEqual([1, 1, 1]);
+    expect(worstCaseRetrySchedule(3, { retryMinDelaySeconds: 0, retryMaxDelaySeconds: 1 })).toEqual(
+      [1, 1, 1],
+    );
   });
 });

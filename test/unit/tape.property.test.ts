@@ -56,7 +56,8 @@ function outcome(bytes: Uint8Array): Outcome {
   } catch (e) {
     if (!(e instanceof TapeError)) throw new Error(`not a TapeError: ${String(e)}`, { cause: e });
     if (!CODES.has(e.code)) throw new Error(`unknown TapeError code ${JSON.stringify(e.code)}`);
-    if (typeof e.message !== "string" || e.message.length === 0) throw new Error(`TapeError ${e.code} has no message`);
+    if (typeof e.message !== "string" || e.message.length === 0)
+      throw new Error(`TapeError ${e.code} has no message`);
     return { ok: false, code: e.code };
   }
 }
@@ -72,13 +73,18 @@ const frameInputs = (maxLength: number) => fc.uint8Array({ maxLength, max: 0x0f,
 const patternInputs = (minFrames: number, maxFrames: number) =>
   fc
     .tuple(fc.integer({ min: minFrames, max: maxFrames }), u32)
-    .map(([n, p]) => new Uint8Array(n).map((_, i) => (Math.imul(i + 1, p | 1) >>> (i % 29)) & 0x0f));
+    .map(([n, p]) =>
+      new Uint8Array(n).map((_, i) => (Math.imul(i + 1, p | 1) >>> (i % 29)) & 0x0f),
+    );
 
 /** A valid tape and what it was built from. */
 const validTape = fc
   .record({
     seed: u32,
-    inputs: fc.oneof({ arbitrary: frameInputs(300), weight: 9 }, { arbitrary: patternInputs(0, MAX_FRAMES), weight: 1 }),
+    inputs: fc.oneof(
+      { arbitrary: frameInputs(300), weight: 9 },
+      { arbitrary: patternInputs(0, MAX_FRAMES), weight: 1 },
+    ),
     finalScore: fc.integer({ min: 1, max: 0xffffffff }),
     finalRngState: u32,
   })
@@ -87,17 +93,36 @@ const validTape = fc
 // ---- biased generators of (mostly) invalid bytes, each aimed at a deeper check of the parser ----
 
 /** Anything at all. */
-const anyBytes = fc.oneof(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ maxLength: 4096, size: "max" }));
+const anyBytes = fc.oneof(
+  fc.uint8Array({ maxLength: 64 }),
+  fc.uint8Array({ maxLength: 4096, size: "max" }),
+);
 
 /** A header whose every field is usually right and sometimes wrong, then a random tail. */
 const headerThenTail = fc
   .record({
-    magic: fc.oneof({ arbitrary: fc.constant(TAPE_MAGIC), weight: 4 }, { arbitrary: u32, weight: 1 }),
-    version: fc.oneof({ arbitrary: fc.constant(TAPE_VERSION), weight: 4 }, { arbitrary: fc.nat({ max: 255 }), weight: 1 }),
-    rules: fc.oneof({ arbitrary: fc.constant(RULES_TAG_AST3), weight: 4 }, { arbitrary: fc.nat({ max: 255 }), weight: 1 }),
-    reserved: fc.oneof({ arbitrary: fc.constant(0), weight: 4 }, { arbitrary: fc.nat({ max: 0xffff }), weight: 1 }),
+    magic: fc.oneof(
+      { arbitrary: fc.constant(TAPE_MAGIC), weight: 4 },
+      { arbitrary: u32, weight: 1 },
+    ),
+    version: fc.oneof(
+      { arbitrary: fc.constant(TAPE_VERSION), weight: 4 },
+      { arbitrary: fc.nat({ max: 255 }), weight: 1 },
+    ),
+    rules: fc.oneof(
+      { arbitrary: fc.constant(RULES_TAG_AST3), weight: 4 },
+      { arbitrary: fc.nat({ max: 255 }), weight: 1 },
+    ),
+    reserved: fc.oneof(
+      { arbitrary: fc.constant(0), weight: 4 },
+      { arbitrary: fc.nat({ max: 0xffff }), weight: 1 },
+    ),
     seed: u32,
-    frames: fc.oneof(fc.nat({ max: 64 }), fc.integer({ min: MAX_FRAMES - 1, max: MAX_FRAMES + 2 }), u32),
+    frames: fc.oneof(
+      fc.nat({ max: 64 }),
+      fc.integer({ min: MAX_FRAMES - 1, max: MAX_FRAMES + 2 }),
+      u32,
+    ),
     tail: fc.uint8Array({ maxLength: 256, size: "max" }),
   })
   .map((h) => {
@@ -115,7 +140,12 @@ const headerThenTail = fc
 
 /** A correct header and a length that agrees with it, but random inputs (high bits too) and trailer. */
 const rightLengthRandomBody = fc
-  .tuple(u32, fc.uint8Array({ maxLength: 256, size: "max" }), fc.boolean(), fc.uint8Array({ minLength: TRAILER_BYTES, maxLength: TRAILER_BYTES }))
+  .tuple(
+    u32,
+    fc.uint8Array({ maxLength: 256, size: "max" }),
+    fc.boolean(),
+    fc.uint8Array({ minLength: TRAILER_BYTES, maxLength: TRAILER_BYTES }),
+  )
   .map(([seed, raw, lowBitsOnly, trailer]) => {
     const inputs = lowBitsOnly ? raw.map((x) => x & 0x0f) : raw;
     const b = buildTape({ seed, inputs, finalScore: 1, finalRngState: 0 });
@@ -127,7 +157,9 @@ const rightLengthRandomBody = fc
 const nearlyValid = fc
   .record({
     seed: u32,
-    inputs: fc.constantFrom(0x0f, 0xff).chain((max) => fc.uint8Array({ maxLength: 256, max, size: "max" })),
+    inputs: fc
+      .constantFrom(0x0f, 0xff)
+      .chain((max) => fc.uint8Array({ maxLength: 256, max, size: "max" })),
     finalScore: fc.oneof(fc.constant(0), u32),
     finalRngState: u32,
   })
@@ -146,7 +178,10 @@ const truncatedOrExtended = fc
 
 /** Any of the above, sometimes as a view at an odd offset into a larger buffer. */
 const garbage = fc
-  .tuple(fc.oneof(anyBytes, headerThenTail, rightLengthRandomBody, nearlyValid, truncatedOrExtended), fc.nat({ max: 7 }))
+  .tuple(
+    fc.oneof(anyBytes, headerThenTail, rightLengthRandomBody, nearlyValid, truncatedOrExtended),
+    fc.nat({ max: 7 }),
+  )
   .map(([bytes, offset]) => {
     if (offset === 0) return bytes;
     const big = new Uint8Array(offset + bytes.length + 3).fill(0xaa);
@@ -181,7 +216,9 @@ function codeForChange(tape: Uint8Array, pos: number, value: number): TapeErrorC
   if (pos < 16) {
     const changed = tape.slice(12, 16);
     changed[pos - 12] = value;
-    return new DataView(changed.buffer).getUint32(0, true) > MAX_FRAMES ? "too_many_frames" : "length_mismatch";
+    return new DataView(changed.buffer).getUint32(0, true) > MAX_FRAMES
+      ? "too_many_frames"
+      : "length_mismatch";
   }
   if (pos < HEADER_BYTES + n) return value & 0xf0 ? "reserved_input_bits_set" : "checksum_mismatch";
   if (pos >= HEADER_BYTES + n + 8) return "checksum_mismatch"; // the stored CRC itself
@@ -191,7 +228,10 @@ function codeForChange(tape: Uint8Array, pos: number, value: number): TapeErrorC
 /** Offsets the format must guard: header, inputs and the stored CRC (not score/RNG state). */
 const coveredPositions = (tape: Uint8Array) => {
   const n = tape.length - HEADER_BYTES - TRAILER_BYTES;
-  return fc.oneof(fc.nat({ max: HEADER_BYTES + n - 1 }), fc.integer({ min: HEADER_BYTES + n + 8, max: tape.length - 1 }));
+  return fc.oneof(
+    fc.nat({ max: HEADER_BYTES + n - 1 }),
+    fc.integer({ min: HEADER_BYTES + n + 8, max: tape.length - 1 }),
+  );
 };
 
 const withByte = (bytes: Uint8Array, pos: number, value: number) => {
@@ -222,8 +262,14 @@ describe("a. any bytes: facts that match the bytes, or a TapeError with a known 
       const tape = fixture(name);
       for (let k = 0; k < tape.length; k++) {
         const r = outcome(tape.subarray(0, k));
-        const want = k === 0 ? "tape_empty" : k < HEADER_BYTES + TRAILER_BYTES ? "tape_truncated" : "length_mismatch";
-        if (r.ok || r.code !== want) expect({ name, k, r }).toEqual({ name, k, r: { ok: false, code: want } });
+        const want =
+          k === 0
+            ? "tape_empty"
+            : k < HEADER_BYTES + TRAILER_BYTES
+              ? "tape_truncated"
+              : "length_mismatch";
+        if (r.ok || r.code !== want)
+          expect({ name, k, r }).toEqual({ name, k, r: { ok: false, code: want } });
       }
       fc.assert(
         fc.property(fc.uint8Array({ minLength: 1, maxLength: 64 }), (extra) => {
@@ -243,7 +289,9 @@ describe("b. valid tapes round-trip", () => {
     fc.assert(
       fc.property(validTape, fc.boolean(), ({ spec, bytes }, asArray) => {
         // buildTape takes inputs as a Uint8Array or a number[]: both must give the same tape
-        expect(buildTape({ ...spec, inputs: asArray ? [...spec.inputs] : spec.inputs })).toEqual(bytes);
+        expect(buildTape({ ...spec, inputs: asArray ? [...spec.inputs] : spec.inputs })).toEqual(
+          bytes,
+        );
         const n = spec.inputs.length;
         expect(bytes.length).toBe(HEADER_BYTES + n + TRAILER_BYTES);
         const facts = parseTape(bytes);
@@ -257,7 +305,14 @@ describe("b. valid tapes round-trip", () => {
         });
         expect(bytes.subarray(HEADER_BYTES, HEADER_BYTES + n)).toEqual(spec.inputs);
         const { seed, finalScore, finalRngState } = facts;
-        expect(buildTape({ seed, finalScore, finalRngState, inputs: bytes.subarray(HEADER_BYTES, HEADER_BYTES + n) })).toEqual(bytes);
+        expect(
+          buildTape({
+            seed,
+            finalScore,
+            finalRngState,
+            inputs: bytes.subarray(HEADER_BYTES, HEADER_BYTES + n),
+          }),
+        ).toEqual(bytes);
       }),
       { numRuns: 500 },
     );
@@ -273,7 +328,9 @@ describe("b. valid tapes round-trip", () => {
     fc.assert(
       fc.property(nearLimit, (spec) => {
         const r = outcome(buildTape(spec)); // buildTape itself does not enforce the limit
-        expect(r.ok ? "ok" : r.code).toBe(spec.inputs.length <= MAX_FRAMES ? "ok" : "too_many_frames");
+        expect(r.ok ? "ok" : r.code).toBe(
+          spec.inputs.length <= MAX_FRAMES ? "ok" : "too_many_frames",
+        );
       }),
       { numRuns: 50 },
     );
@@ -306,7 +363,10 @@ describe("c. one changed byte in the covered part of a tape is always refused", 
     fc.assert(
       fc.property(cases, ([bytes, pos, delta]) => {
         const value = (bytes[pos]! + delta) & 0xff; // never the old value
-        expect(outcome(withByte(bytes, pos, value))).toEqual({ ok: false, code: codeForChange(bytes, pos, value) });
+        expect(outcome(withByte(bytes, pos, value))).toEqual({
+          ok: false,
+          code: codeForChange(bytes, pos, value),
+        });
       }),
       { numRuns: 2000 },
     );
@@ -318,7 +378,10 @@ describe("c. one changed byte in the covered part of a tape is always refused", 
       fc.assert(
         fc.property(coveredPositions(tape), fc.integer({ min: 1, max: 255 }), (pos, delta) => {
           const value = (tape[pos]! + delta) & 0xff;
-          expect(outcome(withByte(tape, pos, value))).toEqual({ ok: false, code: codeForChange(tape, pos, value) });
+          expect(outcome(withByte(tape, pos, value))).toEqual({
+            ok: false,
+            code: codeForChange(tape, pos, value),
+          });
         }),
         { numRuns: 500 },
       );
@@ -331,7 +394,8 @@ describe("c. one changed byte in the covered part of a tape is always refused", 
           if (value === tape[pos]) continue;
           const r = outcome(withByte(tape, pos, value));
           const want = codeForChange(tape, pos, value);
-          if (r.ok || r.code !== want) expect({ pos, value, r }).toEqual({ pos, value, r: { ok: false, code: want } });
+          if (r.ok || r.code !== want)
+            expect({ pos, value, r }).toEqual({ pos, value, r: { ok: false, code: want } });
         }
       }
     });
@@ -343,7 +407,12 @@ describe("the part of the tape the format does not cover (by design: the CRC end
   // then state the changed value. Only the prover's replay journal can catch such a tape.
   it("a changed score or RNG-state byte parses (score 0 aside) and states the changed value", () => {
     const cases = validTape.chain(({ spec, bytes }) =>
-      fc.tuple(fc.constant(spec), fc.constant(bytes), fc.nat({ max: 7 }), fc.integer({ min: 1, max: 255 })),
+      fc.tuple(
+        fc.constant(spec),
+        fc.constant(bytes),
+        fc.nat({ max: 7 }),
+        fc.integer({ min: 1, max: 255 }),
+      ),
     );
     fc.assert(
       fc.property(cases, ([spec, bytes, i, delta]) => {

@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { buildTape, crc32, MAX_FRAMES, parseTape, TapeError, type TapeErrorCode } from "../../src/tape.ts";
+import {
+  buildTape,
+  crc32,
+  MAX_FRAMES,
+  parseTape,
+  TapeError,
+  type TapeErrorCode,
+} from "../../src/tape.ts";
 import { fixture } from "../support/fixtures.ts";
 
 const codeOf = (bytes: Uint8Array): TapeErrorCode | "ok" => {
@@ -13,10 +20,19 @@ const codeOf = (bytes: Uint8Array): TapeErrorCode | "ok" => {
 };
 
 const valid = (frames = 10, score = 5) =>
-  buildTape({ seed: 0x1234, inputs: new Uint8Array(frames).fill(0x0f), finalScore: score, finalRngState: 77 });
+  buildTape({
+    seed: 0x1234,
+    inputs: new Uint8Array(frames).fill(0x0f),
+    finalScore: score,
+    finalRngState: 77,
+  });
 
 /** Rewrites a tape field, then fixes the CRC so only that field is wrong. */
-function mutate(bytes: Uint8Array, edit: (b: Uint8Array, v: DataView) => void, fixCrc = true): Uint8Array {
+function mutate(
+  bytes: Uint8Array,
+  edit: (b: Uint8Array, v: DataView) => void,
+  fixCrc = true,
+): Uint8Array {
   const b = bytes.slice();
   const v = new DataView(b.buffer);
   edit(b, v);
@@ -39,7 +55,11 @@ describe("the real fixtures", () => {
     });
   });
   it("parses the medium game", () => {
-    expect(parseTape(fixture("test-medium"))).toMatchObject({ seed: 0xdeadbeef, frameCount: 3980, finalScore: 90 });
+    expect(parseTape(fixture("test-medium"))).toMatchObject({
+      seed: 0xdeadbeef,
+      frameCount: 3980,
+      finalScore: 90,
+    });
   });
   it("refuses the zero-score tape", () => {
     expect(codeOf(fixture("test-short"))).toBe("zero_score");
@@ -57,20 +77,31 @@ describe("every rule of the format", () => {
     expect(codeOf(valid(0))).toBe("ok");
   });
   it("magic", () => expect(codeOf(mutate(valid(), (b) => (b[0] = 0x51)))).toBe("bad_magic"));
-  it("version", () => expect(codeOf(mutate(valid(), (b) => (b[4] = 1)))).toBe("unsupported_version"));
-  it("rules tag", () => expect(codeOf(mutate(valid(), (b) => (b[5] = 2)))).toBe("unsupported_rules"));
+  it("version", () =>
+    expect(codeOf(mutate(valid(), (b) => (b[4] = 1)))).toBe("unsupported_version"));
+  it("rules tag", () =>
+    expect(codeOf(mutate(valid(), (b) => (b[5] = 2)))).toBe("unsupported_rules"));
   it("reserved bytes 6 and 7", () => {
     expect(codeOf(mutate(valid(), (b) => (b[6] = 1)))).toBe("reserved_bytes_set");
     expect(codeOf(mutate(valid(), (b) => (b[7] = 0x80)))).toBe("reserved_bytes_set");
   });
   it("frame count at the limit is fine, one past it is refused", () => {
     expect(codeOf(valid(MAX_FRAMES))).toBe("ok");
-    const over = buildTape({ seed: 1, inputs: new Uint8Array(MAX_FRAMES + 1), finalScore: 1, finalRngState: 1 });
+    const over = buildTape({
+      seed: 1,
+      inputs: new Uint8Array(MAX_FRAMES + 1),
+      finalScore: 1,
+      finalRngState: 1,
+    });
     expect(codeOf(over)).toBe("too_many_frames");
   });
   it("frame count that disagrees with the length (one short, one long)", () => {
-    expect(codeOf(mutate(valid(10), (_b, v) => v.setUint32(12, 11, true), false))).toBe("length_mismatch");
-    expect(codeOf(mutate(valid(10), (_b, v) => v.setUint32(12, 9, true), false))).toBe("length_mismatch");
+    expect(codeOf(mutate(valid(10), (_b, v) => v.setUint32(12, 11, true), false))).toBe(
+      "length_mismatch",
+    );
+    expect(codeOf(mutate(valid(10), (_b, v) => v.setUint32(12, 9, true), false))).toBe(
+      "length_mismatch",
+    );
     const extra = new Uint8Array(valid(10).length + 1);
     extra.set(valid(10));
     expect(codeOf(extra)).toBe("length_mismatch");
@@ -82,7 +113,9 @@ describe("every rule of the format", () => {
   it("CRC covers header and inputs", () => {
     expect(codeOf(mutate(valid(), (b) => (b[16] = 0x01), false))).toBe("checksum_mismatch");
     expect(codeOf(mutate(valid(), (b) => (b[8] = b[8]! ^ 1), false))).toBe("checksum_mismatch");
-    expect(codeOf(mutate(valid(), (b) => (b[b.length - 1] = b[b.length - 1]! ^ 1), false))).toBe("checksum_mismatch");
+    expect(codeOf(mutate(valid(), (b) => (b[b.length - 1] = b[b.length - 1]! ^ 1), false))).toBe(
+      "checksum_mismatch",
+    );
   });
   it("score 1 is provable, score 0 is not", () => {
     expect(codeOf(valid(10, 1))).toBe("ok");
