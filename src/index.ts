@@ -1,9 +1,9 @@
-import { app } from "./routes.ts";
-import { handleQueue } from "./queue.ts";
+import { app } from "./http/routes.ts";
+import { handleQueue } from "./queue/consumer.ts";
 
-export { ProverDispatcher } from "./dispatcher.ts";
-export { JobIndex } from "./job-index.ts";
-export { ProofJob } from "./job-object.ts";
+export { ProverDispatcher } from "./objects/prover-dispatcher.ts";
+export { JobIndex } from "./objects/job-index.ts";
+export { ProofJob } from "./objects/proof-job.ts";
 
 /** The Worker: Hono routes for HTTP, one queue handler for both the jobs queue and its DLQ. */
 export default {

@@ -28,11 +28,11 @@
 import { createWriteStream } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { isTerminal, type Job, type TapeInfo } from "../job.ts";
-import { journalMismatch } from "../lifecycle.ts";
+import { isTerminal, type Job, type TapeInfo } from "../core/job.ts";
+import { journalMismatch } from "../core/lifecycle.ts";
 import { audit } from "../ops/timeouts.ts";
 import { parseVarFlag, readWranglerConfig } from "../ops/wrangler-config.ts";
-import { buildTape, parseTape, RULES_DIGEST_AST3, sha256Hex } from "../tape.ts";
+import { buildTape, parseTape, RULES_DIGEST_AST3, sha256Hex } from "../core/tape.ts";
 import { mulberry32, type FaultKind } from "./prover-faults.ts";
 import { startLocalRun } from "./stack.ts";
 

@@ -9,7 +9,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { parseTape } from "../tape.ts";
+import { parseTape } from "../core/tape.ts";
 import { startLocalRun } from "./stack.ts";
 
 const { values } = parseArgs({

@@ -3,7 +3,13 @@
  * `/health` body, all as PROVER_API.md states them (kept apart so the server file is only wiring).
  */
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
-import { MAX_FRAMES, parseTape, RULES_DIGEST_AST3, TapeError, type TapeFacts } from "../tape.ts";
+import {
+  MAX_FRAMES,
+  parseTape,
+  RULES_DIGEST_AST3,
+  TapeError,
+  type TapeFacts,
+} from "../core/tape.ts";
 import type { RouteKind } from "./prover-faults.ts";
 import type { JobOptions, ReceiptKind } from "./prover-jobs.ts";
 

@@ -4,8 +4,8 @@
  * timer per job for the side effects (a lost job disappearing, a proof timeout killing the server).
  */
 import { createHash, randomUUID } from "node:crypto";
-import type { Journal } from "../job.ts";
-import { RULES_DIGEST_AST3, type TapeFacts } from "../tape.ts";
+import type { Journal } from "../core/job.ts";
+import { RULES_DIGEST_AST3, type TapeFacts } from "../core/tape.ts";
 import type { JobFaultKind } from "./prover-faults.ts";
 
 export type ReceiptKind = "composite" | "succinct" | "groth16";
@@ -28,7 +28,7 @@ export interface JobTimings {
   runningJobTimeoutMs: number;
 }
 
-/** The journal a proof commits to: the same shape the gateway checks (src/job.ts). */
+/** The journal a proof commits to: the same shape the gateway checks (src/core/job.ts). */
 export type { Journal };
 
 interface Job {

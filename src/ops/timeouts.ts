@@ -15,8 +15,8 @@ import {
   parseConfig,
   ruleMessage,
   type Config,
-} from "../config.ts";
-import { worstCaseRetrySchedule } from "../retries.ts";
+} from "../core/config.ts";
+import { worstCaseRetrySchedule } from "../core/retries.ts";
 import {
   parseVarFlag,
   readWranglerConfig,

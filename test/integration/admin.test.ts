@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { tapeKey } from "../../src/r2.ts";
+import { tapeKey } from "../../src/core/r2-keys.ts";
 import { call, callWith, postTape, seedJob, stubOf, uniqueTape, waitForJob } from "./helpers.ts";
 
 const TOKEN = "admin-token-for-tests-0123456789";

@@ -1,7 +1,7 @@
 import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import type { Job } from "../../src/job.ts";
+import type { Job } from "../../src/core/job.ts";
 import {
   call,
   cfg,

@@ -1,6 +1,6 @@
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import { beforeEach, describe, expect, inject, it } from "vitest";
-import type { Job } from "../../src/job.ts";
+import type { Job } from "../../src/core/job.ts";
 import {
   call,
   cfg,

@@ -13,8 +13,8 @@ import { createExecutionContext } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
-import { tapeKey } from "../../src/r2.ts";
-import { HEADER_BYTES, sha256Hex, TRAILER_BYTES } from "../../src/tape.ts";
+import { tapeKey } from "../../src/core/r2-keys.ts";
+import { HEADER_BYTES, sha256Hex, TRAILER_BYTES } from "../../src/core/tape.ts";
 import { fixture } from "./fixtures.ts";
 import { answerOf, call, cfg, dispatcher, postTape, uniqueTape, type Answer } from "./helpers.ts";
 

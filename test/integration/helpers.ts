@@ -1,13 +1,13 @@
 import { createExecutionContext, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { parseConfig } from "../../src/config.ts";
-import { dispatcherOf } from "../../src/dispatcher.ts";
-import { jobIndexOf } from "../../src/job-index.ts";
+import { parseConfig } from "../../src/core/config.ts";
+import { dispatcherOf } from "../../src/objects/prover-dispatcher.ts";
+import { jobIndexOf } from "../../src/objects/job-index.ts";
 import worker from "../../src/index.ts";
-import type { Job } from "../../src/job.ts";
-import { newJob } from "../../src/lifecycle.ts";
-import { tapeKey } from "../../src/r2.ts";
-import { buildTape, parseTape, sha256Hex } from "../../src/tape.ts";
+import type { Job } from "../../src/core/job.ts";
+import { newJob } from "../../src/core/lifecycle.ts";
+import { tapeKey } from "../../src/core/r2-keys.ts";
+import { buildTape, parseTape, sha256Hex } from "../../src/core/tape.ts";
 
 /** The config the Worker under test runs with (test/support/test-vars.ts over wrangler.jsonc). */
 export const cfg = parseConfig(env as unknown as Record<string, unknown>);

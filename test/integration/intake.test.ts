@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { env } from "cloudflare:workers";
-import { crc32, sha256Hex } from "../../src/tape.ts";
+import { crc32, sha256Hex } from "../../src/core/tape.ts";
 import { fixture } from "./fixtures.ts";
 import {
   call,

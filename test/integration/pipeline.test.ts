@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { parseTape } from "../../src/tape.ts";
+import { parseTape } from "../../src/core/tape.ts";
 import { fixture } from "./fixtures.ts";
 import { call, postTape, prover, uniqueTape, waitForJob } from "./helpers.ts";
 

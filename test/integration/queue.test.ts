@@ -2,7 +2,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
-import type { Job } from "../../src/job.ts";
+import type { Job } from "../../src/core/job.ts";
 import { fixture } from "./fixtures.ts";
 import {
   call,

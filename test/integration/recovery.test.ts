@@ -1,8 +1,8 @@
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, it } from "vitest";
-import type { Job } from "../../src/job.ts";
-import { MIN_SEGMENT_LIMIT_PO2 } from "../../src/recovery.ts";
+import type { Job } from "../../src/core/job.ts";
+import { MIN_SEGMENT_LIMIT_PO2 } from "../../src/core/recovery.ts";
 import {
   call,
   cfg,

@@ -6,9 +6,9 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { Job, ResultDocument } from "../../src/job.ts";
-import { resultKey } from "../../src/r2.ts";
-import { RULES_DIGEST_AST3 } from "../../src/tape.ts";
+import type { Job, ResultDocument } from "../../src/core/job.ts";
+import { resultKey } from "../../src/core/r2-keys.ts";
+import { RULES_DIGEST_AST3 } from "../../src/core/tape.ts";
 import {
   call,
   withObjectEnv,

@@ -5,7 +5,7 @@
  */
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, inject, it, vi } from "vitest";
-import { INTAKE_RATE_PERIOD_SECONDS } from "../../src/routes.ts";
+import { INTAKE_RATE_PERIOD_SECONDS } from "../../src/http/routes.ts";
 import { TEST_API_KEY } from "../support/test-vars.ts";
 import { call, callWith, postTape, prover, uniqueTape, waitForJob } from "./helpers.ts";
 

@@ -1,5 +1,5 @@
 import { fileURLToPath } from "node:url";
-import { parseConfig, type Config } from "../../src/config.ts";
+import { parseConfig, type Config } from "../../src/core/config.ts";
 import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
 import { TEST_VARS } from "./test-vars.ts";
 

@@ -6,7 +6,7 @@ import {
   parseConfig,
   publicConfig,
   VAR_MEANINGS,
-} from "../../src/config.ts";
+} from "../../src/core/config.ts";
 import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
 
 /** The committed wrangler.jsonc vars: what production runs by default. */

@@ -1,8 +1,14 @@
 import { createHash } from "node:crypto";
 import fc from "fast-check";
 import { describe, it } from "vitest";
-import type { Config } from "../../src/config.ts";
-import { isTerminal, unsubmitted, type Job, type Journal, type TapeInfo } from "../../src/job.ts";
+import type { Config } from "../../src/core/config.ts";
+import {
+  isTerminal,
+  unsubmitted,
+  type Job,
+  type Journal,
+  type TapeInfo,
+} from "../../src/core/job.ts";
 import {
   alarmAt,
   canRetry,
@@ -26,15 +32,15 @@ import {
   type PollOutcome,
   type SubmitOutcome,
   type Whereabouts,
-} from "../../src/lifecycle.ts";
+} from "../../src/core/lifecycle.ts";
 import {
   addCleanup,
   dueCleanups,
   onCleanup,
   type CleanupOutcome,
-} from "../../src/prover-cleanup.ts";
-import { MIN_SEGMENT_LIMIT_PO2 } from "../../src/recovery.ts";
-import { buildTape, parseTape, RULES_DIGEST_AST3 } from "../../src/tape.ts";
+} from "../../src/core/prover-cleanup.ts";
+import { MIN_SEGMENT_LIMIT_PO2 } from "../../src/core/recovery.ts";
+import { buildTape, parseTape, RULES_DIGEST_AST3 } from "../../src/core/tape.ts";
 import { CONFIGS as BASE_CONFIGS, configWith, T0 } from "../support/configs.ts";
 import { TEST_VARS } from "../support/test-vars.ts";
 
@@ -42,7 +48,7 @@ import { TEST_VARS } from "../support/test-vars.ts";
  * Model-based properties of the pure lifecycle core. Random sequences of outside events
  * (queue deliveries, dispatcher answers, submit and poll outcomes, alarms, R2 writes, cancels,
  * dead letters, reposts, clock jumps) drive one job through a small emulation of the Durable
- * Object shell (src/job-object.ts): the same calls in the same order with the same gates —
+ * Object shell (src/objects/proof-job.ts): the same calls in the same order with the same gates —
  * `expire` before every event, `onPoll` only while proving, `journalMismatch` →
  * `onResultInvalid` / `onResultStored` for a finished proof, a failed R2 write keeps the job
  * proving, a submission that comes back after the job left `queued` becomes an orphan clean-up.
@@ -574,7 +580,7 @@ function checkState(job: Job, now: number, cfg: Config, expected: Journal): void
 }
 
 // ---------------------------------------------------------------------------------------------
-// The shell emulation (mirrors src/job-object.ts).
+// The shell emulation (mirrors src/objects/proof-job.ts).
 
 interface Inflight {
   url: string;
@@ -1329,7 +1335,7 @@ describe("ended jobs stay ended under the core functions themselves", () => {
 });
 
 describe("a submission is credited only to the attempt it was made for", () => {
-  // Found by this file (shell, src/job-object.ts): a delivery of attempt N is granted a prover
+  // Found by this file (shell, src/objects/proof-job.ts): a delivery of attempt N is granted a prover
   // and starts submitting; meanwhile the player cancels and posts the tape again (attempt N+1,
   // queued). dispatch() used to credit the returning submission to attempt N+1, proving on a
   // prover job made for attempt N. It now compares attempts, as the model above does, and treats

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Config } from "../../src/config.ts";
-import { unsubmitted, type Job, type JobStatus, type Journal } from "../../src/job.ts";
+import type { Config } from "../../src/core/config.ts";
+import { unsubmitted, type Job, type JobStatus, type Journal } from "../../src/core/job.ts";
 import {
   alarmAt,
   canRetry,
@@ -23,9 +23,9 @@ import {
   watchdogAt,
   type PollOutcome,
   type SubmitOutcome,
-} from "../../src/lifecycle.ts";
-import { retryDelaySeconds, worstCaseRetrySchedule } from "../../src/retries.ts";
-import { RULES_DIGEST_AST3 } from "../../src/tape.ts";
+} from "../../src/core/lifecycle.ts";
+import { retryDelaySeconds, worstCaseRetrySchedule } from "../../src/core/retries.ts";
+import { RULES_DIGEST_AST3 } from "../../src/core/tape.ts";
 import { CONFIGS, T0, URL_A, URL_B } from "../support/configs.ts";
 
 /**

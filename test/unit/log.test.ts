@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { parseConfig } from "../../src/config.ts";
-import { cancel, newJob, onDelivery } from "../../src/lifecycle.ts";
-import { logTransition } from "../../src/log.ts";
+import { parseConfig } from "../../src/core/config.ts";
+import { cancel, newJob, onDelivery } from "../../src/core/lifecycle.ts";
+import { logTransition } from "../../src/core/log.ts";
 
 const cfg = parseConfig({ PROVER_BASE_URL: "http://127.0.0.1:1" });
 const T0 = 1_700_000_000_000;

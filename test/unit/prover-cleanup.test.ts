@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { Job, ProverCleanup } from "../../src/job.ts";
-import { cancel, newJob, onSubmit } from "../../src/lifecycle.ts";
+import type { Job, ProverCleanup } from "../../src/core/job.ts";
+import { cancel, newJob, onSubmit } from "../../src/core/lifecycle.ts";
 import {
   abandonProverJob,
   addCleanup,
@@ -8,7 +8,7 @@ import {
   nextCleanupAt,
   onCleanup,
   type CleanupOutcome,
-} from "../../src/prover-cleanup.ts";
+} from "../../src/core/prover-cleanup.ts";
 import { CONFIGS, configWith, T0, URL_A, URL_B } from "../support/configs.ts";
 
 const tape = {

@@ -1,11 +1,11 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { parseConfig, type Config } from "../../src/config.ts";
-import type { JobError } from "../../src/errors.ts";
-import { unsubmitted, type Job } from "../../src/job.ts";
-import { expire, newJob, onPoll, onResultInvalid, onSubmit } from "../../src/lifecycle.ts";
+import { parseConfig, type Config } from "../../src/core/config.ts";
+import type { JobError } from "../../src/http/errors.ts";
+import { unsubmitted, type Job } from "../../src/core/job.ts";
+import { expire, newJob, onPoll, onResultInvalid, onSubmit } from "../../src/core/lifecycle.ts";
 import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
-import { failureAction, MIN_SEGMENT_LIMIT_PO2, rebuild } from "../../src/recovery.ts";
+import { failureAction, MIN_SEGMENT_LIMIT_PO2, rebuild } from "../../src/core/recovery.ts";
 import { TEST_VARS } from "../support/test-vars.ts";
 
 const committed =

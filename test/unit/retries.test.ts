@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { retryDelaySeconds, worstCaseRetrySchedule } from "../../src/retries.ts";
+import { retryDelaySeconds, worstCaseRetrySchedule } from "../../src/core/retries.ts";
 
 const cfg = { retryMinDelaySeconds: 2, retryMaxDelaySeconds: 60 };
 

@@ -1,5 +1,5 @@
 /**
- * Property tests of the tape parser (src/tape.ts), generated with fast-check and run over the real
+ * Property tests of the tape parser (src/core/tape.ts), generated with fast-check and run over the real
  * fixtures in ../shared/fixtures. They prove that:
  *  a. any byte string either parses into facts consistent with its bytes, or is refused with a
  *     TapeError carrying one of the parser's codes — never any other exception;
@@ -27,7 +27,7 @@ import {
   TRAILER_BYTES,
   type TapeErrorCode,
   type TapeFacts,
-} from "../../src/tape.ts";
+} from "../../src/core/tape.ts";
 import { FIXTURE_NAMES, fixture } from "../support/fixtures.ts";
 
 /** Every code the parser may use (`satisfies` fails to compile if TapeErrorCode gains or loses one). */

@@ -6,7 +6,7 @@ import {
   parseTape,
   TapeError,
   type TapeErrorCode,
-} from "../../src/tape.ts";
+} from "../../src/core/tape.ts";
 import { fixture } from "../support/fixtures.ts";
 
 const codeOf = (bytes: Uint8Array): TapeErrorCode | "ok" => {

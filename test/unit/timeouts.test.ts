@@ -8,7 +8,7 @@ import {
   parseWranglerConfig,
   type WranglerConfig,
 } from "../../src/ops/wrangler-config.ts";
-import { worstCaseRetrySchedule } from "../../src/retries.ts";
+import { worstCaseRetrySchedule } from "../../src/core/retries.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const committed = (): WranglerConfig =>

@@ -1,10 +1,10 @@
 import * as z from "zod";
-import type { Config } from "./config.ts";
-import type { JobError } from "./errors.ts";
-import type { Journal } from "./job.ts";
-import type { PollOutcome, SubmitOutcome } from "./lifecycle.ts";
-import type { CleanupOutcome } from "./prover-cleanup.ts";
-import { RULES_DIGEST_AST3 } from "./tape.ts";
+import type { Config } from "../core/config.ts";
+import type { JobError } from "../http/errors.ts";
+import type { Journal } from "../core/job.ts";
+import type { PollOutcome, SubmitOutcome } from "../core/lifecycle.ts";
+import type { CleanupOutcome } from "../core/prover-cleanup.ts";
+import { RULES_DIGEST_AST3 } from "../core/tape.ts";
 
 /**
  * The prover's HTTP contract (shared/PROVER_API.md). Every reply is status-checked and

@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
-import { configFrom, type Config } from "./config.ts";
-import type { Admission } from "./lifecycle.ts";
+import { configFrom, type Config } from "../core/config.ts";
+import type { Admission } from "../core/lifecycle.ts";
 
 /**
  * The line in front of the prover(s): one Durable Object (named `DISPATCHER_NAME`) that knows

@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import type { Job, JobStatus } from "./job.ts";
+import type { Job, JobStatus } from "../core/job.ts";
 
 /**
  * The index behind `GET /api/admin/jobs`: one row per job (its current attempt), written by

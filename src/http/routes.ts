@@ -4,15 +4,15 @@ import { admin } from "./admin.ts";
 import { HTTPException } from "hono/http-exception";
 import { readBodyLimited } from "./body.ts";
 import { bearerToken, hashToken, newCancelToken, sameSecret } from "./cancel-token.ts";
-import { ConfigError, configFrom, publicConfig, type Config } from "./config.ts";
+import { ConfigError, configFrom, publicConfig, type Config } from "../core/config.ts";
 import { ApiError, conflict, notFound, queueUnavailable } from "./errors.ts";
-import { dispatcherOf } from "./dispatcher.ts";
-import { proverHealth } from "./health.ts";
-import type { Job } from "./job.ts";
+import { dispatcherOf } from "../objects/prover-dispatcher.ts";
+import { proverHealth } from "../prover/health.ts";
+import type { Job } from "../core/job.ts";
 import { checkedJobId, loadJob, publicJob, statusUrl } from "./job-view.ts";
-import { canRetry } from "./lifecycle.ts";
-import { resultKey, tapeKey } from "./r2.ts";
-import { parseTape, sha256Hex, TapeError } from "./tape.ts";
+import { canRetry } from "../core/lifecycle.ts";
+import { resultKey, tapeKey } from "../core/r2-keys.ts";
+import { parseTape, sha256Hex, TapeError } from "../core/tape.ts";
 
 type AppEnv = { Bindings: Env; Variables: { config: Config } };
 

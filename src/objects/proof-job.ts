@@ -1,8 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
-import { configFrom, type Config } from "./config.ts";
-import { dispatcherOf } from "./dispatcher.ts";
+import { configFrom, type Config } from "../core/config.ts";
+import { dispatcherOf } from "./prover-dispatcher.ts";
 import { indexRow, jobIndexOf } from "./job-index.ts";
-import { isTerminal, type Job, type ResultDocument, type TapeInfo } from "./job.ts";
+import { isTerminal, type Job, type ResultDocument, type TapeInfo } from "../core/job.ts";
 import {
   alarmAt,
   canRetry,
@@ -25,12 +25,12 @@ import {
   type MessageAction,
   type PollOutcome,
   type Whereabouts,
-} from "./lifecycle.ts";
-import { logTransition } from "./log.ts";
-import { addCleanup, dueCleanups, onCleanup } from "./prover-cleanup.ts";
-import { ProverClient } from "./prover-client.ts";
-import { resultKey, tapeKey } from "./r2.ts";
-import { RULES_DIGEST_AST3 } from "./tape.ts";
+} from "../core/lifecycle.ts";
+import { logTransition } from "../core/log.ts";
+import { addCleanup, dueCleanups, onCleanup } from "../core/prover-cleanup.ts";
+import { ProverClient } from "../prover/client.ts";
+import { resultKey, tapeKey } from "../core/r2-keys.ts";
+import { RULES_DIGEST_AST3 } from "../core/tape.ts";
 
 /** The queue message that carries a job to the consumer. */
 export interface JobMessage {

@@ -1,5 +1,5 @@
 import { ApiError, notFound } from "./errors.ts";
-import type { Job } from "./job.ts";
+import type { Job } from "../core/job.ts";
 
 /** How jobs look from outside: the shapes and checks the player and admin routes share. */
 

@@ -1,4 +1,4 @@
-import type { JobError } from "./errors.ts";
+import type { JobError } from "../http/errors.ts";
 import type { TapeFacts } from "./tape.ts";
 
 /**

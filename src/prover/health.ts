@@ -1,5 +1,5 @@
-import type { Config } from "./config.ts";
-import { ProverClient, type ProverHealth } from "./prover-client.ts";
+import type { Config } from "../core/config.ts";
+import { ProverClient, type ProverHealth } from "./client.ts";
 
 /** How long one prover health reading is reused (per isolate) so `/api/health` stays cheap. */
 export const HEALTH_CACHE_MS = 15_000;

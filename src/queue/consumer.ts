@@ -1,7 +1,7 @@
 import * as z from "zod";
-import { configFrom } from "./config.ts";
-import type { JobMessage } from "./job-object.ts";
-import { retryDelaySeconds } from "./retries.ts";
+import { configFrom } from "../core/config.ts";
+import type { JobMessage } from "../objects/proof-job.ts";
+import { retryDelaySeconds } from "../core/retries.ts";
 
 const jobMessage = z.object({ jobId: z.string().regex(/^[0-9a-f]{64}$/) });
 

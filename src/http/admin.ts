@@ -1,12 +1,12 @@
 import { Hono } from "hono";
 import { bearerToken, newCancelToken, sameSecret } from "./cancel-token.ts";
-import { configFrom, type Config } from "./config.ts";
+import { configFrom, type Config } from "../core/config.ts";
 import { ApiError, conflict, queueUnavailable } from "./errors.ts";
-import { jobIndexOf, parseCursor } from "./job-index.ts";
-import { JOB_STATUSES, type Job, type JobStatus } from "./job.ts";
+import { jobIndexOf, parseCursor } from "../objects/job-index.ts";
+import { JOB_STATUSES, type Job, type JobStatus } from "../core/job.ts";
 import { loadJob, publicJob, statusUrl } from "./job-view.ts";
-import { canRetry } from "./lifecycle.ts";
-import { tapeKey } from "./r2.ts";
+import { canRetry } from "../core/lifecycle.ts";
+import { tapeKey } from "../core/r2-keys.ts";
 
 /**
  * The operator API under /api/admin, behind `Authorization: Bearer <ADMIN_TOKEN>`.
