@@ -7,21 +7,14 @@
  */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import {
-  ConfigError,
-  ORDER_RULES,
-  VAR_MEANINGS,
-  holds,
-  parseConfig,
-  ruleMessage,
-  type Config,
-} from "../core/config.ts";
+import { ConfigError, ORDER_RULES, holds, parseConfig, ruleMessage } from "../core/config.ts";
 import { worstCaseRetrySchedule } from "../core/retries.ts";
+import { CONFIG_VARS, VAR_MEANINGS, VAR_SCHEMAS, type VarName } from "../core/vars.ts";
+import { isDeadLetterQueue } from "../queue/message.ts";
 import {
   parseVarFlag,
   readWranglerConfig,
   UsageError,
-  type QueueConsumer,
   type WranglerConfig,
 } from "./wrangler-config.ts";
 
@@ -52,8 +45,6 @@ export interface Report {
   notes: string[];
 }
 
-const isDlq = (c: QueueConsumer) => c.queue.endsWith("-dlq");
-
 function human(name: string, value: number): string {
   if (name.endsWith("_MS"))
     return value >= 1000 ? `${value} ms (${fmtSeconds(value / 1000)})` : `${value} ms`;
@@ -78,16 +69,18 @@ export function audit(wrangler: WranglerConfig, overrides: Record<string, string
     if (!(e instanceof ConfigError)) throw e;
     problems.push({ message: e.message, vars: e.vars });
   }
-  // Defaults fill what wrangler.jsonc leaves out, so the table shows what the Worker would run with.
-  const effective = (name: string): number => {
-    if (raw[name] !== undefined && raw[name] !== "") return Number(raw[name]);
-    return Number(DEFAULTS[KEY[name]!]);
+  // The var's own schema fills in its default, so the table shows what the Worker would run
+  // with; a value it refuses is shown as given (the problem above names it).
+  const effective = (name: VarName): number => {
+    const r = VAR_SCHEMAS[name].safeParse(raw[name]);
+    return Number(r.success ? r.data : raw[name]);
   };
 
   const consumers = wrangler.queues?.consumers ?? [];
-  const jobs = consumers.find((c) => !isDlq(c));
+  const jobs = consumers.find((c) => !isDeadLetterQueue(c.queue));
   const rows: Row[] = [];
-  for (const [name, { group, meaning }] of Object.entries(VAR_MEANINGS)) {
+  for (const name of CONFIG_VARS) {
+    const { group, meaning } = VAR_MEANINGS[name];
     if (group !== "timeout" && group !== "retry") continue;
     rows.push({ setting: name, value: human(name, effective(name)), meaning });
   }
@@ -168,7 +161,7 @@ export function audit(wrangler: WranglerConfig, overrides: Record<string, string
           message: `the dead-letter queue ${dlqName} has no consumer: nothing would end the jobs sent there`,
           vars: [`queues.consumers (${dlqName})`],
         });
-      } else if (!isDlq(dlq)) {
+      } else if (!isDeadLetterQueue(dlq.queue)) {
         wiring.push({ text: `${dlqName} does not end in -dlq`, ok: false });
         problems.push({
           message: `the gateway recognises its dead-letter queue by the -dlq suffix; ${dlqName} does not have it`,
@@ -189,23 +182,6 @@ export function audit(wrangler: WranglerConfig, overrides: Record<string, string
   }
   return { rows, values, nesting, schedule, wiring, problems, notes };
 }
-
-/** What the Worker runs with when wrangler.jsonc leaves a var out. */
-const DEFAULTS = parseConfig({ PROVER_BASE_URL: "https://defaults.invalid" });
-
-/** Var name → Config key, for defaults. */
-const KEY: Record<string, keyof Config> = {
-  PROVER_REQUEST_TIMEOUT_MS: "requestTimeoutMs",
-  PROVER_POLL_INTERVAL_MS: "pollIntervalMs",
-  PROVER_POLL_BUDGET_MS: "pollBudgetMs",
-  PROVER_STALL_WINDOW_MS: "stallWindowMs",
-  PROVER_POLL_TIMEOUT_MS: "pollTimeoutMs",
-  MAX_JOB_WALL_TIME_MS: "maxJobWallTimeMs",
-  PROVER_MAX_RECOVERIES: "maxRecoveries",
-  RETRY_MIN_DELAY_SECONDS: "retryMinDelaySeconds",
-  MAX_RETRY_DELAY_SECONDS: "retryMaxDelaySeconds",
-  COMPLETED_JOB_RETENTION_MS: "completedJobRetentionMs",
-};
 
 export function format(report: Report, source: string): string {
   const out: string[] = [];

@@ -2,6 +2,7 @@ import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
 import { startDevProver } from "../../src/dev/prover-server.ts";
 import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
+import { isDeadLetterQueue } from "../../src/queue/message.ts";
 import { FIXTURE_NAMES, fixture, type FixtureName } from "./fixtures.ts";
 import { TEST_API_KEY, TEST_PROOF_MS } from "./test-vars.ts";
 
@@ -12,7 +13,7 @@ const wrangler = readWranglerConfig(
 /** `max_retries` of the jobs queue consumer, from the committed wrangler.jsonc. */
 function jobsQueueMaxRetries(): number {
   const consumers = wrangler.queues?.consumers ?? [];
-  return consumers.find((c) => !c.queue.endsWith("-dlq"))!.max_retries ?? 3;
+  return consumers.find((c) => !isDeadLetterQueue(c.queue))!.max_retries ?? 3;
 }
 
 /** Starts one real HTTP dev prover on loopback for the workerd tests and provides its URL. */

@@ -9,12 +9,13 @@ import {
   type WranglerConfig,
 } from "../../src/ops/wrangler-config.ts";
 import { worstCaseRetrySchedule } from "../../src/core/retries.ts";
+import { isDeadLetterQueue } from "../../src/queue/message.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const committed = (): WranglerConfig =>
   parseWranglerConfig(readFileSync(`${ROOT}wrangler.jsonc`, "utf8"));
 const jobsConsumer = (w: WranglerConfig) =>
-  w.queues!.consumers!.find((c) => !c.queue.endsWith("-dlq"))!;
+  w.queues!.consumers!.find((c) => !isDeadLetterQueue(c.queue))!;
 const run = (argv: string[]) => {
   const out: string[] = [];
   const code = main(

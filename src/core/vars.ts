@@ -1,0 +1,262 @@
+import * as z from "zod";
+
+/**
+ * Every wrangler var, once: its `Config` key, its group, its schema (default and bounds) and what
+ * it is for. `config.ts` derives the `Config` type, the zod object and `parseConfig` from this
+ * list, `npm run timeouts` its table, and a unit test checks the README table against it; adding
+ * a var is one entry here. Bounds are wide on purpose (tests and local runs use hundreds of
+ * milliseconds); the cross-field rules in `config.ts` are what keep the timeouts nested sensibly.
+ */
+
+export type VarGroup = "prover" | "timeout" | "retry" | "limit" | "secret";
+
+interface VarSpec {
+  /** Its field in `Config`; null: read only by the cross-field checks. */
+  key: string | null;
+  group: VarGroup;
+  /** Built with the var's name, which its error messages quote. */
+  schema: (name: string) => z.ZodType;
+  /** One sentence: `npm run timeouts`, `/api/health` readers and the README use these. */
+  meaning: string;
+}
+
+/** A blank var ("" or spaces) counts as not set: its default applies. */
+export const blankToUndefined = (v: unknown) =>
+  typeof v === "string" && v.trim() === "" ? undefined : v;
+
+/** A whole number within bounds; `unit` completes its type error ("… must be a whole number"). */
+const whole = (unit: string) => (def: number, min: number, max: number) => (name: string) =>
+  z.preprocess(
+    blankToUndefined,
+    z.coerce
+      .number({ error: `${name} must be a whole number${unit}` })
+      .int(`${name} must be a whole number${unit}`)
+      .min(min, `${name} must be at least ${min}`)
+      .max(max, `${name} must be at most ${max}`)
+      .default(def),
+  );
+const ms = whole(" of milliseconds");
+const int = whole("");
+
+/** The prover's own intake limit; the gateway never accepts more. */
+export const PROVER_MAX_TAPE_BYTES = 2_097_152;
+/** Cloudflare Queues refuse a retry delay above 12 h. */
+const QUEUE_MAX_DELAY_SECONDS = 43_200;
+/** Keep one alarm invocation well inside the Durable Object 15-minute wall limit. */
+const MAX_POLL_BUDGET_MS = 600_000;
+
+/** `https://game.example` or `http://localhost:5173`: what a browser sends as Origin. */
+function isOrigin(s: string): boolean {
+  try {
+    const u = new URL(s);
+    return (u.protocol === "https:" || u.protocol === "http:") && u.origin === s;
+  } catch {
+    return false;
+  }
+}
+
+// The order is the `npm run timeouts` table's (and the order errors are reported in).
+export const VARS = {
+  PROVER_BASE_URL: {
+    key: "proverBaseUrl",
+    group: "prover",
+    schema: (name) =>
+      z.preprocess(
+        blankToUndefined,
+        z
+          .url({ error: `${name} must be an absolute http(s) URL`, protocol: /^https?$/ })
+          .transform((s) => s.replace(/\/+$/, "")),
+      ),
+    meaning: "Base URL of the prover (https unless loopback or allowed).",
+  },
+  ALLOW_INSECURE_PROVER_URL: {
+    key: null,
+    group: "prover",
+    schema: () => z.preprocess(blankToUndefined, z.enum(["0", "1"]).default("0")),
+    meaning: "1 allows plain http to a non-loopback prover.",
+  },
+  PROVER_API_KEY: {
+    key: "proverApiKey",
+    group: "secret",
+    schema: () => z.preprocess(blankToUndefined, z.string().optional()),
+    meaning: "Sent as x-api-key to the prover (secret).",
+  },
+  ADMIN_TOKEN: {
+    key: "adminToken",
+    group: "secret",
+    schema: (name) =>
+      z.preprocess(
+        blankToUndefined,
+        z
+          .string()
+          .min(16, `${name} must be at least 16 characters (use a long random secret)`)
+          .optional(),
+      ),
+    meaning:
+      "Operator bearer token for /api/admin/* and cancelling any job (secret; unset: admin API disabled).",
+  },
+  PROVER_EXPECTED_IMAGE_ID: {
+    key: "proverExpectedImageId",
+    group: "prover",
+    schema: (name) =>
+      z.preprocess(
+        blankToUndefined,
+        z
+          .string()
+          .regex(/^[0-9a-fA-F]{64}$/, `${name} must be 64 hex characters (a 32-byte image id)`)
+          .transform((s) => s.toLowerCase())
+          .optional(),
+      ),
+    meaning: "Pin the prover's image_id; /api/health reports a mismatch.",
+  },
+  PROVER_REQUEST_TIMEOUT_MS: {
+    key: "requestTimeoutMs",
+    group: "timeout",
+    schema: ms(30_000, 50, 300_000),
+    meaning:
+      "One HTTP request to the prover (submit, poll, delete, health) is abandoned after this.",
+  },
+  PROVER_POLL_INTERVAL_MS: {
+    key: "pollIntervalMs",
+    group: "timeout",
+    schema: ms(3_000, 10, 600_000),
+    meaning:
+      "Pause between two status polls of a proving job; also how often a busy prover is asked again.",
+  },
+  PROVER_POLL_BUDGET_MS: {
+    key: "pollBudgetMs",
+    group: "timeout",
+    schema: ms(45_000, 10, MAX_POLL_BUDGET_MS),
+    meaning: "How long one Durable Object alarm keeps polling before it re-arms itself.",
+  },
+  PROVER_STALL_WINDOW_MS: {
+    key: "stallWindowMs",
+    group: "timeout",
+    schema: ms(90_000, 10, 86_400_000),
+    meaning:
+      "If every poll fails for longer than this, the prover job is treated as lost and rebuilt.",
+  },
+  PROVER_POLL_TIMEOUT_MS: {
+    key: "pollTimeoutMs",
+    group: "timeout",
+    schema: ms(660_000, 100, 86_400_000),
+    meaning:
+      "Absolute poll deadline, from the prover's acceptance: past it the prover job is abandoned (rebuilt or failed).",
+  },
+  DISPATCH_WATCHDOG_MS: {
+    key: "dispatchWatchdogMs",
+    group: "timeout",
+    schema: ms(90_000, 100, 86_400_000),
+    meaning:
+      "A waiting job not picked up by the queue for this long (lost message, crash) is re-sent by its own Durable Object.",
+  },
+  MAX_JOB_WALL_TIME_MS: {
+    key: "maxJobWallTimeMs",
+    group: "timeout",
+    schema: ms(720_000, 100, 86_400_000),
+    meaning: "Wall-time cap of one attempt, from the POST: no job waits or proves longer.",
+  },
+  PROVER_MAX_RECOVERIES: {
+    key: "maxRecoveries",
+    group: "retry",
+    schema: int(3, 0, 20),
+    meaning:
+      "How many times a job may be rebuilt (resubmitted fresh) after the prover lost or spoiled its proof.",
+  },
+  MAX_TAPE_BYTES: {
+    key: "maxTapeBytes",
+    group: "limit",
+    schema: int(PROVER_MAX_TAPE_BYTES, 28, PROVER_MAX_TAPE_BYTES),
+    meaning: "Largest tape accepted (the prover's own limit is 2 MiB).",
+  },
+  RETRY_MIN_DELAY_SECONDS: {
+    key: "retryMinDelaySeconds",
+    group: "retry",
+    schema: int(2, 0, QUEUE_MAX_DELAY_SECONDS),
+    meaning: "Floor of the queue redelivery backoff after a submit error.",
+  },
+  MAX_RETRY_DELAY_SECONDS: {
+    key: "retryMaxDelaySeconds",
+    group: "retry",
+    schema: int(60, 0, QUEUE_MAX_DELAY_SECONDS),
+    meaning: "Ceiling of the queue redelivery backoff after a submit error.",
+  },
+  COMPLETED_JOB_RETENTION_MS: {
+    key: "completedJobRetentionMs",
+    group: "timeout",
+    schema: ms(86_400_000, 0, 30 * 86_400_000),
+    meaning: "How long an ended job stays readable before its Durable Object is cleared.",
+  },
+  PROVER_RECEIPT_KIND: {
+    key: "receiptKind",
+    group: "prover",
+    schema: (name) =>
+      z.preprocess(
+        blankToUndefined,
+        z
+          .enum(["composite", "succinct", "groth16"], {
+            error: `${name} must be composite, succinct or groth16`,
+          })
+          .default("groth16"),
+      ),
+    meaning: "receipt_kind asked of the prover (groth16 for on-chain verification).",
+  },
+  PROVER_SEGMENT_LIMIT_PO2: {
+    key: "segmentLimitPo2",
+    group: "prover",
+    schema: int(21, 16, 21),
+    meaning:
+      "segment_limit_po2 of a first submission; lowered by one (floor 16) after each out-of-memory or proof_timeout.",
+  },
+  /** Browser origins that get CORS headers (exact match); empty: none. */
+  CORS_ALLOWED_ORIGINS: {
+    key: "corsAllowedOrigins",
+    group: "limit",
+    schema: (name) =>
+      z.preprocess(
+        blankToUndefined,
+        z
+          .string()
+          .optional()
+          .transform((s) =>
+            (s ?? "")
+              .split(",")
+              .map((o) => o.trim())
+              .filter(Boolean),
+          )
+          .refine((list) => list.every(isOrigin), {
+            error: `${name} must be a comma-separated list of origins like https://game.example (scheme and host only, no path, no *)`,
+          }),
+      ),
+    meaning:
+      "Comma-separated browser origins of the game client that get CORS headers; empty: none, never *.",
+  },
+  PROVER_VERIFY_MODE: {
+    key: "verifyMode",
+    group: "prover",
+    schema: (name) =>
+      z.preprocess(
+        blankToUndefined,
+        z
+          .enum(["verify", "policy"], { error: `${name} must be verify or policy` })
+          .default("policy"),
+      ),
+    meaning: "verify_mode asked of the prover.",
+  },
+} as const satisfies Record<string, VarSpec>;
+
+export type VarName = keyof typeof VARS;
+type Schemas = { [N in VarName]: ReturnType<(typeof VARS)[N]["schema"]> };
+
+/** The var names the schema reads (also the list `/api/health` and the README document). */
+export const CONFIG_VARS = Object.keys(VARS) as VarName[];
+
+/** Each var's own schema, its messages naming it. */
+export const VAR_SCHEMAS = Object.fromEntries(
+  CONFIG_VARS.map((name) => [name, VARS[name].schema(name)]),
+) as Schemas;
+
+/** What each var is for, in one sentence, by group. */
+export const VAR_MEANINGS = Object.fromEntries(
+  CONFIG_VARS.map((name) => [name, { group: VARS[name].group, meaning: VARS[name].meaning }]),
+) as Record<VarName, { group: VarGroup; meaning: string }>;
