@@ -17,6 +17,9 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "cancelled"];
 export const isTerminal = (s: JobStatus) => TERMINAL_STATUSES.includes(s);
 
+/** A job id is the SHA-256 of its tape, in lowercase hex. */
+export const JOB_ID_PATTERN = /^[0-9a-f]{64}$/;
+
 export interface TapeInfo extends TapeFacts {
   sha256: string;
 }

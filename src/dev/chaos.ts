@@ -32,7 +32,8 @@ import { isTerminal, type Job, type TapeInfo } from "../core/job.ts";
 import { journalMismatch } from "../core/lifecycle.ts";
 import { audit } from "../ops/timeouts.ts";
 import { parseVarFlag, readWranglerConfig } from "../ops/wrangler-config.ts";
-import { buildTape, parseTape, RULES_DIGEST_AST3, sha256Hex } from "../core/tape.ts";
+import { buildTape, parseTape, RULES_DIGEST_AST3 } from "../core/tape.ts";
+import { sha256Hex } from "../core/hex.ts";
 import { mulberry32, type FaultKind } from "./prover-faults.ts";
 import { startLocalRun } from "./stack.ts";
 

@@ -3,6 +3,7 @@
  * posted it; the answer that starts an attempt carries a random token instead, and only its
  * hash is stored. `DELETE` must show the token (or the admin token) as a bearer token.
  */
+import { sha256Hex } from "../core/hex.ts";
 
 const encoder = new TextEncoder();
 
@@ -16,10 +17,7 @@ export async function newCancelToken(): Promise<{ token: string; hash: string }>
   return { token, hash: await hashToken(token) };
 }
 
-export async function hashToken(token: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", encoder.encode(token));
-  return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
+export const hashToken = (token: string) => sha256Hex(encoder.encode(token));
 
 /** The token of an `Authorization: Bearer <token>` header, or null. */
 export function bearerToken(header: string | undefined): string | null {

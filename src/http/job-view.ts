@@ -1,9 +1,7 @@
 import { ApiError, notFound } from "./errors.ts";
-import type { Job } from "../core/job.ts";
+import { JOB_ID_PATTERN, type Job } from "../core/job.ts";
 
 /** How jobs look from outside: the shapes and checks the player and admin routes share. */
-
-const JOB_ID = /^[0-9a-f]{64}$/;
 
 export const statusUrl = (jobId: string) => `/api/proofs/jobs/${jobId}`;
 
@@ -14,7 +12,7 @@ export function publicJob(job: Job) {
 }
 
 export function checkedJobId(jobId: string): string {
-  if (!JOB_ID.test(jobId))
+  if (!JOB_ID_PATTERN.test(jobId))
     throw new ApiError(400, "invalid_job_id", "a job id is the 64-hex SHA-256 of the tape");
   return jobId;
 }

@@ -1,12 +1,10 @@
 import * as z from "zod";
 import { configFrom } from "../core/config.ts";
-import type { JobMessage } from "../objects/proof-job.ts";
+import { JOB_ID_PATTERN } from "../core/job.ts";
 import { retryDelaySeconds } from "../core/retries.ts";
+import { isDeadLetterQueue, type JobMessage } from "./message.ts";
 
-const jobMessage = z.object({ jobId: z.string().regex(/^[0-9a-f]{64}$/) });
-
-/** The dead-letter queue is recognised by name: `<jobs queue>-dlq` (see wrangler.jsonc). */
-export const isDeadLetterQueue = (queueName: string) => queueName.endsWith("-dlq");
+const jobMessage = z.object({ jobId: z.string().regex(JOB_ID_PATTERN) });
 
 /**
  * Both consumers. The jobs queue hands each job to its Durable Object, which submits the tape

@@ -14,7 +14,8 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import worker from "../../src/index.ts";
 import { tapeKey } from "../../src/core/r2-keys.ts";
-import { HEADER_BYTES, sha256Hex, TRAILER_BYTES } from "../../src/core/tape.ts";
+import { HEADER_BYTES, TRAILER_BYTES } from "../../src/core/tape.ts";
+import { sha256Hex } from "../../src/core/hex.ts";
 import { fixture } from "./fixtures.ts";
 import { answerOf, call, cfg, dispatcher, postTape, uniqueTape, type Answer } from "./helpers.ts";
 

@@ -7,7 +7,8 @@ import worker from "../../src/index.ts";
 import type { Job } from "../../src/core/job.ts";
 import { newJob } from "../../src/core/lifecycle.ts";
 import { tapeKey } from "../../src/core/r2-keys.ts";
-import { buildTape, parseTape, sha256Hex } from "../../src/core/tape.ts";
+import { buildTape, parseTape } from "../../src/core/tape.ts";
+import { sha256Hex } from "../../src/core/hex.ts";
 
 /** The config the Worker under test runs with (test/support/test-vars.ts over wrangler.jsonc). */
 export const cfg = parseConfig(env as unknown as Record<string, unknown>);

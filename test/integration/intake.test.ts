@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { env } from "cloudflare:workers";
-import { crc32, sha256Hex } from "../../src/core/tape.ts";
+import { crc32 } from "../../src/core/tape.ts";
+import { sha256Hex } from "../../src/core/hex.ts";
 import { fixture } from "./fixtures.ts";
 import {
   call,
