@@ -19,7 +19,8 @@ import { retryDelaySeconds } from "./retries.ts";
  * (fetch, R2, setAlarm, ack/retry) and save. Every timeout rule of the gateway lives here.
  */
 
-type Cfg = Pick<
+/** The vars the lifecycle rules read. */
+export type LifecycleConfig = Pick<
   Config,
   | "pollIntervalMs"
   | "pollBudgetMs"
@@ -32,6 +33,7 @@ type Cfg = Pick<
   | "retryMinDelaySeconds"
   | "retryMaxDelaySeconds"
   | "segmentLimitPo2"
+  | "requestTimeoutMs"
 >;
 
 /** How many earlier attempts a job remembers. */
@@ -74,7 +76,7 @@ export function newJob(
   jobId: string,
   tape: TapeInfo,
   now: number,
-  cfg: Cfg,
+  cfg: LifecycleConfig,
   cancelTokenHash: string | null = null,
 ): Job {
   return {
@@ -101,14 +103,19 @@ export function newJob(
 }
 
 /** Whether posting the same tape again starts a new attempt (only after `failed` or `cancelled`). */
-export const canRetry = (job: Job) => job.status === "failed" || job.status === "cancelled";
+export const startsNewAttempt = (job: Job) => job.status === "failed" || job.status === "cancelled";
 
 /**
  * The same tape posted again after its job failed or was cancelled: a fresh attempt on the
  * same content-addressed job, with its own wall-time cap, place in line and cancel token.
  * The ended attempt joins the job's short history; pending prover clean-ups carry over.
  */
-export function newAttempt(job: Job, now: number, cfg: Cfg, cancelTokenHash: string | null): Job {
+export function newAttempt(
+  job: Job,
+  now: number,
+  cfg: LifecycleConfig,
+  cancelTokenHash: string | null,
+): Job {
   const ended: AttemptSummary = {
     attempt: job.attempt,
     startedAt: job.attemptStartedAt,
@@ -147,7 +154,7 @@ export function fail(job: Job, error: JobError, now: number): Job {
  *   job: it is abandoned (and deleted on the prover) and the tape resubmitted while
  *   recoveries remain, else the job fails with `poll_timeout`.
  */
-export function expire(job: Job, now: number, cfg: Cfg): Job {
+export function expire(job: Job, now: number, cfg: LifecycleConfig): Job {
   if (isTerminal(job.status)) return job;
   if (now > job.wallDeadlineAt) {
     return fail(
@@ -217,7 +224,7 @@ export function onSubmit(
   proverUrl: string,
   now: number,
   deliveryAttempt: number,
-  cfg: Cfg,
+  cfg: LifecycleConfig,
   random: () => number = Math.random,
 ): { job: Job; message: MessageAction; busy: boolean } {
   if (job.status !== "queued") return { job, message: { ack: true }, busy: false };
@@ -311,7 +318,7 @@ export function onPoll(
   job: Job,
   outcome: PollOutcome,
   now: number,
-  cfg: Cfg,
+  cfg: LifecycleConfig,
 ): { job: Job; next: AfterPoll } {
   if (job.status !== "proving") return { job, next: { kind: "done" } };
   const polled = {
@@ -443,7 +450,7 @@ export function journalMismatch(
 }
 
 /** The prover claimed success with a result that is not a proof of this tape: rebuild (and delete that prover job). */
-export function onResultInvalid(job: Job, reason: string, now: number, cfg: Cfg): Job {
+export function onResultInvalid(job: Job, reason: string, now: number, cfg: LifecycleConfig): Job {
   if (job.status !== "proving") return job;
   return rebuild(
     job,
@@ -460,7 +467,12 @@ export function onResultInvalid(job: Job, reason: string, now: number, cfg: Cfg)
  * The verified result is in R2: the job succeeded. The prover's finished job is deleted there
  * (the prover keeps finished jobs for a day, at most `max_jobs`, then answers 429 at_capacity).
  */
-export function onResultStored(job: Job, result: ResultSummary, now: number, cfg: Cfg): Job {
+export function onResultStored(
+  job: Job,
+  result: ResultSummary,
+  now: number,
+  cfg: LifecycleConfig,
+): Job {
   if (job.status !== "proving") return job;
   return {
     ...abandonProverJob(job, "result_stored", now, cfg),
@@ -509,7 +521,7 @@ export function onDeadLetter(job: Job, now: number): Job {
  * stops being polled and its prover job is deleted on the prover (best effort, see
  * prover-cleanup.ts). Ended jobs are left as they are.
  */
-export function cancel(job: Job, now: number, cfg: Cfg): Job {
+export function cancel(job: Job, now: number, cfg: LifecycleConfig): Job {
   if (isTerminal(job.status)) return job;
   return {
     ...abandonProverJob(job, "cancelled", now, cfg),
@@ -528,7 +540,7 @@ export function nextPoll(
   job: Job,
   alarmStartedAt: number,
   now: number,
-  cfg: Cfg,
+  cfg: LifecycleConfig,
 ): { sleepMs: number } | { alarmAt: number } {
   // Clean-ups wait for the next alarm invocation: it runs them before it polls.
   const at = Math.min(now + cfg.pollIntervalMs, nextDeadline(job));
@@ -556,7 +568,7 @@ export type Whereabouts =
  * When the watchdog of a queued job looks for it: `DISPATCH_WATCHDOG_MS` after it last moved
  * (was accepted, delivered, submitted, rebuilt, re-sent) or was last looked for; null otherwise.
  */
-export function watchdogAt(job: Job, cfg: Cfg): number | null {
+export function watchdogAt(job: Job, cfg: LifecycleConfig): number | null {
   if (job.status !== "queued") return null;
   return Math.max(job.updatedAt, job.watchdogCheckedAt ?? 0) + cfg.dispatchWatchdogMs;
 }
@@ -593,10 +605,45 @@ export function onWatchdog(
  * - terminal: clean-up once the retention period has passed;
  * and never later than the next pending prover clean-up.
  */
-export function alarmAt(job: Job, now: number, cfg: Cfg): number {
+export function alarmAt(job: Job, now: number, cfg: LifecycleConfig): number {
   const cleanup = nextCleanupAt(job);
   if (isTerminal(job.status))
     return Math.min(cleanup, (job.finishedAt ?? now) + cfg.completedJobRetentionMs);
   if (job.status === "queued") return Math.min(cleanup, nextDeadline(job), watchdogAt(job, cfg)!);
   return Math.min(cleanup, now + cfg.pollIntervalMs, nextDeadline(job));
+}
+
+/**
+ * The alarm a polling invocation sets for itself as it starts: if it dies mid-loop, polling
+ * resumes after it. Past the loop's own end (its budget plus one last request), so it never
+ * fires while the loop is still running.
+ */
+export function crashWatchdogAt(alarmStartedAt: number, cfg: LifecycleConfig): number {
+  return alarmStartedAt + cfg.pollBudgetMs + cfg.requestTimeoutMs + 1_000;
+}
+
+/** How long the submit lock outlives the longest submit request (R2 read and saving included). */
+export const SUBMIT_LOCK_MARGIN_MS = 10_000;
+
+/** Until when a delivery that starts submitting now holds the job's submit lock. */
+export function submitLockUntil(now: number, cfg: LifecycleConfig): number {
+  return now + cfg.requestTimeoutMs + SUBMIT_LOCK_MARGIN_MS;
+}
+
+/** Whether another delivery holds the submit lock (`lockUntil`: the stored lock, or null). */
+export const isLocked = (lockUntil: number | null, now: number) =>
+  lockUntil !== null && lockUntil > now;
+
+/** A delivery that found the lock held comes back once the lock must have been dropped. */
+export function lockedRetry(lockUntil: number, now: number): MessageAction {
+  return { ack: false, retryDelaySeconds: Math.ceil((lockUntil - now) / 1000) };
+}
+
+/** Whether an ended job's Durable Object may be cleared: retention over, no clean-up pending. */
+export function retentionOver(job: Job, now: number, cfg: LifecycleConfig): boolean {
+  return (
+    isTerminal(job.status) &&
+    job.cleanup.length === 0 &&
+    now >= (job.finishedAt ?? now) + cfg.completedJobRetentionMs
+  );
 }

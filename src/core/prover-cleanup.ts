@@ -9,7 +9,7 @@ import type { Job, ProverCleanup } from "./job.ts";
  * never holds a job back.
  */
 
-type Cfg = Pick<Config, "pollTimeoutMs">;
+export type CleanupConfig = Pick<Config, "pollTimeoutMs">;
 
 /** What `DELETE /api/jobs/{id}` said. */
 export type CleanupOutcome = "deleted" | "gone" | "active" | "error";
@@ -20,7 +20,7 @@ export function addCleanup(
   job: Job,
   c: { url: string; proverJobId: string; reason: string },
   now: number,
-  cfg: Cfg,
+  cfg: CleanupConfig,
 ): Job {
   if (job.cleanup.some((e) => e.proverJobId === c.proverJobId && e.url === c.url)) return job;
   // The prover ends any proof by its own timeout; a proof started after acceptance cannot run
@@ -30,7 +30,7 @@ export function addCleanup(
 }
 
 /** The job gives up its current prover job (if the prover has one): schedule its deletion. */
-export function abandonProverJob(job: Job, reason: string, now: number, cfg: Cfg): Job {
+export function abandonProverJob(job: Job, reason: string, now: number, cfg: CleanupConfig): Job {
   const { url, jobId } = job.prover;
   return url && jobId ? addCleanup(job, { url, proverJobId: jobId, reason }, now, cfg) : job;
 }

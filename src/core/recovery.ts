@@ -9,7 +9,7 @@ import { abandonProverJob } from "./prover-cleanup.ts";
  * PROVER_MAX_RECOVERIES (and, like everything, by the wall-time cap).
  */
 
-type Cfg = Pick<Config, "maxRecoveries" | "pollTimeoutMs">;
+export type RebuildConfig = Pick<Config, "maxRecoveries" | "pollTimeoutMs">;
 
 export const MIN_SEGMENT_LIMIT_PO2 = 16;
 
@@ -60,7 +60,7 @@ export function rebuild(
   job: Job,
   cause: JobError,
   now: number,
-  cfg: Cfg,
+  cfg: RebuildConfig,
   opts: RebuildOptions = {},
 ): Job {
   const withCleanup = opts.cleanup ? abandonProverJob(job, cause.code, now, cfg) : job;

@@ -1,18 +1,19 @@
 import { Hono } from "hono";
 import { bearerToken, newCancelToken, sameSecret } from "./cancel-token.ts";
-import { configFrom, type Config } from "../core/config.ts";
+import { configFrom } from "../core/config.ts";
+import type { AppEnv } from "./app-env.ts";
 import { ApiError, conflict, queueUnavailable } from "./errors.ts";
 import { jobIndexOf, parseCursor } from "../objects/job-index.ts";
 import { JOB_STATUSES, type Job, type JobStatus } from "../core/job.ts";
 import { loadJob, publicJob, statusUrl } from "./job-view.ts";
-import { canRetry } from "../core/lifecycle.ts";
+import { startsNewAttempt } from "../core/lifecycle.ts";
 import { tapeKey } from "../core/r2-keys.ts";
 
 /**
  * The operator API under /api/admin, behind `Authorization: Bearer <ADMIN_TOKEN>`.
  * No ADMIN_TOKEN configured: 403 admin_disabled. Missing or wrong token: 401 unauthorized.
  */
-export const admin = new Hono<{ Bindings: Env; Variables: { config: Config } }>();
+export const admin = new Hono<AppEnv>();
 
 const MAX_PAGE = 100;
 const DEFAULT_PAGE = 20;
@@ -87,7 +88,7 @@ admin.post("/jobs/:jobId/redrive", async (c) => {
       },
       409,
     );
-  if (!canRetry(job)) return notRedrivable(job);
+  if (!startsNewAttempt(job)) return notRedrivable(job);
   if ((await c.env.TAPES.head(tapeKey(jobId))) === null) {
     throw conflict(
       "tape_missing",

@@ -10,11 +10,11 @@ import { dispatcherOf } from "../objects/prover-dispatcher.ts";
 import { proverHealth } from "../prover/health.ts";
 import type { Job } from "../core/job.ts";
 import { checkedJobId, loadJob, publicJob, statusUrl } from "./job-view.ts";
-import { canRetry } from "../core/lifecycle.ts";
+import { startsNewAttempt } from "../core/lifecycle.ts";
 import { resultKey, tapeKey } from "../core/r2-keys.ts";
-import { parseTape, sha256Hex, TapeError } from "../core/tape.ts";
-
-type AppEnv = { Bindings: Env; Variables: { config: Config } };
+import { parseTape, TapeError } from "../core/tape.ts";
+import { sha256Hex } from "../core/hex.ts";
+import type { AppEnv } from "./app-env.ts";
 
 /** The HTTP front door. Every answer is JSON; every error is `{success:false,error:{code,message}}`. */
 export const app = new Hono<AppEnv>();
@@ -91,7 +91,7 @@ app.post("/api/proofs/jobs", async (c) => {
   const sha256 = await sha256Hex(bytes);
   const stub = c.env.JOB.getByName(sha256);
   const existing = await stub.get();
-  if (!existing || canRetry(existing)) {
+  if (!existing || startsNewAttempt(existing)) {
     // The tape is durable before the attempt exists, so no accepted job can lack its tape.
     try {
       await c.env.TAPES.put(tapeKey(sha256), bytes, {
@@ -119,7 +119,7 @@ app.post("/api/proofs/jobs", async (c) => {
       },
       cancelToken ? 202 : 200,
     );
-  if (existing && !canRetry(existing)) return answer(existing);
+  if (existing && !startsNewAttempt(existing)) return answer(existing);
   const cancel = await newCancelToken();
   const created = await stub.create(sha256, { ...facts, sha256 }, cancel.hash);
   if (created.kind === "enqueue_failed") {

@@ -1,6 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { configFrom, type Config } from "../core/config.ts";
 import type { Admission } from "../core/lifecycle.ts";
+import { holderCheckDueAt, lineAlarmAt, moveAlarm, slotCooldownUntil } from "../core/line.ts";
+import { sendJob } from "../queue/send.ts";
 
 /**
  * The line in front of the prover(s): one Durable Object (named `DISPATCHER_NAME`) that knows
@@ -93,7 +95,7 @@ export class ProverDispatcher extends DurableObject<Env> {
    */
   async busy(jobId: string, arrivedAt: number): Promise<void> {
     const cfg = configFrom(this.env);
-    const until = Date.now() + cfg.pollIntervalMs;
+    const until = slotCooldownUntil(Date.now(), cfg);
     this.ctx.storage.sql.exec(
       `UPDATE slots SET holder = NULL, held_since = NULL, checked_at = NULL, cooldown_until = ? WHERE holder = ?`,
       until,
@@ -156,7 +158,7 @@ export class ProverDispatcher extends DurableObject<Env> {
     const stale = this.ctx.storage.sql
       .exec<SlotRow>(
         `SELECT * FROM slots WHERE holder IS NOT NULL AND checked_at <= ?`,
-        now - cfg.pollBudgetMs,
+        holderCheckDueAt(now, cfg),
       )
       .toArray();
     for (const slot of stale) {
@@ -232,7 +234,7 @@ export class ProverDispatcher extends DurableObject<Env> {
         continue;
       }
       try {
-        await this.env.JOBS_QUEUE.send({ jobId: head.job_id });
+        await sendJob(this.env, head.job_id);
       } catch (e) {
         // Could not start it: give the slot back and put it back in line; the alarm tries again.
         console.error(
@@ -240,7 +242,7 @@ export class ProverDispatcher extends DurableObject<Env> {
         );
         this.ctx.storage.sql.exec(
           `UPDATE slots SET holder = NULL, held_since = NULL, checked_at = NULL, cooldown_until = ? WHERE holder = ?`,
-          now + cfg.pollIntervalMs,
+          slotCooldownUntil(now, cfg),
           head.job_id,
         );
         this.#enqueue(head.job_id, head.arrived_at);
@@ -256,10 +258,6 @@ export class ProverDispatcher extends DurableObject<Env> {
     const waiting = this.ctx.storage.sql
       .exec<{ n: number }>(`SELECT COUNT(*) AS n FROM waiting`)
       .one().n;
-    if (waiting === 0) {
-      await this.ctx.storage.deleteAlarm();
-      return;
-    }
     const now = Date.now();
     const cooling = this.ctx.storage.sql
       .exec<{ t: number | null }>(
@@ -267,9 +265,10 @@ export class ProverDispatcher extends DurableObject<Env> {
         now,
       )
       .one().t;
-    const at = Math.min(cooling ?? Infinity, now + cfg.pollBudgetMs);
-    const current = await this.ctx.storage.getAlarm();
-    if (current === null || current > at || current < now) await this.ctx.storage.setAlarm(at);
+    const at = lineAlarmAt(waiting, cooling, now, cfg);
+    if (at === null) await this.ctx.storage.deleteAlarm();
+    else if (moveAlarm(await this.ctx.storage.getAlarm(), at, now))
+      await this.ctx.storage.setAlarm(at);
   }
 
   #enqueue(jobId: string, arrivedAt: number): void {

@@ -7,38 +7,53 @@ import {
   unsubmitted,
   type Job,
   type Journal,
+  type ResultDocument,
   type TapeInfo,
 } from "../../src/core/job.ts";
+import type { Effect } from "../../src/core/effects.ts";
+import {
+  admitted,
+  afterWatchdog,
+  alarmBegins,
+  alarmEnds,
+  cancelStep,
+  cleanedUp,
+  create,
+  createUndone,
+  deadLetter,
+  deliver,
+  polled,
+  pollsAgain,
+  read,
+  storeTried,
+  submitted,
+  watchdogFound,
+  whereLocked,
+  type StoreAttempt,
+} from "../../src/core/job-steps.ts";
 import {
   alarmAt,
-  canRetry,
+  startsNewAttempt,
   cancel,
   expire,
   HISTORY_LENGTH,
   journalMismatch,
   newAttempt,
   newJob,
-  nextPoll,
   onDeadLetter,
   onDelivery,
   onPoll,
   onResultInvalid,
   onResultStored,
-  onResultStoreFailed,
   onSubmit,
   onWaiting,
-  onWatchdog,
   watchdogAt,
+  type Admission,
   type PollOutcome,
   type SubmitOutcome,
   type Whereabouts,
 } from "../../src/core/lifecycle.ts";
-import {
-  addCleanup,
-  dueCleanups,
-  onCleanup,
-  type CleanupOutcome,
-} from "../../src/core/prover-cleanup.ts";
+import { dueCleanups, type CleanupOutcome } from "../../src/core/prover-cleanup.ts";
 import { MIN_SEGMENT_LIMIT_PO2 } from "../../src/core/recovery.ts";
 import { buildTape, parseTape, RULES_DIGEST_AST3 } from "../../src/core/tape.ts";
 import { CONFIGS as BASE_CONFIGS, configWith, T0 } from "../support/configs.ts";
@@ -47,12 +62,12 @@ import { TEST_VARS } from "../support/test-vars.ts";
 /**
  * Model-based properties of the pure lifecycle core. Random sequences of outside events
  * (queue deliveries, dispatcher answers, submit and poll outcomes, alarms, R2 writes, cancels,
- * dead letters, reposts, clock jumps) drive one job through a small emulation of the Durable
- * Object shell (src/objects/proof-job.ts): the same calls in the same order with the same gates —
- * `expire` before every event, `onPoll` only while proving, `journalMismatch` →
- * `onResultInvalid` / `onResultStored` for a finished proof, a failed R2 write keeps the job
- * proving, a submission that comes back after the job left `queued` becomes an orphan clean-up.
- * Every job the shell would save is checked against the invariants below.
+ * dead letters, reposts, clock jumps) drive one job through the real core: the job steps of
+ * src/core/job-steps.ts, called in the order src/objects/proof-job.ts calls them, with the
+ * effects they return performed as the object performs them (save, alarm, lock, the
+ * dispatcher's release/requeue/busy, index, forget). All gates and timings are the core's own;
+ * the model only plays the outside world (the clock, the dispatcher, the prover, R2, the queue).
+ * Every job saved, and every effect, is checked against the invariants below.
  *
  * Configs: the committed wrangler vars, the scaled-down workerd test vars, and a "tight" one
  * (segment limit 17, many recoveries) that can reach the segment-limit floor.
@@ -580,14 +595,15 @@ function checkState(job: Job, now: number, cfg: Config, expected: Journal): void
 }
 
 // ---------------------------------------------------------------------------------------------
-// The shell emulation (mirrors src/objects/proof-job.ts).
+// The outside world around the real core (as src/objects/proof-job.ts drives it).
 
+/** A submission under way: the prover has the tape, its answer is still to come. */
 interface Inflight {
   url: string;
   attempt: number;
   startedAt: number;
-  lockUntil: number;
   deliveryAttempt: number;
+  segmentLimitPo2: number;
 }
 
 interface ModelOptions {
@@ -599,6 +615,15 @@ class Model {
   job: Job;
   now = T0;
   inflight: Inflight | null = null;
+  /** The submit lock as the object stores it (null: none). */
+  lock: number | null = null;
+  /** The job's one alarm as armed (null: none, or it just fired). */
+  armed: number | null = null;
+  /** Cleared after its retention: later events find nothing. */
+  gone = false;
+  /** What an undone intake must put back. */
+  undoTo: Job | null = null;
+  released = 0;
   seq = 0;
   /** The attempt that was cancelled and the prover job it had then. */
   cancelled: { attempt: number; proverJobId: string | null } | null = null;
@@ -618,8 +643,12 @@ class Model {
     checkState(this.job, this.now, cfg, tc.journal);
   }
 
-  /** `expire`, with its own invariant: past the wall cap nothing is left alive; ended jobs are untouched. */
-  expire(job: Job): Job {
+  /**
+   * The stored job, as the object loads it before a step, after checking what `expire` (which
+   * every step applies first) does to it: past the wall cap nothing is left alive; ended jobs
+   * are untouched.
+   */
+  checkedExpire(job: Job): Job {
     const r = expire(job, this.now, this.cfg);
     if (this.now > job.wallDeadlineAt)
       inv(
@@ -632,7 +661,7 @@ class Model {
       inv(r.status !== "proving", "expire past the poll deadline left the job proving", r);
     if (r.status === "proving")
       inv(r.prover.jobId === job.prover.jobId, "expire changed the prover job", r);
-    return r;
+    return job;
   }
 
   /** Saves a job as the shell would, checking the step from the stored one. */
@@ -758,7 +787,79 @@ class Model {
     this.saved.push(next);
   }
 
+  /** Performs a step's effects as the shell does, checking each against the job it comes with. */
+  perform(effects: Effect[], before: Job): void {
+    const { cfg } = this;
+    let job = before;
+    for (const e of effects) {
+      switch (e.kind) {
+        case "save":
+          if (e.reason === "undo") {
+            // The queue refused a new attempt: the job is put back exactly as it was stored.
+            inv(sameJson(e.job, this.undoTo), "undo did not restore the stored job", e.job);
+            this.job = e.job;
+          } else this.commit(e.job, e.reason);
+          job = e.job;
+          break;
+        case "forget":
+          inv(
+            isTerminal(job.status) &&
+              job.cleanup.length === 0 &&
+              this.now >= job.finishedAt! + cfg.completedJobRetentionMs,
+            "forgot a job that is live, has clean-ups pending, or is inside its retention",
+            job,
+          );
+          this.gone = true;
+          break;
+        case "alarm":
+          inv(Number.isFinite(e.at) && e.at >= job.createdAt, `alarm at ${e.at}`, job);
+          if (!e.onlyIfNone || this.armed === null) this.armed = e.at;
+          break;
+        case "lock":
+          inv(job.status === "queued", "a lock taken for a job that is not queued", job);
+          inv(
+            e.until > this.now + cfg.requestTimeoutMs,
+            "the submit lock ends before the submit request can time out",
+            job,
+          );
+          this.lock = e.until;
+          break;
+        case "release":
+          inv(isTerminal(job.status), `released the slot of a ${job.status} job`, job);
+          this.released++;
+          break;
+        case "requeue":
+          inv(job.status === "queued", `requeued a ${job.status} job`, job);
+          inv(e.arrivedAt === job.attemptStartedAt, "requeued at another place in line", job);
+          break;
+        case "busy":
+          inv(job.status === "queued", `a busy prover reported for a ${job.status} job`, job);
+          break;
+        case "index":
+          inv(e.job === job, "indexed another job than the one saved", e.job);
+          break;
+        case "log":
+          inv(
+            !JSON.stringify(e.line).includes(job.cancelTokenHash ?? "\u0000"),
+            "a log line carries the token hash",
+            job,
+          );
+          break;
+      }
+    }
+    // Every job that ended in this step gave its place or slot back.
+    if (isTerminal(job.status) && !isTerminal(before.status) && job.attempt === before.attempt) {
+      inv(
+        effects.some((e) => e.kind === "release"),
+        "a job ended without releasing its slot",
+        job,
+      );
+    }
+  }
+
   apply(ev: Ev): void {
+    if (this.gone) return; // cleared after its retention: nothing of it is left to act on
+    const { cfg } = this;
     switch (ev.e) {
       case "tick":
         this.now += ev.ms;
@@ -771,10 +872,10 @@ class Model {
             : ev.to === "poll"
               ? j.prover.pollDeadlineAt
               : ev.to === "stall"
-                ? (j.prover.firstFailedPollAt ?? this.now) + this.cfg.stallWindowMs
+                ? (j.prover.firstFailedPollAt ?? this.now) + cfg.stallWindowMs
                 : j.finishedAt === null
                   ? null
-                  : j.finishedAt + this.cfg.completedJobRetentionMs;
+                  : j.finishedAt + cfg.completedJobRetentionMs;
         if (base !== null && base + ev.off > this.now) this.now = base + ev.off;
         return;
       }
@@ -785,48 +886,78 @@ class Model {
       case "alarm":
         return this.alarm(ev);
       case "cancel": {
-        if (!ev.allowed) return; // forbidden: nothing is loaded or saved
-        const job = this.expire(this.job);
-        if (job.status === "succeeded" || job.status === "failed") return this.commit(job, "read");
-        return this.commit(cancel(job, this.now, this.cfg), "cancel");
+        const stored = this.checkedExpire(this.job);
+        const who = ev.allowed
+          ? { tokenHash: stored.cancelTokenHash }
+          : { tokenHash: "not-the-token" };
+        const step = cancelStep(stored, who, this.now, cfg);
+        if (!ev.allowed)
+          inv(
+            step.kind === "forbidden" && step.effects.length === 0,
+            "a wrong token cancelled or changed the job",
+            step.job,
+          );
+        return this.perform(step.effects, stored);
       }
-      case "deadLetter":
-        return this.commit(onDeadLetter(this.expire(this.job), this.now), "dead_letter");
+      case "deadLetter": {
+        const stored = this.checkedExpire(this.job);
+        return this.perform(deadLetter(stored, this.now, cfg).effects, stored);
+      }
       case "post": {
-        const existing = this.expire(this.job);
-        if (!canRetry(existing)) return this.commit(existing, "read");
-        if (ev.enqueueFails) return; // undone: the stored job is put back as it was
-        return this.commit(
-          newAttempt(existing, this.now, this.cfg, `hash-${existing.attempt + 1}`),
-          "new_attempt",
-        );
+        const stored = this.checkedExpire(this.job);
+        const input = {
+          jobId: JOB_ID,
+          tape: this.tc.tape,
+          cancelTokenHash: `hash-${stored.attempt + 1}`,
+          why: "post" as const,
+        };
+        const step = create(stored, input, this.now, cfg);
+        this.perform(step.effects, stored);
+        if (step.kind === "created" && ev.enqueueFails) {
+          this.undoTo = stored;
+          this.perform(createUndone(stored, this.now, cfg), step.job);
+        }
+        return;
       }
-      case "get":
-        return this.commit(this.expire(this.job), "read");
+      case "get": {
+        const stored = this.checkedExpire(this.job);
+        return this.perform(read(stored, this.now, cfg).effects, stored);
+      }
     }
   }
 
   deliver(ev: Extract<Ev, { e: "deliver" }>): void {
-    // A submit still outstanding past the lock has long timed out on the wire.
-    if (this.inflight && this.now >= this.inflight.lockUntil)
-      this.submitReturns({ s: "transient", code: "prover_timeout" }, 0.5);
     const { cfg } = this;
-    const job = onDelivery(this.expire(this.job), this.now);
-    if (job.status !== "queued") return this.commit(job, "delivery");
-    if (this.inflight) return; // SUBMIT_LOCK held by another delivery: retried later, nothing saved
-    this.commit(job, "delivery");
+    // A submit still outstanding past the lock has long timed out on the wire.
+    if (this.inflight && this.lock !== null && this.now >= this.lock) {
+      this.submitReturns({ s: "transient", code: "prover_timeout" }, 0.5);
+    }
+    const stored = this.checkedExpire(this.job);
+    const delivery = deliver(stored, this.lock, this.now, cfg);
+    if (this.inflight)
+      inv(
+        delivery.next.kind === "answer",
+        "a delivery asked for a prover while another one submits",
+        stored,
+      );
+    this.perform(delivery.effects, stored);
+    if (delivery.next.kind === "answer") return;
     this.now += ev.admitMs; // the dispatcher answers
-    const current = this.expire(this.job);
-    if (current.status !== "queued" || current.attempt !== job.attempt)
-      return this.commit(current, "delivery");
-    if (ev.admission.kind === "waiting")
-      return this.commit(onWaiting(current, ev.admission.ahead, this.now), "waiting");
+    const admission: Admission =
+      ev.admission.kind === "waiting"
+        ? ev.admission
+        : { kind: "granted", proverUrl: ev.admission.url };
+    const current = this.checkedExpire(this.job);
+    const grant = admitted(current, delivery.next.attempt, admission, this.lock, this.now, cfg);
+    this.perform(grant.effects, current);
+    if (grant.next.kind !== "submit") return;
+    inv(this.lock !== null, "a submission without the lock", current);
     this.inflight = {
-      url: ev.admission.url,
-      attempt: current.attempt,
+      url: grant.next.request.proverUrl,
+      attempt: delivery.next.attempt,
       startedAt: this.now,
-      lockUntil: this.now + cfg.requestTimeoutMs + 10_000,
       deliveryAttempt: ev.deliveryAttempt,
+      segmentLimitPo2: grant.next.request.segmentLimitPo2,
     };
   }
 
@@ -844,15 +975,24 @@ class Model {
       s.s === "accepted"
         ? { kind: "accepted", proverJobId: `p${++this.seq}` }
         : { kind: s.s, error: { code: s.code, message: `${s.s} ${s.code}` } };
-    let job = this.expire(this.job);
-    if (job.status !== "queued" || job.attempt !== flight.attempt) {
+    const stored = this.checkedExpire(this.job);
+    const step = submitted(
+      stored,
+      flight.attempt,
+      flight.url,
+      outcome,
+      flight.deliveryAttempt,
+      this.now,
+      cfg,
+      () => random,
+    );
+    this.lock = null; // the shell drops the lock when the submit call returns
+    const job = step.job!;
+    const expired = expire(stored, this.now, cfg);
+    const stale = expired.status !== "queued" || expired.attempt !== flight.attempt;
+    if (stale) {
+      inv(step.message.ack, "a stale submission must ack its message", job);
       if (outcome.kind === "accepted") {
-        job = addCleanup(
-          job,
-          { url: flight.url, proverJobId: outcome.proverJobId, reason: "orphaned" },
-          this.now,
-          cfg,
-        );
         inv(
           inCleanup(job, flight.url, outcome.proverJobId),
           "an orphaned prover job is not scheduled for deletion",
@@ -860,44 +1000,45 @@ class Model {
         );
         this.stats.orphans++;
       }
-      return this.commit(job, "submit");
+      if (this.opts.strictAttempts && job.attempt !== flight.attempt) {
+        inv(
+          job.status !== "proving",
+          `a submission made for attempt ${flight.attempt} made attempt ${job.attempt} proving`,
+          job,
+        );
+      }
+      return this.perform(step.effects, stored);
     }
-    if (this.opts.strictAttempts) {
-      inv(
-        job.attempt === flight.attempt,
-        `a submission made for attempt ${flight.attempt} came back to attempt ${job.attempt}, which is queued: the shell credits it to the new attempt`,
-        job,
-      );
-    }
-    const r = onSubmit(
-      job,
-      outcome,
-      flight.url,
-      this.now,
-      flight.deliveryAttempt,
-      cfg,
-      () => random,
-    );
     if (outcome.kind === "transient") {
       inv(
-        !r.message.ack &&
-          r.message.retryDelaySeconds >= cfg.retryMinDelaySeconds &&
-          r.message.retryDelaySeconds <= cfg.retryMaxDelaySeconds,
-        `transient submit: message ${JSON.stringify(r.message)} outside [${cfg.retryMinDelaySeconds}, ${cfg.retryMaxDelaySeconds}] s`,
-        r.job,
+        !step.message.ack &&
+          step.message.retryDelaySeconds >= cfg.retryMinDelaySeconds &&
+          step.message.retryDelaySeconds <= cfg.retryMaxDelaySeconds,
+        `transient submit: message ${JSON.stringify(step.message)} outside [${cfg.retryMinDelaySeconds}, ${cfg.retryMaxDelaySeconds}] s`,
+        job,
       );
-    } else inv(r.message.ack, `${outcome.kind} submit must ack the message`, r.job);
-    inv(r.busy === (outcome.kind === "busy"), "busy flag wrong", r.job);
+    } else inv(step.message.ack, `${outcome.kind} submit must ack the message`, job);
     inv(
-      r.job.attempts.submissions === job.attempts.submissions + 1,
-      "a submission was not counted",
-      r.job,
+      step.effects.some((e) => e.kind === "busy") === (outcome.kind === "busy"),
+      "busy effect wrong",
+      job,
     );
+    inv(
+      job.attempts.submissions === stored.attempts.submissions + 1,
+      "a submission was not counted",
+      job,
+    );
+    if (outcome.kind === "accepted")
+      inv(
+        job.prover.segmentLimitPo2 === flight.segmentLimitPo2,
+        "proving with other segments than submitted",
+        job,
+      );
     const want = { accepted: "proving", busy: "queued", transient: "queued", rejected: "failed" }[
       outcome.kind
     ];
-    inv(r.job.status === want, `${outcome.kind} submit → ${r.job.status}, expected ${want}`, r.job);
-    this.commit(r.job, `submit:${outcome.kind}`);
+    inv(job.status === want, `${outcome.kind} submit → ${job.status}, expected ${want}`, job);
+    this.perform(step.effects, stored);
   }
 
   pollOutcome(spec: PollSpec): PollOutcome {
@@ -930,151 +1071,147 @@ class Model {
     }
   }
 
-  /** The shell's #storeResult: verify the journal, write the result (which may fail), then succeed. */
-  storeResult(job: Job, outcome: PollOutcome, store: StoreSpec): Job {
-    if (outcome.kind !== "succeeded") return job;
-    const mismatch = journalMismatch(job.tape, outcome.journal, RULES_DIGEST_AST3);
-    if (mismatch) {
-      inv(
-        !sameJson(outcome.journal, this.tc.journal),
-        "journalMismatch refused the tape's own journal",
-        job,
-      );
-      return onResultInvalid(job, mismatch, this.now, this.cfg);
+  /** What the conditional R2 write did, as the shell reports it to `storeTried`. */
+  storeAttempt(store: StoreSpec, document: ResultDocument): StoreAttempt {
+    switch (store) {
+      case "written":
+        return { kind: "written" };
+      case "failed":
+        return { kind: "error", message: "R2 put failed" };
+      case "exists_same":
+        return {
+          kind: "exists",
+          earlier: { ...document, receiptKind: "succinct", segments: 7, proverElapsedMs: 99 },
+        };
+      case "exists_other":
+        return {
+          kind: "exists",
+          earlier: {
+            ...document,
+            journal: { ...document.journal, seed: (document.journal.seed + 1) >>> 0 },
+          },
+        };
     }
-    inv(
-      sameJson(outcome.journal, this.tc.journal),
-      "journalMismatch accepted a journal that is not the tape's",
-      job,
-    );
-    // The write is conditional: an earlier document is adopted if it proves this tape, else the store fails.
-    const kept =
-      store === "exists_same"
-        ? {
-            receiptKind: "succinct",
-            segments: 7,
-            proverElapsedMs: 99,
-            journal: { ...this.tc.journal },
-          }
-        : {
-            receiptKind: outcome.receiptKind,
-            segments: outcome.segments,
-            proverElapsedMs: outcome.elapsedMs,
-            journal: outcome.journal!,
-          };
-    if (store === "failed" || store === "exists_other") {
-      const failed = onResultStoreFailed(
-        job,
-        store === "failed" ? "R2 put failed" : "already holds a different result",
-        this.now,
-      );
-      inv(
-        failed.status === "proving" && failed.result === null,
-        "a failed result write did not keep the job proving",
-        failed,
-      );
-      return failed;
-    }
-    return onResultStored(job, { key: `results/${job.jobId}.json`, ...kept }, this.now, this.cfg);
-  }
-
-  /** The shell's #watchdog: a queued job nothing moved for DISPATCH_WATCHDOG_MS is looked for, and re-sent if lost. */
-  watchdog(job: Job, ev: Extract<Ev, { e: "alarm" }>): Job {
-    const where: Whereabouts =
-      this.inflight && this.now < this.inflight.lockUntil ? "submitting" : ev.where;
-    const checked = onWatchdog(job, where, this.now);
-    inv(
-      checked.job.status === "queued" && checked.job.watchdogCheckedAt === this.now,
-      "the watchdog changed more than its check",
-      checked.job,
-    );
-    inv(
-      checked.redispatch === (where === "holding" || where === "absent"),
-      `the watchdog ${checked.redispatch ? "re-sent" : "kept"} a job that is ${where}`,
-      checked.job,
-    );
-    if (!checked.redispatch) return checked.job;
-    if (ev.sendFails) return { ...job, watchdogCheckedAt: this.now };
-    return checked.job; // the re-sent message arrives as a later "deliver" event
   }
 
   alarm(ev: Extract<Ev, { e: "alarm" }>): void {
     const { cfg } = this;
     const startedAt = this.now;
+    this.armed = null; // this alarm fired
     // Clean-ups first.
     let k = 0;
     for (const entry of dueCleanups(this.job, this.now)) {
       const outcome = ev.cleanups[k++ % Math.max(1, ev.cleanups.length)] ?? "active";
       const current = this.job;
-      const e =
-        current.cleanup.find((c) => c.proverJobId === entry.proverJobId && c.url === entry.url) ??
-        entry;
-      this.commit(onCleanup(current, e, outcome, this.now, cfg.pollIntervalMs), "cleanup");
+      this.perform(cleanedUp(current, entry, outcome, this.now, cfg).effects, current);
     }
-    if (isTerminal(this.job.status)) return;
-    let stored = this.job;
-    let job = this.expire(stored);
-    if (job.status === "queued" && this.now >= watchdogAt(job, cfg)!) job = this.watchdog(job, ev);
+    let stored = this.checkedExpire(this.job);
+    let step = alarmBegins(stored, startedAt, this.now, cfg);
+    this.perform(step.effects, stored);
+    if (step.next.kind === "watchdog") {
+      const job = step.next.job;
+      const where: Whereabouts = whereLocked(this.lock, this.now) ?? ev.where;
+      const found = watchdogFound(job, where, this.now);
+      inv(
+        found.job.status === "queued" && found.job.watchdogCheckedAt === this.now,
+        "the watchdog changed more than its check",
+        found.job,
+      );
+      inv(
+        (found.resend !== null) === (where === "holding" || where === "absent"),
+        `the watchdog ${found.resend ? "re-sent" : "kept"} a job that is ${where}`,
+        found.job,
+      );
+      // A re-sent message arrives as a later "deliver" event.
+      const after = found.resend && ev.sendFails ? found.resend.ifSendFails : found.job;
+      step = afterWatchdog(after, startedAt, cfg);
+      this.perform(step.effects, stored);
+    }
+    if (step.next.kind === "end") return;
+    let job = step.next.job;
+    if (step.next.kind === "poll") {
+      inv(
+        this.armed !== null && this.armed >= startedAt + cfg.pollBudgetMs + cfg.requestTimeoutMs,
+        "polling without a crash-watchdog alarm past the loop",
+        job,
+      );
+    }
     let i = 0;
-    while (job.status === "proving" && job.prover.jobId && job.prover.url) {
+    while (step.next.kind === "poll" && pollsAgain(job)) {
       const spec = ev.polls[i++];
-      if (!spec) break; // the invocation ends here (evicted): the crash watchdog alarm resumes polling
+      if (!spec) return; // the invocation dies here (evicted): the crash-watchdog alarm resumes polling
       this.now += spec.latencyMs;
-      job = this.expire(stored);
-      if (job.status !== "proving") break;
+      stored = this.checkedExpire(this.job);
       const outcome = this.pollOutcome(spec.poll);
-      const polled = onPoll(job, outcome, this.now, cfg);
+      const poll = polled(stored, outcome, startedAt, this.now, cfg);
+      const p = poll.job!;
+      if (stored.status === "proving" && expire(stored, this.now, cfg).status === "proving") {
+        inv(p.attempts.polls === stored.attempts.polls + 1, "a poll was not counted", p);
+      }
       inv(
-        polled.job.attempts.polls === job.attempts.polls + 1,
-        "a poll was not counted",
-        polled.job,
-      );
-      inv(
-        polled.next.kind !== "store" || outcome.kind === "succeeded",
+        poll.next.kind !== "store" || outcome.kind === "succeeded",
         "store asked for without a proof",
-        polled.job,
+        p,
       );
       inv(
-        polled.next.kind !== "wait" || polled.job.status === "proving",
-        "wait asked for a job that is not proving",
-        polled.job,
+        poll.next.kind !== "sleep" || p.status === "proving",
+        "sleep asked for a job that is not proving",
+        p,
       );
-      job =
-        polled.next.kind === "store"
-          ? this.storeResult(
-              polled.job,
-              outcome,
-              spec.poll.p === "succeeded" ? spec.poll.store : "failed",
-            )
-          : polled.job;
-      if (polled.next.kind !== "wait" || job.status !== "proving") break;
-      const next = nextPoll(job, startedAt, this.now, cfg);
-      const deadline = Math.min(job.wallDeadlineAt, job.prover.pollDeadlineAt!) + 1;
-      this.commit(job, "poll");
-      stored = job;
-      if ("alarmAt" in next) {
+      this.perform(poll.effects, stored);
+      job = p;
+      if (poll.next.kind === "rearmed") {
+        const deadline = Math.min(job.wallDeadlineAt, job.prover.pollDeadlineAt!) + 1;
         inv(
-          Number.isFinite(next.alarmAt) && next.alarmAt > this.now && next.alarmAt <= deadline,
-          `nextPoll re-arms at ${next.alarmAt} (now ${this.now}, deadline ${deadline})`,
+          this.armed !== null && this.armed > this.now && this.armed <= deadline,
+          `re-armed at ${this.armed} (now ${this.now}, deadline ${deadline})`,
           job,
         );
         return;
       }
+      if (poll.next.kind === "store") {
+        inv(
+          journalMismatch(job.tape, poll.next.document.journal, RULES_DIGEST_AST3) === null,
+          "asked to store a result that does not prove the tape",
+          job,
+        );
+        const store = spec.poll.p === "succeeded" ? spec.poll.store : "failed";
+        const tried = storeTried(
+          job,
+          poll.next.document,
+          this.storeAttempt(store, poll.next.document),
+          this.now,
+          cfg,
+        );
+        if (store === "failed" || store === "exists_other") {
+          inv(
+            tried.job.status === "proving" && tried.job.result === null,
+            "a failed result write did not keep the job proving",
+            tried.job,
+          );
+        }
+        this.perform(tried.effects, job);
+        job = tried.job;
+        break;
+      }
+      if (poll.next.kind === "settle") break;
+      const deadline = Math.min(job.wallDeadlineAt, job.prover.pollDeadlineAt!) + 1;
       inv(
-        Number.isFinite(next.sleepMs) && next.sleepMs >= 0 && next.sleepMs <= cfg.pollIntervalMs,
-        `nextPoll sleeps ${next.sleepMs} ms`,
+        poll.next.ms >= 0 && poll.next.ms <= cfg.pollIntervalMs,
+        `sleeps ${poll.next.ms} ms`,
         job,
       );
-      inv(this.now + next.sleepMs <= deadline, "nextPoll sleeps past a deadline", job);
+      inv(this.now + poll.next.ms <= deadline, "sleeps past a deadline", job);
       inv(
-        this.now + next.sleepMs - startedAt <= cfg.pollBudgetMs,
-        "nextPoll sleeps past the alarm's budget",
+        this.now + poll.next.ms - startedAt <= cfg.pollBudgetMs,
+        "sleeps past the alarm's budget",
         job,
       );
-      this.now += next.sleepMs;
-      job = this.expire(stored);
+      this.now += poll.next.ms;
+      stored = this.job;
+      job = this.checkedExpire(stored);
     }
-    this.commit(job, "alarm");
+    this.perform(alarmEnds(stored, job, this.now, cfg), stored);
   }
 }
 
@@ -1169,7 +1306,7 @@ describe.each(CONFIGS)("the lifecycle core under random event sequences (%s)", (
           const before = m.job;
           m.apply(ev);
           if (m.job.attempt !== ended.attempt) {
-            if (!(ev.e === "post" && canRetry(before)))
+            if (!(ev.e === "post" && startsNewAttempt(before)))
               throw new Error(`attempt changed by ${JSON.stringify(ev)}`);
             return; // a new attempt: the model property covers it from here
           }
@@ -1304,9 +1441,9 @@ describe("ended jobs stay ended under the core functions themselves", () => {
       fc.assert(
         fc.property(endedJobs(cfg), dtArb, ({ ended }, dt) => {
           for (const job of ended) {
-            if (!canRetry(job)) {
+            if (!startsNewAttempt(job)) {
               if (job.status !== "succeeded")
-                throw new Error(`canRetry refused a ${job.status} job`);
+                throw new Error(`startsNewAttempt refused a ${job.status} job`);
               continue;
             }
             const next = newAttempt(job, job.updatedAt + dt, cfg, "t");

@@ -3,7 +3,7 @@ import type { Config } from "../../src/core/config.ts";
 import { unsubmitted, type Job, type JobStatus, type Journal } from "../../src/core/job.ts";
 import {
   alarmAt,
-  canRetry,
+  startsNewAttempt,
   cancel,
   expire,
   HISTORY_LENGTH,
@@ -775,7 +775,7 @@ describe.each(CONFIGS)("a new attempt after failed or cancelled (%s)", (_name, c
     ];
     for (const [status, j] of cases) {
       expect(j.status).toBe(status);
-      expect(canRetry(j)).toBe(status === "failed" || status === "cancelled");
+      expect(startsNewAttempt(j)).toBe(status === "failed" || status === "cancelled");
     }
   });
 

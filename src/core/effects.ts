@@ -1,0 +1,81 @@
+import { isTerminal, type Job } from "./job.ts";
+import { alarmAt, type LifecycleConfig } from "./lifecycle.ts";
+import { transitionLine } from "./log.ts";
+
+/**
+ * What the job's Durable Object must do after a step of the core: the core decides, the shell
+ * (src/objects/proof-job.ts) performs these in order and nothing else. A failed effect never
+ * undoes the step: each one's failure rule is stated on it.
+ */
+export type Effect =
+  /** Store the job: the Durable Object's storage is the source of truth. */
+  | { kind: "save"; job: Job; reason: string }
+  /** Clear the job's storage and alarm, and its admin index row (retention over, or an undone intake). */
+  | { kind: "forget" }
+  /** Arm the job's one alarm at `at`; with `onlyIfNone`, only when none is armed (a lost alarm). */
+  | { kind: "alarm"; at: number; onlyIfNone: boolean }
+  /** Hold the submit lock until `until`: another delivery of the job waits instead of submitting. */
+  | { kind: "lock"; until: number }
+  /** Dispatcher: the job no longer needs its place in line or its prover slot (failure: logged; its holder check frees it). */
+  | { kind: "release" }
+  /** Dispatcher: back in line at `arrivedAt`, to be submitted afresh (failure: sent through the queue instead). */
+  | { kind: "requeue"; arrivedAt: number }
+  /** Dispatcher: the prover said 429 to this job's submission; back to the head of the line, the slot cools down. */
+  | { kind: "busy"; arrivedAt: number }
+  /** The admin index row of the job (failure: logged; the next change corrects it). */
+  | { kind: "index"; job: Job }
+  /** One structured log line (never tape bytes, tokens or addresses). */
+  | { kind: "log"; level: "info" | "error"; line: Record<string, unknown> };
+
+/** A step of the core: the job as it now stands (null: there is none) and what to do about it. */
+export interface Step {
+  job: Job | null;
+  effects: Effect[];
+}
+
+/** Saves `after` if it changed, with its transition log line; touches nothing else. */
+export function record(before: Job | null, after: Job, reason: string): Effect[] {
+  if (before === after) return [];
+  const line = transitionLine(before, after, reason);
+  return [
+    { kind: "save", job: after, reason },
+    ...(line ? [{ kind: "log", level: "info", line } as const] : []),
+  ];
+}
+
+/**
+ * The effects of moving a job from `before` to `after`, from what changed:
+ * - saved, with a log line when its status or its prover's status changed;
+ * - its alarm re-armed from the new state when its status or pending clean-ups changed (or
+ *   `rearm`), else only re-armed if none is armed, so that any read repairs a lost alarm;
+ * - the admin index told when its status or attempt changed;
+ * - the dispatcher told when it left the line or its slot: `release` when it ended, `requeue`
+ *   when a proving job went back in line to be rebuilt.
+ */
+export function settle(
+  before: Job | null,
+  after: Job,
+  reason: string,
+  now: number,
+  cfg: LifecycleConfig,
+  rearm = false,
+): Effect[] {
+  const effects = record(before, after, reason);
+  const statusChanged = before === null || before.status !== after.status;
+  const onlyIfNone = !(rearm || statusChanged || before.cleanup !== after.cleanup);
+  effects.push({ kind: "alarm", at: alarmAt(after, now, cfg), onlyIfNone });
+  if (statusChanged || before.attempt !== after.attempt)
+    effects.push({ kind: "index", job: after });
+  if (before && statusChanged) {
+    if (isTerminal(after.status) && !isTerminal(before.status)) effects.push({ kind: "release" });
+    else if (before.status === "proving" && after.status === "queued") {
+      effects.push({ kind: "requeue", arrivedAt: after.attemptStartedAt });
+    }
+  }
+  return effects;
+}
+
+/** Adds a `release` unless the effects already have one. */
+export function withRelease(effects: Effect[]): Effect[] {
+  return effects.some((e) => e.kind === "release") ? effects : [...effects, { kind: "release" }];
+}

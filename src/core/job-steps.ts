@@ -1,0 +1,531 @@
+import { record, settle, withRelease, type Effect, type Step } from "./effects.ts";
+import {
+  isTerminal,
+  type Job,
+  type ResultDocument,
+  type ResultSummary,
+  type TapeInfo,
+} from "./job.ts";
+import {
+  alarmAt,
+  cancel,
+  crashWatchdogAt,
+  expire,
+  isLocked,
+  journalMismatch,
+  lockedRetry,
+  newAttempt,
+  newJob,
+  nextPoll,
+  onDeadLetter,
+  onDelivery,
+  onPoll,
+  onResultInvalid,
+  onResultStored,
+  onResultStoreFailed,
+  onSubmit,
+  onWaiting,
+  onWatchdog,
+  retentionOver,
+  startsNewAttempt,
+  submitLockUntil,
+  watchdogAt,
+  type Admission,
+  type LifecycleConfig,
+  type MessageAction,
+  type PollOutcome,
+  type SubmitOutcome,
+  type Whereabouts,
+} from "./lifecycle.ts";
+import { addCleanup, onCleanup, type CleanupOutcome } from "./prover-cleanup.ts";
+import { resultKey } from "./r2-keys.ts";
+import { RULES_DIGEST_AST3 } from "./tape.ts";
+
+/**
+ * Each entry point of the job's Durable Object as steps of the pure core. The object loads the
+ * job, calls a step, performs its effects (src/core/effects.ts), does the one piece of I/O the
+ * step asks for next (ask the dispatcher, submit, poll, write the result) and hands the answer
+ * to the next step. Every decision, gate and timing lives here; the object decides nothing.
+ */
+
+export type StepConfig = LifecycleConfig & { receiptKind: string; verifyMode: string };
+
+const ACK: MessageAction = { ack: true };
+
+// --- Intake ----------------------------------------------------------------------------------
+
+export interface NewAttemptInput {
+  jobId: string;
+  tape: TapeInfo;
+  cancelTokenHash: string;
+  why: "post" | "redrive";
+}
+
+export type CreateStep =
+  /** Identical bytes already have a live or succeeded job: nothing new. */
+  | { kind: "exists"; job: Job; effects: Effect[] }
+  /** A new job, or a new attempt after failed/cancelled: after the effects, send it through the queue. */
+  | { kind: "created"; job: Job; effects: Effect[] };
+
+export function create(
+  stored: Job | null,
+  input: NewAttemptInput,
+  now: number,
+  cfg: LifecycleConfig,
+): CreateStep {
+  const existing = stored ? expire(stored, now, cfg) : null;
+  if (existing && !startsNewAttempt(existing)) {
+    return { kind: "exists", job: existing, effects: settle(stored, existing, "read", now, cfg) };
+  }
+  const job = existing
+    ? newAttempt(existing, now, cfg, input.cancelTokenHash)
+    : newJob(input.jobId, input.tape, now, cfg, input.cancelTokenHash);
+  const reason = !existing ? "accepted" : input.why === "redrive" ? "redrive" : "new_attempt";
+  return { kind: "created", job, effects: settle(stored, job, reason, now, cfg) };
+}
+
+/** The queue refused the new attempt: put back what was stored, so that a retried POST starts afresh. */
+export function createUndone(stored: Job | null, now: number, cfg: LifecycleConfig): Effect[] {
+  if (!stored) return [{ kind: "forget" }];
+  return [
+    { kind: "save", job: stored, reason: "undo" },
+    { kind: "alarm", at: alarmAt(stored, now, cfg), onlyIfNone: false },
+    { kind: "index", job: stored },
+  ];
+}
+
+// --- Reads, cancel, dead letters ------------------------------------------------------------
+
+/** A read: the deadlines are applied (and saved) on every read, and a lost alarm re-armed. */
+export function read(stored: Job, now: number, cfg: LifecycleConfig): Step {
+  const job = expire(stored, now, cfg);
+  return { job, effects: settle(stored, job, "read", now, cfg) };
+}
+
+/** Who asks to cancel: the hash of the bearer token they showed, or the admin. */
+export type Canceller = { tokenHash: string | null } | { admin: true };
+
+export const mayCancel = (job: Job, who: Canceller) =>
+  "admin" in who ||
+  (who.tokenHash !== null && job.cancelTokenHash !== null && who.tokenHash === job.cancelTokenHash);
+
+export type CancelStep =
+  | { kind: "forbidden"; job: Job; effects: [] }
+  /** Already succeeded or failed: it stays as it is. */
+  | { kind: "ended"; job: Job; effects: Effect[] }
+  | { kind: "cancelled"; job: Job; effects: Effect[] };
+
+export function cancelStep(
+  stored: Job,
+  who: Canceller,
+  now: number,
+  cfg: LifecycleConfig,
+): CancelStep {
+  if (!mayCancel(stored, who)) return { kind: "forbidden", job: stored, effects: [] };
+  const job = expire(stored, now, cfg);
+  if (job.status === "succeeded" || job.status === "failed") {
+    return { kind: "ended", job, effects: settle(stored, job, "read", now, cfg) };
+  }
+  const cancelled = cancel(job, now, cfg);
+  return {
+    kind: "cancelled",
+    job: cancelled,
+    effects: settle(stored, cancelled, "cancel", now, cfg),
+  };
+}
+
+/** The DLQ consumer: the job's deliveries ran out before the prover took it. */
+export function deadLetter(stored: Job, now: number, cfg: LifecycleConfig): Step {
+  const job = onDeadLetter(expire(stored, now, cfg), now);
+  return { job, effects: settle(stored, job, "dead_letter", now, cfg) };
+}
+
+// --- A queue delivery: admit, submit ---------------------------------------------------------
+
+export type DeliveryStep = Step & {
+  next:
+    | { kind: "answer"; message: MessageAction }
+    /** Ask the dispatcher for a prover, then call `admitted` for this attempt. */
+    | { kind: "admit"; attempt: number; arrivedAt: number };
+};
+
+/**
+ * A queue delivery reached the job. Only a queued job asks for a prover; one that ended hands
+ * back any slot a grant just gave it. While another delivery submits (the lock), this one comes
+ * back later and changes nothing.
+ */
+export function deliver(
+  stored: Job,
+  lockUntil: number | null,
+  now: number,
+  cfg: LifecycleConfig,
+): DeliveryStep {
+  const job = onDelivery(expire(stored, now, cfg), now);
+  if (job.status !== "queued") {
+    const effects = settle(stored, job, "delivery", now, cfg);
+    return {
+      job,
+      effects: isTerminal(job.status) ? withRelease(effects) : effects,
+      next: { kind: "answer", message: ACK },
+    };
+  }
+  if (isLocked(lockUntil, now)) {
+    return {
+      job: stored,
+      effects: [],
+      next: { kind: "answer", message: lockedRetry(lockUntil!, now) },
+    };
+  }
+  return {
+    job,
+    effects: settle(stored, job, "delivery", now, cfg),
+    next: { kind: "admit", attempt: job.attempt, arrivedAt: job.attemptStartedAt },
+  };
+}
+
+export interface SubmitRequest {
+  proverUrl: string;
+  receiptKind: string;
+  segmentLimitPo2: number;
+  verifyMode: string;
+}
+
+export type AdmittedStep = Step & {
+  next:
+    | { kind: "answer"; message: MessageAction }
+    /** Holding the lock (an effect), read the tape from R2, submit it, then call `submitted`. */
+    | { kind: "submit"; request: SubmitRequest };
+};
+
+/**
+ * The dispatcher answered the delivery of attempt `forAttempt`. The job may have moved while it
+ * asked: ended (hand back the slot), accepted by a duplicate delivery (which keeps the slot), or
+ * replaced by a new attempt (which has its own message).
+ */
+export function admitted(
+  current: Job | null,
+  forAttempt: number,
+  admission: Admission,
+  lockUntil: number | null,
+  now: number,
+  cfg: StepConfig,
+): AdmittedStep {
+  if (!current) return { job: null, effects: [], next: { kind: "answer", message: ACK } };
+  const job = expire(current, now, cfg);
+  if (job.status !== "queued" || job.attempt !== forAttempt) {
+    const effects = settle(current, job, "delivery", now, cfg);
+    return {
+      job,
+      effects: isTerminal(job.status) ? withRelease(effects) : effects,
+      next: { kind: "answer", message: ACK },
+    };
+  }
+  if (admission.kind === "waiting") {
+    const waiting = onWaiting(job, admission.ahead, now);
+    return {
+      job: waiting,
+      effects: settle(current, waiting, "waiting", now, cfg),
+      next: { kind: "answer", message: ACK },
+    };
+  }
+  // Checked again: a duplicate delivery may have been granted while this one asked.
+  if (isLocked(lockUntil, now)) {
+    return { job, effects: [], next: { kind: "answer", message: lockedRetry(lockUntil!, now) } };
+  }
+  return {
+    job,
+    effects: [{ kind: "lock", until: submitLockUntil(now, cfg) }],
+    next: {
+      kind: "submit",
+      request: {
+        proverUrl: admission.proverUrl,
+        receiptKind: cfg.receiptKind,
+        segmentLimitPo2: job.prover.segmentLimitPo2,
+        verifyMode: cfg.verifyMode,
+      },
+    },
+  };
+}
+
+/**
+ * The prover answered the submission made for attempt `forAttempt`. If the job was cancelled,
+ * timed out or replaced by a new attempt meanwhile, a prover job it accepted belongs to no
+ * attempt: an orphan, deleted on the prover. Otherwise the core's `onSubmit` decides, and a
+ * busy prover (429) puts the job back at the head of the line.
+ */
+export function submitted(
+  current: Job | null,
+  forAttempt: number,
+  proverUrl: string,
+  outcome: SubmitOutcome,
+  deliveryAttempt: number,
+  now: number,
+  cfg: LifecycleConfig,
+  random: () => number = Math.random,
+): Step & { message: MessageAction } {
+  if (!current) return { job: null, effects: [], message: ACK };
+  let job = expire(current, now, cfg);
+  if (job.status !== "queued" || job.attempt !== forAttempt) {
+    if (outcome.kind === "accepted") {
+      const orphan = { url: proverUrl, proverJobId: outcome.proverJobId, reason: "orphaned" };
+      job = addCleanup(job, orphan, now, cfg);
+    }
+    return { job, effects: settle(current, job, "submit", now, cfg, true), message: ACK };
+  }
+  const decided = onSubmit(job, outcome, proverUrl, now, deliveryAttempt, cfg, random);
+  const effects = settle(current, decided.job, `submit:${outcome.kind}`, now, cfg);
+  if (decided.busy) effects.push({ kind: "busy", arrivedAt: job.attemptStartedAt });
+  return { job: decided.job, effects, message: decided.message };
+}
+
+// --- The alarm ---------------------------------------------------------------------------------
+
+/** One prover clean-up answered (the alarm sends the due ones first). Saved, no alarm change. */
+export function cleanedUp(
+  current: Job,
+  entry: Job["cleanup"][number],
+  outcome: CleanupOutcome,
+  now: number,
+  cfg: LifecycleConfig,
+): Step {
+  const stored =
+    current.cleanup.find((e) => e.proverJobId === entry.proverJobId && e.url === entry.url) ??
+    entry;
+  const job = onCleanup(current, stored, outcome, now, cfg.pollIntervalMs);
+  const line = {
+    event: "prover_cleanup",
+    jobId: current.jobId,
+    proverJobId: entry.proverJobId,
+    reason: entry.reason,
+    outcome,
+    tries: entry.tries + 1,
+  };
+  return {
+    job,
+    effects: [...record(current, job, "cleanup"), { kind: "log", level: "info", line }],
+  };
+}
+
+export type AlarmStep = Step & {
+  next:
+    /** Nothing more in this invocation. */
+    | { kind: "end" }
+    /** Ask the dispatcher where this waiting job is (unless the lock says it is being submitted), then `watchdogFound`. */
+    | { kind: "watchdog"; job: Job }
+    /** Poll the prover job (`job.prover`), then `polled`; the crash-watchdog alarm is among the effects. */
+    | { kind: "poll"; job: Job }
+    /** The job needs nothing now: `alarmEnds`. */
+    | { kind: "settle"; job: Job };
+};
+
+/**
+ * An alarm invocation, after the due clean-ups: an ended job is cleared once its retention is
+ * over; a queued job nothing moved for DISPATCH_WATCHDOG_MS is looked for; a proving job is polled.
+ */
+export function alarmBegins(
+  stored: Job,
+  alarmStartedAt: number,
+  now: number,
+  cfg: LifecycleConfig,
+): AlarmStep {
+  if (isTerminal(stored.status)) {
+    if (retentionOver(stored, now, cfg))
+      return { job: null, effects: [{ kind: "forget" }], next: { kind: "end" } };
+    return {
+      job: stored,
+      effects: [{ kind: "alarm", at: alarmAt(stored, now, cfg), onlyIfNone: false }],
+      next: { kind: "end" },
+    };
+  }
+  const job = expire(stored, now, cfg);
+  if (job.status === "queued" && now >= watchdogAt(job, cfg)!)
+    return { job, effects: [], next: { kind: "watchdog", job } };
+  return afterWatchdog(job, alarmStartedAt, cfg);
+}
+
+/** Whether the alarm loop polls this job (again): it is proving on a prover job it knows. */
+export const pollsAgain = (job: Job) =>
+  job.status === "proving" && job.prover.jobId !== null && job.prover.url !== null;
+
+/** What the alarm does once the watchdog (if any) has looked: poll a proving job, else settle. */
+export function afterWatchdog(job: Job, alarmStartedAt: number, cfg: LifecycleConfig): AlarmStep {
+  if (pollsAgain(job)) {
+    return {
+      job,
+      effects: [{ kind: "alarm", at: crashWatchdogAt(alarmStartedAt, cfg), onlyIfNone: false }],
+      next: { kind: "poll", job },
+    };
+  }
+  return { job, effects: [], next: { kind: "settle", job } };
+}
+
+export interface WatchdogStep {
+  job: Job;
+  /** Send the job through the queue; if that fails, carry on with `ifSendFails` instead. */
+  resend: { ifSendFails: Job; line: Record<string, unknown> } | null;
+}
+
+/**
+ * The watchdog found a queued job `where`. Neither in line nor being submitted: its message was
+ * lost (or the runtime died before delivering it), so it is sent again; deliveries are
+ * idempotent, so a message that was only slow does no harm. A failed send looks again one
+ * interval later.
+ */
+export function watchdogFound(job: Job, where: Whereabouts, now: number): WatchdogStep {
+  const checked = onWatchdog(job, where, now);
+  if (!checked.redispatch) return { job: checked.job, resend: null };
+  const line = {
+    event: "watchdog_redispatch",
+    jobId: job.jobId,
+    attempt: job.attempt,
+    where,
+    idleMs: now - job.updatedAt,
+  };
+  return { job: checked.job, resend: { ifSendFails: { ...job, watchdogCheckedAt: now }, line } };
+}
+
+/** Where the watchdog looks when the lock is held: being submitted right now. */
+export const whereLocked = (lockUntil: number | null, now: number): Whereabouts | null =>
+  isLocked(lockUntil, now) ? "submitting" : null;
+
+export type PollStep = Step & {
+  next:
+    /** Write `document` to R2 (only if none is stored), then `storeTried`. */
+    | { kind: "store"; document: ResultDocument }
+    /** Sleep, reload, and poll again in this invocation. */
+    | { kind: "sleep"; ms: number }
+    /** The invocation ends; the alarm (among the effects) polls next. */
+    | { kind: "rearmed" }
+    /** The job left `proving` (or the poll ended it): `alarmEnds`. */
+    | { kind: "settle"; job: Job };
+};
+
+/**
+ * Applies one status read inside the alarm loop that started at `alarmStartedAt`. A finished
+ * proof whose journal is not this tape's rebuilds the job; a matching one is to be stored.
+ * While proving goes on, the loop sleeps within the per-alarm budget or re-arms the alarm.
+ */
+export function polled(
+  stored: Job,
+  outcome: PollOutcome,
+  alarmStartedAt: number,
+  now: number,
+  cfg: LifecycleConfig,
+): PollStep {
+  const job = expire(stored, now, cfg);
+  if (job.status !== "proving") return { job, effects: [], next: { kind: "settle", job } };
+  const r = onPoll(job, outcome, now, cfg);
+  if (r.next.kind === "store" && outcome.kind === "succeeded") {
+    const mismatch = journalMismatch(r.job.tape, outcome.journal, RULES_DIGEST_AST3);
+    if (mismatch) {
+      const rebuilt = onResultInvalid(r.job, mismatch, now, cfg);
+      return { job: rebuilt, effects: [], next: { kind: "settle", job: rebuilt } };
+    }
+    return {
+      job: r.job,
+      effects: [],
+      next: { kind: "store", document: resultDocument(r.job, outcome, now) },
+    };
+  }
+  if (r.next.kind !== "wait")
+    return { job: r.job, effects: [], next: { kind: "settle", job: r.job } };
+  const effects = record(stored, r.job, "poll");
+  const next = nextPoll(r.job, alarmStartedAt, now, cfg);
+  if ("alarmAt" in next) {
+    effects.push({ kind: "alarm", at: next.alarmAt, onlyIfNone: false });
+    return { job: r.job, effects, next: { kind: "rearmed" } };
+  }
+  return { job: r.job, effects, next: { kind: "sleep", ms: next.sleepMs } };
+}
+
+/** The document stored in R2 for a proof that matches its tape. */
+export function resultDocument(
+  job: Job,
+  outcome: Extract<PollOutcome, { kind: "succeeded" }>,
+  now: number,
+): ResultDocument {
+  return {
+    jobId: job.jobId,
+    attempt: job.attempt,
+    tape: job.tape,
+    proverJobId: job.prover.jobId,
+    journal: outcome.journal!,
+    receiptKind: outcome.receiptKind,
+    segments: outcome.segments,
+    proverElapsedMs: outcome.elapsedMs,
+    storedAt: now,
+    prover: outcome.document,
+  };
+}
+
+/** What the conditional R2 write of the result did. */
+export type StoreAttempt =
+  | { kind: "written" }
+  /** A document was already there (`earlier`; null when it could not be read back). */
+  | { kind: "exists"; earlier: ResultDocument | null }
+  | { kind: "error"; message: string };
+
+/**
+ * The result is written once: a document already stored is adopted when its journal proves this
+ * tape, never overwritten otherwise. The job succeeds only once a result is stored; a failed
+ * write keeps it proving, and the next poll (the prover still has the proof) stores it.
+ */
+export function storeTried(
+  job: Job,
+  document: ResultDocument,
+  attempt: StoreAttempt,
+  now: number,
+  cfg: LifecycleConfig,
+): Step & { job: Job } {
+  const key = resultKey(job.jobId);
+  let problem: string | null = null;
+  let kept = document;
+  const effects: Effect[] = [];
+  if (attempt.kind === "error") problem = attempt.message;
+  else if (attempt.kind === "exists") {
+    const wrong = attempt.earlier
+      ? journalMismatch(job.tape, attempt.earlier.journal ?? null, RULES_DIGEST_AST3)
+      : null;
+    if (!attempt.earlier) problem = `${key} exists but could not be read`;
+    else if (wrong)
+      problem = `${key} already holds a different result (${wrong}); it is not overwritten`;
+    else {
+      kept = attempt.earlier;
+      const line = {
+        event: "result_already_stored",
+        jobId: job.jobId,
+        attempt: job.attempt,
+        storedAt: kept.storedAt,
+      };
+      effects.push({ kind: "log", level: "info", line });
+    }
+  }
+  if (problem !== null) {
+    const line = {
+      event: "result_store_failed",
+      jobId: job.jobId,
+      attempt: job.attempt,
+      error: problem,
+    };
+    return {
+      job: onResultStoreFailed(job, problem, now),
+      effects: [{ kind: "log", level: "error", line }],
+    };
+  }
+  const summary: ResultSummary = {
+    key,
+    receiptKind: kept.receiptKind,
+    segments: kept.segments,
+    proverElapsedMs: kept.proverElapsedMs,
+    journal: kept.journal,
+  };
+  return { job: onResultStored(job, summary, now, cfg), effects };
+}
+
+/** The end of an alarm invocation: save what it changed and re-arm the alarm from the new state. */
+export function alarmEnds(stored: Job, job: Job, now: number, cfg: LifecycleConfig): Effect[] {
+  return settle(stored, job, "alarm", now, cfg, true);
+}
+
+/** For the dispatcher's holder check: does the job still wait for, or hold, a prover? */
+export const needsProver = (job: Job | null) => job !== null && !isTerminal(job.status);

@@ -1,0 +1,408 @@
+import { describe, expect, it } from "vitest";
+import type { Config } from "../../src/core/config.ts";
+import type { Effect } from "../../src/core/effects.ts";
+import type { Job, Journal, ResultDocument } from "../../src/core/job.ts";
+import {
+  admitted,
+  afterWatchdog,
+  alarmBegins,
+  alarmEnds,
+  cancelStep,
+  create,
+  createUndone,
+  deliver,
+  polled,
+  read,
+  resultDocument,
+  storeTried,
+  submitted,
+  watchdogFound,
+} from "../../src/core/job-steps.ts";
+import {
+  alarmAt,
+  cancel,
+  newJob,
+  onSubmit,
+  SUBMIT_LOCK_MARGIN_MS,
+  type PollOutcome,
+} from "../../src/core/lifecycle.ts";
+import { RULES_DIGEST_AST3 } from "../../src/core/tape.ts";
+import { CONFIGS, T0, URL_A } from "../support/configs.ts";
+
+/**
+ * The job steps the Durable Object calls (src/core/job-steps.ts): the rules that used to live in
+ * the shell — the submit lock, the crash-watchdog alarm, the retention clean-up, the orphan
+ * check, the effects of each transition — each on both sides of its boundary.
+ */
+const JOB_ID = "c".repeat(64);
+const tape = {
+  sizeBytes: 40,
+  seed: 1,
+  frameCount: 12,
+  finalScore: 90,
+  finalRngState: 7,
+  checksum: 99,
+  sha256: JOB_ID,
+};
+const journal: Journal = {
+  seed: 1,
+  frame_count: 12,
+  final_score: 90,
+  final_rng_state: 7,
+  tape_checksum: 99,
+  rules_digest: RULES_DIGEST_AST3,
+};
+const proof = (j: Journal | null = journal): Extract<PollOutcome, { kind: "succeeded" }> => ({
+  kind: "succeeded",
+  journal: j,
+  receiptKind: "groth16",
+  segments: 2,
+  elapsedMs: 50,
+  document: { proof: true },
+});
+const kinds = (effects: Effect[]) => effects.map((e) => e.kind);
+
+function kit(cfg: Config) {
+  const queued = (at = T0) => newJob(JOB_ID, tape, at, cfg, "hash-1");
+  const proving = (at = T0 + 10) =>
+    onSubmit(queued(), { kind: "accepted", proverJobId: "p1" }, URL_A, at, 1, cfg).job;
+  return { queued, proving };
+}
+
+describe.each(CONFIGS)("the job steps (%s)", (_name, cfg) => {
+  const k = kit(cfg);
+
+  describe("intake", () => {
+    it("a new tape is saved, armed, indexed; then it is sent (no send effect: the shell sends and may undo)", () => {
+      const step = create(
+        null,
+        { jobId: JOB_ID, tape, cancelTokenHash: "h", why: "post" },
+        T0,
+        cfg,
+      );
+      expect(step.kind).toBe("created");
+      expect(kinds(step.effects)).toEqual(["save", "log", "alarm", "index"]);
+      expect(step.effects[2]).toEqual({
+        kind: "alarm",
+        at: alarmAt(step.job, T0, cfg),
+        onlyIfNone: false,
+      });
+    });
+
+    it("a live job is not started again; an ended one gets a new attempt", () => {
+      const live = create(
+        k.queued(),
+        { jobId: JOB_ID, tape, cancelTokenHash: "h", why: "post" },
+        T0 + 1,
+        cfg,
+      );
+      expect(live.kind).toBe("exists");
+      const ended = cancel(k.queued(), T0 + 1, cfg);
+      const again = create(
+        ended,
+        { jobId: JOB_ID, tape, cancelTokenHash: "h2", why: "redrive" },
+        T0 + 2,
+        cfg,
+      );
+      expect(again.kind).toBe("created");
+      expect(again.job.attempt).toBe(2);
+      expect(again.effects[0]).toMatchObject({ kind: "save", reason: "redrive" });
+    });
+
+    it("an intake the queue refused is undone: forgotten when new, put back when it was stored", () => {
+      expect(createUndone(null, T0, cfg)).toEqual([{ kind: "forget" }]);
+      const ended = cancel(k.queued(), T0 + 1, cfg);
+      expect(kinds(createUndone(ended, T0 + 2, cfg))).toEqual(["save", "alarm", "index"]);
+    });
+  });
+
+  describe("reads and cancels", () => {
+    it("a read that changes nothing saves nothing and only re-arms a missing alarm", () => {
+      const job = k.queued();
+      expect(read(job, T0 + 1, cfg).effects).toEqual([
+        { kind: "alarm", at: alarmAt(job, T0 + 1, cfg), onlyIfNone: true },
+      ]);
+    });
+
+    it("a read past the wall cap fails the job and frees its place in line", () => {
+      const step = read(k.queued(), T0 + cfg.maxJobWallTimeMs + 1, cfg);
+      expect(step.job!.status).toBe("failed");
+      expect(kinds(step.effects)).toEqual(["save", "log", "alarm", "index", "release"]);
+    });
+
+    it("only the attempt's token (or the admin) cancels; cancelling frees the slot", () => {
+      expect(cancelStep(k.proving(), { tokenHash: "other" }, T0 + 20, cfg).kind).toBe("forbidden");
+      expect(cancelStep(k.proving(), { tokenHash: null }, T0 + 20, cfg).kind).toBe("forbidden");
+      const step = cancelStep(k.proving(), { tokenHash: "hash-1" }, T0 + 20, cfg);
+      expect(step.kind).toBe("cancelled");
+      expect(kinds(step.effects)).toContain("release");
+      expect(cancelStep(k.proving(), { admin: true }, T0 + 20, cfg).kind).toBe("cancelled");
+    });
+  });
+
+  describe("the submit lock", () => {
+    it("a granted delivery takes it for PROVER_REQUEST_TIMEOUT_MS + the margin", () => {
+      const now = T0 + 5;
+      const step = admitted(k.queued(), 1, { kind: "granted", proverUrl: URL_A }, null, now, cfg);
+      expect(step.effects).toEqual([
+        { kind: "lock", until: now + cfg.requestTimeoutMs + SUBMIT_LOCK_MARGIN_MS },
+      ]);
+      expect(step.next).toEqual({
+        kind: "submit",
+        request: {
+          proverUrl: URL_A,
+          receiptKind: cfg.receiptKind,
+          segmentLimitPo2: cfg.segmentLimitPo2,
+          verifyMode: cfg.verifyMode,
+        },
+      });
+    });
+
+    it("outlives the submit request: a delivery while the request may still be running waits", () => {
+      const now = T0 + 5;
+      const grant = admitted(k.queued(), 1, { kind: "granted", proverUrl: URL_A }, null, now, cfg);
+      const lock = grant.effects[0] as Extract<Effect, { kind: "lock" }>;
+      // The request times out at now + PROVER_REQUEST_TIMEOUT_MS at the latest; saving its answer takes a moment more.
+      const late = deliver(k.queued(), lock.until, now + cfg.requestTimeoutMs + 1, cfg);
+      expect(late.next.kind).toBe("answer");
+      expect(deliver(k.queued(), lock.until, lock.until, cfg).next.kind).toBe("admit");
+    });
+
+    it("another delivery while it is held changes nothing and comes back when it must be free", () => {
+      const until = T0 + 10_000;
+      const held = deliver(k.queued(), until, until - 1, cfg);
+      expect(held.effects).toEqual([]);
+      expect(held.next).toEqual({ kind: "answer", message: { ack: false, retryDelaySeconds: 1 } });
+      expect(deliver(k.queued(), until, until - 1001, cfg).next).toEqual({
+        kind: "answer",
+        message: { ack: false, retryDelaySeconds: 2 },
+      });
+      // At the lock's end it is free: the delivery asks for a prover.
+      expect(deliver(k.queued(), until, until, cfg).next).toMatchObject({
+        kind: "admit",
+        attempt: 1,
+      });
+    });
+
+    it("a grant that finds the lock taken meanwhile does not submit", () => {
+      const until = T0 + 10_000;
+      const step = admitted(
+        k.queued(),
+        1,
+        { kind: "granted", proverUrl: URL_A },
+        until,
+        until - 1,
+        cfg,
+      );
+      expect(step.effects).toEqual([]);
+      expect(step.next).toEqual({ kind: "answer", message: { ack: false, retryDelaySeconds: 1 } });
+    });
+  });
+
+  describe("deliveries and grants", () => {
+    it("a delivery to an ended job acks and hands back any slot a grant gave it (once)", () => {
+      const ended = cancel(k.queued(), T0 + 1, cfg);
+      const step = deliver(ended, null, T0 + 2, cfg);
+      expect(step.next).toEqual({ kind: "answer", message: { ack: true } });
+      expect(kinds(step.effects).filter((e) => e === "release")).toEqual(["release"]);
+    });
+
+    it("a grant for an attempt that was replaced meanwhile is not used", () => {
+      const step = admitted(
+        { ...k.queued(), attempt: 2 },
+        1,
+        { kind: "granted", proverUrl: URL_A },
+        null,
+        T0 + 1,
+        cfg,
+      );
+      expect(step.next).toEqual({ kind: "answer", message: { ack: true } });
+    });
+
+    it("waiting in line acks and tells the player how many are ahead", () => {
+      const step = admitted(k.queued(), 1, { kind: "waiting", ahead: 2 }, null, T0 + 1, cfg);
+      expect(step.next).toEqual({ kind: "answer", message: { ack: true } });
+      expect(step.job!.detail).toContain("2 jobs ahead");
+    });
+  });
+
+  describe("a submission returning", () => {
+    const accepted = { kind: "accepted", proverJobId: "p7" } as const;
+
+    it("to its own attempt: proving", () => {
+      const step = submitted(k.queued(), 1, URL_A, accepted, 1, T0 + 3, cfg);
+      expect(step.job!.status).toBe("proving");
+      expect(step.message).toEqual({ ack: true });
+    });
+
+    it("to a job that was cancelled meanwhile: the accepted prover job is an orphan to delete", () => {
+      const step = submitted(cancel(k.queued(), T0 + 1, cfg), 1, URL_A, accepted, 1, T0 + 3, cfg);
+      expect(step.job!.status).toBe("cancelled");
+      expect(step.job!.cleanup).toEqual([
+        {
+          url: URL_A,
+          proverJobId: "p7",
+          reason: "orphaned",
+          nextAt: T0 + 3,
+          until: T0 + 3 + cfg.pollTimeoutMs,
+          tries: 0,
+        },
+      ]);
+      expect(step.effects.find((e) => e.kind === "alarm")).toMatchObject({ onlyIfNone: false });
+    });
+
+    it("to a new attempt of the same tape (queued again): still an orphan, never credited to it", () => {
+      const step = submitted({ ...k.queued(), attempt: 2 }, 1, URL_A, accepted, 1, T0 + 3, cfg);
+      expect(step.job!.status).toBe("queued");
+      expect(step.job!.cleanup.map((c) => c.reason)).toEqual(["orphaned"]);
+    });
+
+    it("busy: back to the head of the line at the attempt's arrival time", () => {
+      const busy = { kind: "busy", error: { code: "prover_busy", message: "b" } } as const;
+      const step = submitted(k.queued(), 1, URL_A, busy, 1, T0 + 3, cfg);
+      expect(step.effects.at(-1)).toEqual({ kind: "busy", arrivedAt: T0 });
+    });
+  });
+
+  describe("the alarm", () => {
+    it("sets a crash-watchdog alarm past its own loop before polling", () => {
+      const started = T0 + 100;
+      const step = afterWatchdog(k.proving(), started, cfg);
+      expect(step.next.kind).toBe("poll");
+      expect(step.effects).toEqual([
+        {
+          kind: "alarm",
+          at: started + cfg.pollBudgetMs + cfg.requestTimeoutMs + 1_000,
+          onlyIfNone: false,
+        },
+      ]);
+    });
+
+    it("clears an ended job exactly at the end of its retention, not 1 ms before", () => {
+      const ended = { ...cancel(k.queued(), T0 + 1, cfg), cleanup: [] };
+      const end = ended.finishedAt! + cfg.completedJobRetentionMs;
+      expect(alarmBegins(ended, end - 1, end - 1, cfg).effects).toEqual([
+        { kind: "alarm", at: alarmAt(ended, end - 1, cfg), onlyIfNone: false },
+      ]);
+      expect(alarmBegins(ended, end, end, cfg).effects).toEqual([{ kind: "forget" }]);
+    });
+
+    it("keeps an ended job whose prover clean-up is still pending, even past retention", () => {
+      const proving = k.proving();
+      const ended = cancel(proving, T0 + 20, cfg);
+      expect(ended.cleanup).toHaveLength(1);
+      const late = ended.finishedAt! + cfg.completedJobRetentionMs + 1;
+      expect(kinds(alarmBegins(ended, late, late, cfg).effects)).toEqual(["alarm"]);
+    });
+
+    it("looks for a queued job once DISPATCH_WATCHDOG_MS has passed, not 1 ms before", () => {
+      const job = k.queued();
+      const due = job.updatedAt + cfg.dispatchWatchdogMs;
+      expect(alarmBegins(job, due - 1, due - 1, cfg).next.kind).toBe("settle");
+      expect(alarmBegins(job, due, due, cfg).next).toEqual({ kind: "watchdog", job });
+    });
+
+    it("the watchdog re-sends a job that is absent or holds an unused slot, never one in line or being submitted", () => {
+      const job = k.queued();
+      for (const where of ["waiting", "submitting"] as const)
+        expect(watchdogFound(job, where, T0 + 9).resend).toBeNull();
+      for (const where of ["absent", "holding"] as const) {
+        const found = watchdogFound(job, where, T0 + 9);
+        expect(found.job.attempts.redispatches).toBe(1);
+        expect(found.resend!.line).toMatchObject({ event: "watchdog_redispatch", where });
+        expect(found.resend!.ifSendFails).toEqual({ ...job, watchdogCheckedAt: T0 + 9 });
+      }
+    });
+  });
+
+  describe("polling", () => {
+    it("sleeps while the next poll fits the alarm's budget, re-arms once it would not", () => {
+      const job = k.proving();
+      const pending = { kind: "pending", status: "running" } as const;
+      const now = T0 + 20;
+      const inside = polled(job, pending, now + cfg.pollIntervalMs - cfg.pollBudgetMs, now, cfg);
+      expect(inside.next).toEqual({ kind: "sleep", ms: cfg.pollIntervalMs });
+      const outside = polled(
+        job,
+        pending,
+        now + cfg.pollIntervalMs - cfg.pollBudgetMs - 1,
+        now,
+        cfg,
+      );
+      expect(outside.next).toEqual({ kind: "rearmed" });
+      expect(outside.effects.at(-1)).toEqual({
+        kind: "alarm",
+        at: now + cfg.pollIntervalMs,
+        onlyIfNone: false,
+      });
+    });
+
+    it("a proof whose journal is not the tape's is rebuilt, never stored", () => {
+      const step = polled(
+        k.proving(),
+        proof({ ...journal, final_score: 91 }),
+        T0 + 20,
+        T0 + 20,
+        cfg,
+      );
+      expect(step.next.kind).toBe("settle");
+      expect(step.job!.status).toBe("queued");
+      expect(step.job!.lastRecovery?.code).toBe("result_mismatch");
+    });
+
+    it("a matching proof is to be stored, with the whole prover document", () => {
+      const step = polled(k.proving(), proof(), T0 + 20, T0 + 20, cfg);
+      expect(step.next).toEqual({
+        kind: "store",
+        document: resultDocument(step.job!, proof(), T0 + 20),
+      });
+    });
+  });
+
+  describe("storing the result once", () => {
+    const job = () => polled(k.proving(), proof(), T0 + 20, T0 + 20, cfg).job!;
+    const doc = (): ResultDocument => resultDocument(job(), proof(), T0 + 20);
+
+    it("written: succeeded", () => {
+      expect(storeTried(job(), doc(), { kind: "written" }, T0 + 21, cfg).job.status).toBe(
+        "succeeded",
+      );
+    });
+
+    it("an earlier document that proves the tape is adopted (and said so)", () => {
+      const earlier = { ...doc(), receiptKind: "succinct", storedAt: T0 };
+      const step = storeTried(job(), doc(), { kind: "exists", earlier }, T0 + 21, cfg);
+      expect(step.job.status).toBe("succeeded");
+      expect(step.job.result?.receiptKind).toBe("succinct");
+      expect(step.effects).toEqual([
+        {
+          kind: "log",
+          level: "info",
+          line: { event: "result_already_stored", jobId: JOB_ID, attempt: 1, storedAt: T0 },
+        },
+      ]);
+    });
+
+    it("another tape's document, an unreadable one, or a failed write: still proving, the write retried", () => {
+      const other = { ...doc(), journal: { ...journal, seed: 2 } };
+      for (const attempt of [
+        { kind: "exists", earlier: other },
+        { kind: "exists", earlier: null },
+        { kind: "error", message: "R2 down" },
+      ] as const) {
+        const step = storeTried(job(), doc(), attempt, T0 + 21, cfg);
+        expect(step.job.status).toBe("proving");
+        expect(step.job.prover.lastError?.code).toBe("result_store_failed");
+        expect(step.effects[0]).toMatchObject({ kind: "log", level: "error" });
+      }
+    });
+  });
+
+  it("a proving job sent back in line to be rebuilt is requeued at its arrival time; a read alone is not", () => {
+    const job: Job = k.proving();
+    const lost = polled(job, { kind: "lost" }, T0 + 20, T0 + 20, cfg).job!;
+    expect(lost.status).toBe("queued");
+    expect(kinds(read(job, T0 + 20, cfg).effects)).not.toContain("requeue");
+    expect(alarmEnds(job, lost, T0 + 20, cfg)).toContainEqual({ kind: "requeue", arrivedAt: T0 });
+  });
+});
