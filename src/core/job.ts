@@ -1,5 +1,10 @@
-import type { JobError } from "../http/errors.ts";
 import type { TapeFacts } from "./tape.ts";
+
+/** A job's terminal error: a stable code and a sentence for the player. */
+export interface JobError {
+  code: string;
+  message: string;
+}
 
 /**
  * The job as players see it (`GET /api/proofs/jobs/:jobId`) and as its Durable Object stores it.

@@ -1,5 +1,5 @@
 import type { Config } from "./config.ts";
-import type { JobError } from "../http/errors.ts";
+import type { JobError } from "./job.ts";
 import { unsubmitted, type Job } from "./job.ts";
 import { abandonProverJob } from "./prover-cleanup.ts";
 

@@ -31,9 +31,3 @@ export const conflict = (code: string, message: string) => new ApiError(409, cod
 /** A new attempt could not be enqueued (it was undone): the caller may simply try again. */
 export const queueUnavailable = (cause: string) =>
   new ApiError(503, "queue_unavailable", `the job could not be queued; try again (${cause})`);
-
-/** A job's terminal error: a stable code and a sentence for the player. */
-export interface JobError {
-  code: string;
-  message: string;
-}

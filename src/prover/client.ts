@@ -1,6 +1,6 @@
 import * as z from "zod";
 import type { Config } from "../core/config.ts";
-import type { JobError } from "../http/errors.ts";
+import type { JobError } from "../core/job.ts";
 import type { Journal } from "../core/job.ts";
 import type { PollOutcome, SubmitOutcome } from "../core/lifecycle.ts";
 import type { CleanupOutcome } from "../core/prover-cleanup.ts";

@@ -26,8 +26,8 @@ import {
   SUBMIT_LOCK_MARGIN_MS,
   type PollOutcome,
 } from "../../src/core/lifecycle.ts";
-import { RULES_DIGEST_AST3 } from "../../src/core/tape.ts";
 import { CONFIGS, T0, URL_A } from "../support/configs.ts";
+import { SAMPLE_JOURNAL, SAMPLE_TAPE } from "../support/sample-job.ts";
 
 /**
  * The job steps the Durable Object calls (src/core/job-steps.ts): the rules that used to live in
@@ -35,23 +35,8 @@ import { CONFIGS, T0, URL_A } from "../support/configs.ts";
  * check, the effects of each transition — each on both sides of its boundary.
  */
 const JOB_ID = "c".repeat(64);
-const tape = {
-  sizeBytes: 40,
-  seed: 1,
-  frameCount: 12,
-  finalScore: 90,
-  finalRngState: 7,
-  checksum: 99,
-  sha256: JOB_ID,
-};
-const journal: Journal = {
-  seed: 1,
-  frame_count: 12,
-  final_score: 90,
-  final_rng_state: 7,
-  tape_checksum: 99,
-  rules_digest: RULES_DIGEST_AST3,
-};
+const tape = { ...SAMPLE_TAPE, sha256: JOB_ID };
+const journal = SAMPLE_JOURNAL;
 const proof = (j: Journal | null = journal): Extract<PollOutcome, { kind: "succeeded" }> => ({
   kind: "succeeded",
   journal: j,

@@ -27,6 +27,7 @@ import {
 import { retryDelaySeconds, worstCaseRetrySchedule } from "../../src/core/retries.ts";
 import { RULES_DIGEST_AST3 } from "../../src/core/tape.ts";
 import { CONFIGS, T0, URL_A, URL_B } from "../support/configs.ts";
+import { SAMPLE_TAPE, SAMPLE_JOURNAL } from "../support/sample-job.ts";
 
 /**
  * Every boundary here is derived from the parsed config, and every timing suite runs twice:
@@ -34,23 +35,8 @@ import { CONFIGS, T0, URL_A, URL_B } from "../support/configs.ts";
  * that only happens to match one of them breaks under the other.
  */
 const JOB_ID = "a".repeat(64);
-const tape = {
-  sizeBytes: 40,
-  seed: 1,
-  frameCount: 12,
-  finalScore: 90,
-  finalRngState: 7,
-  checksum: 99,
-  sha256: "a".repeat(64),
-};
-const journal: Journal = {
-  seed: 1,
-  frame_count: 12,
-  final_score: 90,
-  final_rng_state: 7,
-  tape_checksum: 99,
-  rules_digest: RULES_DIGEST_AST3,
-};
+const tape = SAMPLE_TAPE;
+const journal = SAMPLE_JOURNAL;
 const transient = { kind: "transient", error: { code: "prover_timeout", message: "t" } } as const;
 const running = { kind: "pending", status: "running" } as const;
 const succeededPoll = (): PollOutcome => ({

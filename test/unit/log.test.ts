@@ -2,18 +2,11 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { parseConfig } from "../../src/core/config.ts";
 import { cancel, newJob, onDelivery } from "../../src/core/lifecycle.ts";
 import { logTransition } from "../../src/core/log.ts";
+import { SAMPLE_TAPE } from "../support/sample-job.ts";
 
 const cfg = parseConfig({ PROVER_BASE_URL: "http://127.0.0.1:1" });
 const T0 = 1_700_000_000_000;
-const tape = {
-  sizeBytes: 40,
-  seed: 1,
-  frameCount: 12,
-  finalScore: 90,
-  finalRngState: 7,
-  checksum: 99,
-  sha256: "a".repeat(64),
-};
+const tape = SAMPLE_TAPE;
 
 describe("transition logs", () => {
   afterEach(() => vi.restoreAllMocks());

@@ -10,16 +10,9 @@ import {
   type CleanupOutcome,
 } from "../../src/core/prover-cleanup.ts";
 import { CONFIGS, configWith, T0, URL_A, URL_B } from "../support/configs.ts";
+import { SAMPLE_TAPE } from "../support/sample-job.ts";
 
-const tape = {
-  sizeBytes: 40,
-  seed: 1,
-  frameCount: 12,
-  finalScore: 90,
-  finalRngState: 7,
-  checksum: 99,
-  sha256: "a".repeat(64),
-};
+const tape = SAMPLE_TAPE;
 
 describe.each(CONFIGS)("deleting abandoned prover jobs (%s)", (_name, cfg) => {
   /** The job DO retries a clean-up after one poll interval first. */

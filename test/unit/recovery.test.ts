@@ -1,12 +1,13 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { parseConfig, type Config } from "../../src/core/config.ts";
-import type { JobError } from "../../src/http/errors.ts";
+import type { JobError } from "../../src/core/job.ts";
 import { unsubmitted, type Job } from "../../src/core/job.ts";
 import { expire, newJob, onPoll, onResultInvalid, onSubmit } from "../../src/core/lifecycle.ts";
 import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
 import { failureAction, MIN_SEGMENT_LIMIT_PO2, rebuild } from "../../src/core/recovery.ts";
 import { TEST_VARS } from "../support/test-vars.ts";
+import { SAMPLE_TAPE } from "../support/sample-job.ts";
 
 const committed =
   readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url))).vars ?? {};
@@ -19,15 +20,7 @@ const CONFIGS: [string, Config][] = [
 
 const URL_A = "https://prover-a.example";
 const T0 = 1_700_000_000_000;
-const tape = {
-  sizeBytes: 40,
-  seed: 1,
-  frameCount: 12,
-  finalScore: 90,
-  finalRngState: 7,
-  checksum: 99,
-  sha256: "a".repeat(64),
-};
+const tape = SAMPLE_TAPE;
 const failed = (code: string, message = "x") =>
   ({ kind: "failed", error: { code, message } }) as const;
 const transient = {
