@@ -14,9 +14,9 @@ import { failureAction, rebuild } from "./recovery.ts";
 import { retryDelaySeconds } from "./retries.ts";
 
 /**
- * The job lifecycle as pure functions of (job, event, now, config). The Durable Object, the
- * queue consumers and the routes load the job, call one of these, perform what it asks
- * (fetch, R2, setAlarm, ack/retry) and save. Every timeout rule of the gateway lives here.
+ * The job lifecycle as pure functions of (job, event, now, config) → job. Every transition and
+ * timeout rule of a job lives here; `job-steps.ts` composes them into the steps the Durable
+ * Object runs, and `effects.ts` says what each change requires of the outside world.
  */
 
 /** The vars the lifecycle rules read. */
