@@ -10,17 +10,31 @@ import { transitionLine } from "./log.ts";
 export type Effect =
   /** Store the job: the Durable Object's storage is the source of truth. */
   | { kind: "save"; job: Job; reason: string }
-  /** Clear the job's storage and alarm, and its admin index row (retention over, or an undone intake). */
+  /**
+   * Clear the job's storage and alarm, and its admin index row (retention over, or an undone
+   * intake).
+   */
   | { kind: "forget" }
   /** Arm the job's one alarm at `at`; with `onlyIfNone`, only when none is armed (a lost alarm). */
   | { kind: "alarm"; at: number; onlyIfNone: boolean }
-  /** Hold the submit lock until `until`: another delivery of the job waits instead of submitting. */
+  /**
+   * Hold the submit lock until `until`: another delivery of the job waits instead of submitting.
+   */
   | { kind: "lock"; until: number }
-  /** Dispatcher: the job no longer needs its place in line or its prover slot (failure: logged; its holder check frees it). */
+  /**
+   * Dispatcher: the job no longer needs its place in line or its prover slot (failure: logged; its
+   * holder check frees it).
+   */
   | { kind: "release" }
-  /** Dispatcher: back in line at `arrivedAt`, to be submitted afresh (failure: sent through the queue instead). */
+  /**
+   * Dispatcher: back in line at `arrivedAt`, to be submitted afresh (failure: sent through the
+   * queue instead).
+   */
   | { kind: "requeue"; arrivedAt: number }
-  /** Dispatcher: the prover said 429 to this job's submission; back to the head of the line, the slot cools down. */
+  /**
+   * Dispatcher: the prover said 429 to this job's submission; back to the head of the line, the
+   * slot cools down.
+   */
   | { kind: "busy"; arrivedAt: number }
   /** The admin index row of the job (failure: logged; the next change corrects it). */
   | { kind: "index"; job: Job }

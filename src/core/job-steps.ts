@@ -64,7 +64,10 @@ export interface NewAttemptInput {
 export type CreateStep =
   /** Identical bytes already have a live or succeeded job: nothing new. */
   | { kind: "exists"; job: Job; effects: Effect[] }
-  /** A new job, or a new attempt after failed/cancelled: after the effects, send it through the queue. */
+  /**
+   * A new job, or a new attempt after failed/cancelled: after the effects, send it through the
+   * queue.
+   */
   | { kind: "created"; job: Job; effects: Effect[] };
 
 export function create(
@@ -84,7 +87,10 @@ export function create(
   return { kind: "created", job, effects: settle(stored, job, reason, now, cfg) };
 }
 
-/** The queue refused the new attempt: put back what was stored, so that a retried POST starts afresh. */
+/**
+ * The queue refused the new attempt: put back what was stored, so that a retried POST starts
+ * afresh.
+ */
 export function createUndone(stored: Job | null, now: number, cfg: LifecycleConfig): Effect[] {
   if (!stored) return [{ kind: "forget" }];
   return [
@@ -310,9 +316,15 @@ export type AlarmStep = Step & {
   next:
     /** Nothing more in this invocation. */
     | { kind: "end" }
-    /** Ask the dispatcher where this waiting job is (unless the lock says it is being submitted), then `watchdogFound`. */
+    /**
+     * Ask the dispatcher where this waiting job is (unless the lock says it is being submitted),
+     * then `watchdogFound`.
+     */
     | { kind: "watchdog"; job: Job }
-    /** Poll the prover job (`job.prover`), then `polled`; the crash-watchdog alarm is among the effects. */
+    /**
+     * Poll the prover job (`job.prover`), then `polled`; the crash-watchdog alarm is among the
+     * effects.
+     */
     | { kind: "poll"; job: Job }
     /** The job needs nothing now: `alarmEnds`. */
     | { kind: "settle"; job: Job };

@@ -149,7 +149,9 @@ export interface Job {
     submissions: number;
     /** Status reads of the prover job. */
     polls: number;
-    /** Times the prover job was forgotten and the tape submitted afresh (≤ PROVER_MAX_RECOVERIES). */
+    /**
+     * Times the prover job was forgotten and the tape submitted afresh (≤ PROVER_MAX_RECOVERIES).
+     */
     recoveries: number;
     /** Times the job's own watchdog re-sent it because the queue had not picked it up. */
     redispatches: number;

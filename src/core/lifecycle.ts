@@ -102,7 +102,9 @@ export function newJob(
   };
 }
 
-/** Whether posting the same tape again starts a new attempt (only after `failed` or `cancelled`). */
+/**
+ * Whether posting the same tape again starts a new attempt (only after `failed` or `cancelled`).
+ */
 export const startsNewAttempt = (job: Job) => job.status === "failed" || job.status === "cancelled";
 
 /**
@@ -449,7 +451,10 @@ export function journalMismatch(
     : `journal ${wrong.map((k) => `${k} is ${journal[k]}, expected ${want[k]}`).join("; ")}`;
 }
 
-/** The prover claimed success with a result that is not a proof of this tape: rebuild (and delete that prover job). */
+/**
+ * The prover claimed success with a result that is not a proof of this tape: rebuild (and delete
+ * that prover job).
+ */
 export function onResultInvalid(job: Job, reason: string, now: number, cfg: LifecycleConfig): Job {
   if (job.status !== "proving") return job;
   return rebuild(

@@ -38,7 +38,10 @@ export function abandonProverJob(job: Job, reason: string, now: number, cfg: Cle
 /** Cleanups whose time has come. */
 export const dueCleanups = (job: Job, now: number) => job.cleanup.filter((e) => e.nextAt <= now);
 
-/** Applies the prover's answer to one cleanup: done, or tried again later (doubling, from `firstDelayMs`). */
+/**
+ * Applies the prover's answer to one cleanup: done, or tried again later (doubling, from
+ * `firstDelayMs`).
+ */
 export function onCleanup(
   job: Job,
   entry: ProverCleanup,

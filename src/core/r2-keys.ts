@@ -1,3 +1,6 @@
-/** Where the gateway keeps things in R2 (one bucket, two prefixes; an R2 lifecycle rule may expire both). */
+/**
+ * Where the gateway keeps things in R2 (one bucket, two prefixes; an R2 lifecycle rule may expire
+ * both).
+ */
 export const tapeKey = (sha256: string) => `tapes/${sha256}.tape`;
 export const resultKey = (jobId: string) => `results/${jobId}.json`;

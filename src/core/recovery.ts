@@ -26,7 +26,10 @@ export type FailureAction =
 
 const OUT_OF_MEMORY = /out of memory|allocation failed/i;
 
-/** Classifies by `error_code`; the message is read only to tell out-of-memory from other proof errors. */
+/**
+ * Classifies by `error_code`; the message is read only to tell out-of-memory from other proof
+ * errors.
+ */
 export function failureAction(error: JobError): FailureAction {
   switch (error.code) {
     case "server_restarted":

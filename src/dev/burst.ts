@@ -40,7 +40,10 @@ const proofMs = positive("proof-ms", values["proof-ms"]!);
 const vars = [...values.var!];
 if (values["poll-interval-ms"] !== undefined)
   vars.push(`PROVER_POLL_INTERVAL_MS:${positive("poll-interval-ms", values["poll-interval-ms"])}`);
-/** What the gateway will run with: the last --var wins, as in wrangler; else wrangler.jsonc; else the default. */
+/**
+ * What the gateway will run with: the last --var wins, as in wrangler; else wrangler.jsonc; else
+ * the default.
+ */
 const interval = Number(
   vars
     .findLast((v) => v.startsWith("PROVER_POLL_INTERVAL_MS:"))

@@ -2,8 +2,8 @@
  * `npm run chaos`: a repeatable chaos run of the whole gateway on this machine. Starts the dev
  * prover with seeded random faults (5xx, resets, slow and hung replies, malformed JSON, 401s,
  * injected 429s, restarts that lose every job, failed, lost and mismatching proofs) and `wrangler
- * dev` with short timeouts and a throw-away --persist-to folder. Simulated players, each with its own
- * CF-Connecting-IP and under the 30 POSTs/minute limit (a 429 is waited out), post N distinct
+ * dev` with short timeouts and a throw-away --persist-to folder. Simulated players, each with its
+ * own CF-Connecting-IP and under the 30 POSTs/minute limit (a 429 is waited out), post N distinct
  * tapes at seeded intervals, re-post some (the answer must name the same job) and cancel a few
  * with their cancel token. At seeded moments while jobs wait or prove it SIGKILLs wrangler dev
  * with its workerd children (queue messages in flight are lost; Durable Object storage and alarms
@@ -116,7 +116,9 @@ const clients =
     ? Math.min(10, Math.max(5, Math.ceil(n / 20)))
     : whole("clients", values.clients, 1);
 
-/** Short, test-like timeouts that still nest (ORDER_RULES); the wall-time cap grows with the run. */
+/**
+ * Short, test-like timeouts that still nest (ORDER_RULES); the wall-time cap grows with the run.
+ */
 const CHAOS_VARS: Record<string, string> = {
   PROVER_REQUEST_TIMEOUT_MS: "2500", // a `slow` reply (2 s) still arrives; a `hang` times out
   PROVER_POLL_INTERVAL_MS: "200",
@@ -124,7 +126,8 @@ const CHAOS_VARS: Record<string, string> = {
   PROVER_STALL_WINDOW_MS: "6000",
   PROVER_POLL_TIMEOUT_MS: "30000",
   PROVER_MAX_RECOVERIES: "6",
-  MAX_JOB_WALL_TIME_MS: String(60_000 + n * (proofMs + 1_500)), // even the last job in line can finish
+  // even the last job in line can finish
+  MAX_JOB_WALL_TIME_MS: String(60_000 + n * (proofMs + 1_500)),
   RETRY_MIN_DELAY_SECONDS: "0",
   MAX_RETRY_DELAY_SECONDS: "1",
   DISPATCH_WATCHDOG_MS: "3000",
@@ -243,7 +246,8 @@ function playerSteps(mine: Tracked[], rng: () => number): Step[] {
       cancelAfterMs: cancel ? between(rng, 0, 5000) : null,
     };
   });
-  // Some tapes are posted again one to four steps later; never a cancelled one (that starts a new attempt).
+  // Some tapes are posted again one to four steps later; never a cancelled one (that starts a new
+  // attempt).
   for (let i = steps.length - 1; i >= 0; i--) {
     const first = steps[i]!;
     if (first.cancelAfterMs !== null || rng() >= 0.15) continue;
@@ -266,7 +270,8 @@ const run = await startLocalRun({
   proofMs,
   vars: wranglerVars,
   crashable: true,
-  // proof_timeout's self-restart comes soon enough to matter here; a restart keeps the port shut 1 s.
+  // proof_timeout's self-restart comes soon enough to matter here; a restart keeps the port shut
+  // 1 s.
   prover: {
     seed,
     timedOutProofKillMs: 2_000,
@@ -285,7 +290,10 @@ const t0 = Date.now();
 const tally = {
   postsSent: 0,
   rateLimited: 0,
-  /** POSTs answered 200 without a token: the 202 was lost with a killed gateway, the retry found the job. */
+  /**
+   * POSTs answered 200 without a token: the 202 was lost with a killed gateway, the retry found the
+   * job.
+   */
   acceptedOnRetry: 0,
   repostSame: 0,
   repostNewAttempt: 0,
@@ -358,7 +366,10 @@ function see(t: Tracked, job: Job, queueAhead: number | null = null): void {
   if (isTerminal(job.status)) t.end ??= "ended";
 }
 
-/** A player: posts its tapes at its own pace, re-posts some, cancels a few; keeps under the rate limit. */
+/**
+ * A player: posts its tapes at its own pace, re-posts some, cancels a few; keeps under the rate
+ * limit.
+ */
 async function player(client: number, steps: Step[]): Promise<void> {
   const ip = `198.51.100.${client + 1}`;
   const sent: number[] = [];
@@ -456,7 +467,10 @@ async function cancelLater(t: Tracked, afterMs: number): Promise<void> {
   }
 }
 
-/** The kills: each once enough jobs are accepted (seeded), after a seeded pause, down a seeded while. */
+/**
+ * The kills: each once enough jobs are accepted (seeded), after a seeded pause, down a seeded
+ * while.
+ */
 async function killer(rng: () => number): Promise<void> {
   const plan = Array.from({ length: kills }, () => ({
     after: between(rng, Math.ceil(n * 0.15), Math.max(1, Math.ceil(n * 0.85))),
@@ -519,7 +533,8 @@ async function follow(): Promise<void> {
           } else if (r) bump(tally.getErrors, String(r.status));
           if (t.end !== null || !t.job) return;
           const late = now - t.job.wallDeadlineAt;
-          // Past the cap and readable for a while (or unreadable far too long): the gateway did not end it.
+          // Past the cap and readable for a while (or unreadable far too long): the gateway did not
+          // end it.
           if (
             (late > STUCK_MARGIN_MS && gatewayUp && now - gatewayUpSince > 5000) ||
             late > STUCK_MARGIN_MS + 60_000

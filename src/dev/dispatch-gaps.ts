@@ -14,7 +14,10 @@ export interface TimelineEntry {
   startedAt: number | null;
   /** When its proof ended, or when a restart lost it; null while queued or running. */
   finishedAt: number | null;
-  /** "succeeded", the failure's error_code ("proof_error", "proof_timeout", …) or "lost"; null while active. */
+  /**
+   * "succeeded", the failure's error_code ("proof_error", "proof_timeout", …) or "lost"; null
+   * while active.
+   */
   outcome: string | null;
 }
 

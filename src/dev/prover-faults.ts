@@ -196,7 +196,8 @@ export class FaultEngine {
     }
     if (!this.random) return null;
     const roll = this.random.rng();
-    const pick = this.random.rng(); // always draw twice so the sequence depends only on request count
+    // always draw twice so the sequence depends only on request count
+    const pick = this.random.rng();
     if (roll >= this.random.rate) return null;
     const kinds = this.random.kinds.filter((k) => applicable(k, route));
     if (kinds.length === 0) return null;

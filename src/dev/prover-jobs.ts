@@ -1,7 +1,8 @@
 /**
- * The dev prover's job store and state machine (queued → running → succeeded | failed), computed
- * from timestamps so a poll at any moment sees exactly what the real server would show, plus one
- * timer per job for the side effects (a lost job disappearing, a proof timeout killing the server).
+ * The dev prover's job store and state machine (queued → running → succeeded | failed),
+ * computed from timestamps so a poll at any moment sees exactly what the real server would show,
+ * plus one timer per job for the side effects (a lost job disappearing, a proof timeout killing the
+ * server).
  */
 import { createHash, randomUUID } from "node:crypto";
 import type { Journal } from "../core/job.ts";
@@ -121,7 +122,9 @@ function fakeStats(frames: number, po2: number) {
   };
 }
 
-/** An opaque receipt shaped roughly like risc0's serde form (groth16 carries `inner.Groth16.seal`). */
+/**
+ * An opaque receipt shaped roughly like risc0's serde form (groth16 carries `inner.Groth16.seal`).
+ */
 function fakeReceipt(kind: ReceiptKind, journal: Journal, imageId: string, segments: number) {
   const bytes = journalBytes(journal);
   const digest = createHash("sha256").update(imageId).update(Uint8Array.from(bytes)).digest();

@@ -1,7 +1,7 @@
 /**
  * CLI for the dev prover (used by `npm run dev` and by hand):
- *   node src/dev/prover-main.ts [--port 8790] [--api-key K] [--proof-ms 1500] [--proof-ms-per-frame 0]
- *                               [--seed N] [--fault-rate 0.1]
+ *   node src/dev/prover-main.ts [--port 8790] [--api-key K] [--proof-ms 1500]
+ *                               [--proof-ms-per-frame 0] [--seed N] [--fault-rate 0.1]
  * Env fallbacks: DEV_PROVER_PORT, DEV_PROVER_API_KEY, DEV_PROVER_PROOF_MS.
  */
 import { parseArgs } from "node:util";

@@ -102,7 +102,9 @@ export interface DevProverStats {
   /** Cumulative job outcomes (failed by error_code). */
   finished: { succeeded: number; failed: Record<string, number>; lost: number };
   pendingFaults: FaultRule[];
-  /** The jobs it accepted, oldest first (the last TIMELINE_LENGTH): what `dispatchGaps` measures. */
+  /**
+   * The jobs it accepted, oldest first (the last TIMELINE_LENGTH): what `dispatchGaps` measures.
+   */
   timeline: TimelineEntry[];
 }
 
@@ -360,8 +362,9 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
         void restart("injected");
         return true;
       case "hang": {
-        // Never answers; the socket is dropped after `delayMs` (default 30 s) or on reset()/close(),
-        // so a forgotten hang cannot hold a client's connection (or its shutdown) forever.
+        // Never answers; the socket is dropped after `delayMs` (default 30 s) or on
+        // reset()/close(), so a forgotten hang cannot hold a client's connection (or its shutdown)
+        // forever.
         log(`${req.method} ${path} → hanging for up to ${delayMs} ms${note}`);
         hung.add(res);
         const timer = setTimeout(() => res.destroy(), delayMs);
@@ -471,7 +474,8 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
       counters.restarts++;
       epoch++;
       const now = Date.now();
-      store.settleAll(now); // a proof that ended before the crash ended; the one running now is lost
+      // a proof that ended before the crash ended; the one running now is lost
+      store.settleAll(now);
       clearTimeout(killTimer);
       killTimer = undefined;
       store.clear();
@@ -489,7 +493,8 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
           log("restart: listening again");
           break;
         } catch (e) {
-          // Someone took the port meanwhile: keep trying (a real supervisor would too), never reject.
+          // Someone took the port meanwhile: keep trying (a real supervisor would too), never
+          // reject.
           if (attempt % 50 === 0)
             log(`restart: cannot listen on ${port} yet (${e instanceof Error ? e.message : e})`);
           await sleep(100);

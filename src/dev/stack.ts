@@ -2,7 +2,8 @@
  * The local system as `npm run dev` and `npm run e2e` both run it: a dev prover with a fresh
  * API key, and `wrangler dev` for the gateway wired to it (prover URL and key passed as --var).
  * With `crashable`, wrangler dev runs in its own process group so `npm run chaos` can SIGKILL it
- * together with its workerd children, as a crash would, and start it again on the same port and state.
+ * together with its workerd children, as a crash would, and start it again on the same port and
+ * state.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -56,7 +57,10 @@ export interface Stack {
    * crash would, and resolves once none of it runs any more and its port refuses connections.
    */
   killGateway(): Promise<void>;
-  /** Starts wrangler dev again with the same arguments (same port, same --persist-to); updates `gateway` and `ready`. */
+  /**
+   * Starts wrangler dev again with the same arguments (same port, same --persist-to); updates
+   * `gateway` and `ready`.
+   */
   startGateway(): void;
 }
 
@@ -66,7 +70,10 @@ export async function startStack(opts: {
   wranglerArgs: string[];
   /** Everything wrangler prints, as it prints it. */
   onOutput: (text: string, stream: "stdout" | "stderr") => void;
-  /** Run wrangler dev in its own process group, stdin closed, so `killGateway` can take it down whole. */
+  /**
+   * Run wrangler dev in its own process group, stdin closed, so `killGateway` can take it down
+   * whole.
+   */
   crashable?: boolean;
 }): Promise<Stack> {
   const apiKey = `dev-${randomBytes(12).toString("hex")}`;
@@ -190,7 +197,10 @@ function portRefuses(port: number): Promise<boolean> {
   });
 }
 
-/** SIGTERM, then SIGKILL (its whole group when `group`) if it is still there after `graceMs`; resolves once it has exited. */
+/**
+ * SIGTERM, then SIGKILL (its whole group when `group`) if it is still there after `graceMs`;
+ * resolves once it has exited.
+ */
 function stopProcess(child: ChildProcess, graceMs: number, group = false): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((resolve) => {
@@ -205,13 +215,18 @@ function stopProcess(child: ChildProcess, graceMs: number, group = false): Promi
   });
 }
 
-/** A throw-away local system for scripted runs (e2e, burst, chaos): its own port and state folder. */
+/**
+ * A throw-away local system for scripted runs (e2e, burst, chaos): its own port and state folder.
+ */
 export interface LocalRun {
   base: string;
   /** The port wrangler dev listens on (kept across `startGateway`). */
   port: number;
   stack: Stack;
-  /** Resolves once the (re)started gateway is ready; rejects after `readyTimeoutMs` or if wrangler exits. */
+  /**
+   * Resolves once the (re)started gateway is ready; rejects after `readyTimeoutMs` or if wrangler
+   * exits.
+   */
   gatewayReady(): Promise<void>;
   /** The last 200 kB wrangler printed. */
   output(): string;
@@ -232,7 +247,10 @@ export async function startLocalRun(opts: {
   crashable?: boolean;
   /** Also gets everything wrangler prints. */
   onOutput?: (text: string) => void;
-  /** Run a bundle built at start (`snapshotWorker`), not the working tree: edits during the run change nothing. */
+  /**
+   * Run a bundle built at start (`snapshotWorker`), not the working tree: edits during the run
+   * change nothing.
+   */
   snapshot?: boolean;
 }): Promise<LocalRun> {
   const port = await freePort();

@@ -16,7 +16,9 @@ import { parseTape, TapeError } from "../core/tape.ts";
 import { sha256Hex } from "../core/hex.ts";
 import type { AppEnv } from "./app-env.ts";
 
-/** The HTTP front door. Every answer is JSON; every error is `{success:false,error:{code,message}}`. */
+/**
+ * The HTTP front door. Every answer is JSON; every error is `{success:false,error:{code,message}}`.
+ */
 export const app = new Hono<AppEnv>();
 
 app.use("*", async (c, next) => {
@@ -245,7 +247,10 @@ app.onError((err, c) => {
   );
 });
 
-/** The Rate Limiting binding's period (wrangler.jsonc `ratelimits`): a refused client may try again after it. */
+/**
+ * The Rate Limiting binding's period (wrangler.jsonc `ratelimits`): a refused client may try again
+ * after it.
+ */
 export const INTAKE_RATE_PERIOD_SECONDS = 60;
 
 /**

@@ -35,7 +35,10 @@ import { dispatcherOf } from "./prover-dispatcher.ts";
 export type { Canceller };
 
 export type CreateResult =
-  /** A new job, or a new attempt after `failed`/`cancelled`: the caller's cancel token is now the job's. */
+  /**
+   * A new job, or a new attempt after `failed`/`cancelled`: the caller's cancel token is now the
+   * job's.
+   */
   | { kind: "created"; job: Job }
   | { kind: "exists"; job: Job }
   | { kind: "enqueue_failed"; message: string };

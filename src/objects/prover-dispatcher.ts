@@ -300,7 +300,10 @@ export class ProverDispatcher extends DurableObject<Env> {
       .one().n;
   }
 
-  /** One slot per configured prover; a prover dropped from the config keeps its slot until its job leaves. */
+  /**
+   * One slot per configured prover; a prover dropped from the config keeps its slot until its job
+   * leaves.
+   */
   #syncSlots(cfg: Config): void {
     const urls = provers(cfg);
     for (const url of urls)

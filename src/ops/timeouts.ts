@@ -212,7 +212,8 @@ export function format(report: Report, source: string): string {
       `       plus ${s.maxRetries + 1} submissions × PROVER_REQUEST_TIMEOUT_MS ${fmtSeconds(s.requestTimeoutMs / 1000)} = ${fmtSeconds(s.totalSeconds + ((s.maxRetries + 1) * s.requestTimeoutMs) / 1000)} at the very worst`,
     );
     out.push(
-      "  A busy prover (429) uses none of these: waiting jobs are acked and wait in the dispatcher's line.",
+      "  A busy prover (429) uses none of these: " +
+        "waiting jobs are acked and wait in the dispatcher's line.",
     );
   }
   if (report.wiring.length) {

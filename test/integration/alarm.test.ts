@@ -17,7 +17,9 @@ import {
   waitForJob,
 } from "./helpers.ts";
 
-/** A prover proof much longer than one alarm's poll budget, so a job stays `proving` across alarms. */
+/**
+ * A prover proof much longer than one alarm's poll budget, so a job stays `proving` across alarms.
+ */
 const LONG_PROOF_MS = cfg.pollBudgetMs * 5;
 
 beforeEach(async () => {

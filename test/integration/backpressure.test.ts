@@ -16,7 +16,10 @@ import {
 const ended = (j: { status: string }) => ["succeeded", "failed", "cancelled"].includes(j.status);
 const queueMaxRetries = inject("queueMaxRetries");
 
-/** Someone else's proof holds the prover while `n` jobs arrive one after another; their ids in arrival order. */
+/**
+ * Someone else's proof holds the prover while `n` jobs arrive one after another; their ids in
+ * arrival order.
+ */
 async function arriveWhileBusy(n: number): Promise<string[]> {
   await prover.configure({ proofMs: cfg.pollIntervalMs * 10 });
   await prover.submitDirect(uniqueTape());

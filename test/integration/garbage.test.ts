@@ -2,8 +2,8 @@
  * The HTTP front door survives garbage. Random bytes, cut-short and corrupted real tapes, bodies
  * at and over MAX_TAPE_BYTES, lying Content-Length headers, wrong content types, empty, slow and
  * failing bodies, malformed job ids and unknown routes and methods all get a 4xx with the JSON
- * error shape `{success:false,error:{code,message}}` — never a 5xx, never anything but JSON — and
- * none of them creates a job or stores a tape. Afterwards a real tape is still accepted (202).
+ * error shape `{success:false,error:{code,message}}` — never a 5xx, never anything but JSON —
+ * and none of them creates a job or stores a tape. Afterwards a real tape is still accepted (202).
  *
  * Every request carries its own random CF-Connecting-IP, so a per-client rate limit on POST
  * cannot turn these answers into 429s.
@@ -34,7 +34,10 @@ function send(path: string, init: RequestInit = {}): Promise<Answer> {
   return call(path, { ...init, headers });
 }
 
-/** The same request straight into the app, in this isolate: a failing body stream reaches the reader as is. */
+/**
+ * The same request straight into the app, in this isolate: a failing body stream reaches the reader
+ * as is.
+ */
 async function sendDirect(path: string, init: RequestInit): Promise<Answer> {
   const headers = new Headers(init.headers);
   headers.set("cf-connecting-ip", clientIp());
@@ -193,7 +196,8 @@ describe("POST /api/proofs/jobs with garbage bodies", () => {
       ["10", junk(1000), [400]], // says less than is sent
       ["100000", junk(10), [400]], // says more than is sent
       ["0", junk(100), [400]],
-      [String(cfg.maxTapeBytes + 1), valid, [413]], // a valid tape, but a declared size over the limit
+      // a valid tape, but a declared size over the limit
+      [String(cfg.maxTapeBytes + 1), valid, [413]],
       ["99999999999999999999999", junk(10), [413]],
       ["abc", junk(10), [400]],
       ["-1", junk(10), [400]],
@@ -225,7 +229,8 @@ describe("POST /api/proofs/jobs with garbage bodies", () => {
     for (const [body, headers] of bodies)
       expectRefused(await post(body, headers), [415], "unsupported_media_type");
 
-    // A valid tape under a wrong type: through postTape, so a job it wrongly created would be wiped.
+    // A valid tape under a wrong type: through postTape, so a job it wrongly created would be
+    // wiped.
     const tape = fixture("test-real-game");
     for (const type of [
       "text/plain",
@@ -245,9 +250,9 @@ describe("POST /api/proofs/jobs with garbage bodies", () => {
     await expectNoJob(tape);
   });
 
-  // KNOWN BUG (routes.ts, POST /api/proofs/jobs): the media type is `content-type.split(";")[0]`, and
-  // an empty one counts as "no Content-Type", so a header with parameters but no type slips past
-  // the 415 check and the body is taken as a tape (202 for a valid one). This asserts the fix.
+  // KNOWN BUG (routes.ts, POST /api/proofs/jobs): the media type is `content-type.split(";")[0]`,
+  // and an empty one counts as "no Content-Type", so a header with parameters but no type slips
+  // past the 415 check and the body is taken as a tape (202 for a valid one). This asserts the fix.
   it("a Content-Type with parameters but no media type is 415, not a missing header", async () => {
     for (const type of [";;;", "; charset=binary"]) {
       const tape = uniqueTape();

@@ -16,7 +16,10 @@ export const cfg = parseConfig(env as unknown as Record<string, unknown>);
 const GW = "http://gateway.test";
 
 let clientCounter = 0;
-/** A distinct client address per request unless the test gives one: the intake rate limit is per client. */
+/**
+ * A distinct client address per request unless the test gives one: the intake rate limit is per
+ * client.
+ */
 function asClient(init?: RequestInit): RequestInit {
   const headers = new Headers(init?.headers);
   if (!headers.has("cf-connecting-ip"))
@@ -45,7 +48,9 @@ export async function call(path: string, init?: RequestInit): Promise<Answer> {
   return answerOf(await exports.default.fetch(new Request(`${GW}${path}`, asClient(init))));
 }
 
-/** Calls the Worker with some bindings or vars replaced, as `wrangler dev --var NAME:VALUE` would. */
+/**
+ * Calls the Worker with some bindings or vars replaced, as `wrangler dev --var NAME:VALUE` would.
+ */
 export async function callWith(
   overrides: Partial<Cloudflare.Env>,
   path: string,
@@ -70,7 +75,9 @@ export async function postTape(bytes: Uint8Array, headers: Record<string, string
   return r;
 }
 
-/** Every job a test created: wiped before the next test, so no job of one test works on in another. */
+/**
+ * Every job a test created: wiped before the next test, so no job of one test works on in another.
+ */
 const touched = new Set<string>();
 
 /** Deletes the state and alarm of every job the previous tests created. */

@@ -58,7 +58,8 @@ describe("rebuild: a poisoned prover job is forgotten and the tape submitted afr
         attempts: { recoveries: 1 },
         prover: { segmentLimitPo2: cfg.segmentLimitPo2 - 1 },
       });
-      // What the prover itself said it ran with, kept in the result (the prover's job is deleted once stored).
+      // What the prover itself said it ran with, kept in the result (the prover's job is deleted
+      // once stored).
       expect(
         (await call(`/api/proofs/jobs/${job.jobId}/result`)).body.prover.options.segment_limit_po2,
       ).toBe(cfg.segmentLimitPo2 - 1);

@@ -510,7 +510,8 @@ describe("HTTP control routes", () => {
       accepted: 0,
       jobs: { succeeded: 0, failed: 0 },
     });
-    expect((await call(p.url, "GET", "/health")).json().accelerator).toBe("cuda"); // reset restores the startup config
+    // reset restores the startup config
+    expect((await call(p.url, "GET", "/health")).json().accelerator).toBe("cuda");
   });
 
   it("POST /__dev/restart answers, then the port goes down and comes back", async () => {
@@ -537,7 +538,8 @@ describe("the timeline of accepted jobs (for the dispatch-gap benchmark)", () =>
     const [entry] = p.stats().timeline;
     expect(entry).toMatchObject({ id, outcome: "succeeded" });
     expect(entry!.acceptedAt).toBeGreaterThanOrEqual(before);
-    // The queued phase (20 ms) and the proof (120 ms) as the clock ran them, not when someone looked.
+    // The queued phase (20 ms) and the proof (120 ms) as the clock ran them, not when someone
+    // looked.
     expect(entry!.startedAt! - entry!.acceptedAt).toBeGreaterThanOrEqual(0);
     expect(entry!.startedAt! - entry!.acceptedAt).toBeLessThanOrEqual(20);
     expect(entry!.finishedAt! - entry!.startedAt!).toBe(120);

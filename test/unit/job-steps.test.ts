@@ -147,7 +147,8 @@ describe.each(CONFIGS)("the job steps (%s)", (_name, cfg) => {
       const now = T0 + 5;
       const grant = admitted(k.queued(), 1, { kind: "granted", proverUrl: URL_A }, null, now, cfg);
       const lock = grant.effects[0] as Extract<Effect, { kind: "lock" }>;
-      // The request times out at now + PROVER_REQUEST_TIMEOUT_MS at the latest; saving its answer takes a moment more.
+      // The request times out at now + PROVER_REQUEST_TIMEOUT_MS at the latest; saving its answer
+      // takes a moment more.
       const late = deliver(k.queued(), lock.until, now + cfg.requestTimeoutMs + 1, cfg);
       expect(late.next.kind).toBe("answer");
       expect(deliver(k.queued(), lock.until, lock.until, cfg).next.kind).toBe("admit");

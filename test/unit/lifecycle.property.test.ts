@@ -83,7 +83,10 @@ const CONFIGS: [string, Config][] = [
 
 const JOB_ID = "b".repeat(64);
 const URLS = ["https://prover-a.example", "https://prover-b.example"] as const;
-/** Sequences per config for the model property (3 configs). FC_RUNS=20000 digs deeper; FC_SEED replays. */
+/**
+ * Sequences per config for the model property (3 configs). FC_RUNS=20000 digs deeper; FC_SEED
+ * replays.
+ */
 const RUNS = Number(process.env.FC_RUNS ?? 500);
 const MAX_EVENTS = 60;
 
@@ -131,7 +134,10 @@ const JOURNAL_KEYS = [
 
 type JournalSpec =
   { j: "correct" } | { j: "null" } | { j: "wrong"; key: keyof Journal; delta: number };
-/** What the conditional R2 write of the result did: written, failed, or found an earlier document (same proof, or another). */
+/**
+ * What the conditional R2 write of the result did: written, failed, or found an earlier document
+ * (same proof, or another).
+ */
 type StoreSpec = "written" | "failed" | "exists_same" | "exists_other";
 type PollSpec =
   | { p: "pending"; status: "queued" | "running" }
@@ -146,16 +152,24 @@ type Ev =
   | { e: "tick"; ms: number }
   /** The clock jumps to a deadline of the job (+ `off` ms), if that is ahead. */
   | { e: "jump"; to: "wall" | "poll" | "stall" | "retention"; off: number }
-  /** A queue delivery (`dispatch`): the dispatcher either queues it or grants a prover, and then the submit starts. */
+  /**
+   * A queue delivery (`dispatch`): the dispatcher either queues it or grants a prover, and then the
+   * submit starts.
+   */
   | {
       e: "deliver";
       deliveryAttempt: number;
       admitMs: number;
       admission: { kind: "waiting"; ahead: number } | { kind: "granted"; url: string };
     }
-  /** The submit started by a granted delivery comes back (other events may have happened meanwhile). */
+  /**
+   * The submit started by a granted delivery comes back (other events may have happened meanwhile).
+   */
   | { e: "submitReturns"; outcome: SubmitSpec; random: number }
-  /** One alarm invocation: due clean-ups, the dispatch watchdog of a queued job, then polls while the job is proving. */
+  /**
+   * One alarm invocation: due clean-ups, the dispatch watchdog of a queued job, then polls while
+   * the job is proving.
+   */
   | {
       e: "alarm";
       cleanups: CleanupOutcome[];
@@ -413,7 +427,10 @@ function eventArb(cfg: Config, profile: Profile): fc.Arbitrary<Ev> {
   );
 }
 
-/** Up to MAX_EVENTS events of one profile ("max" size: without it fast-check keeps arrays to about 10). */
+/**
+ * Up to MAX_EVENTS events of one profile ("max" size: without it fast-check keeps arrays to
+ * about 10).
+ */
 const eventsArb = (cfg: Config): fc.Arbitrary<Ev[]> =>
   fc.oneof(
     ...(Object.keys(PROFILES) as Profile[]).map((p) =>
@@ -434,7 +451,10 @@ function inv(cond: unknown, what: string, job?: Job): asserts cond {
 
 const sameJson = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
 
-/** What an ended job may still change within its attempt: the delivery count, the clean-ups, updatedAt. */
+/**
+ * What an ended job may still change within its attempt: the delivery count, the clean-ups,
+ * updatedAt.
+ */
 function frozenPart(job: Job): unknown {
   const { updatedAt: _u, cleanup: _c, attempts, ...rest } = job;
   const { deliveries: _d, ...counters } = attempts;
@@ -1139,7 +1159,8 @@ class Model {
     let i = 0;
     while (step.next.kind === "poll" && pollsAgain(job)) {
       const spec = ev.polls[i++];
-      if (!spec) return; // the invocation dies here (evicted): the crash-watchdog alarm resumes polling
+      // the invocation dies here (evicted): the crash-watchdog alarm resumes polling
+      if (!spec) return;
       this.now += spec.latencyMs;
       stored = this.checkedExpire(this.job);
       const outcome = this.pollOutcome(spec.poll);
@@ -1472,9 +1493,9 @@ describe("ended jobs stay ended under the core functions themselves", () => {
 });
 
 describe("a submission is credited only to the attempt it was made for", () => {
-  // Found by this file (shell, src/objects/proof-job.ts): a delivery of attempt N is granted a prover
-  // and starts submitting; meanwhile the player cancels and posts the tape again (attempt N+1,
-  // queued). dispatch() used to credit the returning submission to attempt N+1, proving on a
+  // Found by this file (shell, src/objects/proof-job.ts): a delivery of attempt N is granted a
+  // prover and starts submitting; meanwhile the player cancels and posts the tape again (attempt
+  // N+1, queued). dispatch() used to credit the returning submission to attempt N+1, proving on a
   // prover job made for attempt N. It now compares attempts, as the model above does, and treats
   // that prover job as an orphan; test/integration/queue.test.ts drives the real shell through it.
   it.each(CONFIGS)(

@@ -55,7 +55,10 @@ function kit(cfg: Config) {
   const queued = (at = T0, token: string | null = "hash-1") => newJob(JOB_ID, tape, at, cfg, token);
   const accept = (job: Job, at: number, proverJobId = "p1", url = URL_A) =>
     onSubmit(job, { kind: "accepted", proverJobId }, url, at, 1, cfg).job;
-  /** Accepted half-way between the POST and the last moment the poll deadline still fits under the wall cap. */
+  /**
+   * Accepted half-way between the POST and the last moment the poll deadline still fits under the
+   * wall cap.
+   */
   const midAccept = T0 + Math.floor((cfg.maxJobWallTimeMs - cfg.pollTimeoutMs) / 2);
   const proving = (acceptedAt = midAccept) => accept(queued(), acceptedAt);
   const withRecoveries = (job: Job, recoveries: number): Job => ({
@@ -110,7 +113,9 @@ describe.each(CONFIGS)("a new job (%s)", (_name, cfg) => {
 
 describe.each(CONFIGS)("submitting (%s)", (_name, cfg) => {
   const k = kit(cfg);
-  /** A queued job that already went through a busy answer, an OOM rebuild and a failed poll streak. */
+  /**
+   * A queued job that already went through a busy answer, an OOM rebuild and a failed poll streak.
+   */
   const seasoned = (): Job => {
     const q = k.queued();
     return {
@@ -567,7 +572,8 @@ describe.each(CONFIGS)("the per-alarm poll budget (%s)", (_name, cfg) => {
     });
   });
   it("never sleeps past the wall cap either", () => {
-    const late = k.proving(k.cap - cfg.pollTimeoutMs + 1); // poll deadline cap + 1: the wall cap comes first
+    // poll deadline cap + 1: the wall cap comes first
+    const late = k.proving(k.cap - cfg.pollTimeoutMs + 1);
     const gap = Math.floor(cfg.pollIntervalMs / 2);
     expect(nextPoll(late, k.cap - gap, k.cap - gap, cfg)).toEqual({ sleepMs: gap + 1 });
   });
@@ -727,7 +733,10 @@ describe.each(CONFIGS)("cancellation (%s)", (_name, cfg) => {
 
 describe.each(CONFIGS)("a new attempt after failed or cancelled (%s)", (_name, cfg) => {
   const k = kit(cfg);
-  /** Attempt 1: a poll timeout (clean-up left), a proof_timeout (smaller segments), then the wall cap. */
+  /**
+   * Attempt 1: a poll timeout (clean-up left), a proof_timeout (smaller segments), then the wall
+   * cap.
+   */
   const eventful = (): Job => {
     let j = k.proving(T0 + 1);
     j = expire(j, T0 + 1 + cfg.pollTimeoutMs + 1, cfg);

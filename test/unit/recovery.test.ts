@@ -86,7 +86,8 @@ describe.each(CONFIGS)("rebuilding after a poll (%s)", (_name, cfg) => {
   it.each([["server_restarted"], ["internal_error"], ["proof_error"]])(
     "%s → back in line at the job's current segment limit",
     (code) => {
-      // One below the configured limit: a rebuild must keep the job's own limit, not reread the config.
+      // One below the configured limit: a rebuild must keep the job's own limit, not reread the
+      // config.
       const r = onPoll(
         proving(cfg, { segmentLimitPo2: cfg.segmentLimitPo2 - 1 }),
         failed(code, "boom"),
@@ -108,7 +109,8 @@ describe.each(CONFIGS)("rebuilding after a poll (%s)", (_name, cfg) => {
         },
       });
       expect(r.job.lastRecovery!.message).toContain("boom");
-      // The prover's job is over: it is deleted there (the prover keeps finished jobs, at most max_jobs).
+      // The prover's job is over: it is deleted there (the prover keeps finished jobs, at most
+      // max_jobs).
       expect(r.job.cleanup).toEqual([
         expect.objectContaining({ proverJobId: "p1", url: URL_A, reason: code }),
       ]);

@@ -1,6 +1,6 @@
 /**
- * Property tests of the tape parser (src/core/tape.ts), generated with fast-check and run over the real
- * fixtures in ../shared/fixtures. They prove that:
+ * Property tests of the tape parser (src/core/tape.ts), generated with fast-check and run over the
+ * real fixtures in ../shared/fixtures. They prove that:
  *  a. any byte string either parses into facts consistent with its bytes, or is refused with a
  *     TapeError carrying one of the parser's codes — never any other exception;
  *  b. every tape `buildTape` makes parses back to exactly the facts it was built from, and
@@ -30,7 +30,9 @@ import {
 } from "../../src/core/tape.ts";
 import { FIXTURE_NAMES, fixture } from "../support/fixtures.ts";
 
-/** Every code the parser may use (`satisfies` fails to compile if TapeErrorCode gains or loses one). */
+/**
+ * Every code the parser may use (`satisfies` fails to compile if TapeErrorCode gains or loses one).
+ */
 const CODES = new Set(
   Object.keys({
     tape_empty: 1,
@@ -49,7 +51,9 @@ const CODES = new Set(
 
 type Outcome = { ok: true; facts: TapeFacts } | { ok: false; code: TapeErrorCode };
 
-/** Parses, turning a TapeError into its code; any other exception escapes and fails the property. */
+/**
+ * Parses, turning a TapeError into its code; any other exception escapes and fails the property.
+ */
 function outcome(bytes: Uint8Array): Outcome {
   try {
     return { ok: true, facts: parseTape(bytes) };
@@ -138,7 +142,9 @@ const headerThenTail = fc
     return b;
   });
 
-/** A correct header and a length that agrees with it, but random inputs (high bits too) and trailer. */
+/**
+ * A correct header and a length that agrees with it, but random inputs (high bits too) and trailer.
+ */
 const rightLengthRandomBody = fc
   .tuple(
     u32,
@@ -350,7 +356,8 @@ describe("b. valid tapes round-trip", () => {
       expect(rebuilt, name).toEqual(tape);
       const r = outcome(tape);
       if (r.ok) expectFactsMatchBytes(tape, r.facts);
-      else expect(r, name).toEqual({ ok: false, code: "zero_score" }); // test-short: a real game that scored 0
+      // test-short: a real game that scored 0
+      else expect(r, name).toEqual({ ok: false, code: "zero_score" });
     }
   });
 });

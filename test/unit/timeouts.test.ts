@@ -79,7 +79,8 @@ describe("npm run timeouts: the audit", () => {
 
   it("the retry schedule against the wall-time cap: just inside passes, at the cap it fails naming the vars", () => {
     const total = audit(committed()).schedule!.totalSeconds;
-    // Keep the nesting valid while moving the cap: the poll deadline and stall window stay below it.
+    // Keep the nesting valid while moving the cap: the poll deadline and stall window stay below
+    // it.
     const small = { PROVER_POLL_TIMEOUT_MS: "100000", PROVER_STALL_WINDOW_MS: "90000" };
     const inside = audit(committed(), { ...small, MAX_JOB_WALL_TIME_MS: String(total * 1000 + 1) });
     expect(inside.problems).toEqual([]);
