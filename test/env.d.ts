@@ -3,6 +3,7 @@ declare global {
   namespace Cloudflare {
     interface Env {
       PROVER_API_KEY?: string;
+      PROVER_API_KEYS?: string;
       ADMIN_TOKEN?: string;
     }
   }
@@ -13,6 +14,8 @@ declare module "vitest" {
   export interface ProvidedContext {
     /** Base URL of the dev prover started for this run. */
     proverUrl: string;
+    /** Two more dev provers, for fleet tests to add at runtime. */
+    fleetUrls: string[];
     /** The shared tape fixtures, base64 (workerd cannot read ../shared itself). */
     fixtures: Record<"test-short" | "test-medium" | "test-real-game", string>;
     /** `max_retries` of the jobs queue's consumer in wrangler.jsonc. */

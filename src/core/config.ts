@@ -120,16 +120,22 @@ export function ruleMessage(rule: OrderRule, v: Values): string {
 export const configSchema = z.object(VAR_SCHEMAS).superRefine((v, ctx) => {
   const fail = (path: string, message: string) =>
     ctx.addIssue({ code: "custom", path: [path], message });
-  const url = new URL(v.PROVER_BASE_URL);
-  if (
-    url.protocol === "http:" &&
-    !isLoopback(url.hostname) &&
-    v.ALLOW_INSECURE_PROVER_URL !== "1"
-  ) {
+  const insecure = (u: string) => {
+    const url = new URL(u);
+    return (
+      url.protocol === "http:" && !isLoopback(url.hostname) && v.ALLOW_INSECURE_PROVER_URL !== "1"
+    );
+  };
+  const httpsOnly =
+    "must be https (plain http only for loopback or with ALLOW_INSECURE_PROVER_URL=1)";
+  if (insecure(v.PROVER_BASE_URL)) {
     fail(
       "PROVER_BASE_URL",
-      `PROVER_BASE_URL must be https (plain http only for loopback or with ALLOW_INSECURE_PROVER_URL=1), got ${url.origin}`,
+      `PROVER_BASE_URL ${httpsOnly}, got ${new URL(v.PROVER_BASE_URL).origin}`,
     );
+  }
+  for (const u of v.PROVER_BASE_URLS.filter(insecure)) {
+    fail("PROVER_BASE_URLS", `PROVER_BASE_URLS ${httpsOnly}, got ${new URL(u).origin}`);
   }
   for (const rule of ORDER_RULES) {
     if (!holds(rule, v)) fail(rule.blame, ruleMessage(rule, v));
@@ -201,10 +207,36 @@ export function configFrom(env: object): Config {
 
 /** The effective config with secrets removed, for `/api/health`. */
 export function publicConfig(c: Config): Record<string, unknown> {
-  const { proverApiKey, adminToken, ...rest } = c;
+  const { proverApiKey, proverApiKeys, adminToken, ...rest } = c;
   return {
     ...rest,
     proverApiKeySet: proverApiKey !== undefined,
+    proverApiKeysFor: Object.keys(proverApiKeys).length,
     adminTokenSet: adminToken !== undefined,
   };
+}
+
+/**
+ * A prover URL an operator adds at runtime, under the same rules as PROVER_BASE_URL (absolute
+ * http(s); https unless loopback or ALLOW_INSECURE_PROVER_URL=1): the origin, or why not.
+ */
+export function checkProverUrl(
+  raw: unknown,
+  cfg: Pick<Config, "allowInsecureProverUrl">,
+): { ok: true; url: string } | { ok: false; message: string } {
+  const r = VAR_SCHEMAS.PROVER_BASE_URL.safeParse(raw);
+  if (!r.success || typeof r.data !== "string") {
+    return { ok: false, message: "url must be an absolute http(s) URL" };
+  }
+  const u = new URL(r.data);
+  if (u.pathname !== "/" || u.search || u.hash) {
+    return { ok: false, message: "url must be an origin (scheme, host, port), without a path" };
+  }
+  if (u.protocol === "http:" && !isLoopback(u.hostname) && cfg.allowInsecureProverUrl !== "1") {
+    return {
+      ok: false,
+      message: `url must be https (plain http only for loopback or with ALLOW_INSECURE_PROVER_URL=1), got ${u.origin}`,
+    };
+  }
+  return { ok: true, url: u.origin };
 }

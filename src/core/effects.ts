@@ -27,15 +27,25 @@ export type Effect =
    */
   | { kind: "release" }
   /**
-   * Dispatcher: back in line at `arrivedAt`, to be submitted afresh (failure: sent through the
-   * queue instead).
+   * Dispatcher: back in line at `arrivedAt`, to be submitted afresh, preferably not on
+   * `avoidUrl` (the prover that had it). Failure: sent through the queue instead.
    */
-  | { kind: "requeue"; arrivedAt: number }
+  | { kind: "requeue"; arrivedAt: number; avoidUrl: string | null }
   /**
    * Dispatcher: the prover said 429 to this job's submission; back to the head of the line, the
    * slot cools down.
    */
   | { kind: "busy"; arrivedAt: number }
+  /**
+   * Dispatcher: the prover failed this job's submission in transport; the prover is charged and
+   * the job goes back to the head of the line at once (it waits; it is never failed for it).
+   * Failure: thrown, so that the delivery is retried.
+   */
+  | { kind: "submitFailed"; arrivedAt: number; error: string }
+  /** Dispatcher: the prover accepted the submission (its run of failures ends). Failure: logged. */
+  | { kind: "accepted" }
+  /** Dispatcher: a status read on `url` failed in transport, charged to that prover (failure: logged). */
+  | { kind: "pollFailed"; url: string; error: string }
   /** The admin index row of the job (failure: logged; the next change corrects it). */
   | { kind: "index"; job: Job }
   /** One structured log line (never tape bytes, tokens or addresses). */
@@ -83,7 +93,11 @@ export function settle(
   if (before && statusChanged) {
     if (isTerminal(after.status) && !isTerminal(before.status)) effects.push({ kind: "release" });
     else if (before.status === "proving" && after.status === "queued") {
-      effects.push({ kind: "requeue", arrivedAt: after.attemptStartedAt });
+      effects.push({
+        kind: "requeue",
+        arrivedAt: after.attemptStartedAt,
+        avoidUrl: before.prover.url,
+      });
     }
   }
   return effects;

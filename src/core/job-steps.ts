@@ -264,10 +264,8 @@ export function submitted(
   forAttempt: number,
   proverUrl: string,
   outcome: SubmitOutcome,
-  deliveryAttempt: number,
   now: number,
   cfg: LifecycleConfig,
-  random: () => number = Math.random,
 ): Step & { message: MessageAction } {
   if (!current) return { job: null, effects: [], message: ACK };
   let job = expire(current, now, cfg);
@@ -278,9 +276,14 @@ export function submitted(
     }
     return { job, effects: settle(current, job, "submit", now, cfg, true), message: ACK };
   }
-  const decided = onSubmit(job, outcome, proverUrl, now, deliveryAttempt, cfg, random);
+  const decided = onSubmit(job, outcome, proverUrl, now, cfg);
   const effects = settle(current, decided.job, `submit:${outcome.kind}`, now, cfg);
-  if (decided.busy) effects.push({ kind: "busy", arrivedAt: job.attemptStartedAt });
+  const arrivedAt = job.attemptStartedAt;
+  if (decided.line === "busy") effects.push({ kind: "busy", arrivedAt });
+  if (decided.line === "fault" && outcome.kind === "transient") {
+    effects.push({ kind: "submitFailed", arrivedAt, error: outcome.error.code });
+  }
+  if (outcome.kind === "accepted") effects.push({ kind: "accepted" });
   return { job: decided.job, effects, message: decided.message };
 }
 
@@ -427,6 +430,11 @@ export function polled(
   const job = expire(stored, now, cfg);
   if (job.status !== "proving") return { job, effects: [], next: { kind: "settle", job } };
   const r = onPoll(job, outcome, now, cfg);
+  // A failed status read is the prover's fault: its circuit is charged, whatever the job does.
+  const charged: Effect[] =
+    outcome.kind === "transient" && job.prover.url
+      ? [{ kind: "pollFailed", url: job.prover.url, error: outcome.error.code }]
+      : [];
   if (r.next.kind === "store" && outcome.kind === "succeeded") {
     const mismatch = journalMismatch(r.job.tape, outcome.journal, RULES_DIGEST_AST3);
     if (mismatch) {
@@ -439,9 +447,10 @@ export function polled(
       next: { kind: "store", document: resultDocument(r.job, outcome, now) },
     };
   }
-  if (r.next.kind !== "wait")
-    return { job: r.job, effects: [], next: { kind: "settle", job: r.job } };
-  const effects = record(stored, r.job, "poll");
+  if (r.next.kind !== "wait") {
+    return { job: r.job, effects: charged, next: { kind: "settle", job: r.job } };
+  }
+  const effects = [...charged, ...record(stored, r.job, "poll")];
   const next = nextPoll(r.job, alarmStartedAt, now, cfg);
   if ("alarmAt" in next) {
     effects.push({ kind: "alarm", at: next.alarmAt, onlyIfNone: false });

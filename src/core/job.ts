@@ -150,9 +150,15 @@ export interface Job {
     /** Status reads of the prover job. */
     polls: number;
     /**
-     * Times the prover job was forgotten and the tape submitted afresh (≤ PROVER_MAX_RECOVERIES).
+     * Rebuilds for a reason the tape may be to blame for (proof_error, out of memory,
+     * proof_timeout, poll_timeout): at most PROVER_MAX_RECOVERIES.
      */
     recoveries: number;
+    /**
+     * Rebuilds the prover caused (lost job, restart, internal error, stall, a result that is not a
+     * proof of the tape): bounded only by the wall-time cap.
+     */
+    proverRebuilds: number;
     /** Times the job's own watchdog re-sent it because the queue had not picked it up. */
     redispatches: number;
   };

@@ -11,7 +11,6 @@ import {
 } from "./job.ts";
 import { abandonProverJob, nextCleanupAt } from "./prover-cleanup.ts";
 import { failureAction, rebuild } from "./recovery.ts";
-import { retryDelaySeconds } from "./retries.ts";
 
 /**
  * The job lifecycle as pure functions of (job, event, now, config) → job. Every transition and
@@ -91,7 +90,14 @@ export function newJob(
     finishedAt: null,
     tape,
     prover: unsubmitted(cfg.segmentLimitPo2),
-    attempts: { deliveries: 0, submissions: 0, polls: 0, recoveries: 0, redispatches: 0 },
+    attempts: {
+      deliveries: 0,
+      submissions: 0,
+      polls: 0,
+      recoveries: 0,
+      proverRebuilds: 0,
+      redispatches: 0,
+    },
     watchdogCheckedAt: null,
     lastRecovery: null,
     result: null,
@@ -211,13 +217,14 @@ export function onWaiting(job: Job, ahead: number, now: number): Job {
 }
 
 /**
- * The prover answered a submission. `deliveryAttempt` is the queue message's attempt number
- * (1 for the first delivery) and drives the backoff when the submission failed.
+ * The prover answered a submission.
  * - accepted: proving; the poll deadline starts now.
- * - busy (429): back-pressure, not failure. The job goes back in line (the dispatcher asks
- *   again after a poll interval) and the message is acked: no error retry is used up.
- * - transient (network, timeout, 5xx, 401, bad reply): an error; the message is retried with
- *   backoff, and `max_retries` failures in a row send it to the DLQ (`retries_exhausted`).
+ * - busy (429): back-pressure, not failure. The job goes back in line (the dispatcher offers
+ *   that prover again after a poll interval) and the message is acked: no error retry is used.
+ * - transient (network, timeout, 5xx, 401, bad reply): the prover's fault, not the job's. The job
+ *   goes straight back to its place at the head of the line for the next available prover (the
+ *   dispatcher charges the prover's circuit); the message is acked, so a flaky prover never
+ *   dead-letters a job, and no slot is held while anything backs off.
  * - rejected (400): the tape or options are wrong; resubmitting is pointless (`prover_rejected`).
  */
 export function onSubmit(
@@ -225,11 +232,9 @@ export function onSubmit(
   outcome: SubmitOutcome,
   proverUrl: string,
   now: number,
-  deliveryAttempt: number,
   cfg: LifecycleConfig,
-  random: () => number = Math.random,
-): { job: Job; message: MessageAction; busy: boolean } {
-  if (job.status !== "queued") return { job, message: { ack: true }, busy: false };
+): { job: Job; message: MessageAction; line: "busy" | "fault" | null } {
+  if (job.status !== "queued") return { job, message: { ack: true }, line: null };
   const attempts = { ...job.attempts, submissions: job.attempts.submissions + 1 };
   switch (outcome.kind) {
     case "accepted":
@@ -254,7 +259,7 @@ export function onSubmit(
           updatedAt: now,
         },
         message: { ack: true },
-        busy: false,
+        line: null,
       };
     case "busy":
       return {
@@ -266,22 +271,20 @@ export function onSubmit(
           updatedAt: now,
         },
         message: { ack: true },
-        busy: true,
+        line: "busy",
       };
-    case "transient": {
-      const delay = retryDelaySeconds(deliveryAttempt, cfg, random);
+    case "transient":
       return {
         job: {
           ...job,
           attempts,
-          detail: `Could not hand the tape to the prover (${outcome.error.code}). Next try in about ${delay} s.`,
+          detail: `The prover could not take the tape (${outcome.error.code}); back at the head of the line for the next available prover.`,
           prover: { ...job.prover, lastError: outcome.error },
           updatedAt: now,
         },
-        message: { ack: false, retryDelaySeconds: delay },
-        busy: false,
+        message: { ack: true },
+        line: "fault",
       };
-    }
     case "rejected":
       return {
         job: fail(
@@ -293,7 +296,7 @@ export function onSubmit(
           now,
         ),
         message: { ack: true },
-        busy: false,
+        line: null,
       };
   }
 }

@@ -46,6 +46,21 @@ export function failureAction(error: JobError): FailureAction {
   }
 }
 
+/**
+ * Rebuilds the prover caused: it lost the job (404, `server_restarted`), broke inside
+ * (`internal_error`), stopped answering for the stall window, or claimed a result that is not a
+ * proof of the tape. They cost the job only time: they do not use PROVER_MAX_RECOVERIES, which
+ * is there to stop a tape that itself keeps failing (`proof_error`, out of memory,
+ * `proof_timeout`, `poll_timeout`); only the wall-time cap bounds them.
+ */
+export const PROVER_FAULT_CODES: ReadonlySet<string> = new Set([
+  "prover_job_lost",
+  "server_restarted",
+  "internal_error",
+  "prover_stalled",
+  "result_mismatch",
+]);
+
 export interface RebuildOptions {
   /** Submit the next time with `segment_limit_po2` one lower (floor 16). */
   smaller?: boolean;
@@ -67,7 +82,8 @@ export function rebuild(
   opts: RebuildOptions = {},
 ): Job {
   const withCleanup = opts.cleanup ? abandonProverJob(job, cause.code, now, cfg) : job;
-  if (job.attempts.recoveries >= cfg.maxRecoveries) {
+  const proverFault = PROVER_FAULT_CODES.has(cause.code);
+  if (!proverFault && job.attempts.recoveries >= cfg.maxRecoveries) {
     const code = opts.exhaustedCode ?? "recovery_exhausted";
     return {
       ...withCleanup,
@@ -89,7 +105,9 @@ export function rebuild(
     status: "queued",
     detail: `${cause.message} Submitting the tape again${segmentLimitPo2 !== job.prover.segmentLimitPo2 ? ` with smaller segments (2^${segmentLimitPo2})` : ""}.`,
     prover: unsubmitted(segmentLimitPo2, cause),
-    attempts: { ...job.attempts, recoveries: job.attempts.recoveries + 1 },
+    attempts: proverFault
+      ? { ...job.attempts, proverRebuilds: (job.attempts.proverRebuilds ?? 0) + 1 }
+      : { ...job.attempts, recoveries: job.attempts.recoveries + 1 },
     lastRecovery: cause,
     updatedAt: now,
   };

@@ -55,31 +55,82 @@ function isOrigin(s: string): boolean {
   }
 }
 
+/** An http(s) origin, trailing slashes dropped (the https rule is checked across vars in config.ts). */
+const proverUrl = (name: string) =>
+  z
+    .url({ error: `${name} must be an absolute http(s) URL`, protocol: /^https?$/ })
+    .transform((s) => s.replace(/\/+$/, ""));
+
 // The order is the `npm run timeouts` table's (and the order errors are reported in).
 export const VARS = {
   PROVER_BASE_URL: {
     key: "proverBaseUrl",
     group: "prover",
+    schema: (name) => z.preprocess(blankToUndefined, proverUrl(name)),
+    meaning: "Base URL of the prover (https unless loopback or allowed); the fleet's first prover.",
+  },
+  PROVER_BASE_URLS: {
+    key: "proverBaseUrls",
+    group: "prover",
+    schema: (name) =>
+      z.preprocess(
+        (v) =>
+          typeof v === "string"
+            ? v
+                .split(",")
+                .map((u) => u.trim())
+                .filter(Boolean)
+            : [],
+        z.array(proverUrl(name)),
+      ),
+    meaning:
+      "More provers for the fleet, comma-separated origins (same rules as PROVER_BASE_URL); empty: just that one.",
+  },
+  ALLOW_INSECURE_PROVER_URL: {
+    key: "allowInsecureProverUrl",
+    group: "prover",
+    schema: () => z.preprocess(blankToUndefined, z.enum(["0", "1"]).default("0")),
+    meaning: "1 allows plain http to a non-loopback prover.",
+  },
+  PROVER_ALLOW_CPU: {
+    key: "allowCpu",
+    group: "prover",
     schema: (name) =>
       z.preprocess(
         blankToUndefined,
         z
-          .url({ error: `${name} must be an absolute http(s) URL`, protocol: /^https?$/ })
-          .transform((s) => s.replace(/\/+$/, "")),
+          .enum(["0", "1"], { error: `${name} must be 0 or 1` })
+          .default("0")
+          .transform((v) => v === "1"),
       ),
-    meaning: "Base URL of the prover (https unless loopback or allowed).",
-  },
-  ALLOW_INSECURE_PROVER_URL: {
-    key: null,
-    group: "prover",
-    schema: () => z.preprocess(blankToUndefined, z.enum(["0", "1"]).default("0")),
-    meaning: "1 allows plain http to a non-loopback prover.",
+    meaning:
+      "1 lets a prover on the CPU (accelerator cpu: no GPU) get work; 0: such a prover gets none.",
   },
   PROVER_API_KEY: {
     key: "proverApiKey",
     group: "secret",
     schema: () => z.preprocess(blankToUndefined, z.string().optional()),
     meaning: "Sent as x-api-key to the prover (secret).",
+  },
+  PROVER_API_KEYS: {
+    key: "proverApiKeys",
+    group: "secret",
+    schema: (name) =>
+      z.preprocess(
+        (v) => {
+          if (blankToUndefined(v) === undefined) return {};
+          try {
+            return JSON.parse(String(v));
+          } catch {
+            return null;
+          }
+        },
+        z.record(z.string(), z.string().min(1), {
+          error: `${name} must be a JSON object of prover origin → API key`,
+        }),
+      ),
+    meaning:
+      "Per-prover API keys, a JSON object origin → key (secret); a prover not listed gets PROVER_API_KEY.",
   },
   ADMIN_TOKEN: {
     key: "adminToken",
@@ -161,7 +212,7 @@ export const VARS = {
     group: "retry",
     schema: int(3, 0, 20),
     meaning:
-      "How many times a job may be rebuilt (resubmitted fresh) after the prover lost or spoiled its proof.",
+      "How many times a job may be rebuilt for a failure its tape may cause (proof_error, proof_timeout, poll_timeout); the prover's own faults use none.",
   },
   MAX_TAPE_BYTES: {
     key: "maxTapeBytes",
@@ -173,13 +224,13 @@ export const VARS = {
     key: "retryMinDelaySeconds",
     group: "retry",
     schema: int(2, 0, QUEUE_MAX_DELAY_SECONDS),
-    meaning: "Floor of the queue redelivery backoff after a submit error.",
+    meaning: "Floor of the queue redelivery backoff after a delivery failed inside the gateway.",
   },
   MAX_RETRY_DELAY_SECONDS: {
     key: "retryMaxDelaySeconds",
     group: "retry",
     schema: int(60, 0, QUEUE_MAX_DELAY_SECONDS),
-    meaning: "Ceiling of the queue redelivery backoff after a submit error.",
+    meaning: "Ceiling of the queue redelivery backoff after a delivery failed inside the gateway.",
   },
   COMPLETED_JOB_RETENTION_MS: {
     key: "completedJobRetentionMs",
@@ -242,6 +293,27 @@ export const VARS = {
           .default("policy"),
       ),
     meaning: "verify_mode asked of the prover.",
+  },
+  PROVER_HEALTH_INTERVAL_MS: {
+    key: "healthIntervalMs",
+    group: "timeout",
+    schema: ms(30_000, 10, 3_600_000),
+    meaning:
+      "A prover's /health reading is trusted this long; a free prover is read again before it gets work.",
+  },
+  PROVER_CIRCUIT_FAILURES: {
+    key: "circuitFailures",
+    group: "retry",
+    schema: int(3, 1, 100),
+    meaning:
+      "Transport failures in a row (submit, poll, health) that open a prover's circuit: no new work.",
+  },
+  PROVER_CIRCUIT_COOLDOWN_MS: {
+    key: "circuitCooldownMs",
+    group: "timeout",
+    schema: ms(10_000, 10, 3_600_000),
+    meaning:
+      "How long an open circuit waits before its /health probe; doubles with each reopening (at most ×16).",
   },
 } as const satisfies Record<string, VarSpec>;
 

@@ -1,9 +1,10 @@
 import { Hono } from "hono";
 import { bearerToken, newCancelToken, sameSecret } from "./cancel-token.ts";
-import { configFrom } from "../core/config.ts";
+import { checkProverUrl, configFrom } from "../core/config.ts";
 import type { AppEnv } from "./app-env.ts";
-import { ApiError, conflict, queueUnavailable } from "./errors.ts";
+import { ApiError, conflict, notFound, queueUnavailable } from "./errors.ts";
 import { jobIndexOf, parseCursor } from "../objects/job-index.ts";
+import { dispatcherOf, type ProverChange } from "../objects/prover-dispatcher.ts";
 import { JOB_STATUSES, type Job, type JobStatus } from "../core/job.ts";
 import { loadJob, publicJob, statusUrl } from "./job-view.ts";
 import { startsNewAttempt } from "../core/lifecycle.ts";
@@ -109,3 +110,70 @@ admin.post("/jobs/:jobId/redrive", async (c) => {
     202,
   );
 });
+
+// --- The prover fleet ---------------------------------------------------------------------------
+
+/** Every prover: id, url, state and why, source, the job it proves, health, circuit, counts. */
+admin.get("/provers", async (c) => {
+  return c.json({ success: true, provers: await dispatcherOf(c.env).listProvers() });
+});
+
+/** Adds a prover at runtime (kept by the dispatcher; same URL rules as PROVER_BASE_URL). */
+admin.post("/provers", async (c) => {
+  let body: unknown;
+  try {
+    body = await c.req.json();
+  } catch {
+    throw new ApiError(400, "invalid_body", 'send a JSON body {"url": "https://…"}');
+  }
+  const raw =
+    typeof body === "object" && body !== null ? (body as { url?: unknown }).url : undefined;
+  const checked = checkProverUrl(raw, c.get("config"));
+  if (!checked.ok) throw new ApiError(400, "invalid_prover_url", checked.message);
+  const change = await dispatcherOf(c.env).addProver(checked.url);
+  if (change.kind === "exists") {
+    return c.json(
+      {
+        success: false,
+        error: { code: "prover_exists", message: `${checked.url} is already in the fleet` },
+        prover: change.prover,
+      },
+      409,
+    );
+  }
+  return c.json({ success: true, prover: found(change, checked.url) }, 201);
+});
+
+/** Drain: the prover finishes the proof it has and gets no new one. */
+admin.post("/provers/:id/drain", async (c) => {
+  const change = await dispatcherOf(c.env).setDraining(c.req.param("id"), true);
+  return c.json({ success: true, prover: found(change, c.req.param("id")) });
+});
+
+/** Resume a drained prover. */
+admin.post("/provers/:id/resume", async (c) => {
+  const change = await dispatcherOf(c.env).setDraining(c.req.param("id"), false);
+  return c.json({ success: true, prover: found(change, c.req.param("id")) });
+});
+
+/** Removes a runtime-added prover once it is idle (409 while it proves; configured ones: drain). */
+admin.delete("/provers/:id", async (c) => {
+  const id = c.req.param("id");
+  const change = await dispatcherOf(c.env).removeProver(id);
+  if (change.kind === "proving" || change.kind === "configured") {
+    const error =
+      change.kind === "proving"
+        ? { code: "prover_busy", message: "the prover is proving a job; drain it and try again" }
+        : {
+            code: "prover_configured",
+            message: "a prover from PROVER_BASE_URL(S) can be drained, not deleted",
+          };
+    return c.json({ success: false, error, prover: change.prover }, 409);
+  }
+  return c.json({ success: true, prover: found(change, id) });
+});
+
+function found(change: ProverChange, id: string) {
+  if (change.kind === "not_found") throw notFound("prover_not_found", `no prover ${id}`);
+  return change.prover;
+}

@@ -108,10 +108,11 @@ export class ProofJob extends DurableObject<Env> {
   }
 
   /**
-   * A queue delivery: ask the dispatcher for a prover and, if granted, submit the tape.
-   * Waiting in line and a busy prover ack the message; only submit errors retry it.
+   * A queue delivery: ask the dispatcher for a prover and, if granted, submit the tape. Waiting
+   * in line, a busy prover and a prover's failure all ack the message (the job waits in line);
+   * only a failure inside the gateway (a throw) retries it.
    */
-  async dispatch(deliveryAttempt: number): Promise<MessageAction> {
+  async dispatch(): Promise<MessageAction> {
     const cfg = configFrom(this.env);
     const stored = this.#load();
     if (!stored) return { ack: true };
@@ -131,15 +132,7 @@ export class ProofJob extends DurableObject<Env> {
       const tape = new Uint8Array(await object.arrayBuffer());
       const outcome = await new ProverClient(cfg, request.proverUrl).submit(tape, request);
       const now = Date.now();
-      const step = submitted(
-        this.#load(),
-        attempt,
-        request.proverUrl,
-        outcome,
-        deliveryAttempt,
-        now,
-        cfg,
-      );
+      const step = submitted(this.#load(), attempt, request.proverUrl, outcome, now, cfg);
       await this.#perform(jobId, step.effects);
       return step.message;
     } finally {
@@ -301,7 +294,7 @@ export class ProofJob extends DurableObject<Env> {
           break;
         case "requeue":
           try {
-            await dispatcherOf(this.env).requeue(jobId, e.arrivedAt);
+            await dispatcherOf(this.env).requeue(jobId, e.arrivedAt, e.avoidUrl);
           } catch (err) {
             logError("dispatcher_requeue_failed", jobId, err);
             await sendJob(this.env, jobId).catch(() => undefined);
@@ -309,6 +302,23 @@ export class ProofJob extends DurableObject<Env> {
           break;
         case "busy":
           await dispatcherOf(this.env).busy(jobId, e.arrivedAt);
+          break;
+        case "submitFailed":
+          await dispatcherOf(this.env).submitFailed(jobId, e.arrivedAt, e.error);
+          break;
+        case "accepted":
+          try {
+            await dispatcherOf(this.env).accepted(jobId);
+          } catch (err) {
+            logError("dispatcher_accepted_failed", jobId, err);
+          }
+          break;
+        case "pollFailed":
+          try {
+            await dispatcherOf(this.env).pollFailed(e.url, e.error);
+          } catch (err) {
+            logError("dispatcher_poll_failed_failed", jobId, err);
+          }
           break;
         case "index":
           try {

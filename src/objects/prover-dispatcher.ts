@@ -1,39 +1,46 @@
 import { DurableObject } from "cloudflare:workers";
 import { configFrom, type Config } from "../core/config.ts";
+import {
+  choose,
+  configuredProvers,
+  fleetSummary,
+  free,
+  grant,
+  healthCheckDue,
+  newProver,
+  onAccepted,
+  onHealth,
+  onTransportFailure,
+  proverId,
+  proverState,
+  type ProverRecord,
+  type ProverState,
+} from "../core/fleet.ts";
 import type { Admission } from "../core/lifecycle.ts";
 import { holderCheckDueAt, lineAlarmAt, moveAlarm, slotCooldownUntil } from "../core/line.ts";
+import { ProverClient } from "../prover/client.ts";
 import { sendJob } from "../queue/send.ts";
 
 /**
- * The line in front of the prover(s): one Durable Object (named `DISPATCHER_NAME`) that knows
- * which jobs are waiting, in arrival order, and which prover slot each running job holds.
+ * The line in front of the provers: one Durable Object (named `DISPATCHER_NAME`) that knows
+ * which jobs are waiting, in arrival order, and every prover of the fleet: which job it proves,
+ * whether it is healthy, cooling down, drained or has its circuit open (src/core/fleet.ts).
  *
- * A prover proves one tape at a time, so waiting for it is normal, not an error: a delivered job
- * either gets a free slot at once or waits here (its queue message is acked, so waiting never
- * uses up queue retries). When a job leaves its slot (its proof ended, it was cancelled or it
- * must be rebuilt) the head of the line is granted the slot at once and sent through the queue
- * to be submitted — the GPU idles only for the time it takes the finished job's poll to notice.
- * A slot whose prover said 429 anyway (someone else's proof) cools down for a poll interval.
- *
- * Slots are keyed by prover base URL, so several provers can share the line by listing them
- * (`provers(cfg)`); today there is one.
+ * A prover proves one tape at a time, so waiting for one is normal, not an error: a delivered
+ * job either gets a free, healthy prover at once or waits here (its queue message is acked, so
+ * waiting never uses up queue retries). When a job leaves its prover (its proof ended, it was
+ * cancelled, it must be rebuilt, or the prover failed its submission) the head of the line gets
+ * the next available prover at once and is sent through the queue to be submitted. A free
+ * prover's `/health` is read (when the last reading is older than PROVER_HEALTH_INTERVAL_MS)
+ * before it gets work. A job's faults on a prover are the prover's: the job goes back to the
+ * head of the line and the prover's circuit is charged.
  */
 export const DISPATCHER_NAME = "provers";
-
-/** The provers this gateway sends work to (one today: PROVER_BASE_URL). */
-export const provers = (cfg: Config): string[] => [cfg.proverBaseUrl];
-
-interface SlotRow extends Record<string, SqlStorageValue> {
-  url: string;
-  holder: string | null;
-  held_since: number | null;
-  checked_at: number | null;
-  cooldown_until: number;
-}
 
 interface WaitingRow extends Record<string, SqlStorageValue> {
   job_id: string;
   arrived_at: number;
+  avoid_url: string | null;
 }
 
 export interface DispatcherSnapshot {
@@ -41,18 +48,58 @@ export interface DispatcherSnapshot {
   waiting: { jobId: string; arrivedAt: number }[];
 }
 
+/** A prover as the admin API shows it. */
+export interface ProverView {
+  id: string;
+  url: string;
+  state: ProverState;
+  why: string;
+  source: ProverRecord["source"];
+  job: string | null;
+  heldSince: number | null;
+  health: (ProverRecord["health"] & { checkedAt: number | null }) | null;
+  circuit: { failures: number; openUntil: number | null; opens: number; lastError: string | null };
+  counts: ProverRecord["counts"];
+}
+
+export type ProverChange =
+  | { kind: "ok"; prover: ProverView }
+  | { kind: "not_found" }
+  | { kind: "exists"; prover: ProverView }
+  | { kind: "proving"; prover: ProverView }
+  | { kind: "configured"; prover: ProverView };
+
 export class ProverDispatcher extends DurableObject<Env> {
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec(
-      `CREATE TABLE IF NOT EXISTS waiting (job_id TEXT PRIMARY KEY, arrived_at INTEGER NOT NULL)`,
+    const sql = ctx.storage.sql;
+    sql.exec(
+      `CREATE TABLE IF NOT EXISTS waiting (job_id TEXT PRIMARY KEY, arrived_at INTEGER NOT NULL, avoid_url TEXT)`,
     );
-    ctx.storage.sql.exec(
-      `CREATE INDEX IF NOT EXISTS waiting_order ON waiting (arrived_at, job_id)`,
-    );
-    ctx.storage.sql.exec(
-      `CREATE TABLE IF NOT EXISTS slots (url TEXT PRIMARY KEY, holder TEXT, held_since INTEGER, checked_at INTEGER, cooldown_until INTEGER NOT NULL DEFAULT 0)`,
-    );
+    sql.exec(`CREATE INDEX IF NOT EXISTS waiting_order ON waiting (arrived_at, job_id)`);
+    const columns = sql.exec<{ name: string }>(`PRAGMA table_info(waiting)`).toArray();
+    if (!columns.some((c) => c.name === "avoid_url")) {
+      sql.exec(`ALTER TABLE waiting ADD COLUMN avoid_url TEXT`);
+    }
+    sql.exec(`CREATE TABLE IF NOT EXISTS provers (url TEXT PRIMARY KEY, data TEXT NOT NULL)`);
+    // Before the fleet (storage v2): one `slots` row per prover URL. Carried over, then dropped.
+    const old = sql
+      .exec<{ n: number }>(`SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'slots'`)
+      .one().n;
+    if (old) {
+      const rows = sql.exec<Record<string, SqlStorageValue>>(`SELECT * FROM slots`).toArray();
+      for (const r of rows) {
+        const p = {
+          ...newProver(String(r.url), "config"),
+          holder: (r.holder as string | null) ?? null,
+          heldSince: (r.held_since as number | null) ?? null,
+          checkedAt: (r.checked_at as number | null) ?? null,
+          cooldownUntil: Number(r.cooldown_until ?? 0),
+        };
+        this.#save(p);
+      }
+      sql.exec(`DROP TABLE slots`);
+    }
   }
 
   /**
@@ -60,54 +107,82 @@ export class ProverDispatcher extends DurableObject<Env> {
    * Granted means: submit now, to that prover.
    */
   async admit(jobId: string, arrivedAt: number): Promise<Admission> {
-    const held = this.#slotOf(jobId);
+    const held = this.#heldBy(jobId);
     if (held) return { kind: "granted", proverUrl: held.url };
-    this.#enqueue(jobId, arrivedAt);
+    this.#enqueue(jobId, arrivedAt, null);
     const granted = await this.#pump(jobId);
     if (granted) return { kind: "granted", proverUrl: granted };
     return { kind: "waiting", ahead: this.#ahead(jobId) ?? 0 };
   }
 
-  /** The job no longer needs a prover (it ended, or was cancelled): free its slot or place. */
+  /** The job no longer needs a prover (it ended, or was cancelled): free its prover or place. */
   async release(jobId: string): Promise<void> {
     this.ctx.storage.sql.exec(`DELETE FROM waiting WHERE job_id = ?`, jobId);
-    this.ctx.storage.sql.exec(
-      `UPDATE slots SET holder = NULL, held_since = NULL, checked_at = NULL WHERE holder = ?`,
-      jobId,
-    );
-    await this.#pump();
-  }
-
-  /** The job must be submitted again (rebuild): back in line at its own arrival time. */
-  async requeue(jobId: string, arrivedAt: number): Promise<void> {
-    this.ctx.storage.sql.exec(
-      `UPDATE slots SET holder = NULL, held_since = NULL, checked_at = NULL WHERE holder = ?`,
-      jobId,
-    );
-    this.#enqueue(jobId, arrivedAt);
+    const held = this.#heldBy(jobId);
+    if (held) this.#save(free(held));
     await this.#pump();
   }
 
   /**
-   * The prover answered 429 to the job holding a slot: it is busy with work we did not send
-   * (or not yet finished with a cancelled proof). The job goes back to the head of the line
-   * and the slot is offered again after a poll interval.
+   * The job must be submitted again (rebuild): back in line at its own arrival time, preferably
+   * for another prover than `avoidUrl` (the one that lost or spoiled its proof).
+   */
+  async requeue(jobId: string, arrivedAt: number, avoidUrl: string | null = null): Promise<void> {
+    const held = this.#heldBy(jobId);
+    if (held) this.#save(free(held));
+    this.#enqueue(jobId, arrivedAt, avoidUrl);
+    await this.#pump();
+  }
+
+  /**
+   * The prover answered 429 to the job holding it: it is busy with work we did not send (or not
+   * yet finished with a cancelled proof). The job goes back to the head of the line and the
+   * prover is offered again after a poll interval.
    */
   async busy(jobId: string, arrivedAt: number): Promise<void> {
     const cfg = configFrom(this.env);
-    const until = slotCooldownUntil(Date.now(), cfg);
-    this.ctx.storage.sql.exec(
-      `UPDATE slots SET holder = NULL, held_since = NULL, checked_at = NULL, cooldown_until = ? WHERE holder = ?`,
-      until,
-      jobId,
-    );
-    this.#enqueue(jobId, arrivedAt);
-    await this.#arm(cfg);
+    const held = this.#heldBy(jobId);
+    if (held) {
+      const cooled = free(held, slotCooldownUntil(Date.now(), cfg));
+      this.#save({ ...cooled, counts: { ...cooled.counts, busy: cooled.counts.busy + 1 } });
+    }
+    this.#enqueue(jobId, arrivedAt, held?.url ?? null);
+    await this.#pump();
   }
 
-  /** For a job's watchdog: is it in line, holding a slot, or unknown here? */
+  /**
+   * The prover failed the job's submission in transport (network, timeout, 5xx, 401, unreadable
+   * reply): the prover's fault, never the job's. The prover is charged (its circuit may open)
+   * and rests a poll interval; the job goes straight back to its place at the head of the line,
+   * for another prover if one is available.
+   */
+  async submitFailed(jobId: string, arrivedAt: number, error: string): Promise<void> {
+    const cfg = configFrom(this.env);
+    const now = Date.now();
+    const held = this.#heldBy(jobId);
+    if (held)
+      this.#save(free(onTransportFailure(held, error, now, cfg), slotCooldownUntil(now, cfg)));
+    this.#enqueue(jobId, arrivedAt, held?.url ?? null);
+    await this.#pump();
+  }
+
+  /** The prover accepted the job's submission: it works, its run of failures is over. */
+  async accepted(jobId: string): Promise<void> {
+    const held = this.#heldBy(jobId);
+    if (held && held.failures > 0) this.#save(onAccepted(held));
+  }
+
+  /** A status read of a proof on `url` failed in transport: charged to that prover. */
+  async pollFailed(url: string, error: string): Promise<void> {
+    const cfg = configFrom(this.env);
+    this.#sync(cfg);
+    const p = this.#load(url);
+    if (p) this.#save(onTransportFailure(p, error, Date.now(), cfg));
+  }
+
+  /** For a job's watchdog: is it in line, holding a prover, or unknown here? */
   async whereIs(jobId: string): Promise<"waiting" | "holding" | "absent"> {
-    if (this.#slotOf(jobId)) return "holding";
+    if (this.#heldBy(jobId)) return "holding";
     return this.#ahead(jobId) === null ? "absent" : "waiting";
   }
 
@@ -116,29 +191,31 @@ export class ProverDispatcher extends DurableObject<Env> {
     return this.#ahead(jobId);
   }
 
-  /** For `/api/health`: how long the line is and who holds each prover. */
-  async summary(): Promise<{ waiting: number; slots: DispatcherSnapshot["slots"] }> {
+  /** For `/api/health`: the line, who holds each prover, and how many provers are in each state. */
+  async summary(): Promise<{
+    waiting: number;
+    slots: DispatcherSnapshot["slots"];
+    provers: Partial<Record<ProverState, number>>;
+  }> {
+    const cfg = configFrom(this.env);
     const { slots } = await this.snapshot(false);
     return {
-      waiting: this.ctx.storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM waiting`).one()
-        .n,
+      waiting: this.#waitingCount(),
       slots,
+      provers: fleetSummary(this.#all(), Date.now(), cfg),
     };
   }
 
   /** The whole line (tests and debugging). */
   async snapshot(withWaiting = true): Promise<DispatcherSnapshot> {
-    this.#syncSlots(configFrom(this.env));
+    this.#sync(configFrom(this.env));
     return {
-      slots: this.ctx.storage.sql
-        .exec<SlotRow>(`SELECT * FROM slots ORDER BY url`)
-        .toArray()
-        .map((s) => ({
-          url: s.url,
-          holder: s.holder,
-          heldSince: s.held_since,
-          cooldownUntil: s.cooldown_until,
-        })),
+      slots: this.#all().map((p) => ({
+        url: p.url,
+        holder: p.holder,
+        heldSince: p.heldSince,
+        cooldownUntil: p.cooldownUntil,
+      })),
       waiting: !withWaiting
         ? []
         : this.ctx.storage.sql
@@ -148,21 +225,55 @@ export class ProverDispatcher extends DurableObject<Env> {
     };
   }
 
+  // --- The fleet, for operators -----------------------------------------------------------
+
+  /** Every prover with its state and why. */
+  async listProvers(): Promise<ProverView[]> {
+    this.#sync(configFrom(this.env));
+    const now = Date.now();
+    return this.#all().map((p) => this.#view(p, now));
+  }
+
+  /** Adds a prover at runtime (kept in storage; the URL is checked by the caller). */
+  async addProver(url: string): Promise<ProverChange> {
+    const existing = this.#load(url);
+    if (existing) return { kind: "exists", prover: this.#view(existing, Date.now()) };
+    const p = newProver(url, "runtime");
+    this.#save(p);
+    await this.#pump();
+    return { kind: "ok", prover: this.#view(this.#load(url) ?? p, Date.now()) };
+  }
+
+  /** Drain: the prover finishes the proof it has and gets no new one. Resume undoes it. */
+  async setDraining(id: string, draining: boolean): Promise<ProverChange> {
+    const p = this.#byId(id);
+    if (!p) return { kind: "not_found" };
+    this.#save({ ...p, draining });
+    if (!draining) await this.#pump();
+    return { kind: "ok", prover: this.#view(this.#load(p.url)!, Date.now()) };
+  }
+
+  /** Removes a runtime-added prover once it is idle; configured ones can only be drained. */
+  async removeProver(id: string): Promise<ProverChange> {
+    const p = this.#byId(id);
+    if (!p) return { kind: "not_found" };
+    const view = this.#view(p, Date.now());
+    if (p.source === "config") return { kind: "configured", prover: view };
+    if (p.holder) return { kind: "proving", prover: view };
+    this.ctx.storage.sql.exec(`DELETE FROM provers WHERE url = ?`, p.url);
+    return { kind: "ok", prover: view };
+  }
+
   /**
-   * Offers cooled-down slots again and, while jobs wait, checks now and then that each slot
-   * holder still needs its slot (a holder that ended without telling us must not block the line).
+   * Offers cooled-down provers again and, while jobs wait, checks now and then that each
+   * prover's holder still needs it (a holder that ended without telling us must not block the
+   * line), and reads the health of provers that are out, to bring them back.
    */
   override async alarm(): Promise<void> {
     const cfg = configFrom(this.env);
-    const now = Date.now();
-    const stale = this.ctx.storage.sql
-      .exec<SlotRow>(
-        `SELECT * FROM slots WHERE holder IS NOT NULL AND checked_at <= ?`,
-        holderCheckDueAt(now, cfg),
-      )
-      .toArray();
-    for (const slot of stale) {
-      const holder = slot.holder!;
+    const due = holderCheckDueAt(Date.now(), cfg);
+    for (const p of this.#all().filter((x) => x.holder && (x.checkedAt ?? 0) <= due)) {
+      const holder = p.holder!;
       let needed = true;
       try {
         needed = await this.env.JOB.getByName(holder).needsProver();
@@ -175,77 +286,65 @@ export class ProverDispatcher extends DurableObject<Env> {
           }),
         );
       }
-      if (needed)
-        this.ctx.storage.sql.exec(
-          `UPDATE slots SET checked_at = ? WHERE url = ? AND holder = ?`,
-          Date.now(),
-          slot.url,
-          holder,
-        );
-      else
-        this.ctx.storage.sql.exec(
-          `UPDATE slots SET holder = NULL, held_since = NULL, checked_at = NULL WHERE url = ? AND holder = ?`,
-          slot.url,
-          holder,
-        );
+      const current = this.#load(p.url);
+      if (!current || current.holder !== holder) continue;
+      this.#save(needed ? { ...current, checkedAt: Date.now() } : free(current));
     }
     await this.#pump();
   }
 
   /**
-   * Grants every free, cooled-down slot to the head of the line. Each granted job is sent
-   * through the queue to be submitted, except `caller`, which is asking right now and is told
-   * by the return value (the prover URL it was granted).
+   * Gives every available prover to the head of the line, reading `/health` first where a
+   * reading is due. Each granted job is sent through the queue to be submitted, except
+   * `caller`, which is asking right now and is told by the return value (the prover URL).
    */
   async #pump(caller?: string): Promise<string | null> {
     const cfg = configFrom(this.env);
-    this.#syncSlots(cfg);
+    this.#sync(cfg);
     let callerGrant: string | null = null;
+    let checked = false;
     for (;;) {
       const now = Date.now();
-      const slot = this.ctx.storage.sql
-        .exec<SlotRow>(
-          `SELECT * FROM slots WHERE holder IS NULL AND cooldown_until <= ? ORDER BY url LIMIT 1`,
-          now,
-        )
-        .toArray()[0];
       const head = this.ctx.storage.sql
         .exec<WaitingRow>(`SELECT * FROM waiting ORDER BY arrived_at, job_id LIMIT 1`)
         .toArray()[0];
-      if (!slot || !head) break;
+      if (!head) break;
+      const provers = this.#all();
+      const chosen = choose(provers, head.avoid_url, now, cfg);
+      if (!chosen) {
+        // Nobody available: read the health of those that are due (once per pump), then retry.
+        const due = provers.filter((p) => healthCheckDue(p, now, cfg));
+        if (checked || due.length === 0) break;
+        checked = true;
+        await Promise.all(due.map((p) => this.#checkHealth(p.url, cfg)));
+        continue;
+      }
       this.ctx.storage.sql.exec(`DELETE FROM waiting WHERE job_id = ?`, head.job_id);
-      this.ctx.storage.sql.exec(
-        `UPDATE slots SET holder = ?, held_since = ?, checked_at = ? WHERE url = ?`,
-        head.job_id,
-        now,
-        now,
-        slot.url,
-      );
+      this.#save(grant(chosen, head.job_id, now));
       console.log(
         JSON.stringify({
           event: "prover_slot_granted",
           jobId: head.job_id,
-          prover: slot.url,
+          prover: chosen.url,
           waitedMs: now - head.arrived_at,
         }),
       );
       if (head.job_id === caller) {
-        callerGrant = slot.url;
+        callerGrant = chosen.url;
         continue;
       }
       try {
         await sendJob(this.env, head.job_id);
       } catch (e) {
-        // Could not start it: give the slot back and put it back in line; the alarm tries again.
+        // Could not start it: give the prover back and put the job back in line; the alarm tries again.
         console.error(
           JSON.stringify({ event: "dispatcher_send_failed", jobId: head.job_id, error: String(e) }),
         );
-        this.ctx.storage.sql.exec(
-          `UPDATE slots SET holder = NULL, held_since = NULL, checked_at = NULL, cooldown_until = ? WHERE holder = ?`,
-          slotCooldownUntil(now, cfg),
-          head.job_id,
-        );
-        this.#enqueue(head.job_id, head.arrived_at);
+        const current = this.#load(chosen.url);
+        if (current?.holder === head.job_id) {
+          this.#save(free(current, slotCooldownUntil(Date.now(), cfg)));
+        }
+        this.#enqueue(head.job_id, head.arrived_at, head.avoid_url);
         break;
       }
     }
@@ -253,36 +352,112 @@ export class ProverDispatcher extends DurableObject<Env> {
     return callerGrant;
   }
 
-  /** While jobs wait: wake when a slot cools down, and every poll budget to check holders. */
-  async #arm(cfg: Config): Promise<void> {
-    const waiting = this.ctx.storage.sql
-      .exec<{ n: number }>(`SELECT COUNT(*) AS n FROM waiting`)
-      .one().n;
-    const now = Date.now();
-    const cooling = this.ctx.storage.sql
-      .exec<{ t: number | null }>(
-        `SELECT MIN(cooldown_until) AS t FROM slots WHERE holder IS NULL AND cooldown_until > ?`,
-        now,
-      )
-      .one().t;
-    const at = lineAlarmAt(waiting, cooling, now, cfg);
-    if (at === null) await this.ctx.storage.deleteAlarm();
-    else if (moveAlarm(await this.ctx.storage.getAlarm(), at, now))
-      await this.ctx.storage.setAlarm(at);
+  /** Reads one prover's `/health` and records what it means (a failed read is a fault). */
+  async #checkHealth(url: string, cfg: Config): Promise<void> {
+    const reading = await new ProverClient(cfg, url).health();
+    const current = this.#load(url);
+    if (!current) return;
+    const { busy: _busy, ...health } = reading;
+    const next = onHealth(current, health, Date.now(), cfg);
+    this.#save(next);
+    const before = current.health;
+    if (
+      !before ||
+      before.reachable !== health.reachable ||
+      before.compatible !== health.compatible
+    ) {
+      console.log(
+        JSON.stringify({
+          event: "prover_health",
+          prover: url,
+          state: proverState(next, Date.now(), cfg).state,
+          problems: health.problems,
+        }),
+      );
+    }
   }
 
-  #enqueue(jobId: string, arrivedAt: number): void {
+  /**
+   * While jobs wait: wake when a prover's cool-down or open circuit ends, and every poll budget
+   * to check holders and read the health of provers that are out.
+   */
+  async #arm(cfg: Config): Promise<void> {
+    const now = Date.now();
+    const ends = this.#all()
+      .filter((p) => !p.holder)
+      .flatMap((p) => [p.cooldownUntil, p.circuitUntil])
+      .filter((t) => t > now);
+    const at = lineAlarmAt(this.#waitingCount(), ends.length ? Math.min(...ends) : null, now, cfg);
+    if (at === null) await this.ctx.storage.deleteAlarm();
+    else if (moveAlarm(await this.ctx.storage.getAlarm(), at, now)) {
+      await this.ctx.storage.setAlarm(at);
+    }
+  }
+
+  #view(p: ProverRecord, now: number): ProverView {
+    const cfg = configFrom(this.env);
+    const { state, why } = proverState(p, now, cfg);
+    return {
+      id: p.id,
+      url: p.url,
+      state,
+      why,
+      source: p.source,
+      job: p.holder,
+      heldSince: p.heldSince,
+      health: p.health ? { ...p.health, checkedAt: p.healthAt } : null,
+      circuit: {
+        failures: p.failures,
+        openUntil: p.circuitUntil > now ? p.circuitUntil : null,
+        opens: p.circuitOpens,
+        lastError: p.lastError,
+      },
+      counts: p.counts,
+    };
+  }
+
+  #waitingCount(): number {
+    return this.ctx.storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM waiting`).one().n;
+  }
+
+  #enqueue(jobId: string, arrivedAt: number, avoidUrl: string | null): void {
     this.ctx.storage.sql.exec(
-      `INSERT OR IGNORE INTO waiting (job_id, arrived_at) VALUES (?, ?)`,
+      `INSERT INTO waiting (job_id, arrived_at, avoid_url) VALUES (?, ?, ?)
+       ON CONFLICT (job_id) DO UPDATE SET avoid_url = COALESCE(excluded.avoid_url, waiting.avoid_url)`,
       jobId,
       arrivedAt,
+      avoidUrl,
     );
   }
 
-  #slotOf(jobId: string): SlotRow | undefined {
+  #all(): ProverRecord[] {
     return this.ctx.storage.sql
-      .exec<SlotRow>(`SELECT * FROM slots WHERE holder = ?`, jobId)
+      .exec<{ data: string }>(`SELECT data FROM provers ORDER BY url`)
+      .toArray()
+      .map((r) => JSON.parse(r.data) as ProverRecord);
+  }
+
+  #load(url: string): ProverRecord | null {
+    const row = this.ctx.storage.sql
+      .exec<{ data: string }>(`SELECT data FROM provers WHERE url = ?`, url)
       .toArray()[0];
+    return row ? (JSON.parse(row.data) as ProverRecord) : null;
+  }
+
+  #byId(id: string): ProverRecord | null {
+    return this.#all().find((p) => p.id === id) ?? null;
+  }
+
+  #heldBy(jobId: string): ProverRecord | null {
+    return this.#all().find((p) => p.holder === jobId) ?? null;
+  }
+
+  #save(p: ProverRecord): void {
+    this.ctx.storage.sql.exec(
+      `INSERT INTO provers (url, data) VALUES (?, ?) ON CONFLICT (url) DO UPDATE SET data = excluded.data`,
+      p.url,
+      JSON.stringify(p),
+    );
   }
 
   #ahead(jobId: string): number | null {
@@ -301,18 +476,24 @@ export class ProverDispatcher extends DurableObject<Env> {
   }
 
   /**
-   * One slot per configured prover; a prover dropped from the config keeps its slot until its job
-   * leaves.
+   * One prover per configured URL; a configured prover dropped from the config leaves once it is
+   * idle (runtime-added ones stay until an operator deletes them).
    */
-  #syncSlots(cfg: Config): void {
-    const urls = provers(cfg);
-    for (const url of urls)
-      this.ctx.storage.sql.exec(`INSERT OR IGNORE INTO slots (url) VALUES (?)`, url);
-    const rows = this.ctx.storage.sql.exec<SlotRow>(`SELECT * FROM slots`).toArray();
-    for (const r of rows)
-      if (!urls.includes(r.url) && r.holder === null)
-        this.ctx.storage.sql.exec(`DELETE FROM slots WHERE url = ?`, r.url);
+  #sync(cfg: Config): void {
+    const urls = configuredProvers(cfg);
+    const have = new Map(this.#all().map((p) => [p.url, p]));
+    for (const url of urls) {
+      const p = have.get(url);
+      if (!p) this.#save(newProver(url, "config"));
+      else if (p.source !== "config") this.#save({ ...p, source: "config" });
+    }
+    for (const p of have.values()) {
+      if (p.source === "config" && !urls.includes(p.url) && !p.holder) {
+        this.ctx.storage.sql.exec(`DELETE FROM provers WHERE url = ?`, p.url);
+      }
+    }
   }
 }
 
 export const dispatcherOf = (env: Env) => env.DISPATCHER.getByName(DISPATCHER_NAME);
+export { proverId };

@@ -89,7 +89,7 @@ export function audit(wrangler: WranglerConfig, overrides: Record<string, string
       setting: `max_retries (queue ${jobs.queue})`,
       value: String(jobs.max_retries ?? 3),
       meaning:
-        "Failed deliveries (submit errors) retried before the message goes to the dead-letter queue.",
+        "Failed deliveries (errors inside the gateway) retried before the message goes to the dead-letter queue.",
     });
   }
 
@@ -212,7 +212,7 @@ export function format(report: Report, source: string): string {
       `       plus ${s.maxRetries + 1} submissions × PROVER_REQUEST_TIMEOUT_MS ${fmtSeconds(s.requestTimeoutMs / 1000)} = ${fmtSeconds(s.totalSeconds + ((s.maxRetries + 1) * s.requestTimeoutMs) / 1000)} at the very worst`,
     );
     out.push(
-      "  A busy prover (429) uses none of these: " +
+      "  A busy or failing prover uses none of these: " +
         "waiting jobs are acked and wait in the dispatcher's line.",
     );
   }

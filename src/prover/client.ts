@@ -4,6 +4,7 @@ import type { JobError } from "../core/job.ts";
 import type { Journal } from "../core/job.ts";
 import type { PollOutcome, SubmitOutcome } from "../core/lifecycle.ts";
 import type { CleanupOutcome } from "../core/prover-cleanup.ts";
+import { apiKeyFor } from "../core/fleet.ts";
 import { RULES_DIGEST_AST3 } from "../core/tape.ts";
 
 /**
@@ -88,7 +89,7 @@ export interface SubmitOptions {
 
 type ClientConfig = Pick<
   Config,
-  "proverBaseUrl" | "proverApiKey" | "requestTimeoutMs" | "proverExpectedImageId"
+  "proverBaseUrl" | "proverApiKey" | "proverApiKeys" | "requestTimeoutMs" | "proverExpectedImageId"
 >;
 
 export class ProverClient {
@@ -244,7 +245,8 @@ export class ProverClient {
 
   async #request(method: string, path: string, body?: Uint8Array): Promise<Reply> {
     const headers = new Headers();
-    if (this.#cfg.proverApiKey) headers.set("x-api-key", this.#cfg.proverApiKey);
+    const key = apiKeyFor(this.#cfg, this.#baseUrl);
+    if (key) headers.set("x-api-key", key);
     if (body) headers.set("content-type", "application/octet-stream");
     try {
       const res = await fetch(`${this.#baseUrl}${path}`, {

@@ -39,7 +39,7 @@ export async function handleQueue(
         message.ack();
         continue;
       }
-      const action = await stub.dispatch(message.attempts);
+      const action = await stub.dispatch();
       if (action.ack) message.ack();
       else message.retry({ delaySeconds: action.retryDelaySeconds });
     } catch (e) {

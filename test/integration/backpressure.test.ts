@@ -5,15 +5,16 @@ import {
   call,
   cfg,
   dispatcher,
+  ended,
   getJob,
   postTape,
   prover,
   stubOf,
   uniqueTape,
+  until,
   waitForJob,
 } from "./helpers.ts";
 
-const ended = (j: { status: string }) => ["succeeded", "failed", "cancelled"].includes(j.status);
 const queueMaxRetries = inject("queueMaxRetries");
 
 /**
@@ -61,14 +62,20 @@ describe("back-pressure: a busy prover is not a failure", () => {
   }, 90_000);
 
   it("the line survives the dispatcher's eviction: storage is the truth, order kept", async () => {
-    const ids = await arriveWhileBusy(3);
-    const deadline = Date.now() + 10_000;
-    while ((await dispatcher().snapshot()).waiting.length < 3 && Date.now() < deadline)
-      await scheduler.wait(20);
+    // The only prover drained, so the line stands still while the dispatcher is evicted.
+    const [only] = await dispatcher().listProvers();
+    await dispatcher().setDraining(only!.id, true);
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      ids.push((await postTape(uniqueTape())).body.job.jobId);
+      await scheduler.wait(5);
+    }
+    await until(async () => (await dispatcher().snapshot()).waiting.length === 3);
     const before = await dispatcher().snapshot();
     expect(before.waiting.map((w) => w.jobId)).toEqual(ids);
     await evictDurableObject(dispatcher());
     expect((await dispatcher().snapshot()).waiting).toEqual(before.waiting);
+    await dispatcher().setDraining(only!.id, false);
     await expectProvedInOrder(ids);
   });
 
@@ -77,8 +84,9 @@ describe("back-pressure: a busy prover is not a failure", () => {
   });
 
   it("waiting through more 429s than the queue has retries uses up none of them: the job still succeeds", async () => {
-    // The foreign proof outlasts max_retries + 5 cool-downs of one poll interval each.
-    await prover.configure({ proofMs: cfg.pollIntervalMs * (queueMaxRetries + 5) });
+    // The foreign proof outlasts 2 × (max_retries + 5) cool-downs of one poll interval each (each
+    // 429 costs a cool-down plus a queue hop, so well over max_retries 429s arrive).
+    await prover.configure({ proofMs: 2 * cfg.pollIntervalMs * (queueMaxRetries + 5) });
     await prover.submitDirect(uniqueTape());
     await prover.configure({ proofMs: 100 });
     const { body } = await postTape(uniqueTape());

@@ -5,6 +5,7 @@ import {
   callWith,
   cfg,
   dispatcher,
+  ended,
   getJob,
   parkAlarm,
   postTape,
@@ -12,24 +13,15 @@ import {
   storedJob,
   stubOf,
   uniqueTape,
+  until,
   waitForJob,
 } from "./helpers.ts";
 
-const ended = (j: { status: string }) => ["succeeded", "failed", "cancelled"].includes(j.status);
 const cancelJob = (jobId: string, token?: string) =>
   call(`/api/proofs/jobs/${jobId}`, {
     method: "DELETE",
     headers: token ? { authorization: `Bearer ${token}` } : {},
   });
-
-/** Waits until `check` holds (the prover and the job's alarm work on their own). */
-async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error("condition never held");
-    await scheduler.wait(50);
-  }
-}
 
 beforeEach(async () => {
   await prover.configure({ proofMs: 1_500 });
@@ -105,6 +97,10 @@ describe("DELETE /api/proofs/jobs/:jobId", () => {
     const a = (await postTape(uniqueTape())).body;
     const b = (await postTape(uniqueTape())).body;
     await waitForJob(a.job.jobId, (j) => j.status === "proving");
+    // B's delivery has reached the line (deliveries come one at a time, after A's).
+    await until(async () =>
+      (await dispatcher().snapshot()).waiting.some((w) => w.jobId === b.job.jobId),
+    );
     const res = await cancelJob(a.job.jobId, a.cancel_token);
     expect(res.status).toBe(200);
     expect(res.body.job.status).toBe("cancelled");

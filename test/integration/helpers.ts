@@ -1,10 +1,11 @@
 import { createExecutionContext, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
+import { inject } from "vitest";
 import { parseConfig } from "../../src/core/config.ts";
 import { dispatcherOf } from "../../src/objects/prover-dispatcher.ts";
 import { jobIndexOf } from "../../src/objects/job-index.ts";
 import worker from "../../src/index.ts";
-import type { Job } from "../../src/core/job.ts";
+import { isTerminal, type Job, type JobStatus } from "../../src/core/job.ts";
 import { newJob } from "../../src/core/lifecycle.ts";
 import { tapeKey } from "../../src/core/r2-keys.ts";
 import { buildTape, parseTape } from "../../src/core/tape.ts";
@@ -91,6 +92,18 @@ export async function forgetJobs(): Promise<void> {
   touched.clear();
 }
 
+/** Waits until `check` holds (the prover, the queue and the alarms work on their own). */
+export async function until(check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > end) throw new Error("condition never held");
+    await scheduler.wait(20);
+  }
+}
+
+/** Whether a job (as the API shows it) has ended. */
+export const ended = (j: { status: string }) => isTerminal(j.status as JobStatus);
+
 export const getJob = async (jobId: string): Promise<Job> => {
   const r = await call(`/api/proofs/jobs/${jobId}`);
   if (r.status !== 200) throw new Error(`GET job ${jobId}: ${r.status} ${JSON.stringify(r.body)}`);
@@ -175,11 +188,14 @@ export async function withObjectEnv(jobId: string, overrides: Partial<Env>) {
 
 export const dispatcher = () => dispatcherOf(env);
 
-/** Empties the line and frees every prover slot: each test starts with an idle dispatcher. */
+/**
+ * Empties the line and forgets every prover (runtime-added ones too, with their health and
+ * circuits): each test starts with an idle dispatcher and a fleet of the configured prover.
+ */
 export const resetDispatcher = () =>
   runInDurableObject(dispatcher(), async (_i, state) => {
     state.storage.sql.exec("DELETE FROM waiting");
-    state.storage.sql.exec("DELETE FROM slots");
+    state.storage.sql.exec("DELETE FROM provers");
     await state.storage.deleteAlarm();
   });
 
@@ -200,22 +216,34 @@ export const parkAlarm = (jobId: string) =>
 export const storedAlarm = (jobId: string) =>
   runInDurableObject(stubOf(jobId), (_i, state) => state.storage.getAlarm());
 
-/** The dev prover's HTTP control surface (src/dev/prover-control.ts). */
+/** A dev prover's HTTP control surface (src/dev/prover-control.ts), at `base`. */
+export function proverAt(base: string) {
+  const self = {
+    base,
+    async control(path: string, body?: unknown): Promise<any> {
+      const res = await fetch(`${base}/__dev/${path}`, {
+        method: body === undefined && path === "stats" ? "GET" : "POST",
+        body: body === undefined ? undefined : JSON.stringify(body),
+        headers: { "content-type": "application/json" },
+      });
+      if (!res.ok) throw new Error(`dev prover ${path}: ${res.status} ${await res.text()}`);
+      return res.json();
+    },
+    reset: () => self.control("reset", {}),
+    faults: (rules: { kind: string; on?: string; times?: number; delayMs?: number }[]) =>
+      self.control("faults", { rules }),
+    configure: (opts: Record<string, unknown>) => self.control("config", opts),
+    stats: () => self.control("stats"),
+  };
+  return self;
+}
+
+/** The second and third dev provers (globalSetup): a fleet, once a test adds them. */
+export const fleet = inject("fleetUrls").map(proverAt);
+
+/** The dev prover at PROVER_BASE_URL, the fleet's configured one. */
 export const prover = {
-  async control(path: string, body?: unknown): Promise<any> {
-    const res = await fetch(`${env.PROVER_BASE_URL}/__dev/${path}`, {
-      method: body === undefined && path === "stats" ? "GET" : "POST",
-      body: body === undefined ? undefined : JSON.stringify(body),
-      headers: { "content-type": "application/json" },
-    });
-    if (!res.ok) throw new Error(`dev prover ${path}: ${res.status} ${await res.text()}`);
-    return res.json();
-  },
-  reset: () => prover.control("reset", {}),
-  faults: (rules: { kind: string; on?: string; times?: number; delayMs?: number }[]) =>
-    prover.control("faults", { rules }),
-  configure: (opts: Record<string, unknown>) => prover.control("config", opts),
-  stats: () => prover.control("stats"),
+  ...proverAt(env.PROVER_BASE_URL),
   /** What the prover itself says of one of its jobs (status 404: it no longer knows it). */
   async job(proverJobId: string): Promise<{ status: number; body: any }> {
     const res = await fetch(`${env.PROVER_BASE_URL}/api/jobs/${proverJobId}`, {

@@ -6,6 +6,7 @@ import { MIN_SEGMENT_LIMIT_PO2 } from "../../src/core/recovery.ts";
 import {
   call,
   cfg,
+  ended,
   postTape,
   prover,
   provingPatch,
@@ -15,8 +16,6 @@ import {
   uniqueTape,
   waitForJob,
 } from "./helpers.ts";
-
-const ended = (j: { status: string }) => ["succeeded", "failed", "cancelled"].includes(j.status);
 
 beforeEach(async () => {
   await prover.configure({ proofMs: 200 });
@@ -30,13 +29,19 @@ describe("rebuild: a poisoned prover job is forgotten and the tape submitted afr
     ["lose_job", "prover_job_lost"],
     ["result_mismatch", "result_mismatch"],
     ["result_incomplete", "result_mismatch"],
-  ])("%s → rebuilt (%s), then proved; the recovery is counted", async (kind, code) => {
+  ])("%s → rebuilt (%s), then proved; the rebuild is counted", async (kind, code) => {
     await prover.faults([{ kind }]);
     const { body } = await postTape(uniqueTape());
     const job = await waitForJob(body.job.jobId, ended);
+    // Only a failure the tape may be to blame for uses a recovery; the prover's own faults do not.
+    const tapeSuspect = code === "proof_error";
     expect(job).toMatchObject({
       status: "succeeded",
-      attempts: { submissions: 2, recoveries: 1 },
+      attempts: {
+        submissions: 2,
+        recoveries: tapeSuspect ? 1 : 0,
+        proverRebuilds: tapeSuspect ? 0 : 1,
+      },
       lastRecovery: { code },
       prover: { segmentLimitPo2: cfg.segmentLimitPo2 },
     });
@@ -85,14 +90,14 @@ describe("rebuild: a poisoned prover job is forgotten and the tape submitted afr
   });
 
   it("PROVER_MAX_RECOVERIES: just inside, the last allowed rebuild proves the tape", async () => {
-    await prover.faults([{ kind: "lose_job", times: cfg.maxRecoveries }]);
+    await prover.faults([{ kind: "fail_proof_error", times: cfg.maxRecoveries }]);
     const { body } = await postTape(uniqueTape());
     const job = await waitForJob(body.job.jobId, ended);
     expect(job).toMatchObject({ status: "succeeded", attempts: { recoveries: cfg.maxRecoveries } });
   });
 
   it("PROVER_MAX_RECOVERIES: just outside, the job fails recovery_exhausted naming the cause", async () => {
-    await prover.faults([{ kind: "lose_job", times: cfg.maxRecoveries + 1 }]);
+    await prover.faults([{ kind: "fail_proof_error", times: cfg.maxRecoveries + 1 }]);
     const { body } = await postTape(uniqueTape());
     const job = await waitForJob(body.job.jobId, ended);
     expect(job).toMatchObject({
@@ -100,8 +105,19 @@ describe("rebuild: a poisoned prover job is forgotten and the tape submitted afr
       error: { code: "recovery_exhausted" },
       attempts: { recoveries: cfg.maxRecoveries },
     });
-    expect(job.error!.message).toContain("prover_job_lost");
+    expect(job.error!.message).toContain("proof_error");
     expect((await prover.stats()).accepted).toBe(cfg.maxRecoveries + 1);
+  });
+
+  it("rebuilds the prover caused use none of PROVER_MAX_RECOVERIES: lost max + 1 times, still proved", async () => {
+    await prover.faults([{ kind: "lose_job", times: cfg.maxRecoveries + 1 }]);
+    const { body } = await postTape(uniqueTape());
+    const job = await waitForJob(body.job.jobId, ended);
+    expect(job).toMatchObject({
+      status: "succeeded",
+      attempts: { recoveries: 0, proverRebuilds: cfg.maxRecoveries + 1 },
+    });
+    expect((await prover.stats()).accepted).toBe(cfg.maxRecoveries + 2);
   });
 });
 
@@ -167,7 +183,7 @@ describe("the stall window (PROVER_STALL_WINDOW_MS)", () => {
     await runDurableObjectAlarm(stubOf(jobId));
     const job = await storedJob(jobId);
     expect(job).toMatchObject({
-      attempts: { recoveries: 1 },
+      attempts: { recoveries: 0, proverRebuilds: 1 },
       lastRecovery: { code: "prover_stalled" },
     });
     expect(job!.prover.jobId).not.toBe(abandoned);

@@ -1,5 +1,5 @@
 import { afterAll, beforeEach } from "vitest";
-import { forgetJobs, prover, resetDispatcher, resetJobIndex } from "./helpers.ts";
+import { fleet, forgetJobs, prover, resetDispatcher, resetJobIndex } from "./helpers.ts";
 
 // Every test starts with a fresh dev prover (no jobs, faults or hung sockets, startup settings),
 // and every file leaves it that way: a request left hanging must not outlive its test file.
@@ -9,9 +9,9 @@ beforeEach(async () => {
   await forgetJobs();
   await resetDispatcher();
   await resetJobIndex();
-  await prover.reset();
+  await Promise.all([prover, ...fleet].map((p) => p.reset()));
 });
 afterAll(async () => {
   await forgetJobs();
-  await prover.reset();
+  await Promise.all([prover, ...fleet].map((p) => p.reset()));
 });

@@ -16,15 +16,17 @@ function jobsQueueMaxRetries(): number {
   return consumers.find((c) => !isDeadLetterQueue(c.queue))!.max_retries ?? 3;
 }
 
-/** Starts one real HTTP dev prover on loopback for the workerd tests and provides its URL. */
+/** Starts three real HTTP dev provers on loopback for the workerd tests and provides their URLs. */
 export default async function setup(project: TestProject) {
-  const prover = await startDevProver({
-    port: 0,
-    apiKey: TEST_API_KEY,
-    proofMs: TEST_PROOF_MS,
-    queuedMs: 20,
-  });
-  project.provide("proverUrl", prover.url);
+  const start = () =>
+    startDevProver({ port: 0, apiKey: TEST_API_KEY, proofMs: TEST_PROOF_MS, queuedMs: 20 });
+  // The configured prover, and two more that fleet tests add at runtime.
+  const [prover, ...more] = await Promise.all([start(), start(), start()]);
+  project.provide("proverUrl", prover!.url);
+  project.provide(
+    "fleetUrls",
+    more.map((p) => p.url),
+  );
   project.provide("queueMaxRetries", jobsQueueMaxRetries());
   project.provide(
     "intakeRateLimit",
@@ -37,6 +39,6 @@ export default async function setup(project: TestProject) {
     ) as Record<FixtureName, string>,
   );
   return async () => {
-    await prover.close();
+    await Promise.all([prover!, ...more].map((p) => p.close()));
   };
 }

@@ -18,6 +18,9 @@ export const TEST_VARS = {
   RETRY_MIN_DELAY_SECONDS: "0",
   MAX_RETRY_DELAY_SECONDS: "1",
   COMPLETED_JOB_RETENTION_MS: "60000",
+  PROVER_CIRCUIT_COOLDOWN_MS: "300",
+  PROVER_HEALTH_INTERVAL_MS: "500",
+  PROVER_ALLOW_CPU: "1",
 } as const;
 
 /** How long the dev prover takes per proof in the workerd tests. */

@@ -50,7 +50,7 @@ const kinds = (effects: Effect[]) => effects.map((e) => e.kind);
 function kit(cfg: Config) {
   const queued = (at = T0) => newJob(JOB_ID, tape, at, cfg, "hash-1");
   const proving = (at = T0 + 10) =>
-    onSubmit(queued(), { kind: "accepted", proverJobId: "p1" }, URL_A, at, 1, cfg).job;
+    onSubmit(queued(), { kind: "accepted", proverJobId: "p1" }, URL_A, at, cfg).job;
   return { queued, proving };
 }
 
@@ -216,13 +216,13 @@ describe.each(CONFIGS)("the job steps (%s)", (_name, cfg) => {
     const accepted = { kind: "accepted", proverJobId: "p7" } as const;
 
     it("to its own attempt: proving", () => {
-      const step = submitted(k.queued(), 1, URL_A, accepted, 1, T0 + 3, cfg);
+      const step = submitted(k.queued(), 1, URL_A, accepted, T0 + 3, cfg);
       expect(step.job!.status).toBe("proving");
       expect(step.message).toEqual({ ack: true });
     });
 
     it("to a job that was cancelled meanwhile: the accepted prover job is an orphan to delete", () => {
-      const step = submitted(cancel(k.queued(), T0 + 1, cfg), 1, URL_A, accepted, 1, T0 + 3, cfg);
+      const step = submitted(cancel(k.queued(), T0 + 1, cfg), 1, URL_A, accepted, T0 + 3, cfg);
       expect(step.job!.status).toBe("cancelled");
       expect(step.job!.cleanup).toEqual([
         {
@@ -238,14 +238,14 @@ describe.each(CONFIGS)("the job steps (%s)", (_name, cfg) => {
     });
 
     it("to a new attempt of the same tape (queued again): still an orphan, never credited to it", () => {
-      const step = submitted({ ...k.queued(), attempt: 2 }, 1, URL_A, accepted, 1, T0 + 3, cfg);
+      const step = submitted({ ...k.queued(), attempt: 2 }, 1, URL_A, accepted, T0 + 3, cfg);
       expect(step.job!.status).toBe("queued");
       expect(step.job!.cleanup.map((c) => c.reason)).toEqual(["orphaned"]);
     });
 
     it("busy: back to the head of the line at the attempt's arrival time", () => {
       const busy = { kind: "busy", error: { code: "prover_busy", message: "b" } } as const;
-      const step = submitted(k.queued(), 1, URL_A, busy, 1, T0 + 3, cfg);
+      const step = submitted(k.queued(), 1, URL_A, busy, T0 + 3, cfg);
       expect(step.effects.at(-1)).toEqual({ kind: "busy", arrivedAt: T0 });
     });
   });
@@ -389,6 +389,10 @@ describe.each(CONFIGS)("the job steps (%s)", (_name, cfg) => {
     const lost = polled(job, { kind: "lost" }, T0 + 20, T0 + 20, cfg).job!;
     expect(lost.status).toBe("queued");
     expect(kinds(read(job, T0 + 20, cfg).effects)).not.toContain("requeue");
-    expect(alarmEnds(job, lost, T0 + 20, cfg)).toContainEqual({ kind: "requeue", arrivedAt: T0 });
+    expect(alarmEnds(job, lost, T0 + 20, cfg)).toContainEqual({
+      kind: "requeue",
+      arrivedAt: T0,
+      avoidUrl: URL_A,
+    });
   });
 });

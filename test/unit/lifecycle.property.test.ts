@@ -321,6 +321,15 @@ const rebuildPollArb: fc.Arbitrary<PollSpec> = fc.oneof(
       )
       .map((f) => ({ p: "failed" as const, ...f })),
   },
+  // Failures a tape may be to blame for: the ones that use PROVER_MAX_RECOVERIES.
+  {
+    weight: 3,
+    arbitrary: fc
+      .constantFrom(
+        ...FAILURES.filter((f) => f.code === "proof_error" || f.code === "proof_timeout"),
+      )
+      .map((f) => ({ p: "failed" as const, ...f })),
+  },
   { weight: 2, arbitrary: fc.constant({ p: "lost" as const }) },
   {
     weight: 2,
@@ -996,16 +1005,7 @@ class Model {
         ? { kind: "accepted", proverJobId: `p${++this.seq}` }
         : { kind: s.s, error: { code: s.code, message: `${s.s} ${s.code}` } };
     const stored = this.checkedExpire(this.job);
-    const step = submitted(
-      stored,
-      flight.attempt,
-      flight.url,
-      outcome,
-      flight.deliveryAttempt,
-      this.now,
-      cfg,
-      () => random,
-    );
+    const step = submitted(stored, flight.attempt, flight.url, outcome, this.now, cfg);
     this.lock = null; // the shell drops the lock when the submit call returns
     const job = step.job!;
     const expired = expire(stored, this.now, cfg);
@@ -1029,15 +1029,13 @@ class Model {
       }
       return this.perform(step.effects, stored);
     }
-    if (outcome.kind === "transient") {
-      inv(
-        !step.message.ack &&
-          step.message.retryDelaySeconds >= cfg.retryMinDelaySeconds &&
-          step.message.retryDelaySeconds <= cfg.retryMaxDelaySeconds,
-        `transient submit: message ${JSON.stringify(step.message)} outside [${cfg.retryMinDelaySeconds}, ${cfg.retryMaxDelaySeconds}] s`,
-        job,
-      );
-    } else inv(step.message.ack, `${outcome.kind} submit must ack the message`, job);
+    // Every answer acks: a prover's failure sends the job back to the line, never to a retry.
+    inv(step.message.ack, `${outcome.kind} submit must ack the message`, job);
+    inv(
+      step.effects.some((e) => e.kind === "submitFailed") === (outcome.kind === "transient"),
+      "a transient submit must charge the prover and requeue the job (and only then)",
+      job,
+    );
     inv(
       step.effects.some((e) => e.kind === "busy") === (outcome.kind === "busy"),
       "busy effect wrong",
@@ -1382,7 +1380,7 @@ function applyRaw(job: Job, ev: RawEvent, cfg: Config, tc: TapeCase, m: Model): 
         s.s === "accepted"
           ? { kind: "accepted", proverJobId: "late" }
           : { kind: s.s, error: { code: s.code, message: s.code } };
-      return onSubmit(job, outcome, URLS[0], now, ev.deliveryAttempt, cfg, () => 0.5).job;
+      return onSubmit(job, outcome, URLS[0], now, cfg).job;
     }
     case "poll":
       return onPoll(job, m.pollOutcome(ev.poll), now, cfg).job;

@@ -24,7 +24,6 @@ import {
   type PollOutcome,
   type SubmitOutcome,
 } from "../../src/core/lifecycle.ts";
-import { retryDelaySeconds, worstCaseRetrySchedule } from "../../src/core/retries.ts";
 import { RULES_DIGEST_AST3 } from "../../src/core/tape.ts";
 import { CONFIGS, T0, URL_A, URL_B } from "../support/configs.ts";
 import { SAMPLE_TAPE, SAMPLE_JOURNAL } from "../support/sample-job.ts";
@@ -54,7 +53,7 @@ function kit(cfg: Config) {
   const cap = T0 + cfg.maxJobWallTimeMs;
   const queued = (at = T0, token: string | null = "hash-1") => newJob(JOB_ID, tape, at, cfg, token);
   const accept = (job: Job, at: number, proverJobId = "p1", url = URL_A) =>
-    onSubmit(job, { kind: "accepted", proverJobId }, url, at, 1, cfg).job;
+    onSubmit(job, { kind: "accepted", proverJobId }, url, at, cfg).job;
   /**
    * Accepted half-way between the POST and the last moment the poll deadline still fits under the
    * wall cap.
@@ -92,7 +91,14 @@ describe.each(CONFIGS)("a new job (%s)", (_name, cfg) => {
       finishedAt: null,
       tape,
       prover: unsubmitted(cfg.segmentLimitPo2),
-      attempts: { deliveries: 0, submissions: 0, polls: 0, recoveries: 0, redispatches: 0 },
+      attempts: {
+        deliveries: 0,
+        submissions: 0,
+        polls: 0,
+        recoveries: 0,
+        proverRebuilds: 0,
+        redispatches: 0,
+      },
       watchdogCheckedAt: null,
       lastRecovery: null,
       result: null,
@@ -135,9 +141,9 @@ describe.each(CONFIGS)("submitting (%s)", (_name, cfg) => {
 
   it("accepted → proving on the granted prover (not the configured one), deadline from now, stall tracking reset", () => {
     const now = T0 + 7;
-    const r = onSubmit(seasoned(), { kind: "accepted", proverJobId: "p9" }, URL_B, now, 3, cfg);
+    const r = onSubmit(seasoned(), { kind: "accepted", proverJobId: "p9" }, URL_B, now, cfg);
     expect(r.message).toEqual({ ack: true });
-    expect(r.busy).toBe(false);
+    expect(r.line).toBeNull();
     expect(r.job).toMatchObject({
       status: "proving",
       attempts: { submissions: 3 },
@@ -159,12 +165,12 @@ describe.each(CONFIGS)("submitting (%s)", (_name, cfg) => {
     });
   });
 
-  it("busy (429) is back-pressure: still queued, message acked whatever the delivery attempt, the dispatcher is told", () => {
-    for (const attempt of [1, 2, 50]) {
+  it("busy (429) is back-pressure: still queued, message acked, the dispatcher is told", () => {
+    for (const at of [T0 + 9, T0 + 90]) {
       const before = seasoned();
-      const r = onSubmit(before, busy, URL_B, T0 + 9, attempt, cfg);
+      const r = onSubmit(before, busy, URL_B, at, cfg);
       expect(r.message).toEqual({ ack: true });
-      expect(r.busy).toBe(true);
+      expect(r.line).toBe("busy");
       expect(r.job).toMatchObject({
         status: "queued",
         error: null,
@@ -188,7 +194,6 @@ describe.each(CONFIGS)("submitting (%s)", (_name, cfg) => {
         { kind: "busy", error: { code: "no_slots", message: `busy ${i}` } },
         URL_A,
         T0 + i,
-        i,
         cfg,
       ).job;
       expect(j).toMatchObject({
@@ -199,49 +204,32 @@ describe.each(CONFIGS)("submitting (%s)", (_name, cfg) => {
     }
   });
 
-  it("transient → still queued, the problem recorded, the message retried with the backoff of its delivery attempt", () => {
-    const problem: SubmitOutcome = {
-      kind: "transient",
-      error: { code: "prover_unavailable", message: "503" },
-    };
-    for (const random of [() => 0, () => 0.5, () => 0.999_999, () => 1]) {
-      for (let attempt = 1; attempt <= 12; attempt++) {
-        const r = onSubmit(k.queued(), problem, URL_A, T0, attempt, cfg, random);
-        expect(r.busy).toBe(false);
-        expect(r.job).toMatchObject({
-          status: "queued",
-          error: null,
-          attempts: { submissions: 1 },
-          prover: { jobId: null, lastError: { code: "prover_unavailable" } },
-        });
-        expect(r.message).toEqual({
-          ack: false,
-          retryDelaySeconds: retryDelaySeconds(attempt, cfg, random),
-        });
-        if (r.message.ack) throw new Error("unreachable");
-        expect(r.message.retryDelaySeconds).toBeGreaterThanOrEqual(cfg.retryMinDelaySeconds);
-        expect(r.message.retryDelaySeconds).toBeLessThanOrEqual(cfg.retryMaxDelaySeconds);
-      }
+  it("transient → the prover's fault: still queued, the problem recorded, the message acked, the dispatcher told", () => {
+    for (const code of [
+      "prover_unavailable",
+      "prover_unreachable",
+      "prover_timeout",
+      "prover_bad_reply",
+      "prover_unauthorized",
+    ]) {
+      const problem: SubmitOutcome = { kind: "transient", error: { code, message: code } };
+      const r = onSubmit(k.queued(), problem, URL_A, T0, cfg);
+      expect(r.line).toBe("fault");
+      expect(r.message).toEqual({ ack: true });
+      expect(r.job).toMatchObject({
+        status: "queued",
+        error: null,
+        attempts: { submissions: 1, recoveries: 0 },
+        prover: { jobId: null, lastError: { code } },
+      });
+      expect(r.job.detail).toMatch(/head of the line/);
     }
   });
 
-  it("transient: the delay grows with the delivery attempt up to MAX_RETRY_DELAY_SECONDS (no jitter at random = 1)", () => {
-    const n = 32;
-    const delays = Array.from({ length: n }, (_, i) => {
-      const m = onSubmit(k.queued(), transient, URL_A, T0, i + 1, cfg, () => 1).message;
-      return m.ack ? -1 : m.retryDelaySeconds;
-    });
-    expect(delays).toEqual(worstCaseRetrySchedule(n, cfg));
-    expect(delays.at(-1)).toBe(cfg.retryMaxDelaySeconds);
-  });
-
-  it("transient with Math.random: always inside [RETRY_MIN_DELAY_SECONDS, MAX_RETRY_DELAY_SECONDS]", () => {
-    for (let i = 0; i < 200; i++) {
-      const m = onSubmit(k.queued(), transient, URL_A, T0, 1 + (i % 15), cfg).message;
-      if (m.ack) throw new Error("a transient submit error must retry the message");
-      expect(m.retryDelaySeconds).toBeGreaterThanOrEqual(cfg.retryMinDelaySeconds);
-      expect(m.retryDelaySeconds).toBeLessThanOrEqual(cfg.retryMaxDelaySeconds);
-    }
+  it("transient, however many times: never ends the job and never uses an error budget", () => {
+    let j = k.queued();
+    for (let i = 1; i <= 50; i++) j = onSubmit(j, transient, URL_A, T0 + i, cfg).job;
+    expect(j).toMatchObject({ status: "queued", attempts: { submissions: 50, recoveries: 0 } });
   });
 
   it("rejected (400) → failed prover_rejected, naming the prover's reason, acked", () => {
@@ -250,11 +238,10 @@ describe.each(CONFIGS)("submitting (%s)", (_name, cfg) => {
       { kind: "rejected", error: { code: "invalid_tape", message: "bad header" } },
       URL_A,
       T0 + 3,
-      1,
       cfg,
     );
     expect(r.message).toEqual({ ack: true });
-    expect(r.busy).toBe(false);
+    expect(r.line).toBeNull();
     expect(r.job).toMatchObject({
       status: "failed",
       finishedAt: T0 + 3,
@@ -345,7 +332,7 @@ describe.each(CONFIGS)("the stall window: every poll failing (%s)", (_name, cfg)
       status: "queued",
       error: null,
       finishedAt: null,
-      attempts: { recoveries: 1 },
+      attempts: { recoveries: 0, proverRebuilds: 1 },
       lastRecovery: { code: "prover_stalled" },
     });
     expect(r.job.prover).toEqual(unsubmitted(cfg.segmentLimitPo2, r.job.lastRecovery));
@@ -387,16 +374,16 @@ describe.each(CONFIGS)("the stall window: every poll failing (%s)", (_name, cfg)
     expect(r.job.prover).toMatchObject({ consecutivePollFailures: 1, firstFailedPollAt: later });
   });
 
-  it("with no recovery left a stall fails the job recovery_exhausted, and still deletes the prover job", () => {
+  it("a stall is the prover's fault: with every recovery used it is still rebuilt (none used), and the prover job deleted", () => {
     const used = k.withRecoveries(failing(), cfg.maxRecoveries);
     const now = first + cfg.stallWindowMs + 1;
     const j = onPoll(used, transient, now, cfg).job;
     expect(j).toMatchObject({
-      status: "failed",
-      finishedAt: now,
-      error: { code: "recovery_exhausted" },
+      status: "queued",
+      error: null,
+      attempts: { recoveries: cfg.maxRecoveries, proverRebuilds: 1 },
+      lastRecovery: { code: "prover_stalled" },
     });
-    expect(j.error!.message).toContain("prover_stalled");
     expect(j.cleanup).toEqual([
       expect.objectContaining({ proverJobId: "p1", reason: "prover_stalled" }),
     ]);
@@ -685,7 +672,7 @@ describe("the journal must match the tape", () => {
     const j = onResultInvalid(kit(cfg).proving(), "journal seed is 2, expected 1", T0 + 3000, cfg);
     expect(j).toMatchObject({
       status: "queued",
-      attempts: { recoveries: 1 },
+      attempts: { recoveries: 0, proverRebuilds: 1 },
       lastRecovery: { code: "result_mismatch" },
     });
     expect(j.cleanup).toEqual([expect.objectContaining({ reason: "result_mismatch" })]);
@@ -789,7 +776,14 @@ describe.each(CONFIGS)("a new attempt after failed or cancelled (%s)", (_name, c
       wallDeadlineAt: t1 + cfg.maxJobWallTimeMs,
       finishedAt: null,
       prover: unsubmitted(cfg.segmentLimitPo2),
-      attempts: { deliveries: 0, submissions: 0, polls: 0, recoveries: 0, redispatches: 0 },
+      attempts: {
+        deliveries: 0,
+        submissions: 0,
+        polls: 0,
+        recoveries: 0,
+        proverRebuilds: 0,
+        redispatches: 0,
+      },
       watchdogCheckedAt: null,
       lastRecovery: null,
       result: null,
@@ -859,7 +853,7 @@ describe.each(CONFIGS)("dead letters (%s)", (_name, cfg) => {
   it("end a queued job retries_exhausted, naming the deliveries and the last problem", () => {
     let j = k.queued();
     for (let i = 1; i <= 3; i++) j = onDelivery(j, T0 + i);
-    j = onSubmit(j, transient, URL_A, T0 + 4, 3, cfg, () => 0).job;
+    j = onSubmit(j, transient, URL_A, T0 + 4, cfg).job;
     const dead = onDeadLetter(j, T0 + 5);
     expect(dead).toMatchObject({
       status: "failed",
@@ -903,7 +897,7 @@ describe("purity", () => {
       cancel(p, d, cfg);
       alarmAt(p, d, cfg);
       newAttempt(deepFreeze(cancel(p, d, cfg)), d, cfg, null);
-      onSubmit(deepFreeze(k.queued()), busy, URL_A, T0, 1, cfg);
+      onSubmit(deepFreeze(k.queued()), busy, URL_A, T0, cfg);
     }).not.toThrow();
   });
 });

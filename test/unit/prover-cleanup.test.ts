@@ -19,7 +19,7 @@ describe.each(CONFIGS)("deleting abandoned prover jobs (%s)", (_name, cfg) => {
   const FIRST = cfg.pollIntervalMs;
   const queued = () => newJob("a".repeat(64), tape, T0, cfg);
   const proving = () =>
-    onSubmit(queued(), { kind: "accepted", proverJobId: "p1" }, URL_A, T0, 1, cfg).job;
+    onSubmit(queued(), { kind: "accepted", proverJobId: "p1" }, URL_A, T0, cfg).job;
   const cancelled = () => cancel(proving(), T0, cfg);
   /** Answers `outcome` to the job's only clean-up, every time it comes due. */
   const retryChain = (
@@ -186,7 +186,6 @@ describe("the retry backoff has a ceiling", () => {
         { kind: "accepted", proverJobId: "p1" },
         URL_A,
         T0,
-        1,
         cfg,
       ).job,
       T0,

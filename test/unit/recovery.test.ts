@@ -30,7 +30,7 @@ const transient = {
 
 const queued = (cfg: Config) => newJob("a".repeat(64), tape, T0, cfg);
 const accept = (job: Job, at: number, cfg: Config, proverJobId = "p1") =>
-  onSubmit(job, { kind: "accepted", proverJobId }, URL_A, at, 1, cfg).job;
+  onSubmit(job, { kind: "accepted", proverJobId }, URL_A, at, cfg).job;
 const proving = (cfg: Config, patch: Partial<Job["prover"]> = {}, recoveries = 0): Job => {
   const j = accept(queued(cfg), T0 + 1, cfg);
   return { ...j, prover: { ...j.prover, ...patch }, attempts: { ...j.attempts, recoveries } };
@@ -68,7 +68,8 @@ describe.each(CONFIGS)("rebuilding after a poll (%s)", (_name, cfg) => {
       status: "queued",
       error: null,
       finishedAt: null,
-      attempts: { recoveries: 1, polls: 1, submissions: 1 },
+      // The prover lost it: a rebuild that costs the job no recovery.
+      attempts: { recoveries: 0, proverRebuilds: 1, polls: 1, submissions: 1 },
       lastRecovery: { code: "prover_job_lost" },
       cleanup: [],
     });
@@ -95,10 +96,11 @@ describe.each(CONFIGS)("rebuilding after a poll (%s)", (_name, cfg) => {
         cfg,
       );
       expect(r.next).toEqual({ kind: "done" });
+      const proverFault = code !== "proof_error";
       expect(r.job).toMatchObject({
         status: "queued",
         error: null,
-        attempts: { recoveries: 1 },
+        attempts: { recoveries: proverFault ? 0 : 1, proverRebuilds: proverFault ? 1 : 0 },
         lastRecovery: { code },
         prover: {
           jobId: null,
@@ -184,7 +186,7 @@ describe.each(CONFIGS)("rebuilding after a poll (%s)", (_name, cfg) => {
     expect(j).toMatchObject({
       status: "queued",
       error: null,
-      attempts: { recoveries: 1 },
+      attempts: { recoveries: 0, proverRebuilds: 1 },
       lastRecovery: { code: "result_mismatch" },
     });
     expect(j.cleanup).toEqual([
@@ -226,48 +228,57 @@ describe("the segment limit across repeated out-of-memory rebuilds", () => {
 /** Each way a job gets rebuilt, applied to a proving job accepted at T0 + 1. */
 const CAUSES: {
   code: string;
+  /** The prover's fault: rebuilt however many recoveries were used. */
+  proverFault: boolean;
   exhausted: string;
   deletes: boolean;
   apply: (job: Job, cfg: Config) => Job;
 }[] = [
   {
     code: "prover_job_lost",
+    proverFault: true,
     exhausted: "recovery_exhausted",
     deletes: false,
     apply: (j, cfg) => onPoll(j, { kind: "lost" }, T0 + 2, cfg).job,
   },
   {
     code: "server_restarted",
+    proverFault: true,
     exhausted: "recovery_exhausted",
     deletes: true,
     apply: (j, cfg) => onPoll(j, failed("server_restarted"), T0 + 2, cfg).job,
   },
   {
     code: "internal_error",
+    proverFault: true,
     exhausted: "recovery_exhausted",
     deletes: true,
     apply: (j, cfg) => onPoll(j, failed("internal_error"), T0 + 2, cfg).job,
   },
   {
     code: "proof_error",
+    proverFault: false,
     exhausted: "recovery_exhausted",
     deletes: true,
     apply: (j, cfg) => onPoll(j, failed("proof_error", "out of memory"), T0 + 2, cfg).job,
   },
   {
     code: "proof_timeout",
+    proverFault: false,
     exhausted: "recovery_exhausted",
     deletes: true,
     apply: (j, cfg) => onPoll(j, failed("proof_timeout"), T0 + 2, cfg).job,
   },
   {
     code: "result_mismatch",
+    proverFault: true,
     exhausted: "recovery_exhausted",
     deletes: true,
     apply: (j, cfg) => onResultInvalid(j, "no journal", T0 + 2, cfg),
   },
   {
     code: "prover_stalled",
+    proverFault: true,
     exhausted: "recovery_exhausted",
     deletes: true,
     apply: (j, cfg) =>
@@ -276,6 +287,7 @@ const CAUSES: {
   },
   {
     code: "poll_timeout",
+    proverFault: false,
     exhausted: "poll_timeout",
     deletes: true,
     apply: (j, cfg) => expire(j, j.prover.pollDeadlineAt! + 1, cfg),
@@ -292,21 +304,23 @@ const BOUND_CONFIGS: [string, Config][] = [
 describe.each(BOUND_CONFIGS)("PROVER_MAX_RECOVERIES = %s", (_name, cfg) => {
   const n = cfg.maxRecoveries;
 
-  it("rebuilds n times in a row; the (n+1)-th loss fails recovery_exhausted, naming the cause", () => {
+  const broke = failed("proof_error", "segment 3 panicked");
+
+  it("rebuilds n times in a row for a tape-suspect failure; the (n+1)-th fails recovery_exhausted, naming the cause", () => {
     let j = queued(cfg);
     let now = T0;
     for (let i = 1; i <= n; i++) {
       j = accept(j, ++now, cfg, `p${i}`);
-      j = onPoll(j, { kind: "lost" }, ++now, cfg).job;
+      j = onPoll(j, broke, ++now, cfg).job;
       expect(j).toMatchObject({
         status: "queued",
         error: null,
         attempts: { recoveries: i },
-        lastRecovery: { code: "prover_job_lost" },
+        lastRecovery: { code: "proof_error" },
       });
     }
     j = accept(j, ++now, cfg, "last");
-    const r = onPoll(j, { kind: "lost" }, ++now, cfg);
+    const r = onPoll(j, broke, ++now, cfg);
     expect(r.next).toEqual({ kind: "done" });
     expect(r.job).toMatchObject({
       status: "failed",
@@ -314,21 +328,44 @@ describe.each(BOUND_CONFIGS)("PROVER_MAX_RECOVERIES = %s", (_name, cfg) => {
       error: { code: "recovery_exhausted" },
       attempts: { recoveries: n },
     });
-    expect(r.job.error!.message).toContain("prover_job_lost");
-    expect(r.job.error!.message).toContain("no longer knows this job");
+    expect(r.job.error!.message).toContain("proof_error");
+    expect(r.job.error!.message).toContain("segment 3 panicked");
     expect(r.job.error!.message).toContain(`${n} time(s)`);
   });
 
+  it("a prover that keeps losing the job never uses a recovery: n + 5 losses, still rebuilt", () => {
+    let j = queued(cfg);
+    let now = T0;
+    for (let i = 1; i <= n + 5; i++) {
+      j = accept(j, ++now, cfg, `p${i}`);
+      j = onPoll(j, { kind: "lost" }, ++now, cfg).job;
+    }
+    expect(j).toMatchObject({
+      status: "queued",
+      error: null,
+      attempts: { recoveries: 0, proverRebuilds: n + 5 },
+    });
+  });
+
   it.each(CAUSES)(
-    "$code with every recovery used → failed $exhausted",
-    ({ code, exhausted, deletes, apply }) => {
+    "$code with every recovery used → failed $exhausted, unless the prover caused it",
+    ({ code, proverFault, exhausted, deletes, apply }) => {
       const j = apply(proving(cfg, {}, n), cfg);
-      expect(j).toMatchObject({
-        status: "failed",
-        error: { code: exhausted },
-        attempts: { recoveries: n },
-      });
-      expect(j.error!.message).toContain(code);
+      if (proverFault) {
+        expect(j).toMatchObject({
+          status: "queued",
+          error: null,
+          attempts: { recoveries: n, proverRebuilds: 1 },
+          lastRecovery: { code },
+        });
+      } else {
+        expect(j).toMatchObject({
+          status: "failed",
+          error: { code: exhausted },
+          attempts: { recoveries: n },
+        });
+        expect(j.error!.message).toContain(code);
+      }
       expect(j.cleanup).toEqual(
         deletes ? [expect.objectContaining({ proverJobId: "p1", url: URL_A, reason: code })] : [],
       );
@@ -338,13 +375,13 @@ describe.each(BOUND_CONFIGS)("PROVER_MAX_RECOVERIES = %s", (_name, cfg) => {
   if (n > 0) {
     it.each(CAUSES)(
       "$code with one recovery left → the last rebuild still happens",
-      ({ code, deletes, apply }) => {
+      ({ code, proverFault, deletes, apply }) => {
         const j = apply(proving(cfg, {}, n - 1), cfg);
         expect(j).toMatchObject({
           status: "queued",
           error: null,
           finishedAt: null,
-          attempts: { recoveries: n },
+          attempts: { recoveries: proverFault ? n - 1 : n },
           lastRecovery: { code },
         });
         expect(j.cleanup).toEqual(
@@ -356,7 +393,7 @@ describe.each(BOUND_CONFIGS)("PROVER_MAX_RECOVERIES = %s", (_name, cfg) => {
 });
 
 describe.each(CONFIGS)("rebuild itself (%s)", (_name, cfg) => {
-  const cause: JobError = { code: "prover_job_lost", message: "gone." };
+  const cause: JobError = { code: "proof_error", message: "gone." };
   it("just inside the bound: the last allowed rebuild still happens", () => {
     const j = rebuild(proving(cfg, {}, cfg.maxRecoveries - 1), cause, T0 + 9, cfg);
     expect(j).toMatchObject({
@@ -377,7 +414,7 @@ describe.each(CONFIGS)("rebuild itself (%s)", (_name, cfg) => {
       attempts: { recoveries: cfg.maxRecoveries },
       lastRecovery: null,
     });
-    expect(j.error!.message).toContain("prover_job_lost");
+    expect(j.error!.message).toContain("proof_error");
     expect(j.error!.message).toContain("gone.");
     expect(j.prover).toEqual(before.prover);
   });
@@ -397,7 +434,7 @@ describe.each(CONFIGS)("rebuild itself (%s)", (_name, cfg) => {
         {
           url: URL_A,
           proverJobId: "p1",
-          reason: "prover_job_lost",
+          reason: "proof_error",
           nextAt: T0 + 9,
           until: T0 + 9 + cfg.pollTimeoutMs,
           tries: 0,

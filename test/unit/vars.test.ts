@@ -26,9 +26,15 @@ describe("README configuration table", () => {
     expect(cell).not.toBe("");
     const r = VAR_SCHEMAS[name].safeParse(undefined);
     // Required (no default), secret or empty by default: the cell only has to say so.
-    if (!r.success || r.data === undefined || (Array.isArray(r.data) && r.data.length === 0))
-      return;
+    const empty =
+      r.success &&
+      typeof r.data === "object" &&
+      r.data !== null &&
+      Object.keys(r.data as object).length === 0;
+    if (!r.success || r.data === undefined || empty) return;
+    // A 0/1 switch parses to a boolean; the README shows the var's own spelling.
+    const shown = typeof r.data === "boolean" ? (r.data ? "1" : "0") : String(r.data);
     // A whole word of the cell, so that a default of 3 is not found in 30000.
-    expect(cell.split(/[^\w.]+/)).toContain(String(r.data));
+    expect(cell.split(/[^\w.]+/)).toContain(shown);
   });
 });

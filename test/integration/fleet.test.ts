@@ -1,0 +1,208 @@
+import { beforeEach, describe, expect, it } from "vitest";
+import {
+  callWith,
+  cfg,
+  dispatcher,
+  ended,
+  fleet,
+  postTape,
+  prover,
+  uniqueTape,
+  until,
+  waitForJob,
+} from "./helpers.ts";
+
+/**
+ * The prover fleet, in workerd against three real dev provers: the configured one
+ * (PROVER_BASE_URL) and two that each test adds at runtime, as an operator would.
+ */
+const [b, c] = fleet as [(typeof fleet)[number], (typeof fleet)[number]];
+const ADMIN = "admin-token-for-fleet-tests-0123";
+const admin = (path: string, init: RequestInit = {}) =>
+  callWith({ ADMIN_TOKEN: ADMIN }, `/api/admin${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${ADMIN}`, "content-type": "application/json" },
+  });
+const byUrl = async (url: string) => (await dispatcher().listProvers()).find((p) => p.url === url)!;
+
+beforeEach(async () => {
+  for (const p of [prover, b, c]) await p.configure({ proofMs: 300 });
+});
+
+describe("a fleet of provers", () => {
+  it("spreads the line over every available prover, one proof each at a time", async () => {
+    await dispatcher().addProver(b.base);
+    await dispatcher().addProver(c.base);
+    const posted = await Promise.all(Array.from({ length: 6 }, () => postTape(uniqueTape())));
+    const jobs = await Promise.all(posted.map((p) => waitForJob(p.body.job.jobId, ended, 20_000)));
+    expect(jobs.map((j) => j.status)).toEqual(Array(6).fill("succeeded"));
+    const accepted = await Promise.all([prover, b, c].map(async (p) => (await p.stats()).accepted));
+    // Each prover proved some; nobody was turned away (one proof per prover at a time).
+    expect(accepted.every((n) => n >= 1)).toBe(true);
+    expect(accepted.reduce((x, y) => x + y, 0)).toBe(6);
+    const rateLimited = await Promise.all(
+      [prover, b, c].map(async (p) => (await p.stats()).rateLimited),
+    );
+    expect(rateLimited).toEqual([0, 0, 0]);
+  });
+
+  it("a prover whose submissions fail: the job goes to another prover, holding nothing, spending nothing", async () => {
+    // The configured prover refuses every submission.
+    await prover.faults([{ kind: "http_503", on: "submit", times: 100 }]);
+    const { body } = await postTape(uniqueTape());
+    // Its circuit opens after PROVER_CIRCUIT_FAILURES of them; the job waits meanwhile.
+    await until(async () => (await byUrl(prover.base)).state === "open");
+    // Waiting at the head of the line, holding no prover, its message acked (never retried).
+    const line = await dispatcher().snapshot();
+    expect(line.waiting.map((w) => w.jobId)).toEqual([body.job.jobId]);
+    expect(line.slots.every((s) => s.holder === null)).toBe(true);
+    // A healthy prover joins: the job goes there.
+    await dispatcher().addProver(b.base);
+    const job = await waitForJob(body.job.jobId, ended, 10_000);
+    expect(job).toMatchObject({ status: "succeeded", prover: { url: b.base } });
+    expect(job.attempts).toMatchObject({ recoveries: 0, deliveries: job.attempts.deliveries });
+    expect(job.attempts.submissions).toBeGreaterThanOrEqual(2);
+    expect((await byUrl(prover.base)).counts.faults).toBeGreaterThanOrEqual(1);
+  });
+
+  it("a prover that stops answering mid-proof costs the job only time: rebuilt on another prover, no recovery used", async () => {
+    await prover.configure({ proofMs: 60_000 });
+    const { body } = await postTape(uniqueTape());
+    await waitForJob(body.job.jobId, (j) => j.status === "proving" && j.prover.url === prover.base);
+    await dispatcher().addProver(b.base);
+    // Gone: every status read fails from now on, for longer than the stall window.
+    await prover.faults([{ kind: "reset", on: "poll", times: 10_000 }]);
+    const job = await waitForJob(body.job.jobId, ended, cfg.stallWindowMs + 15_000);
+    expect(job).toMatchObject({
+      status: "succeeded",
+      prover: { url: b.base },
+      lastRecovery: { code: "prover_stalled" },
+      attempts: { recoveries: 0, proverRebuilds: 1 },
+    });
+    // The abandoned prover job is still to be deleted there, once the prover answers again.
+    expect(job.cleanup.map((e) => e.url)).toContain(prover.base);
+  });
+
+  it("opens a prover's circuit after PROVER_CIRCUIT_FAILURES transport failures in a row (not one before), then closes it on a good /health", async () => {
+    const url = prover.base;
+    for (let i = 1; i < cfg.circuitFailures; i++)
+      await dispatcher().pollFailed(url, "prover_unavailable");
+    expect(await byUrl(url)).toMatchObject({
+      state: "unchecked",
+      circuit: { failures: cfg.circuitFailures - 1 },
+    });
+    await dispatcher().pollFailed(url, "prover_unavailable");
+    const open = await byUrl(url);
+    expect(open.state).toBe("open");
+    expect(open.circuit.openUntil).toBeGreaterThan(Date.now());
+    // While open it gets no work: a job waits.
+    const { body } = await postTape(uniqueTape());
+    await until(async () =>
+      (await dispatcher().snapshot()).waiting.some((w) => w.jobId === body.job.jobId),
+    );
+    expect((await prover.stats()).submissions).toBe(0);
+    // After the cool-down a /health probe closes the circuit and the job is proved.
+    const job = await waitForJob(body.job.jobId, ended, 10_000);
+    expect(job.status).toBe("succeeded");
+    expect(await byUrl(url)).toMatchObject({ circuit: { failures: 0, openUntil: null } });
+  });
+
+  it("the health gate: a prover whose /health is incompatible gets no work until it is good again", async () => {
+    await b.configure({ imageId: "not-a-32-byte-hex-image-id" });
+    await dispatcher().addProver(b.base);
+    // The configured prover is drained: b is the only one that could take the job.
+    await dispatcher().setDraining((await byUrl(prover.base)).id, true);
+    const { body } = await postTape(uniqueTape());
+    await until(async () => (await byUrl(b.base)).state === "incompatible");
+    expect((await byUrl(b.base)).why).toMatch(/image_id/);
+    expect((await b.stats()).submissions).toBe(0);
+    // Fixed: once its reading is older than PROVER_HEALTH_INTERVAL_MS it is read again, and works.
+    await b.configure({ imageId: "ab".repeat(32) });
+    const job = await waitForJob(body.job.jobId, ended, 10_000);
+    expect(job).toMatchObject({ status: "succeeded", prover: { url: b.base } });
+  });
+
+  it("the health gate: a prover on the CPU counts as a GPU box that lost its GPU (state cpu) unless PROVER_ALLOW_CPU=1", async () => {
+    // The workerd tests run with PROVER_ALLOW_CPU=1 (the dev prover): the reading is kept, work goes on.
+    expect(cfg.allowCpu).toBe(true);
+    await prover.configure({ accelerator: "cpu" });
+    const { body } = await postTape(uniqueTape());
+    expect((await waitForJob(body.job.jobId, ended, 10_000)).status).toBe("succeeded");
+    expect((await byUrl(prover.base)).health).toMatchObject({ accelerator: "cpu" });
+  });
+});
+
+describe("operators change the fleet at runtime (admin API)", () => {
+  it("adds, lists, drains, resumes and deletes a prover; a configured one can be drained, not deleted", async () => {
+    const added = await admin("/provers", {
+      method: "POST",
+      body: JSON.stringify({ url: b.base }),
+    });
+    expect(added.status).toBe(201);
+    expect(added.body.prover).toMatchObject({ url: b.base, source: "runtime" });
+    const id = added.body.prover.id as string;
+    expect(id).toMatch(/^[a-z0-9-]+$/);
+    expect(
+      (await admin("/provers", { method: "POST", body: JSON.stringify({ url: b.base }) })).status,
+    ).toBe(409);
+    const listed = await admin("/provers");
+    expect(listed.body.provers.map((p: { url: string }) => p.url).sort()).toEqual(
+      [prover.base, b.base].sort(),
+    );
+
+    expect((await admin(`/provers/${id}/drain`, { method: "POST" })).body.prover.state).toBe(
+      "draining",
+    );
+    expect((await admin(`/provers/${id}/resume`, { method: "POST" })).body.prover.state).not.toBe(
+      "draining",
+    );
+
+    const configured = listed.body.provers.find((p: { url: string }) => p.url === prover.base).id;
+    const refused = await admin(`/provers/${configured}`, { method: "DELETE" });
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.code).toBe("prover_configured");
+
+    expect((await admin(`/provers/${id}`, { method: "DELETE" })).status).toBe(200);
+    expect((await admin(`/provers/${id}`, { method: "DELETE" })).body.error.code).toBe(
+      "prover_not_found",
+    );
+  });
+
+  it("a drained prover finishes the proof it has and gets no new one; deleting it while it proves is refused", async () => {
+    // Only b works: the configured prover is drained.
+    await dispatcher().setDraining((await byUrl(prover.base)).id, true);
+    const id = (await admin("/provers", { method: "POST", body: JSON.stringify({ url: b.base }) }))
+      .body.prover.id as string;
+    await b.configure({ proofMs: 1_500 });
+    const first = (await postTape(uniqueTape())).body.job.jobId as string;
+    await waitForJob(first, (j) => j.status === "proving");
+    const busy = await admin(`/provers/${id}`, { method: "DELETE" });
+    expect(busy.status).toBe(409);
+    expect(busy.body.error.code).toBe("prover_busy");
+    expect((await admin(`/provers/${id}/drain`, { method: "POST" })).status).toBe(200);
+    const second = (await postTape(uniqueTape())).body.job.jobId as string;
+    expect((await waitForJob(first, ended, 10_000)).status).toBe("succeeded");
+    await until(async () =>
+      (await dispatcher().snapshot()).waiting.some((w) => w.jobId === second),
+    );
+    expect((await b.stats()).accepted).toBe(1);
+    await admin(`/provers/${id}/resume`, { method: "POST" });
+    expect((await waitForJob(second, ended, 10_000)).status).toBe("succeeded");
+    expect((await b.stats()).accepted).toBe(2);
+  });
+
+  it("refuses a prover URL that breaks the PROVER_BASE_URL rules, naming the problem", async () => {
+    for (const url of [
+      "ftp://x.example",
+      "not a url",
+      "http://203.0.113.9:8790",
+      "https://x.example/path",
+    ]) {
+      const r = await admin("/provers", { method: "POST", body: JSON.stringify({ url }) });
+      expect(r.status, url).toBe(400);
+      expect(r.body.error.code).toBe("invalid_prover_url");
+    }
+    const bad = await admin("/provers", { method: "POST", body: "{" });
+    expect(bad.body.error.code).toBe("invalid_body");
+  });
+});
