@@ -44,7 +44,10 @@ export type Effect =
   | { kind: "submitFailed"; arrivedAt: number; error: string }
   /** Dispatcher: the prover accepted the submission (its run of failures ends). Failure: logged. */
   | { kind: "accepted" }
-  /** Dispatcher: a status read on `url` failed in transport, charged to that prover (failure: logged). */
+  /**
+   * Dispatcher: PROVER_CIRCUIT_FAILURES status reads in a row on `url` failed in transport: that
+   * prover's circuit opens (failure: logged).
+   */
   | { kind: "pollFailed"; url: string; error: string }
   /** The admin index row of the job (failure: logged; the next change corrects it). */
   | { kind: "index"; job: Job }

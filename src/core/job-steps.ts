@@ -430,9 +430,11 @@ export function polled(
   const job = expire(stored, now, cfg);
   if (job.status !== "proving") return { job, effects: [], next: { kind: "settle", job } };
   const r = onPoll(job, outcome, now, cfg);
-  // A failed status read is the prover's fault: its circuit is charged, whatever the job does.
+  // Failed status reads are the prover's fault: once this job has seen PROVER_CIRCUIT_FAILURES of
+  // them in a row (it is the only one polling that prover), the prover's circuit opens.
+  const streak = r.job.prover.consecutivePollFailures;
   const charged: Effect[] =
-    outcome.kind === "transient" && job.prover.url
+    outcome.kind === "transient" && job.prover.url && streak === cfg.circuitFailures
       ? [{ kind: "pollFailed", url: job.prover.url, error: outcome.error.code }]
       : [];
   if (r.next.kind === "store" && outcome.kind === "succeeded") {

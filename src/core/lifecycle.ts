@@ -33,6 +33,7 @@ export type LifecycleConfig = Pick<
   | "retryMaxDelaySeconds"
   | "segmentLimitPo2"
   | "requestTimeoutMs"
+  | "circuitFailures"
 >;
 
 /** How many earlier attempts a job remembers. */

@@ -46,6 +46,8 @@ export async function snapshotWorker(dir: string): Promise<string> {
 
 export interface Stack {
   prover: DevProver;
+  /** The other dev provers of the fleet (`provers` > 1), wired in through PROVER_BASE_URLS. */
+  fleet: DevProver[];
   /** The running wrangler dev (a new process after `startGateway`). */
   gateway: ChildProcess;
   /** The gateway's URL once wrangler prints "Ready on …"; rejects if wrangler exits first. */
@@ -66,6 +68,11 @@ export interface Stack {
 
 export async function startStack(opts: {
   prover: Omit<DevProverOptions, "apiKey">;
+  /**
+   * How many dev provers (default 1): the others start like the first, on the next ports when
+   * the first has a fixed one.
+   */
+  provers?: number;
   /** Extra `wrangler dev` arguments (`--port`, `--persist-to`, more `--var NAME:VALUE` …). */
   wranglerArgs: string[];
   /** Everything wrangler prints, as it prints it. */
@@ -78,7 +85,18 @@ export async function startStack(opts: {
 }): Promise<Stack> {
   const apiKey = `dev-${randomBytes(12).toString("hex")}`;
   const prover = await startDevProver({ ...opts.prover, apiKey });
-  const vars = [`PROVER_BASE_URL:${prover.url}`, `PROVER_API_KEY:${apiKey}`];
+  const fleet = await Promise.all(
+    Array.from({ length: Math.max(0, (opts.provers ?? 1) - 1) }, (_, i) =>
+      startDevProver({
+        ...opts.prover,
+        apiKey,
+        port: opts.prover.port ? opts.prover.port + i + 1 : 0,
+      }),
+    ),
+  );
+  // The dev prover may be told to report `accelerator: "cpu"`: it still gets work here.
+  const vars = [`PROVER_BASE_URL:${prover.url}`, `PROVER_API_KEY:${apiKey}`, "PROVER_ALLOW_CPU:1"];
+  if (fleet.length) vars.push(`PROVER_BASE_URLS:${fleet.map((p) => p.url).join(",")}`);
   const crashable = opts.crashable ?? false;
   let stopped = false;
   let url: string | undefined;
@@ -114,10 +132,14 @@ export async function startStack(opts: {
 
   const stack: Stack = {
     prover,
+    fleet,
     ...spawnGateway(),
     async stop() {
       stopped = true;
-      await Promise.all([stopProcess(stack.gateway, 10_000, crashable), prover.close()]);
+      await Promise.all([
+        stopProcess(stack.gateway, 10_000, crashable),
+        ...[prover, ...fleet].map((p) => p.close()),
+      ]);
     },
     async killGateway() {
       if (!crashable) throw new Error("killGateway needs startStack({ crashable: true })");

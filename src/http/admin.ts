@@ -163,7 +163,7 @@ admin.delete("/provers/:id", async (c) => {
   if (change.kind === "proving" || change.kind === "configured") {
     const error =
       change.kind === "proving"
-        ? { code: "prover_busy", message: "the prover is proving a job; drain it and try again" }
+        ? { code: "prover_proving", message: "the prover is proving a job; drain it and try again" }
         : {
             code: "prover_configured",
             message: "a prover from PROVER_BASE_URL(S) can be drained, not deleted",

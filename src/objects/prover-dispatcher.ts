@@ -172,8 +172,20 @@ export class ProverDispatcher extends DurableObject<Env> {
     if (held && held.failures > 0) this.#save(onAccepted(held));
   }
 
-  /** A status read of a proof on `url` failed in transport: charged to that prover. */
+  /**
+   * The job proving on `url` saw PROVER_CIRCUIT_FAILURES status reads in a row fail in transport
+   * (a run only that job can see: it is the only one polling that prover): its circuit opens.
+   */
   async pollFailed(url: string, error: string): Promise<void> {
+    const cfg = configFrom(this.env);
+    const p = this.#load(url);
+    if (!p) return;
+    const run = { ...p, failures: Math.max(p.failures, cfg.circuitFailures - 1) };
+    this.#save(onTransportFailure(run, error, Date.now(), cfg));
+  }
+
+  /** One transport failure on `url` (what a failed submission or `/health` read counts; tests). */
+  async charge(url: string, error: string): Promise<void> {
     const cfg = configFrom(this.env);
     this.#sync(cfg);
     const p = this.#load(url);

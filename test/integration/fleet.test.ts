@@ -86,12 +86,12 @@ describe("a fleet of provers", () => {
   it("opens a prover's circuit after PROVER_CIRCUIT_FAILURES transport failures in a row (not one before), then closes it on a good /health", async () => {
     const url = prover.base;
     for (let i = 1; i < cfg.circuitFailures; i++)
-      await dispatcher().pollFailed(url, "prover_unavailable");
+      await dispatcher().charge(url, "prover_unavailable");
     expect(await byUrl(url)).toMatchObject({
       state: "unchecked",
       circuit: { failures: cfg.circuitFailures - 1 },
     });
-    await dispatcher().pollFailed(url, "prover_unavailable");
+    await dispatcher().charge(url, "prover_unavailable");
     const open = await byUrl(url);
     expect(open.state).toBe("open");
     expect(open.circuit.openUntil).toBeGreaterThan(Date.now());
@@ -178,7 +178,7 @@ describe("operators change the fleet at runtime (admin API)", () => {
     await waitForJob(first, (j) => j.status === "proving");
     const busy = await admin(`/provers/${id}`, { method: "DELETE" });
     expect(busy.status).toBe(409);
-    expect(busy.body.error.code).toBe("prover_busy");
+    expect(busy.body.error.code).toBe("prover_proving");
     expect((await admin(`/provers/${id}/drain`, { method: "POST" })).status).toBe(200);
     const second = (await postTape(uniqueTape())).body.job.jobId as string;
     expect((await waitForJob(first, ended, 10_000)).status).toBe("succeeded");

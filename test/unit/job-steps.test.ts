@@ -323,6 +323,26 @@ describe.each(CONFIGS)("the job steps (%s)", (_name, cfg) => {
       });
     });
 
+    it("opens the prover's circuit once PROVER_CIRCUIT_FAILURES polls in a row failed, not one before", () => {
+      const failedPoll = {
+        kind: "transient",
+        error: { code: "prover_unavailable", message: "503" },
+      } as const;
+      let job = k.proving();
+      const charged: number[] = [];
+      for (let i = 1; i <= cfg.circuitFailures + 1; i++) {
+        const step = polled(job, failedPoll, T0 + 20, T0 + 20, cfg);
+        if (step.effects.some((e) => e.kind === "pollFailed")) charged.push(i);
+        job = step.job!;
+      }
+      expect(charged).toEqual([cfg.circuitFailures]);
+      expect(polled(k.proving(), failedPoll, T0 + 20, T0 + 20, cfg).effects).toContainEqual(
+        cfg.circuitFailures === 1
+          ? { kind: "pollFailed", url: URL_A, error: "prover_unavailable" }
+          : expect.objectContaining({ kind: "save" }),
+      );
+    });
+
     it("a proof whose journal is not the tape's is rebuilt, never stored", () => {
       const step = polled(
         k.proving(),
