@@ -33,6 +33,7 @@ export interface HealthReading {
   reachable: boolean;
   /** Rules, digest and image id are what this gateway needs. */
   compatible: boolean;
+  /** Why the prover is unusable or degraded; empty when all is well. */
   problems: string[];
   accelerator: string | null;
   imageId: string | null;

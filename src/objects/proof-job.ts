@@ -286,11 +286,9 @@ export class ProofJob extends DurableObject<Env> {
           storage.kv.put(SUBMIT_LOCK, e.until);
           break;
         case "release":
-          try {
-            await dispatcherOf(this.env).release(jobId);
-          } catch (err) {
-            logError("dispatcher_release_failed", jobId, err);
-          }
+          await logged("dispatcher_release_failed", jobId, () =>
+            dispatcherOf(this.env).release(jobId),
+          );
           break;
         case "requeue":
           try {
@@ -307,25 +305,19 @@ export class ProofJob extends DurableObject<Env> {
           await dispatcherOf(this.env).submitFailed(jobId, e.arrivedAt, e.error);
           break;
         case "accepted":
-          try {
-            await dispatcherOf(this.env).accepted(jobId);
-          } catch (err) {
-            logError("dispatcher_accepted_failed", jobId, err);
-          }
+          await logged("dispatcher_accepted_failed", jobId, () =>
+            dispatcherOf(this.env).accepted(jobId),
+          );
           break;
         case "pollFailed":
-          try {
-            await dispatcherOf(this.env).pollFailed(e.url, e.error);
-          } catch (err) {
-            logError("dispatcher_poll_failed_failed", jobId, err);
-          }
+          await logged("dispatcher_poll_failed_failed", jobId, () =>
+            dispatcherOf(this.env).pollFailed(e.url, e.error),
+          );
           break;
         case "index":
-          try {
-            await jobIndexOf(this.env).record(indexRow(e.job));
-          } catch (err) {
-            logError("job_index_failed", jobId, err);
-          }
+          await logged("job_index_failed", jobId, () =>
+            jobIndexOf(this.env).record(indexRow(e.job)),
+          );
           break;
         case "log":
           (e.level === "error" ? console.error : console.log)(JSON.stringify(e.line));
@@ -337,4 +329,13 @@ export class ProofJob extends DurableObject<Env> {
 
 function logError(event: string, jobId: string, error: unknown): void {
   console.error(JSON.stringify({ event, jobId, error: String(error) }));
+}
+
+/** Best effort: awaits `call` and logs `event` if it fails (the failure rules in effects.ts). */
+async function logged(event: string, jobId: string, call: () => Promise<unknown>): Promise<void> {
+  try {
+    await call();
+  } catch (err) {
+    logError(event, jobId, err);
+  }
 }

@@ -4,7 +4,7 @@ import type { JobError } from "../core/job.ts";
 import type { Journal } from "../core/job.ts";
 import type { PollOutcome, SubmitOutcome } from "../core/lifecycle.ts";
 import type { CleanupOutcome } from "../core/prover-cleanup.ts";
-import { apiKeyFor } from "../core/fleet.ts";
+import { apiKeyFor, type HealthReading } from "../core/fleet.ts";
 import { RULES_DIGEST_AST3 } from "../core/tape.ts";
 
 /**
@@ -68,14 +68,8 @@ const healthSchema = z
   })
   .loose();
 
-export interface ProverHealth {
-  reachable: boolean;
-  compatible: boolean;
-  /** Why the prover is unusable or degraded; empty when all is well. */
-  problems: string[];
-  accelerator: string | null;
-  imageId: string | null;
-  devMode: boolean | null;
+/** A `/health` reading as the fleet judges it (src/core/fleet.ts), and whether it is busy now. */
+export interface ProverHealth extends HealthReading {
   busy: boolean | null;
 }
 
