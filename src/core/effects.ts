@@ -22,6 +22,11 @@ export type Effect =
    */
   | { kind: "lock"; until: number }
   /**
+   * Drop the submit lock: the submission is answered and its outcome saved (right after the
+   * `save`, so that a delivery the dispatcher sends at once is not made to wait for the lock).
+   */
+  | { kind: "unlock" }
+  /**
    * Dispatcher: the job no longer needs its place in line or its prover slot (failure: logged; its
    * holder check frees it).
    */

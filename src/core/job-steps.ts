@@ -274,10 +274,10 @@ export function submitted(
       const orphan = { url: proverUrl, proverJobId: outcome.proverJobId, reason: "orphaned" };
       job = addCleanup(job, orphan, now, cfg);
     }
-    return { job, effects: settle(current, job, "submit", now, cfg, true), message: ACK };
+    return { job, effects: unlocked(settle(current, job, "submit", now, cfg, true)), message: ACK };
   }
   const decided = onSubmit(job, outcome, proverUrl, now, cfg);
-  const effects = settle(current, decided.job, `submit:${outcome.kind}`, now, cfg);
+  const effects = unlocked(settle(current, decided.job, `submit:${outcome.kind}`, now, cfg));
   const arrivedAt = job.attemptStartedAt;
   if (decided.line === "busy") effects.push({ kind: "busy", arrivedAt });
   if (decided.line === "fault" && outcome.kind === "transient") {
@@ -285,6 +285,12 @@ export function submitted(
   }
   if (outcome.kind === "accepted") effects.push({ kind: "accepted" });
   return { job: decided.job, effects, message: decided.message };
+}
+
+/** The effects with `unlock` right after the job's `save` (first, when nothing is saved). */
+function unlocked(effects: Effect[]): Effect[] {
+  const at = effects.findIndex((e) => e.kind === "save") + 1;
+  return [...effects.slice(0, at), { kind: "unlock" }, ...effects.slice(at)];
 }
 
 // --- The alarm ---------------------------------------------------------------------------------

@@ -131,6 +131,9 @@ const CHAOS_VARS: Record<string, string> = {
   RETRY_MIN_DELAY_SECONDS: "0",
   MAX_RETRY_DELAY_SECONDS: "1",
   DISPATCH_WATCHDOG_MS: "3000",
+  // The fleet's timings, scaled like the poll interval (production: 30 s and 10 s).
+  PROVER_HEALTH_INTERVAL_MS: "2000",
+  PROVER_CIRCUIT_COOLDOWN_MS: "700",
 };
 const overrides: Record<string, string> = { ...CHAOS_VARS };
 try {

@@ -136,7 +136,8 @@ export class ProofJob extends DurableObject<Env> {
       await this.#perform(jobId, step.effects);
       return step.message;
     } finally {
-      // The lock lives exactly as long as this submission: answered, failed or thrown.
+      // The lock lives as long as this submission: dropped once its answer is saved (an effect),
+      // and here when anything threw on the way.
       this.ctx.storage.kv.delete(SUBMIT_LOCK);
     }
   }
@@ -284,6 +285,9 @@ export class ProofJob extends DurableObject<Env> {
           break;
         case "lock":
           storage.kv.put(SUBMIT_LOCK, e.until);
+          break;
+        case "unlock":
+          storage.kv.delete(SUBMIT_LOCK);
           break;
         case "release":
           await logged("dispatcher_release_failed", jobId, () =>

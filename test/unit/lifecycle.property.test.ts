@@ -853,6 +853,10 @@ class Model {
           );
           this.lock = e.until;
           break;
+        case "unlock":
+          inv(this.lock !== null, "dropped a submit lock nobody held", job);
+          this.lock = null;
+          break;
         case "release":
           inv(isTerminal(job.status), `released the slot of a ${job.status} job`, job);
           this.released++;
@@ -1006,7 +1010,11 @@ class Model {
         : { kind: s.s, error: { code: s.code, message: `${s.s} ${s.code}` } };
     const stored = this.checkedExpire(this.job);
     const step = submitted(stored, flight.attempt, flight.url, outcome, this.now, cfg);
-    this.lock = null; // the shell drops the lock when the submit call returns
+    inv(
+      step.effects.filter((e) => e.kind === "unlock").length === 1,
+      "a returning submission must drop the submit lock once",
+      stored,
+    );
     const job = step.job!;
     const expired = expire(stored, this.now, cfg);
     const stale = expired.status !== "queued" || expired.attempt !== flight.attempt;
