@@ -165,14 +165,26 @@ export const canTakeWork = (p: ProverRecord, now: number, cfg: FleetConfig) =>
   proverState(p, now, cfg).state === "available";
 
 /**
+ * When the next `/health` read of this prover is due: PROVER_HEALTH_INTERVAL_MS after the last
+ * one, but one poll interval after a read that failed (a single lost reply must not keep a prover
+ * out for a whole interval: its circuit, not the reading, decides when it is really gone).
+ */
+export function nextHealthCheckAt(p: ProverRecord, cfg: FleetConfig): number {
+  if (p.healthAt === null) return 0;
+  return (
+    p.healthAt + (p.health?.reachable === false ? cfg.pollIntervalMs : cfg.healthIntervalMs + 1)
+  );
+}
+
+/**
  * Whether a `/health` read is due before this prover can get work: it is free, not drained, its
  * circuit is not open (a read at the end of the cool-down is the half-open probe), not cooling
- * down, and its reading is missing, stale, or bad (a bad one is read again once stale, to see
- * whether it recovered).
+ * down, and its reading is missing, stale, or failed a poll interval ago (a bad reading is read
+ * again once stale, to see whether the prover recovered).
  */
 export function healthCheckDue(p: ProverRecord, now: number, cfg: FleetConfig): boolean {
   if (p.holder || p.draining || p.circuitUntil > now || p.cooldownUntil > now) return false;
-  return !healthFresh(p, now, cfg);
+  return now >= nextHealthCheckAt(p, cfg);
 }
 
 /** A `/health` read came back. A good one closes the circuit; a failed one counts as a fault. */

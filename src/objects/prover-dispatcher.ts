@@ -1,6 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 import { configFrom, type Config } from "../core/config.ts";
 import {
+  canTakeWork,
   choose,
   configuredProvers,
   fleetSummary,
@@ -8,6 +9,7 @@ import {
   grant,
   healthCheckDue,
   newProver,
+  nextHealthCheckAt,
   onAccepted,
   onHealth,
   onTransportFailure,
@@ -395,9 +397,11 @@ export class ProverDispatcher extends DurableObject<Env> {
    */
   async #arm(cfg: Config): Promise<void> {
     const now = Date.now();
+    // A free prover that cannot take work yet wakes the line when its cool-down or open circuit
+    // ends, or when its next /health read is due (soon after a failed one).
     const ends = this.#all()
-      .filter((p) => !p.holder)
-      .flatMap((p) => [p.cooldownUntil, p.circuitUntil])
+      .filter((p) => !p.holder && !canTakeWork(p, now, cfg))
+      .flatMap((p) => [p.cooldownUntil, p.circuitUntil, nextHealthCheckAt(p, cfg)])
       .filter((t) => t > now);
     const at = lineAlarmAt(this.#waitingCount(), ends.length ? Math.min(...ends) : null, now, cfg);
     if (at === null) await this.ctx.storage.deleteAlarm();

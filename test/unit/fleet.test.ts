@@ -41,6 +41,17 @@ describe.each(CONFIGS)("one prover's state (%s)", (_name, cfg) => {
     expect(healthCheckDue(healthy(), T0 + cfg.healthIntervalMs + 1, cfg)).toBe(true);
   });
 
+  it("a failed /health read is tried again one poll interval later, not a whole health interval", () => {
+    const failed = onHealth(
+      newProver(URL_A, "config"),
+      { ...GOOD, reachable: false, problems: ["reset"] },
+      T0,
+      cfg,
+    );
+    expect(healthCheckDue(failed, T0 + cfg.pollIntervalMs - 1, cfg)).toBe(false);
+    expect(healthCheckDue(failed, T0 + cfg.pollIntervalMs, cfg)).toBe(cfg.circuitFailures > 1);
+  });
+
   it("proving, draining, cooling down: no work", () => {
     expect(proverState(grant(healthy(), "job", T0), T0, cfg).state).toBe("proving");
     expect(proverState({ ...healthy(), draining: true }, T0, cfg).state).toBe("draining");
