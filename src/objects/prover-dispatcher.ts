@@ -13,7 +13,6 @@ import {
   onAccepted,
   onHealth,
   onTransportFailure,
-  proverId,
   proverState,
   type ProverRecord,
   type ProverState,
@@ -130,10 +129,7 @@ export class ProverDispatcher extends DurableObject<Env> {
    * for another prover than `avoidUrl` (the one that lost or spoiled its proof).
    */
   async requeue(jobId: string, arrivedAt: number, avoidUrl: string | null = null): Promise<void> {
-    const held = this.#heldBy(jobId);
-    if (held) this.#save(free(held));
-    this.#enqueue(jobId, arrivedAt, avoidUrl);
-    await this.#pump();
+    await this.#backInLine(jobId, arrivedAt, (held) => free(held), avoidUrl);
   }
 
   /**
@@ -143,13 +139,10 @@ export class ProverDispatcher extends DurableObject<Env> {
    */
   async busy(jobId: string, arrivedAt: number): Promise<void> {
     const cfg = configFrom(this.env);
-    const held = this.#heldBy(jobId);
-    if (held) {
+    await this.#backInLine(jobId, arrivedAt, (held) => {
       const cooled = free(held, slotCooldownUntil(Date.now(), cfg));
-      this.#save({ ...cooled, counts: { ...cooled.counts, busy: cooled.counts.busy + 1 } });
-    }
-    this.#enqueue(jobId, arrivedAt, held?.url ?? null);
-    await this.#pump();
+      return { ...cooled, counts: { ...cooled.counts, busy: cooled.counts.busy + 1 } };
+    });
   }
 
   /**
@@ -161,10 +154,24 @@ export class ProverDispatcher extends DurableObject<Env> {
   async submitFailed(jobId: string, arrivedAt: number, error: string): Promise<void> {
     const cfg = configFrom(this.env);
     const now = Date.now();
+    await this.#backInLine(jobId, arrivedAt, (held) =>
+      free(onTransportFailure(held, error, now, cfg), slotCooldownUntil(now, cfg)),
+    );
+  }
+
+  /**
+   * The job leaves the prover it holds (updated by `leave`) and goes back in line at its arrival
+   * time, by default for another prover than that one; then the line moves.
+   */
+  async #backInLine(
+    jobId: string,
+    arrivedAt: number,
+    leave: (held: ProverRecord) => ProverRecord,
+    avoidUrl?: string | null,
+  ): Promise<void> {
     const held = this.#heldBy(jobId);
-    if (held)
-      this.#save(free(onTransportFailure(held, error, now, cfg), slotCooldownUntil(now, cfg)));
-    this.#enqueue(jobId, arrivedAt, held?.url ?? null);
+    if (held) this.#save(leave(held));
+    this.#enqueue(jobId, arrivedAt, avoidUrl === undefined ? (held?.url ?? null) : avoidUrl);
     await this.#pump();
   }
 
@@ -212,30 +219,24 @@ export class ProverDispatcher extends DurableObject<Env> {
     provers: Partial<Record<ProverState, number>>;
   }> {
     const cfg = configFrom(this.env);
-    const { slots } = await this.snapshot(false);
+    this.#sync(cfg);
+    const provers = this.#all();
     return {
       waiting: this.#waitingCount(),
-      slots,
-      provers: fleetSummary(this.#all(), Date.now(), cfg),
+      slots: provers.map(slotOf),
+      provers: fleetSummary(provers, Date.now(), cfg),
     };
   }
 
   /** The whole line (tests and debugging). */
-  async snapshot(withWaiting = true): Promise<DispatcherSnapshot> {
+  async snapshot(): Promise<DispatcherSnapshot> {
     this.#sync(configFrom(this.env));
     return {
-      slots: this.#all().map((p) => ({
-        url: p.url,
-        holder: p.holder,
-        heldSince: p.heldSince,
-        cooldownUntil: p.cooldownUntil,
-      })),
-      waiting: !withWaiting
-        ? []
-        : this.ctx.storage.sql
-            .exec<WaitingRow>(`SELECT * FROM waiting ORDER BY arrived_at, job_id`)
-            .toArray()
-            .map((w) => ({ jobId: w.job_id, arrivedAt: w.arrived_at })),
+      slots: this.#all().map(slotOf),
+      waiting: this.ctx.storage.sql
+        .exec<WaitingRow>(`SELECT * FROM waiting ORDER BY arrived_at, job_id`)
+        .toArray()
+        .map((w) => ({ jobId: w.job_id, arrivedAt: w.arrived_at })),
     };
   }
 
@@ -511,5 +512,12 @@ export class ProverDispatcher extends DurableObject<Env> {
   }
 }
 
+/** A prover as the single-prover gateway showed it: who holds it, until when it cools down. */
+const slotOf = (p: ProverRecord): DispatcherSnapshot["slots"][number] => ({
+  url: p.url,
+  holder: p.holder,
+  heldSince: p.heldSince,
+  cooldownUntil: p.cooldownUntil,
+});
+
 export const dispatcherOf = (env: Env) => env.DISPATCHER.getByName(DISPATCHER_NAME);
-export { proverId };
