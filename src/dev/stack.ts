@@ -267,6 +267,8 @@ export async function startLocalRun(opts: {
   prover?: Omit<DevProverOptions, "apiKey" | "port" | "proofMs">;
   /** See `startStack`. */
   crashable?: boolean;
+  /** How many dev provers (default 1; see `startStack`). */
+  provers?: number;
   /** Also gets everything wrangler prints. */
   onOutput?: (text: string) => void;
   /**
@@ -289,6 +291,7 @@ export async function startLocalRun(opts: {
   let output = "";
   const stack = await startStack({
     prover: { ...opts.prover, port: 0, proofMs: opts.proofMs },
+    provers: opts.provers,
     wranglerArgs: [
       ...config,
       "--port",
