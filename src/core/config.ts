@@ -22,6 +22,13 @@ export interface OrderRule {
 
 export const ORDER_RULES: readonly OrderRule[] = [
   {
+    low: "PROVER_POLL_MIN_INTERVAL_MS",
+    op: "≤",
+    high: "PROVER_POLL_INTERVAL_MS",
+    blame: "PROVER_POLL_MIN_INTERVAL_MS",
+    why: "adaptive polling's floor cannot exceed its ceiling",
+  },
+  {
     low: "PROVER_POLL_INTERVAL_MS",
     op: "≤",
     high: "PROVER_POLL_BUDGET_MS",

@@ -27,10 +27,11 @@ export type Effect =
    */
   | { kind: "unlock" }
   /**
-   * Dispatcher: the job no longer needs its place in line or its prover slot (failure: logged; its
-   * holder check frees it).
+   * Dispatcher: the job no longer needs its place in line or its prover slot; `observed`: its
+   * proof succeeded on `url` in `elapsedMs` (the prover's own timing) for a tape of `frames`
+   * frames, a sample of that prover's speed (failure: logged; its holder check frees it).
    */
-  | { kind: "release" }
+  | { kind: "release"; observed?: ObservedProof }
   /**
    * Dispatcher: back in line at `arrivedAt`, to be submitted afresh, preferably not on
    * `avoidUrl` (the prover that had it). Failure: sent through the queue instead.
@@ -58,6 +59,20 @@ export type Effect =
   | { kind: "index"; job: Job }
   /** One structured log line (never tape bytes, tokens or addresses). */
   | { kind: "log"; level: "info" | "error"; line: Record<string, unknown> };
+
+/** A succeeded proof as its prover timed it: a sample of that prover's speed. */
+export interface ObservedProof {
+  url: string;
+  frames: number;
+  elapsedMs: number;
+}
+
+/** What a job that just succeeded tells the dispatcher about its prover's speed. */
+export function observedProof(job: Job): ObservedProof | undefined {
+  const elapsedMs = job.result?.proverElapsedMs;
+  if (job.status !== "succeeded" || !job.prover.url || typeof elapsedMs !== "number") return;
+  return { url: job.prover.url, frames: job.tape.frameCount, elapsedMs };
+}
 
 /** A step of the core: the job as it now stands (null: there is none) and what to do about it. */
 export interface Step {
@@ -99,8 +114,10 @@ export function settle(
   if (statusChanged || before.attempt !== after.attempt)
     effects.push({ kind: "index", job: after });
   if (before && statusChanged) {
-    if (isTerminal(after.status) && !isTerminal(before.status)) effects.push({ kind: "release" });
-    else if (before.status === "proving" && after.status === "queued") {
+    if (isTerminal(after.status) && !isTerminal(before.status)) {
+      const observed = observedProof(after);
+      effects.push(observed ? { kind: "release", observed } : { kind: "release" });
+    } else if (before.status === "proving" && after.status === "queued") {
       effects.push({
         kind: "requeue",
         arrivedAt: after.attemptStartedAt,

@@ -1,4 +1,5 @@
 import type { Config } from "./config.ts";
+import { addSample, type ProofSample } from "./speed.ts";
 
 /**
  * The provers, each the unit of health: which one may get work now, and why not. Pure: the
@@ -66,6 +67,8 @@ export interface ProverRecord {
   /** When it was last given a job (the least recently used free prover goes first). */
   lastGrantedAt: number | null;
   counts: { granted: number; faults: number; busy: number };
+  /** Its newest succeeded proofs, timed by itself (src/core/speed.ts); absent in old rows. */
+  speed?: ProofSample[];
 }
 
 export type ProverState =
@@ -121,7 +124,18 @@ export function newProver(url: string, source: ProverRecord["source"]): ProverRe
     lastError: null,
     lastGrantedAt: null,
     counts: { granted: 0, faults: 0, busy: 0 },
+    speed: [],
   };
+}
+
+/** A proof on this prover succeeded in `elapsedMs` (its own timing) for a tape of `frames`. */
+export function onProofTimed(
+  p: ProverRecord,
+  frames: number,
+  elapsedMs: number,
+  now: number,
+): ProverRecord {
+  return { ...p, speed: addSample(p.speed ?? [], { frames, elapsedMs, at: now }) };
 }
 
 /** What a health reading means for work, ignoring freshness. */

@@ -39,6 +39,7 @@ import {
 } from "./lifecycle.ts";
 import { addCleanup, onCleanup, type CleanupOutcome } from "./prover-cleanup.ts";
 import { resultKey } from "./r2-keys.ts";
+import { expectedFromSpeed } from "./speed.ts";
 import { RULES_DIGEST_AST3 } from "./tape.ts";
 
 /**
@@ -191,6 +192,8 @@ export function deliver(
 
 export interface SubmitRequest {
   proverUrl: string;
+  /** How long the proof should take on that prover (null: unknown); see `submitted`. */
+  expectedProofMs: number | null;
   receiptKind: string;
   segmentLimitPo2: number;
   verifyMode: string;
@@ -245,6 +248,7 @@ export function admitted(
       kind: "submit",
       request: {
         proverUrl: admission.proverUrl,
+        expectedProofMs: expectedFromSpeed(admission.msPer1000Frames ?? null, job.tape.frameCount),
         receiptKind: cfg.receiptKind,
         segmentLimitPo2: job.prover.segmentLimitPo2,
         verifyMode: cfg.verifyMode,
@@ -266,6 +270,7 @@ export function submitted(
   outcome: SubmitOutcome,
   now: number,
   cfg: LifecycleConfig,
+  expectedProofMs: number | null = null,
 ): Step & { message: MessageAction } {
   if (!current) return { job: null, effects: [], message: ACK };
   let job = expire(current, now, cfg);
@@ -276,7 +281,7 @@ export function submitted(
     }
     return { job, effects: unlocked(settle(current, job, "submit", now, cfg, true)), message: ACK };
   }
-  const decided = onSubmit(job, outcome, proverUrl, now, cfg);
+  const decided = onSubmit(job, outcome, proverUrl, now, cfg, expectedProofMs);
   const effects = unlocked(settle(current, decided.job, `submit:${outcome.kind}`, now, cfg));
   const arrivedAt = job.attemptStartedAt;
   if (decided.line === "busy") effects.push({ kind: "busy", arrivedAt });
@@ -558,3 +563,24 @@ export function alarmEnds(stored: Job, job: Job, now: number, cfg: LifecycleConf
 
 /** For the dispatcher's holder check: does the job still wait for, or hold, a prover? */
 export const needsProver = (job: Job | null) => job !== null && !isTerminal(job.status);
+
+/**
+ * The dispatcher's holder check (a poll budget after it granted the job a prover, and every
+ * poll budget after): the job still needs it while it has not ended. A job that holds its prover
+ * yet is still queued and not being submitted lost the grant's queue message (or its delivery
+ * failed inside the gateway): it is sent again now, so that the prover does not sit idle until
+ * the job's own, spread-out watchdog looks.
+ */
+export function holderCheck(
+  job: Job | null,
+  lockUntil: number | null,
+  now: number,
+): { needed: boolean; resend: WatchdogStep | null } {
+  if (!needsProver(job)) return { needed: false, resend: null };
+  if (job!.status !== "queued" || isLocked(lockUntil, now)) return { needed: true, resend: null };
+  return { needed: true, resend: watchdogFound(job!, "holding", now) };
+}
+
+/** After the holder check re-sent the job (`sent`: as it then stands): save it, re-arm. */
+export const holderResent = (job: Job, sent: Job, now: number, cfg: LifecycleConfig) =>
+  settle(job, sent, "holder_check", now, cfg);

@@ -38,6 +38,11 @@ export interface ProverState {
   acceptedAt: number | null;
   /** `acceptedAt + PROVER_POLL_TIMEOUT_MS`: stop waiting on this prover job after it. */
   pollDeadlineAt: number | null;
+  /**
+   * When the proof should end, from its prover's measured speed and the tape's frames (null: the
+   * prover has proved nothing yet). Polls close in on it. Absent in jobs stored before it existed.
+   */
+  expectedEndAt?: number | null;
   lastPolledAt: number | null;
   /** Consecutive polls that got no usable answer (network error, timeout, 5xx, bad JSON). */
   consecutivePollFailures: number;
@@ -59,6 +64,7 @@ export function unsubmitted(
     status: null,
     acceptedAt: null,
     pollDeadlineAt: null,
+    expectedEndAt: null,
     lastPolledAt: null,
     consecutivePollFailures: 0,
     firstFailedPollAt: null,

@@ -10,6 +10,7 @@ import {
   type TapeInfo,
 } from "./job.ts";
 import { abandonProverJob, nextCleanupAt } from "./prover-cleanup.ts";
+import { pollWaitMs } from "./speed.ts";
 import { failureAction, rebuild } from "./recovery.ts";
 
 /**
@@ -22,6 +23,7 @@ import { failureAction, rebuild } from "./recovery.ts";
 export type LifecycleConfig = Pick<
   Config,
   | "pollIntervalMs"
+  | "pollMinIntervalMs"
   | "pollBudgetMs"
   | "pollTimeoutMs"
   | "stallWindowMs"
@@ -70,7 +72,13 @@ export type PollOutcome =
 export type MessageAction = { ack: true } | { ack: false; retryDelaySeconds: number };
 
 /** What the dispatcher said when a delivered job asked for a prover. */
-export type Admission = { kind: "granted"; proverUrl: string } | { kind: "waiting"; ahead: number };
+export type Admission =
+  /**
+   * Submit now, to `proverUrl`; `msPer1000Frames`: that prover's median speed (null: it has
+   * proved nothing yet), from which the proof's polls are scheduled.
+   */
+  | { kind: "granted"; proverUrl: string; msPer1000Frames?: number | null }
+  | { kind: "waiting"; ahead: number };
 
 export function newJob(
   jobId: string,
@@ -234,6 +242,7 @@ export function onSubmit(
   proverUrl: string,
   now: number,
   cfg: LifecycleConfig,
+  expectedProofMs: number | null = null,
 ): { job: Job; message: MessageAction; line: "busy" | "fault" | null } {
   if (job.status !== "queued") return { job, message: { ack: true }, line: null };
   const attempts = { ...job.attempts, submissions: job.attempts.submissions + 1 };
@@ -252,6 +261,7 @@ export function onSubmit(
             status: "queued",
             acceptedAt: now,
             pollDeadlineAt: now + cfg.pollTimeoutMs,
+            expectedEndAt: expectedProofMs === null ? null : now + expectedProofMs,
             lastPolledAt: null,
             consecutivePollFailures: 0,
             firstFailedPollAt: null,
@@ -552,10 +562,18 @@ export function nextPoll(
   cfg: LifecycleConfig,
 ): { sleepMs: number } | { alarmAt: number } {
   // Clean-ups wait for the next alarm invocation: it runs them before it polls.
-  const at = Math.min(now + cfg.pollIntervalMs, nextDeadline(job));
+  const at = Math.min(now + pollWait(job, now, cfg), nextDeadline(job));
   if (at - alarmStartedAt <= cfg.pollBudgetMs) return { sleepMs: Math.max(0, at - now) };
   return { alarmAt: at };
 }
+
+/**
+ * The pause before a proving job's next status read: adaptive (src/core/speed.ts), closing in on
+ * the end its prover's measured speed predicts, within PROVER_POLL_MIN_INTERVAL_MS and
+ * PROVER_POLL_INTERVAL_MS.
+ */
+export const pollWait = (job: Job, now: number, cfg: LifecycleConfig) =>
+  pollWaitMs(job.prover.expectedEndAt ?? null, job.prover.consecutivePollFailures > 0, now, cfg);
 
 /** The earliest deadline after which `expire` acts (+1: a job at its deadline is inside). */
 function nextDeadline(job: Job): number {
@@ -573,13 +591,25 @@ export type Whereabouts =
   /** Neither in line nor holding a slot: its queue message was lost before any delivery. */
   | "absent";
 
+/** The watchdog of a job that waits in line looks at most this many DISPATCH_WATCHDOG_MS apart. */
+export const WATCHDOG_MAX_SPACING = 16;
+
 /**
  * When the watchdog of a queued job looks for it: `DISPATCH_WATCHDOG_MS` after it last moved
- * (was accepted, delivered, submitted, rebuilt, re-sent) or was last looked for; null otherwise.
+ * (was accepted, delivered, submitted, rebuilt, re-sent). Once it has been found waiting in line
+ * (the dispatcher will send it when a prover is free, and re-sends a grant whose message was
+ * lost: see `holderCheck`), the checks spread out: each waits as long as the job had waited at
+ * the last one (so 1, 2, 4, 8 … intervals after it moved), at most WATCHDOG_MAX_SPACING
+ * intervals apart. A long line thus costs the dispatcher a few calls per job, not one per
+ * interval. Null when the job is not queued.
  */
 export function watchdogAt(job: Job, cfg: LifecycleConfig): number | null {
   if (job.status !== "queued") return null;
-  return Math.max(job.updatedAt, job.watchdogCheckedAt ?? 0) + cfg.dispatchWatchdogMs;
+  const w = cfg.dispatchWatchdogMs;
+  const checked = job.watchdogCheckedAt;
+  if (checked === null || checked < job.updatedAt) return job.updatedAt + w;
+  const waited = checked - job.updatedAt;
+  return checked + Math.min(WATCHDOG_MAX_SPACING * w, Math.max(w, waited));
 }
 
 /**
@@ -619,7 +649,7 @@ export function alarmAt(job: Job, now: number, cfg: LifecycleConfig): number {
   if (isTerminal(job.status))
     return Math.min(cleanup, (job.finishedAt ?? now) + cfg.completedJobRetentionMs);
   if (job.status === "queued") return Math.min(cleanup, nextDeadline(job), watchdogAt(job, cfg)!);
-  return Math.min(cleanup, now + cfg.pollIntervalMs, nextDeadline(job));
+  return Math.min(cleanup, now + pollWait(job, now, cfg), nextDeadline(job));
 }
 
 /**

@@ -14,7 +14,7 @@ export type CleanupConfig = Pick<Config, "pollTimeoutMs">;
 /** What `DELETE /api/jobs/{id}` said. */
 export type CleanupOutcome = "deleted" | "gone" | "active" | "error";
 
-const MAX_BACKOFF_MS = 60_000;
+export const MAX_BACKOFF_MS = 60_000;
 
 export function addCleanup(
   job: Job,

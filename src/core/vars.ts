@@ -170,9 +170,16 @@ export const VARS = {
   PROVER_POLL_INTERVAL_MS: {
     key: "pollIntervalMs",
     group: "timeout",
-    schema: ms(3_000, 10, 600_000),
+    schema: ms(10_000, 10, 600_000),
     meaning:
-      "Pause between two status polls of a proving job; also how often a busy prover is asked again.",
+      "The longest pause between two status polls of a proving job (adaptive polling's ceiling: used while a prover's speed is unknown, early in a proof and after a failed read); also how often a busy prover is asked again.",
+  },
+  PROVER_POLL_MIN_INTERVAL_MS: {
+    key: "pollMinIntervalMs",
+    group: "timeout",
+    schema: ms(250, 10, 600_000),
+    meaning:
+      "The shortest pause between two status polls: near a proof's expected end (from the prover's measured speed) reads close in on it down to this.",
   },
   PROVER_POLL_BUDGET_MS: {
     key: "pollBudgetMs",

@@ -65,6 +65,8 @@ app.get("/api/health", async (c) => {
     config: publicConfig(cfg),
     prover: { url: cfg.proverBaseUrl, ...prover },
     line,
+    // Observed proof times near a timeout (line.timeouts has the figures).
+    warnings: line?.timeouts.warnings ?? [],
   });
 });
 

@@ -13,7 +13,8 @@ import {
   createUndone,
   deadLetter,
   deliver,
-  needsProver,
+  holderCheck,
+  holderResent,
   polled,
   pollsAgain,
   read,
@@ -23,6 +24,7 @@ import {
   whereLocked,
   type Canceller,
   type StoreAttempt,
+  type WatchdogStep,
 } from "../core/job-steps.ts";
 import { expire, type MessageAction } from "../core/lifecycle.ts";
 import { dueCleanups } from "../core/prover-cleanup.ts";
@@ -93,9 +95,19 @@ export class ProofJob extends DurableObject<Env> {
     return step.job;
   }
 
-  /** For the dispatcher: does this job still wait for, or hold, a prover? */
+  /**
+   * The dispatcher's holder check: does this job still wait for, or hold, a prover? A queued
+   * holder that nothing is submitting is sent again (its grant's message was lost).
+   */
   async needsProver(): Promise<boolean> {
-    return needsProver(await this.get());
+    const job = await this.get();
+    const now = Date.now();
+    const check = holderCheck(job, this.#lock(), now);
+    if (check.resend) {
+      const sent = await this.#resend(check.resend);
+      await this.#perform(job!.jobId, holderResent(job!, sent, now, configFrom(this.env)));
+    }
+    return check.needed;
   }
 
   /** Cancels the job if `who` may; ended jobs stay as they are. */
@@ -132,7 +144,15 @@ export class ProofJob extends DurableObject<Env> {
       const tape = new Uint8Array(await object.arrayBuffer());
       const outcome = await new ProverClient(cfg, request.proverUrl).submit(tape, request);
       const now = Date.now();
-      const step = submitted(this.#load(), attempt, request.proverUrl, outcome, now, cfg);
+      const step = submitted(
+        this.#load(),
+        attempt,
+        request.proverUrl,
+        outcome,
+        now,
+        cfg,
+        request.expectedProofMs,
+      );
       await this.#perform(jobId, step.effects);
       return step.message;
     } finally {
@@ -212,13 +232,17 @@ export class ProofJob extends DurableObject<Env> {
     } catch {
       where = "absent"; // the delivery will ask the dispatcher again
     }
-    const found = watchdogFound(job, where, now);
+    return this.#resend(watchdogFound(job, where, now));
+  }
+
+  /** Sends the job through the queue when the watchdog step says so; the job as it then stands. */
+  async #resend(found: WatchdogStep): Promise<Job> {
     if (!found.resend) return found.job;
     try {
-      await sendJob(this.env, job.jobId);
+      await sendJob(this.env, found.job.jobId);
     } catch (e) {
       console.error(
-        JSON.stringify({ event: "watchdog_send_failed", jobId: job.jobId, error: String(e) }),
+        JSON.stringify({ event: "watchdog_send_failed", jobId: found.job.jobId, error: String(e) }),
       );
       return found.resend.ifSendFails;
     }
@@ -291,7 +315,7 @@ export class ProofJob extends DurableObject<Env> {
           break;
         case "release":
           await logged("dispatcher_release_failed", jobId, () =>
-            dispatcherOf(this.env).release(jobId),
+            dispatcherOf(this.env).release(jobId, e.observed),
           );
           break;
         case "requeue":

@@ -12,12 +12,15 @@ import {
   nextHealthCheckAt,
   onAccepted,
   onHealth,
+  onProofTimed,
   onTransportFailure,
   proverState,
   type ProverRecord,
   type ProverState,
 } from "../core/fleet.ts";
+import type { ObservedProof } from "../core/effects.ts";
 import type { Admission } from "../core/lifecycle.ts";
+import { speedOf, timeoutMargins, type Speed, type TimeoutMargins } from "../core/speed.ts";
 import { holderCheckDueAt, lineAlarmAt, moveAlarm, slotCooldownUntil } from "../core/line.ts";
 import { ProverClient } from "../prover/client.ts";
 import { sendJob } from "../queue/send.ts";
@@ -61,6 +64,22 @@ export interface ProverView {
   health: (ProverRecord["health"] & { checkedAt: number | null }) | null;
   circuit: { failures: number; openUntil: number | null; opens: number; lastError: string | null };
   counts: ProverRecord["counts"];
+  /** Its newest succeeded proofs: how many, time per 1,000 frames, proof time. */
+  speed: Speed;
+}
+
+/** What `/api/health` shows of the line and the fleet. */
+export interface LineSummary {
+  waiting: number;
+  slots: DispatcherSnapshot["slots"];
+  provers: Partial<Record<ProverState, number>>;
+  /** Observed proof times across the fleet against the poll timeout and the wall-time cap. */
+  timeouts: TimeoutMargins;
+  /**
+   * Calls to this object since its storage began, by method (jobs', `summary` and its own
+   * alarm; not the admin's), and their total.
+   */
+  calls: Record<string, number>;
 }
 
 export type ProverChange =
@@ -83,6 +102,7 @@ export class ProverDispatcher extends DurableObject<Env> {
       sql.exec(`ALTER TABLE waiting ADD COLUMN avoid_url TEXT`);
     }
     sql.exec(`CREATE TABLE IF NOT EXISTS provers (url TEXT PRIMARY KEY, data TEXT NOT NULL)`);
+    sql.exec(`CREATE TABLE IF NOT EXISTS calls (method TEXT PRIMARY KEY, n INTEGER NOT NULL)`);
     // Before the fleet (storage v2): one `slots` row per prover URL. Carried over, then dropped.
     const old = sql
       .exec<{ n: number }>(`SELECT COUNT(*) AS n FROM sqlite_master WHERE name = 'slots'`)
@@ -108,19 +128,29 @@ export class ProverDispatcher extends DurableObject<Env> {
    * Granted means: submit now, to that prover.
    */
   async admit(jobId: string, arrivedAt: number): Promise<Admission> {
-    const held = this.#heldBy(jobId);
-    if (held) return { kind: "granted", proverUrl: held.url };
-    this.#enqueue(jobId, arrivedAt, null);
-    const granted = await this.#pump(jobId);
-    if (granted) return { kind: "granted", proverUrl: granted };
-    return { kind: "waiting", ahead: this.#ahead(jobId) ?? 0 };
+    this.#count("admit");
+    let held = this.#heldBy(jobId);
+    if (!held) {
+      this.#enqueue(jobId, arrivedAt, null);
+      const granted = await this.#pump(jobId);
+      held = granted ? this.#load(granted) : null;
+    }
+    if (!held) return { kind: "waiting", ahead: this.#ahead(jobId) ?? 0 };
+    const msPer1000Frames = speedOf(held.speed ?? []).msPer1000Frames.median;
+    return { kind: "granted", proverUrl: held.url, msPer1000Frames };
   }
 
-  /** The job no longer needs a prover (it ended, or was cancelled): free its prover or place. */
-  async release(jobId: string): Promise<void> {
+  /**
+   * The job no longer needs a prover (it ended, or was cancelled): free its prover or place.
+   * `observed`: its proof succeeded, timed by the prover: a sample of that prover's speed.
+   */
+  async release(jobId: string, observed?: ObservedProof): Promise<void> {
+    this.#count("release");
     this.ctx.storage.sql.exec(`DELETE FROM waiting WHERE job_id = ?`, jobId);
     const held = this.#heldBy(jobId);
     if (held) this.#save(free(held));
+    const timed = observed && this.#load(observed.url);
+    if (timed) this.#save(onProofTimed(timed, observed.frames, observed.elapsedMs, Date.now()));
     await this.#pump();
   }
 
@@ -129,6 +159,7 @@ export class ProverDispatcher extends DurableObject<Env> {
    * for another prover than `avoidUrl` (the one that lost or spoiled its proof).
    */
   async requeue(jobId: string, arrivedAt: number, avoidUrl: string | null = null): Promise<void> {
+    this.#count("requeue");
     await this.#backInLine(jobId, arrivedAt, (held) => free(held), avoidUrl);
   }
 
@@ -138,6 +169,7 @@ export class ProverDispatcher extends DurableObject<Env> {
    * prover is offered again after a poll interval.
    */
   async busy(jobId: string, arrivedAt: number): Promise<void> {
+    this.#count("busy");
     const cfg = configFrom(this.env);
     await this.#backInLine(jobId, arrivedAt, (held) => {
       const cooled = free(held, slotCooldownUntil(Date.now(), cfg));
@@ -152,6 +184,7 @@ export class ProverDispatcher extends DurableObject<Env> {
    * for another prover if one is available.
    */
   async submitFailed(jobId: string, arrivedAt: number, error: string): Promise<void> {
+    this.#count("submitFailed");
     const cfg = configFrom(this.env);
     const now = Date.now();
     await this.#backInLine(jobId, arrivedAt, (held) =>
@@ -177,6 +210,7 @@ export class ProverDispatcher extends DurableObject<Env> {
 
   /** The prover accepted the job's submission: it works, its run of failures is over. */
   async accepted(jobId: string): Promise<void> {
+    this.#count("accepted");
     const held = this.#heldBy(jobId);
     if (held && held.failures > 0) this.#save(onAccepted(held));
   }
@@ -186,6 +220,7 @@ export class ProverDispatcher extends DurableObject<Env> {
    * (a run only that job can see: it is the only one polling that prover): its circuit opens.
    */
   async pollFailed(url: string, error: string): Promise<void> {
+    this.#count("pollFailed");
     const cfg = configFrom(this.env);
     const p = this.#load(url);
     if (!p) return;
@@ -203,21 +238,20 @@ export class ProverDispatcher extends DurableObject<Env> {
 
   /** For a job's watchdog: is it in line, holding a prover, or unknown here? */
   async whereIs(jobId: string): Promise<"waiting" | "holding" | "absent"> {
+    this.#count("whereIs");
     if (this.#heldBy(jobId)) return "holding";
     return this.#ahead(jobId) === null ? "absent" : "waiting";
   }
 
   /** How many jobs are ahead of this one (0: next), or null when it is not waiting. */
   async position(jobId: string): Promise<number | null> {
+    this.#count("position");
     return this.#ahead(jobId);
   }
 
   /** For `/api/health`: the line, who holds each prover, and how many provers are in each state. */
-  async summary(): Promise<{
-    waiting: number;
-    slots: DispatcherSnapshot["slots"];
-    provers: Partial<Record<ProverState, number>>;
-  }> {
+  async summary(): Promise<LineSummary> {
+    this.#count("summary");
     const cfg = configFrom(this.env);
     this.#sync(cfg);
     const provers = this.#all();
@@ -225,6 +259,11 @@ export class ProverDispatcher extends DurableObject<Env> {
       waiting: this.#waitingCount(),
       slots: provers.map(slotOf),
       provers: fleetSummary(provers, Date.now(), cfg),
+      timeouts: timeoutMargins(
+        provers.flatMap((p) => p.speed ?? []),
+        cfg,
+      ),
+      calls: this.#calls(),
     };
   }
 
@@ -285,6 +324,7 @@ export class ProverDispatcher extends DurableObject<Env> {
    * line), and reads the health of provers that are out, to bring them back.
    */
   override async alarm(): Promise<void> {
+    this.#count("alarm");
     const cfg = configFrom(this.env);
     const due = holderCheckDueAt(Date.now(), cfg);
     for (const p of this.#all().filter((x) => x.holder && (x.checkedAt ?? 0) <= due)) {
@@ -430,7 +470,25 @@ export class ProverDispatcher extends DurableObject<Env> {
         lastError: p.lastError,
       },
       counts: p.counts,
+      speed: speedOf(p.speed ?? []),
     };
+  }
+
+  /** One more call of `method` (what the bench counts per job). */
+  #count(method: string): void {
+    this.ctx.storage.sql.exec(
+      `INSERT INTO calls (method, n) VALUES (?, 1) ON CONFLICT (method) DO UPDATE SET n = n + 1`,
+      method,
+    );
+  }
+
+  #calls(): Record<string, number> {
+    const rows = this.ctx.storage.sql
+      .exec<{ method: string; n: number }>(`SELECT method, n FROM calls ORDER BY method`)
+      .toArray();
+    const out: Record<string, number> = Object.fromEntries(rows.map((r) => [r.method, r.n]));
+    out.total = rows.reduce((sum, r) => sum + r.n, 0);
+    return out;
   }
 
   #waitingCount(): number {

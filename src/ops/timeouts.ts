@@ -11,6 +11,7 @@ import { ConfigError, ORDER_RULES, holds, parseConfig, ruleMessage } from "../co
 import { worstCaseRetrySchedule } from "../core/retries.ts";
 import { CONFIG_VARS, VAR_MEANINGS, VAR_SCHEMAS, type VarName } from "../core/vars.ts";
 import { isDeadLetterQueue } from "../queue/message.ts";
+import { liveMain } from "./timeouts-live.ts";
 import {
   parseVarFlag,
   readWranglerConfig,
@@ -230,7 +231,9 @@ export function format(report: Report, source: string): string {
   return out.join("\n");
 }
 
-const USAGE = "usage: npm run timeouts -- [--config wrangler.jsonc] [--var NAME:VALUE]...";
+const USAGE =
+  "usage: npm run timeouts -- [--config wrangler.jsonc] [--var NAME:VALUE]...\n" +
+  "       npm run timeouts -- --live <gateway URL> [--token ADMIN_TOKEN]";
 
 /** Runs the audit for argv; returns the exit code (0 ok, 1 problems, 2 usage). */
 export function main(
@@ -281,5 +284,20 @@ export function main(
   return report.problems.length ? 1 : 0;
 }
 
+/** `--live URL [--token T]`: the running gateway's observed margins (src/ops/timeouts-live.ts). */
+async function cli(argv: string[]): Promise<number> {
+  const at = argv.indexOf("--live");
+  if (at === -1) return main(argv);
+  const rest = argv.filter((_, i) => i !== at && i !== at + 1);
+  const t = rest.indexOf("--token");
+  const token = t === -1 ? process.env.ADMIN_TOKEN : rest[t + 1];
+  const unknown = rest.filter((_, i) => i !== t && i !== t + 1);
+  if (!argv[at + 1] || (t !== -1 && !token) || unknown.length) {
+    console.error(USAGE);
+    return 2;
+  }
+  return liveMain(argv[at + 1]!, token);
+}
+
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href)
-  process.exit(main(process.argv.slice(2)));
+  process.exit(await cli(process.argv.slice(2)));

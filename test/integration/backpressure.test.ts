@@ -101,7 +101,7 @@ describe("back-pressure: a busy prover is not a failure", () => {
     const { body } = await postTape(uniqueTape());
     const jobId = body.job.jobId;
     // Bring its wall-time cap close, then let it wait past it.
-    const waitMs = cfg.pollIntervalMs * (queueMaxRetries + 5);
+    const waitMs = cfg.pollIntervalMs * (queueMaxRetries + 10);
     await runInDurableObject(stubOf(jobId), async (_i, state) => {
       const j = state.storage.kv.get<Job>("job")!;
       state.storage.kv.put("job", { ...j, wallDeadlineAt: Date.now() + waitMs });

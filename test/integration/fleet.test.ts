@@ -1,5 +1,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
+import { expectedFromSpeed } from "../../src/core/speed.ts";
 import {
+  call,
   callWith,
   cfg,
   dispatcher,
@@ -129,6 +131,52 @@ describe("a fleet of provers", () => {
     const { body } = await postTape(uniqueTape());
     expect((await waitForJob(body.job.jobId, ended, 10_000)).status).toBe("succeeded");
     expect((await byUrl(prover.base)).health).toMatchObject({ accelerator: "cpu" });
+  });
+});
+
+describe("what the fleet learns from its proofs", () => {
+  it("times each prover from its proofs, schedules the next proof's polls from that, and reports the margins", async () => {
+    const tape = uniqueTape(1500);
+    const first = await waitForJob((await postTape(tape)).body.job.jobId, ended, 10_000);
+    expect(first.status).toBe("succeeded");
+    expect(first.prover.expectedEndAt).toBeNull(); // nothing was known of the prover yet
+    const elapsed = first.result!.proverElapsedMs!;
+    const perK = Math.round((elapsed * 1000) / 1500);
+    const seen = await admin("/provers");
+    const mine = seen.body.provers.find((p: { url: string }) => p.url === prover.base);
+    expect(mine.speed).toEqual({
+      proofs: 1,
+      msPer1000Frames: { median: perK, p95: perK },
+      proofMs: { median: elapsed, p95: elapsed, max: elapsed },
+    });
+    // The next proof on it is expected to take its median speed × the tape's frames.
+    const second = (await postTape(uniqueTape(3000))).body.job.jobId;
+    const proving = await waitForJob(second, (j) => j.status === "proving" || ended(j));
+    expect(proving.prover.expectedEndAt).toBe(
+      proving.prover.acceptedAt! + expectedFromSpeed(perK, 3000)!,
+    );
+    expect((await waitForJob(second, ended, 10_000)).status).toBe("succeeded");
+    const health = await call("/api/health");
+    expect(health.body.line.timeouts).toMatchObject({ proofs: 2, warnings: [] });
+    expect(health.body.warnings).toEqual([]);
+    // Every call to the dispatcher is counted (the bench divides them by jobs).
+    expect(health.body.line.calls.admit).toBeGreaterThanOrEqual(2);
+    expect(health.body.line.calls.release).toBeGreaterThanOrEqual(2);
+    expect(health.body.line.calls.total).toBeGreaterThan(health.body.line.calls.admit);
+  });
+
+  it("warns on /api/health once observed proof times pass 80 % of PROVER_POLL_TIMEOUT_MS", async () => {
+    const limit = cfg.pollTimeoutMs;
+    await dispatcher().release("none", { url: prover.base, frames: 1000, elapsedMs: 0.8 * limit });
+    expect((await call("/api/health")).body.warnings).toEqual([]);
+    await dispatcher().release("none", {
+      url: prover.base,
+      frames: 1000,
+      elapsedMs: 0.8 * limit + 1,
+    });
+    const health = await call("/api/health");
+    expect(health.body.warnings.join(" ")).toContain("PROVER_POLL_TIMEOUT_MS");
+    expect(health.body.line.timeouts.proofMs.max).toBe(0.8 * limit + 1);
   });
 });
 

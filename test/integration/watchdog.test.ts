@@ -65,7 +65,7 @@ describe("the dispatch watchdog", () => {
     expect(done.attempts).toMatchObject({ redispatches: 1, submissions: 1 });
   });
 
-  it("does not re-send a job that waits in the dispatcher's line; it looks again one interval later", async () => {
+  it("does not re-send a job that waits in the dispatcher's line; it looks again after as long as the job has waited", async () => {
     const holder = await staleQueued(0);
     expect(await dispatcher().admit(holder.jobId, holder.job.attemptStartedAt)).toMatchObject({
       kind: "granted",
@@ -80,8 +80,30 @@ describe("the dispatch watchdog", () => {
     const job = (await storedJob(waiting.jobId))!;
     expect(job).toMatchObject({ status: "queued", attempts: { redispatches: 0, deliveries: 0 } });
     expect(job.watchdogCheckedAt).toBeGreaterThanOrEqual(before);
-    expect(await storedAlarm(waiting.jobId)).toBe(job.watchdogCheckedAt! + W);
+    // It had waited just over one interval, so the next look is that long after this one.
+    const waited = job.watchdogCheckedAt! - job.updatedAt;
+    expect(waited).toBeGreaterThan(W);
+    expect(await storedAlarm(waiting.jobId)).toBe(job.watchdogCheckedAt! + waited);
     expect(await dispatcher().whereIs(waiting.jobId)).toBe("waiting");
+  });
+
+  it("the dispatcher's holder check re-sends a job whose grant never arrived (not only its own, spread-out watchdog)", async () => {
+    // Granted a prover, but the grant's queue message is lost: the job stays queued.
+    const granted = await staleQueued(0);
+    expect(await dispatcher().admit(granted.jobId, granted.job.attemptStartedAt)).toMatchObject({
+      kind: "granted",
+    });
+    // Its holder check comes a poll budget after the grant.
+    const checks = async () =>
+      runInDurableObject(dispatcher(), async (instance) => {
+        await instance.alarm();
+      });
+    await checks();
+    expect((await storedJob(granted.jobId))!.attempts.redispatches).toBe(0); // not yet due
+    await new Promise((r) => setTimeout(r, cfg.pollBudgetMs + 50));
+    await checks();
+    const done = await waitForJob(granted.jobId, (j) => j.status === "succeeded");
+    expect(done.attempts).toMatchObject({ redispatches: 1, submissions: 1 });
   });
 
   it("re-sends a job that was granted a prover but whose grant message never arrived; it keeps its slot", async () => {

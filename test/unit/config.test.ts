@@ -29,7 +29,8 @@ describe("config", () => {
     expect(fromFile).toEqual(defaults);
     expect(defaults).toMatchObject({
       requestTimeoutMs: 30_000,
-      pollIntervalMs: 3_000,
+      pollIntervalMs: 10_000,
+      pollMinIntervalMs: 250,
       pollBudgetMs: 45_000,
       pollTimeoutMs: 660_000,
       stallWindowMs: 90_000,
@@ -50,6 +51,7 @@ describe("config", () => {
       ...base,
       PROVER_REQUEST_TIMEOUT_MS: "200",
       PROVER_POLL_INTERVAL_MS: "100",
+      PROVER_POLL_MIN_INTERVAL_MS: "10",
       PROVER_POLL_BUDGET_MS: "300",
       PROVER_STALL_WINDOW_MS: "500",
       PROVER_POLL_TIMEOUT_MS: "2000",
@@ -74,6 +76,12 @@ describe("config", () => {
 
   // Each invariant just inside (accepted) and just outside (refused, naming the var).
   const cases: [string, Record<string, string>, Record<string, string>, string][] = [
+    [
+      "poll floor ≤ poll ceiling",
+      { PROVER_POLL_INTERVAL_MS: "1000", PROVER_POLL_MIN_INTERVAL_MS: "1000" },
+      { PROVER_POLL_INTERVAL_MS: "1000", PROVER_POLL_MIN_INTERVAL_MS: "1001" },
+      "PROVER_POLL_MIN_INTERVAL_MS",
+    ],
     [
       "budget ≥ interval",
       {
@@ -222,8 +230,8 @@ describe("config", () => {
     ],
     [
       "numbers are whole",
-      { PROVER_POLL_INTERVAL_MS: "100" },
-      { PROVER_POLL_INTERVAL_MS: "100.5" },
+      { PROVER_POLL_INTERVAL_MS: "1000" },
+      { PROVER_POLL_INTERVAL_MS: "1000.5" },
       "PROVER_POLL_INTERVAL_MS",
     ],
     [
@@ -244,7 +252,7 @@ describe("config", () => {
     expect(
       parseConfig({ ...base, PROVER_POLL_INTERVAL_MS: "", PROVER_EXPECTED_IMAGE_ID: "" }),
     ).toMatchObject({
-      pollIntervalMs: 3000,
+      pollIntervalMs: 10_000,
       proverExpectedImageId: undefined,
     });
   });

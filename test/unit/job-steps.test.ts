@@ -11,6 +11,8 @@ import {
   create,
   createUndone,
   deliver,
+  holderCheck,
+  holderResent,
   polled,
   read,
   resultDocument,
@@ -136,11 +138,31 @@ describe.each(CONFIGS)("the job steps (%s)", (_name, cfg) => {
         kind: "submit",
         request: {
           proverUrl: URL_A,
+          expectedProofMs: null,
           receiptKind: cfg.receiptKind,
           segmentLimitPo2: cfg.segmentLimitPo2,
           verifyMode: cfg.verifyMode,
         },
       });
+    });
+
+    it("the prover's measured speed gives the submission its expected proof time", () => {
+      const grant = { kind: "granted", proverUrl: URL_A, msPer1000Frames: 4000 } as const;
+      const step = admitted(k.queued(), 1, grant, null, T0 + 5, cfg);
+      const request = (step.next as Extract<typeof step.next, { kind: "submit" }>).request;
+      // 4 s per 1,000 frames, for this tape's frames
+      const frames = k.queued().tape.frameCount;
+      expect(request.expectedProofMs).toBe(Math.round((4000 * Math.max(frames, 100)) / 1000));
+      const accepted = submitted(
+        k.queued(),
+        1,
+        URL_A,
+        { kind: "accepted", proverJobId: "p1" },
+        T0 + 9,
+        cfg,
+        request.expectedProofMs,
+      );
+      expect(accepted.job!.prover.expectedEndAt).toBe(T0 + 9 + request.expectedProofMs!);
     });
 
     it("outlives the submit request: a delivery while the request may still be running waits", () => {
@@ -400,6 +422,49 @@ describe.each(CONFIGS)("the job steps (%s)", (_name, cfg) => {
         expect(step.job.status).toBe("proving");
         expect(step.job.prover.lastError?.code).toBe("result_store_failed");
         expect(step.effects[0]).toMatchObject({ kind: "log", level: "error" });
+      }
+    });
+  });
+
+  it("a succeeded proof tells the dispatcher its prover's timing as it releases the prover", () => {
+    const job = polled(k.proving(), proof(), T0 + 20, T0 + 20, cfg).job!;
+    const doc = resultDocument(job, proof(), T0 + 20);
+    const done = storeTried(job, doc, { kind: "written" }, T0 + 21, cfg).job;
+    expect(alarmEnds(job, done, T0 + 21, cfg)).toContainEqual({
+      kind: "release",
+      observed: { url: URL_A, frames: tape.frameCount, elapsedMs: proof().elapsedMs },
+    });
+    // Any other end frees the prover without a timing.
+    const cancelled = cancelStep(job, { admin: true }, T0 + 21, cfg);
+    expect(cancelled.effects).toContainEqual({ kind: "release" });
+  });
+
+  describe("the dispatcher's holder check", () => {
+    it("an ended job (or none) no longer needs its prover", () => {
+      expect(holderCheck(null, null, T0)).toEqual({ needed: false, resend: null });
+      const ended = cancel(k.proving(), T0 + 20, cfg);
+      expect(holderCheck(ended, null, T0 + 21)).toEqual({ needed: false, resend: null });
+    });
+    it("a proving job, or a queued one being submitted (lock held), needs it and is left alone", () => {
+      expect(holderCheck(k.proving(), null, T0 + 20)).toEqual({ needed: true, resend: null });
+      const lockedUntil = T0 + 100;
+      expect(holderCheck(k.queued(), lockedUntil, lockedUntil - 1)).toEqual({
+        needed: true,
+        resend: null,
+      });
+    });
+    it("a queued holder nothing submits (its grant's message was lost) is sent again, counted", () => {
+      const lockedUntil = T0 + 100;
+      for (const lock of [null, lockedUntil]) {
+        const check = holderCheck(k.queued(), lock, lockedUntil);
+        expect(check.needed).toBe(true);
+        expect(check.resend?.resend?.line).toMatchObject({
+          event: "watchdog_redispatch",
+          where: "holding",
+        });
+        expect(check.resend?.job.attempts.redispatches).toBe(1);
+        const effects = holderResent(k.queued(), check.resend!.job, lockedUntil, cfg);
+        expect(kinds(effects)).toContain("save");
       }
     });
   });

@@ -21,6 +21,7 @@ import {
   onWatchdog,
   shouldSubmit,
   watchdogAt,
+  WATCHDOG_MAX_SPACING,
   type PollOutcome,
   type SubmitOutcome,
 } from "../../src/core/lifecycle.ts";
@@ -156,6 +157,8 @@ describe.each(CONFIGS)("submitting (%s)", (_name, cfg) => {
       status: "queued",
       acceptedAt: now,
       pollDeadlineAt: now + cfg.pollTimeoutMs,
+      // No speed measured for that prover yet: polls keep the ceiling.
+      expectedEndAt: null,
       lastPolledAt: null,
       consecutivePollFailures: 0,
       firstFailedPollAt: null,
@@ -935,6 +938,30 @@ describe.each(CONFIGS)("the dispatch watchdog (%s)", (_name, cfg) => {
       expect(r.job).toEqual({ ...q, watchdogCheckedAt: T0 + W });
       expect(watchdogAt(r.job, cfg)).toBe(T0 + 2 * W);
     }
+  });
+  it("spreads its checks while the job waits in line: 1, 2, 4, 8 … intervals after it moved, at most WATCHDOG_MAX_SPACING apart", () => {
+    let q = k.queued(); // moved at T0
+    const seen: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const at = watchdogAt(q, cfg)!;
+      seen.push((at - T0) / W);
+      q = onWatchdog(q, "waiting", at).job;
+    }
+    expect(seen).toEqual([1, 2, 4, 8, 16, 32, 48, 64]);
+    expect(WATCHDOG_MAX_SPACING).toBe(16);
+    // Just inside the spacing cap and just past it, measured from the last look.
+    const last = q.watchdogCheckedAt!;
+    expect(watchdogAt(q, cfg)! - last).toBe(WATCHDOG_MAX_SPACING * W);
+    const young = { ...q, watchdogCheckedAt: T0 + (WATCHDOG_MAX_SPACING - 1) * W };
+    expect(watchdogAt(young, cfg)! - young.watchdogCheckedAt).toBe((WATCHDOG_MAX_SPACING - 1) * W);
+  });
+  it("a job that moves starts the spacing again from one interval", () => {
+    const q = onWatchdog(onWatchdog(k.queued(), "waiting", T0 + W).job, "waiting", T0 + 2 * W).job;
+    expect(watchdogAt(q, cfg)).toBe(T0 + 4 * W);
+    const moved = { ...q, updatedAt: T0 + 3 * W };
+    expect(watchdogAt(moved, cfg)).toBe(T0 + 4 * W);
+    const lookedJustBefore = { ...q, updatedAt: T0 + 2 * W + 1 };
+    expect(watchdogAt(lookedJustBefore, cfg)).toBe(T0 + 3 * W + 1);
   });
   it("does nothing to a job that is no longer queued", () => {
     for (const j of [k.proving(), cancel(k.queued(), T0 + 1, cfg)])
