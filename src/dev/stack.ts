@@ -352,7 +352,8 @@ export async function startLocalRun(opts: {
   };
 }
 
-function freePort(): Promise<number> {
+/** A TCP port nothing listens on now (127.0.0.1). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const s = createServer();
     s.listen(0, "127.0.0.1", () => {

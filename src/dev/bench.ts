@@ -1,0 +1,346 @@
+/**
+ * `npm run bench`: figures for the prover fleet, never a pass/fail on speed. For each fleet size
+ * in `--provers` (default 1, then 3), one after the other, it starts a fresh local stack (that
+ * many dev provers and `wrangler dev` on a throw-away --persist-to), posts the same backlog of N
+ * distinct tapes at once (each from its own CF-Connecting-IP, so the 30 POSTs/minute limit never
+ * bites), follows every job to its end through the public API and prints one row per fleet size:
+ *
+ * - proofs/min: succeeded jobs per minute of the span from the first POST to the last job's end;
+ * - util: the fraction of that span each GPU spent proving (dev prover timeline, started → ended);
+ * - idle gap: how long a GPU sat idle between its proof ending and its next acceptance while a job
+ *   waited for a prover, median, p95 and max (nearest rank) of every prover's gaps pooled;
+ * - status calls/job: the provers' `GET /api/jobs/{id}` polls per job;
+ * - dispatcher calls/job: calls to the dispatcher Durable Object per job, from `line.calls` of
+ *   `GET /api/health` read before the first POST and after the last end, less the calls the
+ *   bench's own reads cause (`summary` for each health read, `position` for each GET of a job in
+ *   line); "n/a" when the gateway does not count them;
+ * - jobs succeeded/failed, proofs by each prover, and the span (wall).
+ *
+ *   npm run bench [-- --jobs 24] [--proof-ms 3000] [--provers 1,3] [--var NAME:VALUE ...] [--json]
+ *
+ * The gateway runs with wrangler.jsonc's vars (production's poll timings) and `--var` on top;
+ * only MAX_JOB_WALL_TIME_MS grows when a big backlog on one prover would outlast it. The Worker is
+ * bundled once at the start, so every fleet size runs the same code and edits to the working tree
+ * during the run change nothing. `--json` also prints one JSON object per fleet size. Exit 1 when
+ * a run could not be measured (the stack did not start, a job never ended), 2 on bad arguments.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { isTerminal, type Job } from "../core/job.ts";
+import { buildTape } from "../core/tape.ts";
+import { audit } from "../ops/timeouts.ts";
+import { parseVarFlag, readWranglerConfig } from "../ops/wrangler-config.ts";
+import {
+  dispatcherCalls,
+  gapFigures,
+  perMinute,
+  READ_METHODS,
+  table,
+  utilization,
+  waitingGaps,
+  type BacklogJob,
+  type DispatcherCalls,
+  type GapFigures,
+} from "./bench-figures.ts";
+import { freePort, snapshotWorker, startStack, type Stack } from "./stack.ts";
+
+const USAGE =
+  "usage: npm run bench [-- --jobs 24] [--proof-ms 3000] [--provers 1,3] [--var NAME:VALUE ...] [--json]";
+function usage(message: string): never {
+  console.log(`${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+function options() {
+  try {
+    return parseArgs({
+      options: {
+        jobs: { type: "string", default: "24" },
+        "proof-ms": { type: "string", default: "3000" },
+        provers: { type: "string", default: "1,3" },
+        var: { type: "string", multiple: true, default: [] },
+        json: { type: "boolean", default: false },
+      },
+    }).values;
+  } catch (e) {
+    return usage(e instanceof Error ? e.message : String(e));
+  }
+}
+const values = options();
+const positive = (name: string, v: string) => {
+  const n = Number(v);
+  if (v.trim() === "" || !Number.isInteger(n) || n <= 0)
+    usage(`--${name} wants a positive whole number, got "${v}"`);
+  return n;
+};
+const n = positive("jobs", values.jobs);
+const proofMs = positive("proof-ms", values["proof-ms"]);
+const fleets = values.provers.split(",").map((p) => positive("provers", p.trim()));
+
+const wrangler = readWranglerConfig(
+  fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url)),
+);
+const overrides: Record<string, string> = {};
+try {
+  for (const flag of values.var) {
+    const [name, value] = parseVarFlag(flag);
+    overrides[name] = value;
+  }
+} catch (e) {
+  usage(e instanceof Error ? e.message : String(e));
+}
+/** A var as the gateway will see it: the last --var, else wrangler.jsonc, else the default. */
+const effective = (name: string, fallback: number) =>
+  Number(overrides[name] ?? wrangler.vars?.[name] ?? fallback);
+const interval = effective("PROVER_POLL_INTERVAL_MS", 10_000);
+/** Adaptive polling's floor, when the config names one. */
+const minInterval =
+  overrides.PROVER_POLL_MIN_INTERVAL_MS ?? wrangler.vars?.PROVER_POLL_MIN_INTERVAL_MS;
+// The last job of a one-prover backlog waits for every proof before it: keep it under the cap.
+const wallCap = 60_000 + n * (proofMs + 2 * interval);
+if (overrides.MAX_JOB_WALL_TIME_MS === undefined && wallCap > effective("MAX_JOB_WALL_TIME_MS", 0))
+  overrides.MAX_JOB_WALL_TIME_MS = String(wallCap);
+const problems = audit(wrangler, overrides).problems;
+if (problems.length)
+  usage(`these vars do not nest:\n${problems.map((p) => `  ${p.message}`).join("\n")}`);
+const vars = Object.entries(overrides).map(([k, v]) => `${k}:${v}`);
+
+/** N distinct valid tapes (as `npm run burst` makes them): the same backlog for every fleet. */
+const tapes = Array.from({ length: n }, (_, i) => {
+  const seed = (0x5eed0000 + i * 7919) >>> 0;
+  const inputs = new Uint8Array(300 + (i % 7) * 10).map((_, f) => (f * 3 + i) & 0x0f);
+  return buildTape({ seed, inputs, finalScore: 100 + i, finalRngState: (seed ^ 0x1234abcd) >>> 0 });
+});
+/** A client address of its own for tape `i` (TEST-NET-3 and beyond: 203.0.113.0, …). */
+const clientIp = (i: number) => `203.0.${113 + (i >> 8)}.${i & 0xff}`;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const s = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+const pct = (f: number | null) => (f === null ? "—" : `${Math.round(f * 100)}%`);
+const num = (v: number | null, digits = 1) => (v === null ? "n/a" : v.toFixed(digits));
+
+/** What one fleet size measured. */
+interface Figures {
+  provers: number;
+  jobs: number;
+  succeeded: number;
+  failed: number;
+  /** Jobs not ended when the run gave up on them. */
+  notEnded: number;
+  /** First POST → last job's end. */
+  wallMs: number;
+  proofsPerMinute: number | null;
+  /** Per prover, in start order (the first is PROVER_BASE_URL). */
+  utilization: (number | null)[];
+  proofs: number[];
+  idleGap: GapFigures;
+  /** Each prover's gaps that `idleGap` pools, in acceptance order (for --json). */
+  idleGaps: number[][];
+  statusCallsPerJob: number;
+  /** Null when /api/health has no `line.calls`. */
+  dispatcher: (DispatcherCalls & { perJob: number }) | null;
+}
+
+let running: Stack | undefined;
+const work = mkdtempSync(join(tmpdir(), "gateway-bench-"));
+let cleaning: Promise<void> | undefined;
+const cleanUp = () =>
+  (cleaning ??= (async () => {
+    await running?.stop().catch(() => {});
+    rmSync(work, { recursive: true, force: true });
+  })());
+for (const [signal, code] of [
+  ["SIGINT", 130],
+  ["SIGTERM", 143],
+] as const)
+  process.on(signal, () => void cleanUp().then(() => process.exit(code)));
+
+async function health(base: string): Promise<unknown> {
+  const res = await fetch(`${base}/api/health`);
+  return res.json();
+}
+
+/** One fleet size on its own fresh stack; stops it before returning. */
+async function bench(provers: number, config: string): Promise<Figures> {
+  const port = await freePort();
+  let output = "";
+  const stack = await startStack({
+    prover: { port: 0, proofMs },
+    provers,
+    wranglerArgs: [
+      "-c",
+      config,
+      "--port",
+      String(port),
+      "--ip",
+      "127.0.0.1",
+      "--persist-to",
+      mkdtempSync(join(work, `state-${provers}-`)),
+      ...vars.flatMap((v) => ["--var", v]),
+    ],
+    onOutput: (text) => void (output = (output + text).slice(-20_000)),
+  });
+  running = stack;
+  try {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      stack.ready,
+      new Promise((_, reject) => {
+        timer = setTimeout(() => reject(new Error("wrangler dev did not start in 60 s")), 60_000);
+      }),
+    ])
+      .catch((e: unknown) => {
+        throw new Error(`${e instanceof Error ? e.message : String(e)}:\n${output}`);
+      })
+      .finally(() => clearTimeout(timer));
+    const base = `http://127.0.0.1:${port}`;
+    const before = await health(base);
+
+    const t0 = Date.now();
+    const posted = await Promise.all(
+      tapes.map(async (bytes, i) => {
+        const res = await fetch(`${base}/api/proofs/jobs`, {
+          method: "POST",
+          body: Buffer.from(bytes),
+          headers: { "content-type": "application/octet-stream", "cf-connecting-ip": clientIp(i) },
+        });
+        const body = await res.json();
+        if (res.status !== 202) throw new Error(`tape ${i}: ${res.status} ${JSON.stringify(body)}`);
+        return { job: body.job as Job, postedAt: Date.now(), ended: false };
+      }),
+    );
+
+    const deadline = t0 + n * (proofMs + 2 * interval) + 120_000;
+    while (posted.some((p) => !p.ended) && Date.now() < deadline) {
+      if (stack.gateway.exitCode !== null || stack.gateway.signalCode !== null)
+        throw new Error(`wrangler dev exited during the run:\n${output}`);
+      await Promise.all(
+        posted
+          .filter((p) => !p.ended)
+          .map(async (p) => {
+            try {
+              const res = await fetch(`${base}/api/proofs/jobs/${p.job.jobId}`);
+              if (res.status !== 200) return;
+              p.job = ((await res.json()) as { job: Job }).job;
+              p.ended = isTerminal(p.job.status);
+            } catch {
+              // read again next round
+            }
+          }),
+      );
+      await sleep(1_000);
+    }
+    const after = await health(base);
+
+    const gpus = [stack.prover, ...stack.fleet];
+    const stats = gpus.map((g) => g.stats());
+    const ends = posted.map((p) => p.job.finishedAt).filter((t): t is number => t !== null);
+    const lastEnd = ends.length ? Math.max(...ends) : Date.now();
+    const jobs: BacklogJob[] = posted.map((p) => ({
+      postedAt: p.postedAt,
+      acceptedAt: p.job.prover.acceptedAt,
+      endedAt: p.job.finishedAt,
+    }));
+    const succeeded = posted.filter((p) => p.job.status === "succeeded").length;
+    const calls = dispatcherCalls(before, after);
+    return {
+      provers,
+      jobs: n,
+      succeeded,
+      failed: posted.filter((p) => p.job.status === "failed").length,
+      notEnded: posted.filter((p) => !p.ended).length,
+      wallMs: lastEnd - t0,
+      proofsPerMinute: perMinute(succeeded, lastEnd - t0),
+      utilization: stats.map((st) => utilization(st.timeline, t0, lastEnd)),
+      proofs: stats.map((st) => st.timeline.filter((e) => e.outcome === "succeeded").length),
+      idleGap: gapFigures(
+        waitingGaps(
+          stats.map((st) => st.timeline),
+          jobs,
+        ),
+      ),
+      idleGaps: stats.map((st) => waitingGaps([st.timeline], jobs)),
+      statusCallsPerJob: stats.reduce((sum, st) => sum + st.polls, 0) / n,
+      dispatcher: calls && { ...calls, perJob: calls.work / n },
+    };
+  } finally {
+    running = undefined;
+    await stack.stop();
+  }
+}
+
+
+let code = 0;
+const results: Figures[] = [];
+try {
+  const config = await snapshotWorker(join(work, "worker"));
+  for (const provers of fleets) {
+    try {
+      const f = await bench(provers, config);
+      results.push(f);
+      console.log(
+        `provers ${provers}: ${f.succeeded}/${n} succeeded, ${f.failed} failed${f.notEnded ? `, ${f.notEnded} NOT ENDED` : ""}, ${s(f.wallMs)}`,
+      );
+      if (f.notEnded) code = 1;
+    } catch (e) {
+      console.log(`provers ${provers}: FAILED ${e instanceof Error ? e.message : String(e)}`);
+      code = 1;
+    }
+  }
+} catch (e) {
+  console.log(`bench: ${e instanceof Error ? e.message : String(e)}`);
+  code = 1;
+}
+
+const gap = (g: GapFigures) =>
+  g.median === null ? "—" : `${g.median}/${g.p95}/${g.max} ms (${g.count})`;
+console.log(
+  [
+    "",
+    `bench: ${n} jobs, proof ${proofMs} ms, PROVER_POLL_INTERVAL_MS ${interval}${minInterval === undefined ? "" : `, PROVER_POLL_MIN_INTERVAL_MS ${minInterval}`}${vars.length ? ` (--var ${vars.join(" ")})` : ""}`,
+    ...table([
+      [
+        "provers",
+        "proofs/min",
+        "util (each)",
+        "idle gap med/p95/max (n)",
+        "status calls/job",
+        "dispatcher calls/job",
+        "ok/failed",
+        "proofs (each)",
+        "wall",
+      ],
+      ...results.map((f) => [
+        String(f.provers),
+        num(f.proofsPerMinute),
+        f.utilization.map(pct).join(" "),
+        gap(f.idleGap),
+        num(f.statusCallsPerJob),
+        f.dispatcher ? num(f.dispatcher.perJob) : "n/a",
+        `${f.succeeded}/${f.failed}`,
+        f.proofs.join(" "),
+        s(f.wallMs),
+      ]),
+    ]),
+    ...results
+      .filter((f) => f.dispatcher)
+      .map(
+        (f) =>
+          `dispatcher calls by method, ${f.provers} prover(s), ${n} jobs: ${Object.entries(
+            f.dispatcher!.byMethod,
+          )
+            .sort(([a], [b]) => (a < b ? -1 : 1))
+            .map(
+              ([m, c]) =>
+                `${m} ${c}${(READ_METHODS as readonly string[]).includes(m) ? " (bench reads, left out)" : ""}`,
+            )
+            .join(", ")}`,
+      ),
+  ].join("\n"),
+);
+if (values.json) for (const f of results) console.log(JSON.stringify({ proofMs, interval, ...f }));
+await cleanUp();
+process.exit(code);
