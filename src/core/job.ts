@@ -39,8 +39,8 @@ export interface ProverState {
   /** `acceptedAt + PROVER_POLL_TIMEOUT_MS`: stop waiting on this prover job after it. */
   pollDeadlineAt: number | null;
   /**
-   * When the proof should end, from its prover's measured speed and the tape's frames (null: the
-   * prover has proved nothing yet). Polls close in on it. Absent in jobs stored before it existed.
+   * When the proof should end, from the speed expected of its prover (src/core/speed.ts
+   * `speedFor`) and the tape's frames; polls close in on it. Null or absent: unknown.
    */
   expectedEndAt?: number | null;
   lastPolledAt: number | null;

@@ -74,8 +74,9 @@ export type MessageAction = { ack: true } | { ack: false; retryDelaySeconds: num
 /** What the dispatcher said when a delivered job asked for a prover. */
 export type Admission =
   /**
-   * Submit now, to `proverUrl`; `msPer1000Frames`: that prover's median speed (null: it has
-   * proved nothing yet), from which the proof's polls are scheduled.
+   * Submit now, to `proverUrl`; `msPer1000Frames`: the speed to expect of that prover
+   * (`speedFor`: its own median, else the fleet's, else the default), from which the proof's
+   * polls are scheduled; absent: unknown (polls keep the ceiling).
    */
   | { kind: "granted"; proverUrl: string; msPer1000Frames?: number | null }
   | { kind: "waiting"; ahead: number };

@@ -38,3 +38,14 @@ export function lineAlarmAt(
 /** An armed alarm is moved only when it is missing, later than needed, or already past. */
 export const moveAlarm = (armed: number | null, wanted: number, now: number) =>
   armed === null || armed > wanted || armed < now;
+
+/**
+ * How long a waiting job's place in line (asked of the dispatcher for a player's `GET`) is
+ * served from the job's own cache: one second per job ahead, between 2 s and 60 s. A player
+ * polling every second thus costs the dispatcher one call per job every few seconds near the
+ * head of the line and one a minute far back, however often the players poll.
+ */
+export const PLACE_CACHE_MIN_MS = 2_000;
+export const PLACE_CACHE_MAX_MS = 60_000;
+export const placeFreshUntil = (ahead: number, askedAt: number) =>
+  askedAt + Math.min(PLACE_CACHE_MAX_MS, Math.max(PLACE_CACHE_MIN_MS, ahead * 1_000));

@@ -22,6 +22,12 @@ export const SPEED_SAMPLES = 50;
 /** A tape shorter than this counts as this long for speed (fixed costs dominate tiny tapes). */
 export const MIN_SPEED_FRAMES = 100;
 
+/**
+ * The speed assumed for a prover before any prover of the fleet has proved anything: 6.4 s per
+ * 1,000 frames, the contract's example (13,829 frames in 88 s on the GPU, ../shared/PROVER_API.md).
+ */
+export const DEFAULT_MS_PER_1000_FRAMES = 6_400;
+
 /** The prover's time per 1,000 frames in one proof. */
 export const msPerKFrames = (s: Pick<ProofSample, "frames" | "elapsedMs">) =>
   (s.elapsedMs * 1000) / Math.max(s.frames, MIN_SPEED_FRAMES);
@@ -59,6 +65,21 @@ export function speedOf(samples: readonly ProofSample[]): Speed {
 }
 
 /**
+ * The speed to expect of one prover: its own median time per 1,000 frames; before it has proved
+ * anything, the fleet's (all provers' samples pooled); before the fleet has, the default.
+ */
+export function speedFor(
+  own: readonly ProofSample[],
+  fleet: readonly ProofSample[],
+): { msPer1000Frames: number; basis: "prover" | "fleet" | "default" } {
+  const mine = rank(own.map(msPerKFrames), 0.5);
+  if (mine !== null) return { msPer1000Frames: Math.round(mine), basis: "prover" };
+  const all = rank(fleet.map(msPerKFrames), 0.5);
+  if (all !== null) return { msPer1000Frames: Math.round(all), basis: "fleet" };
+  return { msPer1000Frames: DEFAULT_MS_PER_1000_FRAMES, basis: "default" };
+}
+
+/**
  * How long a proof of `frames` frames should take on a prover whose median time per 1,000 frames
  * is `msPer1000Frames`; null when that is unknown (the prover has proved nothing yet).
  */
@@ -73,8 +94,7 @@ export type PollConfig = Pick<Config, "pollIntervalMs" | "pollMinIntervalMs">;
 
 /**
  * The pause before the next status read of a proof expected to end at `expectedEndAt`:
- * - no expectation (the prover has proved nothing yet), or the last read failed: the ceiling,
- *   PROVER_POLL_INTERVAL_MS;
+ * - no expectation, or the last read failed: the ceiling, PROVER_POLL_INTERVAL_MS;
  * - before the expected end: half the time left, so reads close in on it (sparse early, dense
  *   near the end);
  * - after it: as long as the proof is overdue, so reads spread out again (floor, 2×, 4× …);

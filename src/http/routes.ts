@@ -138,7 +138,7 @@ app.get("/api/proofs/jobs/:jobId", async (c) => {
   return c.json({
     success: true,
     job: publicJob(job),
-    queue: job.status === "queued" ? await placeInLine(c.env, job.jobId) : null,
+    queue: job.status === "queued" ? await c.env.JOB.getByName(job.jobId).placeInLine() : null,
   });
 });
 
@@ -288,12 +288,3 @@ function allowedOrigins(env: Env): string[] {
   }
 }
 
-/** Where a waiting job stands in the line for the prover; null if the dispatcher cannot say. */
-async function placeInLine(env: Env, jobId: string): Promise<{ ahead: number } | null> {
-  try {
-    const ahead = await dispatcherOf(env).position(jobId);
-    return ahead === null ? null : { ahead };
-  } catch {
-    return null;
-  }
-}

@@ -27,6 +27,7 @@ import {
   type WatchdogStep,
 } from "../core/job-steps.ts";
 import { expire, type MessageAction } from "../core/lifecycle.ts";
+import { placeFreshUntil } from "../core/line.ts";
 import { dueCleanups } from "../core/prover-cleanup.ts";
 import { resultKey, tapeKey } from "../core/r2-keys.ts";
 import { ProverClient } from "../prover/client.ts";
@@ -53,6 +54,7 @@ export type CancelResult =
 
 const JOB = "job";
 const SUBMIT_LOCK = "submitLock";
+const PLACE = "placeInLine";
 
 /**
  * One Durable Object per job (named by the job id): the shell around the core's job steps
@@ -84,6 +86,29 @@ export class ProofJob extends DurableObject<Env> {
       return { kind: "enqueue_failed", message: e instanceof Error ? e.message : String(e) };
     }
     return step;
+  }
+
+  /**
+   * How many jobs are ahead of this one in the dispatcher's line (null: not waiting there, or
+   * the dispatcher cannot say), kept for a while (`placeFreshUntil`) so that players polling
+   * often do not each ask the dispatcher.
+   */
+  async placeInLine(): Promise<{ ahead: number } | null> {
+    const job = this.#load();
+    if (!job || job.status !== "queued") return null;
+    const now = Date.now();
+    const cached = this.ctx.storage.kv.get<{ ahead: number; at: number; attempt: number }>(PLACE);
+    if (cached && cached.attempt === job.attempt && now < placeFreshUntil(cached.ahead, cached.at))
+      return { ahead: cached.ahead };
+    let ahead: number | null;
+    try {
+      ahead = await dispatcherOf(this.env).position(job.jobId);
+    } catch {
+      return null;
+    }
+    if (ahead === null) return null;
+    this.ctx.storage.kv.put(PLACE, { ahead, at: now, attempt: job.attempt });
+    return { ahead };
   }
 
   /** The job as stored, with its deadlines applied on read; null if there is none. */

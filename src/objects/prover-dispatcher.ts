@@ -20,7 +20,13 @@ import {
 } from "../core/fleet.ts";
 import type { ObservedProof } from "../core/effects.ts";
 import type { Admission } from "../core/lifecycle.ts";
-import { speedOf, timeoutMargins, type Speed, type TimeoutMargins } from "../core/speed.ts";
+import {
+  speedFor,
+  speedOf,
+  timeoutMargins,
+  type Speed,
+  type TimeoutMargins,
+} from "../core/speed.ts";
 import { holderCheckDueAt, lineAlarmAt, moveAlarm, slotCooldownUntil } from "../core/line.ts";
 import { ProverClient } from "../prover/client.ts";
 import { sendJob } from "../queue/send.ts";
@@ -136,7 +142,8 @@ export class ProverDispatcher extends DurableObject<Env> {
       held = granted ? this.#load(granted) : null;
     }
     if (!held) return { kind: "waiting", ahead: this.#ahead(jobId) ?? 0 };
-    const msPer1000Frames = speedOf(held.speed ?? []).msPer1000Frames.median;
+    const fleet = this.#all().flatMap((p) => p.speed ?? []);
+    const { msPer1000Frames } = speedFor(held.speed ?? [], fleet);
     return { kind: "granted", proverUrl: held.url, msPer1000Frames };
   }
 

@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { expectedFromSpeed } from "../../src/core/speed.ts";
+import { DEFAULT_MS_PER_1000_FRAMES, expectedFromSpeed } from "../../src/core/speed.ts";
 import {
   call,
   callWith,
@@ -139,7 +139,10 @@ describe("what the fleet learns from its proofs", () => {
     const tape = uniqueTape(1500);
     const first = await waitForJob((await postTape(tape)).body.job.jobId, ended, 10_000);
     expect(first.status).toBe("succeeded");
-    expect(first.prover.expectedEndAt).toBeNull(); // nothing was known of the prover yet
+    // Nothing was known of any prover yet: the default speed.
+    expect(first.prover.expectedEndAt).toBe(
+      first.prover.acceptedAt! + expectedFromSpeed(DEFAULT_MS_PER_1000_FRAMES, 1500)!,
+    );
     const elapsed = first.result!.proverElapsedMs!;
     const perK = Math.round((elapsed * 1000) / 1500);
     const seen = await admin("/provers");

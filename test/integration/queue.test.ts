@@ -2,6 +2,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, inject, it } from "vitest";
 import worker from "../../src/index.ts";
+import { PLACE_CACHE_MIN_MS } from "../../src/core/line.ts";
 import type { Job } from "../../src/core/job.ts";
 import { fixture } from "./fixtures.ts";
 import {
@@ -83,6 +84,23 @@ describe("the jobs queue consumer", () => {
     });
     expect((await prover.stats()).submissions).toBe(1);
     expect((await call(`/api/proofs/jobs/${second.jobId}`)).body.queue).toEqual({ ahead: 0 });
+  });
+
+  it("players polling a waiting job do not each ask the dispatcher: its place is cached for a while", async () => {
+    const first = await seedJob(uniqueTape());
+    const second = await seedJob(uniqueTape());
+    await deliver(JOBS, { jobId: first.jobId });
+    await deliver(JOBS, { jobId: second.jobId });
+    const positionCalls = async () => (await call("/api/health")).body.line.calls.position ?? 0;
+    const before = await positionCalls();
+    for (let i = 0; i < 5; i++) {
+      expect((await call(`/api/proofs/jobs/${second.jobId}`)).body.queue).toEqual({ ahead: 0 });
+    }
+    expect((await positionCalls()) - before).toBe(1);
+    // Stale after PLACE_CACHE_MIN_MS (it is next): asked again.
+    await new Promise((r) => setTimeout(r, PLACE_CACHE_MIN_MS + 50));
+    await call(`/api/proofs/jobs/${second.jobId}`);
+    expect((await positionCalls()) - before).toBe(2);
   });
 
   it.each([

@@ -3,6 +3,9 @@ import {
   holderCheckDueAt,
   lineAlarmAt,
   moveAlarm,
+  PLACE_CACHE_MAX_MS,
+  PLACE_CACHE_MIN_MS,
+  placeFreshUntil,
   slotCooldownUntil,
 } from "../../src/core/line.ts";
 import { CONFIGS, T0 } from "../support/configs.ts";
@@ -40,5 +43,18 @@ describe("moving the dispatcher's alarm", () => {
     expect(moveAlarm(T0 + 9, T0 + 10, T0)).toBe(false);
     expect(moveAlarm(T0, T0 + 10, T0)).toBe(false);
     expect(moveAlarm(T0 - 1, T0 + 10, T0)).toBe(true);
+  });
+});
+
+describe("a waiting job's cached place in line", () => {
+  it("one second per job ahead, between 2 s and 60 s", () => {
+    expect(PLACE_CACHE_MIN_MS).toBe(2_000);
+    expect(PLACE_CACHE_MAX_MS).toBe(60_000);
+    expect(placeFreshUntil(0, T0)).toBe(T0 + 2_000);
+    expect(placeFreshUntil(2, T0)).toBe(T0 + 2_000);
+    expect(placeFreshUntil(3, T0)).toBe(T0 + 3_000);
+    expect(placeFreshUntil(60, T0)).toBe(T0 + 60_000);
+    expect(placeFreshUntil(61, T0)).toBe(T0 + 60_000);
+    expect(placeFreshUntil(100_000, T0)).toBe(T0 + 60_000);
   });
 });

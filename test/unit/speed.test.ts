@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import {
   addSample,
+  DEFAULT_MS_PER_1000_FRAMES,
+  speedFor,
   expectedFromSpeed,
   MARGIN_WARN_FRACTION,
   MIN_SPEED_FRAMES,
@@ -168,5 +170,21 @@ describe.each(CONFIGS)("timeout margins (%s)", (_name, cfg) => {
     expect(m.proofMs).toEqual({ p95: at(0.5), max: at(0.85) });
     expect(m.warnings).toHaveLength(1);
     expect(m.warnings[0]).toMatch(/^max proof time/);
+  });
+});
+
+describe("the speed expected of a prover", () => {
+  const s = (perK: number) => sample(1000, perK);
+  it("its own median first, then the fleet's, then the documented default", () => {
+    expect(speedFor([s(4000), s(5000), s(9000)], [s(1)])).toEqual({
+      msPer1000Frames: 5000,
+      basis: "prover",
+    });
+    expect(speedFor([], [s(3000), s(7000)])).toEqual({ msPer1000Frames: 3000, basis: "fleet" });
+    expect(speedFor([], [])).toEqual({
+      msPer1000Frames: DEFAULT_MS_PER_1000_FRAMES,
+      basis: "default",
+    });
+    expect(DEFAULT_MS_PER_1000_FRAMES).toBe(6400);
   });
 });
