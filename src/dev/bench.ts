@@ -272,7 +272,6 @@ async function bench(provers: number, config: string): Promise<Figures> {
   }
 }
 
-
 let code = 0;
 const results: Figures[] = [];
 try {
