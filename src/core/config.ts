@@ -147,6 +147,18 @@ export const configSchema = z.object(VAR_SCHEMAS).superRefine((v, ctx) => {
   for (const rule of ORDER_RULES) {
     if (!holds(rule, v)) fail(rule.blame, ruleMessage(rule, v));
   }
+  // Verification checks the seal against the image the gateway expects, never the prover's word.
+  if (v.VERIFY_RECEIPTS === "groth16" && !v.PROVER_EXPECTED_IMAGE_ID) {
+    const m =
+      "VERIFY_RECEIPTS=groth16 needs PROVER_EXPECTED_IMAGE_ID (the image the receipts must prove); set it, or VERIFY_RECEIPTS=off for a dev prover";
+    fail("VERIFY_RECEIPTS", m);
+    fail("PROVER_EXPECTED_IMAGE_ID", m);
+  }
+  if (v.VERIFY_RECEIPTS === "groth16" && v.PROVER_RECEIPT_KIND !== "groth16") {
+    const m = `VERIFY_RECEIPTS=groth16 needs PROVER_RECEIPT_KIND=groth16, got ${v.PROVER_RECEIPT_KIND}`;
+    fail("VERIFY_RECEIPTS", m);
+    fail("PROVER_RECEIPT_KIND", m);
+  }
 });
 
 /** The typed configuration every part of the gateway receives: a field per var with a `key`. */
@@ -177,13 +189,12 @@ export function parseConfig(raw: Record<string, unknown>): Config {
   const r = configSchema.safeParse(input);
   if (!r.success) {
     const vars = [...new Set(r.error.issues.map((i) => String(i.path[0] ?? "config")))];
-    const message = r.error.issues
-      .map((i) =>
-        i.code !== "custom" && blankToUndefined(input[String(i.path[0])]) === undefined
-          ? `${String(i.path[0])} is required`
-          : i.message,
-      )
-      .join("; ");
+    const messages = r.error.issues.map((i) =>
+      i.code !== "custom" && blankToUndefined(input[String(i.path[0])]) === undefined
+        ? `${String(i.path[0])} is required`
+        : i.message,
+    );
+    const message = [...new Set(messages)].join("; ");
     throw new ConfigError(vars, message);
   }
   const config: Record<string, unknown> = {};

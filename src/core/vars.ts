@@ -259,6 +259,17 @@ export const VARS = {
       ),
     meaning: "receipt_kind asked of the prover (groth16 for on-chain verification).",
   },
+  VERIFY_RECEIPTS: {
+    key: "verifyReceipts",
+    group: "prover",
+    schema: (name) =>
+      z.preprocess(
+        blankToUndefined,
+        z.enum(["groth16", "off"], { error: `${name} must be groth16 or off` }).default("groth16"),
+      ),
+    meaning:
+      "groth16: a result counts only when its Groth16 receipt verifies for PROVER_EXPECTED_IMAGE_ID (RISC Zero verifier v3.0.0); off: only for dev provers, whose receipts are fakes.",
+  },
   PROVER_SEGMENT_LIMIT_PO2: {
     key: "segmentLimitPo2",
     group: "prover",

@@ -19,9 +19,9 @@
  *   npm run bench [-- --jobs 24] [--proof-ms 3000] [--provers 1,3] [--var NAME:VALUE ...] [--json]
  *
  * The gateway runs with wrangler.jsonc's vars (production's poll timings) and `--var` on top;
- * only MAX_JOB_WALL_TIME_MS grows when a big backlog on one prover would outlast it. The Worker is
- * bundled once at the start, so every fleet size runs the same code and edits to the working tree
- * during the run change nothing. `--json` also prints one JSON object per fleet size. Exit 1 when
+ * VERIFY_RECEIPTS is off (synthetic tapes get fake receipts) and MAX_JOB_WALL_TIME_MS grows when a
+ * big backlog on one prover would outlast it. The Worker is bundled once at the start, so every
+ * fleet size runs the same code and edits to the working tree during the run change nothing. `--json` also prints one JSON object per fleet size. Exit 1 when
  * a run could not be measured (the stack did not start, a job never ended), 2 on bad arguments.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -92,6 +92,8 @@ try {
 } catch (e) {
   usage(e instanceof Error ? e.message : String(e));
 }
+// Synthetic tapes: the dev prover's receipts for them are fakes.
+overrides.VERIFY_RECEIPTS ??= "off";
 /** A var as the gateway will see it: the last --var, else wrangler.jsonc, else the default. */
 const effective = (name: string, fallback: number) =>
   Number(overrides[name] ?? wrangler.vars?.[name] ?? fallback);

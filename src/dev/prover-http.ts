@@ -14,9 +14,10 @@ import type { RouteKind } from "./prover-faults.ts";
 import type { JobOptions, ReceiptKind } from "./prover-jobs.ts";
 
 export const MAX_TAPE_BYTES = 2_097_152;
-/** The image id the dev prover reports unless configured: configure the gateway to expect it. */
+/** The image id the dev prover reports unless configured: the current guest's (the image of the real
+ * receipts in ../shared/fixtures), which wrangler.jsonc expects. */
 export const DEV_PROVER_IMAGE_ID =
-  "d3e5a0f1c2b4968778a6b5c4d3e2f1a0918273645546372819a0b1c2d3e4f5a6";
+  "30cb1dceaa1c626ed7eb906e1567347806eefed4b759b829a3ca3696573b7090";
 
 export interface Body {
   bytes: Uint8Array;

@@ -22,6 +22,8 @@ export const TEST_VARS = {
   PROVER_CIRCUIT_COOLDOWN_MS: "300",
   PROVER_HEALTH_INTERVAL_MS: "500",
   PROVER_ALLOW_CPU: "1",
+  // Most tests post synthetic tapes, whose dev-prover receipts are fakes; receipt tests turn it on.
+  VERIFY_RECEIPTS: "off",
 } as const;
 
 /** How long the dev prover takes per proof in the workerd tests. */

@@ -11,7 +11,9 @@ function committedVars(): Record<string, string> {
   );
 }
 
-const base = { PROVER_BASE_URL: "https://prover.example" };
+const IMAGE = "30cb1dceaa1c626ed7eb906e1567347806eefed4b759b829a3ca3696573b7090";
+/** The least a valid config needs: a prover, and the image its receipts must prove. */
+const base = { PROVER_BASE_URL: "https://prover.example", PROVER_EXPECTED_IMAGE_ID: IMAGE };
 const errorOf = (raw: Record<string, unknown>) => {
   try {
     parseConfig(raw);
@@ -25,7 +27,10 @@ const errorOf = (raw: Record<string, unknown>) => {
 describe("config", () => {
   it("the committed wrangler.jsonc vars are valid and equal the documented defaults", () => {
     const fromFile = parseConfig(committedVars());
-    const defaults = parseConfig({ PROVER_BASE_URL: committedVars().PROVER_BASE_URL });
+    const defaults = parseConfig({
+      PROVER_BASE_URL: committedVars().PROVER_BASE_URL,
+      PROVER_EXPECTED_IMAGE_ID: committedVars().PROVER_EXPECTED_IMAGE_ID,
+    });
     expect(fromFile).toEqual(defaults);
     expect(defaults).toMatchObject({
       requestTimeoutMs: 30_000,
@@ -43,6 +48,8 @@ describe("config", () => {
       receiptKind: "groth16",
       segmentLimitPo2: 21,
       verifyMode: "policy",
+      verifyReceipts: "groth16",
+      proverExpectedImageId: IMAGE,
     });
   });
 
@@ -64,14 +71,35 @@ describe("config", () => {
   });
 
   it("PROVER_BASE_URL is required, must be http(s), and https unless loopback or allowed", () => {
-    expect(errorOf({})?.vars).toEqual(["PROVER_BASE_URL"]);
-    expect(errorOf({ PROVER_BASE_URL: "ftp://x" })?.vars).toEqual(["PROVER_BASE_URL"]);
-    expect(errorOf({ PROVER_BASE_URL: "http://prover.example" })?.message).toMatch(/must be https/);
+    const off = { VERIFY_RECEIPTS: "off" };
+    expect(errorOf(off)?.vars).toEqual(["PROVER_BASE_URL"]);
+    expect(errorOf({ ...off, PROVER_BASE_URL: "ftp://x" })?.vars).toEqual(["PROVER_BASE_URL"]);
+    expect(errorOf({ ...off, PROVER_BASE_URL: "http://prover.example" })?.message).toMatch(
+      /must be https/,
+    );
     expect(
-      errorOf({ PROVER_BASE_URL: "http://prover.example", ALLOW_INSECURE_PROVER_URL: "1" }),
+      errorOf({ ...off, PROVER_BASE_URL: "http://prover.example", ALLOW_INSECURE_PROVER_URL: "1" }),
     ).toBeNull();
     for (const url of ["http://127.0.0.1:8790", "http://localhost:1", "http://[::1]:2"])
-      expect(errorOf({ PROVER_BASE_URL: url })).toBeNull();
+      expect(errorOf({ ...off, PROVER_BASE_URL: url })).toBeNull();
+  });
+
+  it("verifying receipts (the default) needs the expected image id and groth16 receipts: an error names both vars", () => {
+    const noImage = errorOf({ PROVER_BASE_URL: "https://prover.example" });
+    expect(noImage?.vars.sort()).toEqual(["PROVER_EXPECTED_IMAGE_ID", "VERIFY_RECEIPTS"]);
+    expect(noImage?.message).toContain("VERIFY_RECEIPTS=groth16 needs PROVER_EXPECTED_IMAGE_ID");
+    expect(errorOf({ ...base, VERIFY_RECEIPTS: "groth16" })).toBeNull();
+    expect(
+      errorOf({ PROVER_BASE_URL: "https://prover.example", VERIFY_RECEIPTS: "off" }),
+    ).toBeNull();
+    const composite = errorOf({ ...base, PROVER_RECEIPT_KIND: "composite" });
+    expect(composite?.vars.sort()).toEqual(["PROVER_RECEIPT_KIND", "VERIFY_RECEIPTS"]);
+    expect(
+      errorOf({ ...base, PROVER_RECEIPT_KIND: "composite", VERIFY_RECEIPTS: "off" }),
+    ).toBeNull();
+    expect(errorOf({ ...base, VERIFY_RECEIPTS: "on" })?.message).toContain(
+      "VERIFY_RECEIPTS must be groth16 or off",
+    );
   });
 
   // Each invariant just inside (accepted) and just outside (refused, naming the var).
@@ -212,8 +240,8 @@ describe("config", () => {
     ],
     [
       "receipt kind",
-      { PROVER_RECEIPT_KIND: "succinct" },
-      { PROVER_RECEIPT_KIND: "stark" },
+      { PROVER_RECEIPT_KIND: "succinct", VERIFY_RECEIPTS: "off" },
+      { PROVER_RECEIPT_KIND: "stark", VERIFY_RECEIPTS: "off" },
       "PROVER_RECEIPT_KIND",
     ],
     [
@@ -250,7 +278,12 @@ describe("config", () => {
 
   it("blank vars fall back to their defaults", () => {
     expect(
-      parseConfig({ ...base, PROVER_POLL_INTERVAL_MS: "", PROVER_EXPECTED_IMAGE_ID: "" }),
+      parseConfig({
+        ...base,
+        PROVER_POLL_INTERVAL_MS: "",
+        PROVER_EXPECTED_IMAGE_ID: "",
+        VERIFY_RECEIPTS: "off",
+      }),
     ).toMatchObject({
       pollIntervalMs: 10_000,
       proverExpectedImageId: undefined,
@@ -261,7 +294,7 @@ describe("config", () => {
 describe("publicConfig", () => {
   it("says whether the secrets are set, never what they are", () => {
     const c = parseConfig({
-      PROVER_BASE_URL: "https://prover.example",
+      ...base,
       PROVER_API_KEY: "key-123456",
       ADMIN_TOKEN: "admin-token-0123456789",
     });

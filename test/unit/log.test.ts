@@ -4,7 +4,7 @@ import { cancel, newJob, onDelivery } from "../../src/core/lifecycle.ts";
 import { logTransition } from "../../src/core/log.ts";
 import { SAMPLE_TAPE } from "../support/sample-job.ts";
 
-const cfg = parseConfig({ PROVER_BASE_URL: "http://127.0.0.1:1" });
+const cfg = parseConfig({ PROVER_BASE_URL: "http://127.0.0.1:1", VERIFY_RECEIPTS: "off" });
 const T0 = 1_700_000_000_000;
 const tape = SAMPLE_TAPE;
 
