@@ -55,6 +55,11 @@ export type Effect =
    * prover's circuit opens (failure: logged).
    */
   | { kind: "pollFailed"; url: string; error: string }
+  /**
+   * Dispatcher: the prover on `url` returned a receipt that does not verify (what only a broken,
+   * misconfigured or dishonest prover does): its circuit opens at once (failure: logged).
+   */
+  | { kind: "proverFault"; url: string; error: string }
   /** The admin index row of the job (failure: logged; the next change corrects it). */
   | { kind: "index"; job: Job }
   /** One structured log line (never tape bytes, tokens or addresses). */

@@ -20,12 +20,14 @@ import {
   onDeadLetter,
   onDelivery,
   onPoll,
+  onReceiptInvalid,
   onResultInvalid,
   onResultStored,
   onResultStoreFailed,
   onSubmit,
   onWaiting,
   onWatchdog,
+  receiptProblem,
   retentionOver,
   startsNewAttempt,
   submitLockUntil,
@@ -454,6 +456,27 @@ export function polled(
       const rebuilt = onResultInvalid(r.job, mismatch, now, cfg);
       return { job: rebuilt, effects: [], next: { kind: "settle", job: rebuilt } };
     }
+    const forged = receiptProblem(r.job, outcome, cfg);
+    if (forged) {
+      const rebuilt = onReceiptInvalid(r.job, forged, now, cfg);
+      const url = job.prover.url!;
+      const line = {
+        event: "receipt_invalid",
+        jobId: job.jobId,
+        attempt: job.attempt,
+        prover: url,
+        proverJobId: job.prover.jobId,
+        reason: forged,
+      };
+      return {
+        job: rebuilt,
+        effects: [
+          { kind: "log", level: "error", line },
+          { kind: "proverFault", url, error: "receipt_invalid" },
+        ],
+        next: { kind: "settle", job: rebuilt },
+      };
+    }
     return {
       job: r.job,
       effects: [],
@@ -488,6 +511,7 @@ export function resultDocument(
     segments: outcome.segments,
     proverElapsedMs: outcome.elapsedMs,
     storedAt: now,
+    receipt: outcome.receipt?.ok ? outcome.receipt.receipt : { verified: false, method: "off" },
     prover: outcome.document,
   };
 }
@@ -552,6 +576,7 @@ export function storeTried(
     segments: kept.segments,
     proverElapsedMs: kept.proverElapsedMs,
     journal: kept.journal,
+    verified: kept.receipt?.verified ?? false,
   };
   return { job: onResultStored(job, summary, now, cfg), effects };
 }

@@ -104,7 +104,37 @@ export interface ResultSummary {
   segments: number | null;
   proverElapsedMs: number | null;
   journal: Journal;
+  /** Its Groth16 receipt verified in the Worker (false: VERIFY_RECEIPTS=off, or stored before). */
+  verified?: boolean;
 }
+
+/**
+ * A receipt verified in the Worker (src/verify/receipt.ts): what the game's on-chain claim needs.
+ */
+export interface VerifiedReceipt {
+  verified: true;
+  method: "groth16";
+  /** RISC Zero verifier parameters release the seal verified under. */
+  verifierVersion: string;
+  /** The on-chain verifier selector (4 bytes, hex): the parameters digest's first 4 bytes. */
+  selector: string;
+  /** selector ‖ seal: 260 bytes, hex, as the game submits it on chain. */
+  seal: string;
+  /** The image the seal proves ran (PROVER_EXPECTED_IMAGE_ID). */
+  imageId: string;
+  /** The 24 journal bytes the image committed, hex. */
+  journalRaw: string;
+  /** sha256 of those bytes, hex: the proof's identity (seals are malleable). */
+  journalDigest: string;
+  claimDigest: string;
+}
+
+/** What the stored result says of its receipt: verified, or not checked (VERIFY_RECEIPTS=off). */
+export type ReceiptRecord = VerifiedReceipt | { verified: false; method: "off" };
+
+/** The verdict on a prover's receipt: valid (with the journal it commits), or why not. */
+export type ReceiptCheck =
+  { ok: true; receipt: VerifiedReceipt; journal: Journal } | { ok: false; reason: string };
 
 /** The document stored in R2 for a succeeded job (`GET …/result` serves it as is). */
 export interface ResultDocument {
@@ -117,6 +147,8 @@ export interface ResultDocument {
   segments: number | null;
   proverElapsedMs: number | null;
   storedAt: number;
+  /** The verified receipt (absent in results stored before verification existed). */
+  receipt?: ReceiptRecord;
   /** The prover's whole status document: journal, receipt, stats. */
   prover: unknown;
 }
@@ -165,6 +197,11 @@ export interface Job {
      * proof of the tape): bounded only by the wall-time cap.
      */
     proverRebuilds: number;
+    /**
+     * Times the guest refused the tape (`proof_error`, not out of memory) and it was tried again:
+     * at most once, then the job ends `tape_rejected`. Absent in jobs stored before it existed.
+     */
+    rejections?: number;
     /** Times the job's own watchdog re-sent it because the queue had not picked it up. */
     redispatches: number;
   };

@@ -1,5 +1,5 @@
 import type { Config } from "./config.ts";
-import type { JobError } from "./job.ts";
+import type { JobError, ReceiptCheck } from "./job.ts";
 import {
   isTerminal,
   unsubmitted,
@@ -11,7 +11,8 @@ import {
 } from "./job.ts";
 import { abandonProverJob, nextCleanupAt } from "./prover-cleanup.ts";
 import { pollWaitMs } from "./speed.ts";
-import { failureAction, rebuild } from "./recovery.ts";
+import { RULES_DIGEST_AST3 } from "./tape.ts";
+import { failureAction, MAX_REJECTION_RETRIES, rebuild } from "./recovery.ts";
 
 /**
  * The job lifecycle as pure functions of (job, event, now, config) → job. Every transition and
@@ -36,6 +37,7 @@ export type LifecycleConfig = Pick<
   | "segmentLimitPo2"
   | "requestTimeoutMs"
   | "circuitFailures"
+  | "verifyReceipts"
 >;
 
 /** How many earlier attempts a job remembers. */
@@ -62,6 +64,11 @@ export type PollOutcome =
       elapsedMs: number | null;
       /** The prover's whole status document (journal, receipt, stats): stored as the result. */
       document: unknown;
+      /**
+       * Its receipt as the Worker verified it (src/verify/receipt.ts), attached by the job's
+       * object when VERIFY_RECEIPTS=groth16; absent: not checked.
+       */
+      receipt?: ReceiptCheck;
     }
   | { kind: "failed"; error: JobError }
   /** 404 job_not_found: the prover restarted or swept the job. */
@@ -106,6 +113,7 @@ export function newJob(
       polls: 0,
       recoveries: 0,
       proverRebuilds: 0,
+      rejections: 0,
       redispatches: 0,
     },
     watchdogCheckedAt: null,
@@ -421,6 +429,14 @@ export function onPoll(
         return done(fail(failed, { code: "prover_rejected", message: why }, now));
       if (action === "fatal")
         return done(fail(failed, { code: "prover_failed", message: why }, now));
+      if (action === "guest_rejected") {
+        if ((job.attempts.rejections ?? 0) >= MAX_REJECTION_RETRIES) {
+          const message = `The proof program refused the tape again: ${outcome.error.message}. The tape does not replay to its own final score and RNG state (edited or corrupt).`;
+          return done(fail(failed, { code: "tape_rejected", message }, now));
+        }
+        const cause = { code: outcome.error.code, message: why };
+        return done(rebuild(failed, cause, now, cfg, { rejection: true }));
+      }
       return done(
         rebuild(failed, { code: outcome.error.code, message: why }, now, cfg, {
           smaller: action === "rebuild_smaller",
@@ -481,6 +497,37 @@ export function onResultInvalid(job: Job, reason: string, now: number, cfg: Life
       cleanup: true,
     },
   );
+}
+
+/**
+ * What is wrong with a finished proof's receipt, or null when it may be stored: with
+ * VERIFY_RECEIPTS=groth16 the receipt must verify and commit exactly this tape's journal.
+ */
+export function receiptProblem(
+  job: Job,
+  outcome: Extract<PollOutcome, { kind: "succeeded" }>,
+  cfg: Pick<LifecycleConfig, "verifyReceipts">,
+): string | null {
+  if (cfg.verifyReceipts === "off") return null;
+  const check = outcome.receipt;
+  if (!check) return "its receipt was not verified";
+  if (!check.ok) return check.reason;
+  const wrong = journalMismatch(job.tape, check.journal, RULES_DIGEST_AST3);
+  return wrong ? `the receipt commits another journal (${wrong})` : null;
+}
+
+/**
+ * The prover claimed success with a receipt that does not verify (a forgery, a dev-mode fake, a
+ * broken box): the prover's fault. Nothing is stored; the job is rebuilt (on another prover when
+ * there is one) and that prover job deleted.
+ */
+export function onReceiptInvalid(job: Job, reason: string, now: number, cfg: LifecycleConfig): Job {
+  if (job.status !== "proving") return job;
+  const cause = {
+    code: "receipt_invalid",
+    message: `The prover's receipt does not verify: ${reason}.`,
+  };
+  return rebuild(job, cause, now, cfg, { cleanup: true });
 }
 
 /**

@@ -19,6 +19,12 @@ export type FailureAction =
   | "rebuild"
   /** Out of GPU memory or too slow: submit again with smaller segments. */
   | "rebuild_smaller"
+  /**
+   * The guest refused the tape (a `proof_error` that is not out-of-memory: a forged score, a
+   * replay that does not reach the footer): tried once more, on another prover when there is
+   * one, then the job ends `tape_rejected`.
+   */
+  | "guest_rejected"
   /** The tape itself is unprovable: end the job (`prover_rejected`). */
   | "reject"
   /** A failure this gateway does not know: end the job rather than guess (`prover_failed`). */
@@ -36,7 +42,7 @@ export function failureAction(error: JobError): FailureAction {
     case "internal_error":
       return "rebuild";
     case "proof_error":
-      return OUT_OF_MEMORY.test(error.message) ? "rebuild_smaller" : "rebuild";
+      return OUT_OF_MEMORY.test(error.message) ? "rebuild_smaller" : "guest_rejected";
     case "proof_timeout":
       return "rebuild_smaller";
     case "zero_score_not_allowed":
@@ -59,6 +65,7 @@ export const PROVER_FAULT_CODES: ReadonlySet<string> = new Set([
   "internal_error",
   "prover_stalled",
   "result_mismatch",
+  "receipt_invalid",
 ]);
 
 export interface RebuildOptions {
@@ -68,7 +75,15 @@ export interface RebuildOptions {
   cleanup?: boolean;
   /** The failure code when no recovery is left (default `recovery_exhausted`). */
   exhaustedCode?: string;
+  /**
+   * The guest refused the tape: this retry is its one second chance (`attempts.rejections`),
+   * not a recovery.
+   */
+  rejection?: boolean;
 }
+
+/** How many times a tape the guest refused is tried again before it ends `tape_rejected`. */
+export const MAX_REJECTION_RETRIES = 1;
 
 /**
  * Forgets the current prover job and puts the job back in line for a fresh submission, or
@@ -83,7 +98,8 @@ export function rebuild(
 ): Job {
   const withCleanup = opts.cleanup ? abandonProverJob(job, cause.code, now, cfg) : job;
   const proverFault = PROVER_FAULT_CODES.has(cause.code);
-  if (!proverFault && job.attempts.recoveries >= cfg.maxRecoveries) {
+  const rejection = opts.rejection ?? false;
+  if (!proverFault && !rejection && job.attempts.recoveries >= cfg.maxRecoveries) {
     const code = opts.exhaustedCode ?? "recovery_exhausted";
     return {
       ...withCleanup,
@@ -107,7 +123,9 @@ export function rebuild(
     prover: unsubmitted(segmentLimitPo2, cause),
     attempts: proverFault
       ? { ...job.attempts, proverRebuilds: (job.attempts.proverRebuilds ?? 0) + 1 }
-      : { ...job.attempts, recoveries: job.attempts.recoveries + 1 },
+      : rejection
+        ? { ...job.attempts, rejections: (job.attempts.rejections ?? 0) + 1 }
+        : { ...job.attempts, recoveries: job.attempts.recoveries + 1 },
     lastRecovery: cause,
     updatedAt: now,
   };

@@ -32,6 +32,7 @@ import { dueCleanups } from "../core/prover-cleanup.ts";
 import { resultKey, tapeKey } from "../core/r2-keys.ts";
 import { ProverClient } from "../prover/client.ts";
 import { sendJob } from "../queue/send.ts";
+import { verifyProverReceipt } from "../verify/receipt.ts";
 import { indexRow, jobIndexOf } from "./job-index.ts";
 import { dispatcherOf } from "./prover-dispatcher.ts";
 
@@ -225,7 +226,11 @@ export class ProofJob extends DurableObject<Env> {
     if (step.next.kind === "end") return;
     let job = step.next.job;
     while (step.next.kind === "poll" && pollsAgain(job)) {
-      const outcome = await new ProverClient(cfg, job.prover.url!).status(job.prover.jobId!);
+      let outcome = await new ProverClient(cfg, job.prover.url!).status(job.prover.jobId!);
+      if (outcome.kind === "succeeded" && cfg.verifyReceipts === "groth16") {
+        const receipt = verifyProverReceipt(outcome.document, cfg.proverExpectedImageId!);
+        outcome = { ...outcome, receipt };
+      }
       now = Date.now();
       const current = this.#load();
       if (!current) return; // deleted meanwhile: nothing left to do
@@ -362,9 +367,10 @@ export class ProofJob extends DurableObject<Env> {
             dispatcherOf(this.env).accepted(jobId),
           );
           break;
+        case "proverFault":
         case "pollFailed":
-          await logged("dispatcher_poll_failed_failed", jobId, () =>
-            dispatcherOf(this.env).pollFailed(e.url, e.error),
+          await logged("dispatcher_open_circuit_failed", jobId, () =>
+            dispatcherOf(this.env).openCircuit(e.url, e.error),
           );
           break;
         case "index":

@@ -223,11 +223,13 @@ export class ProverDispatcher extends DurableObject<Env> {
   }
 
   /**
-   * The job proving on `url` saw PROVER_CIRCUIT_FAILURES status reads in a row fail in transport
-   * (a run only that job can see: it is the only one polling that prover): its circuit opens.
+   * Opens the circuit of the prover on `url` at once: the job proving there saw
+   * PROVER_CIRCUIT_FAILURES status reads in a row fail in transport (a run only that job can
+   * see: it is the only one polling that prover), or the prover returned a receipt that does not
+   * verify (what only a broken, misconfigured or dishonest prover does).
    */
-  async pollFailed(url: string, error: string): Promise<void> {
-    this.#count("pollFailed");
+  async openCircuit(url: string, error: string): Promise<void> {
+    this.#count("openCircuit");
     const cfg = configFrom(this.env);
     const p = this.#load(url);
     if (!p) return;

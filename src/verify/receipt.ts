@@ -1,7 +1,7 @@
 import { sha256 } from "@noble/hashes/sha2.js";
 import { bytesToHex, hexToBytes } from "@noble/hashes/utils.js";
 import * as z from "zod";
-import type { Journal } from "../core/job.ts";
+import type { Journal, ReceiptCheck } from "../core/job.ts";
 import { receiptClaimDigest } from "./digest.ts";
 import { verifySeal } from "./groth16.ts";
 import { VERIFIER_VERSION, verifierParameters } from "./params.ts";
@@ -13,26 +13,6 @@ import { VERIFIER_VERSION, verifierParameters } from "./params.ts";
  * The claim digest is computed here from the image id and the journal; the prover's own `claim`
  * is ignored. Returns what the game's on-chain claim needs.
  */
-
-/** What the stored result says of its receipt (`GET …/result` → `receipt`). */
-export interface VerifiedReceipt {
-  verified: true;
-  method: "groth16";
-  verifierVersion: string;
-  /** The on-chain verifier selector: the first 4 bytes of the verifier parameters digest. */
-  selector: string;
-  /** selector ‖ seal, 260 bytes, hex: what the game submits on chain. */
-  seal: string;
-  imageId: string;
-  /** The 24 committed journal bytes, hex. */
-  journalRaw: string;
-  /** sha256 of the journal bytes, hex (the identity of the proof: seals are malleable). */
-  journalDigest: string;
-  claimDigest: string;
-}
-
-export type ReceiptVerdict =
-  { ok: true; receipt: VerifiedReceipt; journal: Journal } | { ok: false; reason: string };
 
 const byte = z.number().int().min(0).max(255);
 const u32 = z.number().int().min(0).max(0xffff_ffff);
@@ -73,7 +53,7 @@ export function decodeJournal(bytes: Uint8Array): Journal | null {
   };
 }
 
-export function verifyProverReceipt(document: unknown, imageId: string): ReceiptVerdict {
+export function verifyProverReceipt(document: unknown, imageId: string): ReceiptCheck {
   const { digest, selector } = verifierParameters();
   const doc = documentSchema.safeParse(document);
   if (!doc.success) return { ok: false, reason: "the reply carries no receipt" };

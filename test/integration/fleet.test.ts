@@ -119,7 +119,7 @@ describe("a fleet of provers", () => {
     expect((await byUrl(b.base)).why).toMatch(/image_id/);
     expect((await b.stats()).submissions).toBe(0);
     // Fixed: once its reading is older than PROVER_HEALTH_INTERVAL_MS it is read again, and works.
-    await b.configure({ imageId: "ab".repeat(32) });
+    await b.configure({ imageId: cfg.proverExpectedImageId! });
     const job = await waitForJob(body.job.jobId, ended, 10_000);
     expect(job).toMatchObject({ status: "succeeded", prover: { url: b.base } });
   });
@@ -131,6 +131,18 @@ describe("a fleet of provers", () => {
     const { body } = await postTape(uniqueTape());
     expect((await waitForJob(body.job.jobId, ended, 10_000)).status).toBe("succeeded");
     expect((await byUrl(prover.base)).health).toMatchObject({ accelerator: "cpu" });
+  });
+});
+
+describe("a tape the guest refuses", () => {
+  it("is tried once more on another prover, then ends tape_rejected: two proofs, one per prover", async () => {
+    await dispatcher().addProver(b.base);
+    for (const p of [prover, b]) await p.faults([{ kind: "fail_proof_error" }]);
+    const { body } = await postTape(uniqueTape());
+    const job = await waitForJob(body.job.jobId, ended, 10_000);
+    expect(job).toMatchObject({ status: "failed", error: { code: "tape_rejected" } });
+    const accepted = await Promise.all([prover, b].map(async (p) => (await p.stats()).accepted));
+    expect(accepted).toEqual([1, 1]);
   });
 });
 

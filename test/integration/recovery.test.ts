@@ -33,14 +33,16 @@ describe("rebuild: a poisoned prover job is forgotten and the tape submitted afr
     await prover.faults([{ kind }]);
     const { body } = await postTape(uniqueTape());
     const job = await waitForJob(body.job.jobId, ended);
-    // Only a failure the tape may be to blame for uses a recovery; the prover's own faults do not.
-    const tapeSuspect = code === "proof_error";
+    // A tape the guest refused once gets its one second chance; the prover's own faults use no
+    // recovery either.
+    const refused = code === "proof_error";
     expect(job).toMatchObject({
       status: "succeeded",
       attempts: {
         submissions: 2,
-        recoveries: tapeSuspect ? 1 : 0,
-        proverRebuilds: tapeSuspect ? 0 : 1,
+        recoveries: 0,
+        rejections: refused ? 1 : 0,
+        proverRebuilds: refused ? 0 : 1,
       },
       lastRecovery: { code },
       prover: { segmentLimitPo2: cfg.segmentLimitPo2 },
@@ -90,16 +92,16 @@ describe("rebuild: a poisoned prover job is forgotten and the tape submitted afr
   });
 
   it("PROVER_MAX_RECOVERIES: just inside, the last allowed rebuild proves the tape", async () => {
-    await prover.faults([{ kind: "fail_proof_error", times: cfg.maxRecoveries }]);
+    await prover.faults([{ kind: "fail_oom", times: cfg.maxRecoveries }]);
     const { body } = await postTape(uniqueTape());
-    const job = await waitForJob(body.job.jobId, ended);
+    const job = await waitForJob(body.job.jobId, ended, 20_000);
     expect(job).toMatchObject({ status: "succeeded", attempts: { recoveries: cfg.maxRecoveries } });
   });
 
   it("PROVER_MAX_RECOVERIES: just outside, the job fails recovery_exhausted naming the cause", async () => {
-    await prover.faults([{ kind: "fail_proof_error", times: cfg.maxRecoveries + 1 }]);
+    await prover.faults([{ kind: "fail_oom", times: cfg.maxRecoveries + 1 }]);
     const { body } = await postTape(uniqueTape());
-    const job = await waitForJob(body.job.jobId, ended);
+    const job = await waitForJob(body.job.jobId, ended, 20_000);
     expect(job).toMatchObject({
       status: "failed",
       error: { code: "recovery_exhausted" },
@@ -107,6 +109,19 @@ describe("rebuild: a poisoned prover job is forgotten and the tape submitted afr
     });
     expect(job.error!.message).toContain("proof_error");
     expect((await prover.stats()).accepted).toBe(cfg.maxRecoveries + 1);
+  });
+
+  it("a tape the guest refuses costs exactly two proofs and ends tape_rejected (never the four of PROVER_MAX_RECOVERIES)", async () => {
+    await prover.faults([{ kind: "fail_proof_error", times: 2 }]);
+    const { body } = await postTape(uniqueTape());
+    const job = await waitForJob(body.job.jobId, ended);
+    expect(job).toMatchObject({
+      status: "failed",
+      error: { code: "tape_rejected" },
+      attempts: { submissions: 2, recoveries: 0, rejections: 1 },
+      result: null,
+    });
+    expect((await prover.stats()).accepted).toBe(2);
   });
 
   it("rebuilds the prover caused use none of PROVER_MAX_RECOVERIES: lost max + 1 times, still proved", async () => {

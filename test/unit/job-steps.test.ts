@@ -1,7 +1,13 @@
 import { describe, expect, it } from "vitest";
 import type { Config } from "../../src/core/config.ts";
 import type { Effect } from "../../src/core/effects.ts";
-import type { Job, Journal, ResultDocument } from "../../src/core/job.ts";
+import type {
+  Job,
+  Journal,
+  ReceiptCheck,
+  ResultDocument,
+  VerifiedReceipt,
+} from "../../src/core/job.ts";
 import {
   admitted,
   afterWatchdog,
@@ -39,13 +45,29 @@ import { SAMPLE_JOURNAL, SAMPLE_TAPE } from "../support/sample-job.ts";
 const JOB_ID = "c".repeat(64);
 const tape = { ...SAMPLE_TAPE, sha256: JOB_ID };
 const journal = SAMPLE_JOURNAL;
-const proof = (j: Journal | null = journal): Extract<PollOutcome, { kind: "succeeded" }> => ({
+/** What src/verify says of a good receipt (the core trusts the verdict it is given). */
+const RECEIPT: VerifiedReceipt = {
+  verified: true,
+  method: "groth16",
+  verifierVersion: "3.0.0",
+  selector: "73c457ba",
+  seal: `73c457ba${"ab".repeat(256)}`,
+  imageId: "30cb1dceaa1c626ed7eb906e1567347806eefed4b759b829a3ca3696573b7090",
+  journalRaw: "cd".repeat(24),
+  journalDigest: "ef".repeat(32),
+  claimDigest: "01".repeat(32),
+};
+const proof = (
+  j: Journal | null = journal,
+  receipt: ReceiptCheck | undefined = { ok: true, receipt: RECEIPT, journal },
+): Extract<PollOutcome, { kind: "succeeded" }> => ({
   kind: "succeeded",
   journal: j,
   receiptKind: "groth16",
   segments: 2,
   elapsedMs: 50,
   document: { proof: true },
+  receipt,
 });
 const kinds = (effects: Effect[]) => effects.map((e) => e.kind);
 
@@ -376,6 +398,61 @@ describe.each(CONFIGS)("the job steps (%s)", (_name, cfg) => {
       expect(step.next.kind).toBe("settle");
       expect(step.job!.status).toBe("queued");
       expect(step.job!.lastRecovery?.code).toBe("result_mismatch");
+    });
+
+    it("a receipt that does not verify: never stored, rebuilt elsewhere, the prover's circuit opened, logged", () => {
+      const forged = proof(journal, { ok: false, reason: "the pairing check failed" });
+      const step = polled(k.proving(), forged, T0 + 20, T0 + 20, cfg);
+      if (cfg.verifyReceipts === "off") {
+        expect(step.next.kind).toBe("store"); // not checked: dev provers' fakes pass
+        return;
+      }
+      expect(step.next.kind).toBe("settle");
+      expect(step.job).toMatchObject({
+        status: "queued",
+        lastRecovery: { code: "receipt_invalid" },
+        attempts: { recoveries: 0, proverRebuilds: 1 },
+      });
+      expect(step.job!.lastRecovery!.message).toContain("pairing check failed");
+      expect(step.effects).toEqual([
+        {
+          kind: "log",
+          level: "error",
+          line: expect.objectContaining({
+            event: "receipt_invalid",
+            prover: URL_A,
+            proverJobId: "p1",
+          }),
+        },
+        { kind: "proverFault", url: URL_A, error: "receipt_invalid" },
+      ]);
+      // Its prover job is deleted there; the requeue avoids that prover.
+      expect(step.job!.cleanup).toEqual([expect.objectContaining({ proverJobId: "p1" })]);
+      expect(alarmEnds(k.proving(), step.job!, T0 + 20, cfg)).toContainEqual({
+        kind: "requeue",
+        arrivedAt: T0,
+        avoidUrl: URL_A,
+      });
+    });
+
+    it("a valid receipt for another journal, or none at all, is not a proof of this tape either", () => {
+      if (cfg.verifyReceipts === "off") return;
+      const other = { ...journal, final_score: journal.final_score + 1 };
+      for (const receipt of [{ ok: true as const, receipt: RECEIPT, journal: other }, undefined]) {
+        const outcome = { ...proof(), receipt };
+        const step = polled(k.proving(), outcome, T0 + 20, T0 + 20, cfg);
+        expect(step.job!.lastRecovery?.code).toBe("receipt_invalid");
+      }
+    });
+
+    it("the stored result carries the verified receipt (or says it was not checked)", () => {
+      const step = polled(k.proving(), proof(), T0 + 20, T0 + 20, cfg);
+      const doc = (step.next as Extract<typeof step.next, { kind: "store" }>).document;
+      expect(doc.receipt).toEqual(RECEIPT);
+      const done = storeTried(step.job!, doc, { kind: "written" }, T0 + 21, cfg).job;
+      expect(done.result?.verified).toBe(true);
+      const unchecked = resultDocument(k.proving(), { ...proof(), receipt: undefined }, T0 + 20);
+      expect(unchecked.receipt).toEqual({ verified: false, method: "off" });
     });
 
     it("a matching proof is to be stored, with the whole prover document", () => {

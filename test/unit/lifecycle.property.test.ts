@@ -7,6 +7,8 @@ import {
   unsubmitted,
   type Job,
   type Journal,
+  type ReceiptCheck,
+  type VerifiedReceipt,
   type ResultDocument,
   type TapeInfo,
 } from "../../src/core/job.ts";
@@ -54,7 +56,7 @@ import {
   type Whereabouts,
 } from "../../src/core/lifecycle.ts";
 import { dueCleanups, type CleanupOutcome } from "../../src/core/prover-cleanup.ts";
-import { MIN_SEGMENT_LIMIT_PO2 } from "../../src/core/recovery.ts";
+import { MAX_REJECTION_RETRIES, MIN_SEGMENT_LIMIT_PO2 } from "../../src/core/recovery.ts";
 import { buildTape, parseTape, RULES_DIGEST_AST3 } from "../../src/core/tape.ts";
 import { CONFIGS as BASE_CONFIGS, configWith, T0 } from "../support/configs.ts";
 import { TEST_VARS } from "../support/test-vars.ts";
@@ -82,6 +84,18 @@ const CONFIGS: [string, Config][] = [
 ];
 
 const JOB_ID = "b".repeat(64);
+/** A verified receipt as src/verify would describe it (the core trusts the verdict it is given). */
+const MODEL_RECEIPT: VerifiedReceipt = {
+  verified: true,
+  method: "groth16",
+  verifierVersion: "3.0.0",
+  selector: "73c457ba",
+  seal: "73c457ba" + "00".repeat(256),
+  imageId: "30cb1dceaa1c626ed7eb906e1567347806eefed4b759b829a3ca3696573b7090",
+  journalRaw: "00".repeat(24),
+  journalDigest: "00".repeat(32),
+  claimDigest: "00".repeat(32),
+};
 const URLS = ["https://prover-a.example", "https://prover-b.example"] as const;
 /**
  * Sequences per config for the model property (3 configs). FC_RUNS=20000 digs deeper; FC_SEED
@@ -139,9 +153,14 @@ type JournalSpec =
  * (same proof, or another).
  */
 type StoreSpec = "written" | "failed" | "exists_same" | "exists_other";
+/**
+ * What the Worker's check of the receipt said: valid (for the tape's journal, or for another
+ * journal), forged, or not checked at all.
+ */
+type ReceiptSpec = "valid" | "valid_other_journal" | "forged" | "unchecked";
 type PollSpec =
   | { p: "pending"; status: "queued" | "running" }
-  | { p: "succeeded"; journal: JournalSpec; store: StoreSpec }
+  | { p: "succeeded"; journal: JournalSpec; store: StoreSpec; receipt: ReceiptSpec }
   | { p: "failed"; code: string; message: string }
   | { p: "lost" }
   | { p: "transient"; code: string };
@@ -227,6 +246,14 @@ const pollSpecArb: fc.Arbitrary<PollSpec> = fc.oneof(
         "failed",
         "exists_same",
         "exists_other",
+      ),
+      receipt: fc.constantFrom<ReceiptSpec>(
+        "valid",
+        "valid",
+        "valid",
+        "valid_other_journal",
+        "forged",
+        "unchecked",
       ),
     }),
   },
@@ -326,7 +353,9 @@ const rebuildPollArb: fc.Arbitrary<PollSpec> = fc.oneof(
     weight: 3,
     arbitrary: fc
       .constantFrom(
-        ...FAILURES.filter((f) => f.code === "proof_error" || f.code === "proof_timeout"),
+        ...FAILURES.filter(
+          (f) => f.code === "proof_timeout" || /memory|allocation/.test(f.message),
+        ),
       )
       .map((f) => ({ p: "failed" as const, ...f })),
   },
@@ -344,6 +373,7 @@ const rebuildPollArb: fc.Arbitrary<PollSpec> = fc.oneof(
       p: fc.constant("succeeded" as const),
       journal: journalSpecArb,
       store: fc.constantFrom<StoreSpec>("written", "failed", "exists_same", "exists_other"),
+      receipt: fc.constantFrom<ReceiptSpec>("valid", "valid", "forged"),
     }),
   },
 );
@@ -484,6 +514,11 @@ function checkState(job: Job, now: number, cfg: Config, expected: Journal): void
     job,
   );
   inv(
+    (job.attempts.rejections ?? 0) <= MAX_REJECTION_RETRIES,
+    `a refused tape was tried ${job.attempts.rejections} more times (at most ${MAX_REJECTION_RETRIES})`,
+    job,
+  );
+  inv(
     p.segmentLimitPo2 >= MIN_SEGMENT_LIMIT_PO2 &&
       p.segmentLimitPo2 <= cfg.segmentLimitPo2 &&
       Number.isInteger(p.segmentLimitPo2),
@@ -553,6 +588,11 @@ function checkState(job: Job, now: number, cfg: Config, expected: Journal): void
       inv(
         sameJson(job.result.journal, expected),
         "succeeded with a journal other than the tape's",
+        job,
+      );
+      inv(
+        cfg.verifyReceipts === "off" || job.result.verified === true,
+        "succeeded without a verified receipt while VERIFY_RECEIPTS=groth16",
         job,
       );
       inv(
@@ -718,7 +758,7 @@ class Model {
       );
       for (const k of Object.keys(prev.attempts) as (keyof Job["attempts"])[]) {
         inv(
-          next.attempts[k] >= prev.attempts[k],
+          (next.attempts[k] ?? 0) >= (prev.attempts[k] ?? 0),
           `${reason}: attempts.${k} went down (${prev.attempts[k]} → ${next.attempts[k]})`,
           next,
         );
@@ -1079,6 +1119,17 @@ class Model {
             : js.j === "null"
               ? null
               : { ...this.tc.journal, [js.key]: (this.tc.journal[js.key] + js.delta) >>> 0 };
+        const r = spec.receipt;
+        const committed =
+          r === "valid_other_journal"
+            ? { ...this.tc.journal, seed: this.tc.journal.seed ^ 1 }
+            : this.tc.journal;
+        const receipt: ReceiptCheck | undefined =
+          r === "unchecked"
+            ? undefined
+            : r === "forged"
+              ? { ok: false, reason: "the pairing check failed" }
+              : { ok: true, journal: committed, receipt: { ...MODEL_RECEIPT } };
         return {
           kind: "succeeded",
           journal,
@@ -1086,6 +1137,7 @@ class Model {
           segments: 3,
           elapsedMs: 1234,
           document: { journal },
+          receipt,
         };
       }
       case "failed":

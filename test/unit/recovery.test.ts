@@ -5,7 +5,12 @@ import type { JobError } from "../../src/core/job.ts";
 import { unsubmitted, type Job } from "../../src/core/job.ts";
 import { expire, newJob, onPoll, onResultInvalid, onSubmit } from "../../src/core/lifecycle.ts";
 import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
-import { failureAction, MIN_SEGMENT_LIMIT_PO2, rebuild } from "../../src/core/recovery.ts";
+import {
+  failureAction,
+  MAX_REJECTION_RETRIES,
+  MIN_SEGMENT_LIMIT_PO2,
+  rebuild,
+} from "../../src/core/recovery.ts";
 import { TEST_VARS } from "../support/test-vars.ts";
 import { SAMPLE_TAPE } from "../support/sample-job.ts";
 
@@ -42,11 +47,12 @@ describe("what a prover failure means (by error_code; the message only tells out
     ["server_restarted", "out of memory", "rebuild"],
     ["internal_error", "join error", "rebuild"],
     ["internal_error", "allocation failed", "rebuild"],
-    ["proof_error", "segment proving error", "rebuild"],
+    ["proof_error", "segment proving error", "guest_rejected"],
+    ["proof_error", "guest verification failed: final score mismatch", "guest_rejected"],
     ["proof_error", "prover failed: out of memory", "rebuild_smaller"],
     ["proof_error", "Out Of Memory on device 0", "rebuild_smaller"],
     ["proof_error", "CUDA allocation failed on device", "rebuild_smaller"],
-    ["proof_error", "memory allocation ok, then failed", "rebuild"],
+    ["proof_error", "memory allocation ok, then failed", "guest_rejected"],
     ["proof_timeout", "ran past 600 s", "rebuild_smaller"],
     ["zero_score_not_allowed", "score 0", "reject"],
     ["zero_score_not_allowed", "out of memory", "reject"],
@@ -85,7 +91,7 @@ describe.each(CONFIGS)("rebuilding after a poll (%s)", (_name, cfg) => {
   });
 
   it.each([["server_restarted"], ["internal_error"], ["proof_error"]])(
-    "%s → back in line at the job's current segment limit",
+    "%s → back in line at the job's current segment limit (a refused tape: its one second chance)",
     (code) => {
       // One below the configured limit: a rebuild must keep the job's own limit, not reread the
       // config.
@@ -100,7 +106,11 @@ describe.each(CONFIGS)("rebuilding after a poll (%s)", (_name, cfg) => {
       expect(r.job).toMatchObject({
         status: "queued",
         error: null,
-        attempts: { recoveries: proverFault ? 0 : 1, proverRebuilds: proverFault ? 1 : 0 },
+        attempts: {
+          recoveries: 0,
+          proverRebuilds: proverFault ? 1 : 0,
+          rejections: proverFault ? 0 : 1,
+        },
         lastRecovery: { code },
         prover: {
           jobId: null,
@@ -146,6 +156,34 @@ describe.each(CONFIGS)("rebuilding after a poll (%s)", (_name, cfg) => {
     expect(
       onPoll(above, failed("proof_error", "out of memory"), now, cfg).job.prover.segmentLimitPo2,
     ).toBe(MIN_SEGMENT_LIMIT_PO2);
+  });
+
+  it("a tape the guest refuses twice ends tape_rejected: exactly two proofs, no recovery used", () => {
+    const refused = failed("proof_error", "guest verification failed: final score 99999 != 90");
+    const first = onPoll(proving(cfg), refused, now, cfg).job;
+    expect(first).toMatchObject({ status: "queued", attempts: { rejections: 1, recoveries: 0 } });
+    expect(MAX_REJECTION_RETRIES).toBe(1);
+    const again = accept(first, now + 1, cfg, "p2");
+    const r = onPoll(again, refused, now + 2, cfg);
+    expect(r.job).toMatchObject({
+      status: "failed",
+      error: { code: "tape_rejected" },
+      attempts: { rejections: 1, recoveries: 0, submissions: 2 },
+    });
+    expect(r.job.error!.message).toContain("final score 99999");
+    // Its prover job is deleted there, like any ended one.
+    expect(r.job.cleanup).toEqual(
+      expect.arrayContaining([expect.objectContaining({ proverJobId: "p2" })]),
+    );
+  });
+
+  it("a refused tape's second chance does not depend on PROVER_MAX_RECOVERIES; out of memory still halves", () => {
+    const none = configWith({ ...TEST_VARS, PROVER_MAX_RECOVERIES: "0" });
+    const refused = failed("proof_error", "guest verification failed");
+    expect(onPoll(proving(none), refused, now, none).job.status).toBe("queued");
+    const oom = onPoll(proving(cfg), failed("proof_error", "out of memory"), now, cfg).job;
+    expect(oom).toMatchObject({ attempts: { rejections: 0, recoveries: 1 } });
+    expect(oom.prover.segmentLimitPo2).toBe(cfg.segmentLimitPo2 - 1);
   });
 
   it("zero_score_not_allowed → failed prover_rejected, no recovery used", () => {
@@ -304,7 +342,8 @@ const BOUND_CONFIGS: [string, Config][] = [
 describe.each(BOUND_CONFIGS)("PROVER_MAX_RECOVERIES = %s", (_name, cfg) => {
   const n = cfg.maxRecoveries;
 
-  const broke = failed("proof_error", "segment 3 panicked");
+  // A failure the tape may be to blame for: out of memory (the segments shrink each time).
+  const broke = failed("proof_error", "CUDA out of memory in segment 3");
 
   it("rebuilds n times in a row for a tape-suspect failure; the (n+1)-th fails recovery_exhausted, naming the cause", () => {
     let j = queued(cfg);
@@ -329,7 +368,7 @@ describe.each(BOUND_CONFIGS)("PROVER_MAX_RECOVERIES = %s", (_name, cfg) => {
       attempts: { recoveries: n },
     });
     expect(r.job.error!.message).toContain("proof_error");
-    expect(r.job.error!.message).toContain("segment 3 panicked");
+    expect(r.job.error!.message).toContain("out of memory in segment 3");
     expect(r.job.error!.message).toContain(`${n} time(s)`);
   });
 
