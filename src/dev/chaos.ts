@@ -1,29 +1,42 @@
 /**
- * `npm run chaos`: a repeatable chaos run of the whole gateway on this machine. Starts the dev
- * prover with seeded random faults (5xx, resets, slow and hung replies, malformed JSON, 401s,
- * injected 429s, restarts that lose every job, failed, lost and mismatching proofs) and `wrangler
- * dev` with short timeouts and a throw-away --persist-to folder. Simulated players, each with its
- * own CF-Connecting-IP and under the 30 POSTs/minute limit (a 429 is waited out), post N distinct
- * tapes at seeded intervals, re-post some (the answer must name the same job) and cancel a few
- * with their cancel token. At seeded moments while jobs wait or prove it SIGKILLs wrangler dev
- * with its workerd children (queue messages in flight are lost; Durable Object storage and alarms
- * survive) and starts it again on the same port and state folder, `--kills` times. It follows every
- * accepted job through the public API to its end, checks each stored result's journal against the
- * tape that was posted, and prints a summary. The Worker is bundled once at the start, so edits
- * to the working tree during the run neither reload it nor change what a restart runs.
+ * `npm run chaos`: a repeatable chaos run of the whole gateway on this machine. Starts `--provers`
+ * dev provers (a fleet, wired in through PROVER_BASE_URL + PROVER_BASE_URLS) with seeded random
+ * faults (5xx, resets, slow and hung replies, malformed JSON, 401s, injected 429s, restarts that
+ * lose every job, failed, lost and mismatching proofs) on every prover, or on prover
+ * `--fault-prover K` alone (the others run clean: one flaky prover's circuit opens and the others
+ * take the work), and `wrangler dev` with short timeouts and a throw-away --persist-to folder.
+ * Simulated players, each with its own CF-Connecting-IP and under the 30 POSTs/minute limit (a 429
+ * is waited out), post N distinct tapes at seeded intervals, re-post some (the answer must name the
+ * same job) and cancel a few with their cancel token. At seeded moments while jobs wait or prove it
+ * SIGKILLs wrangler dev with its workerd children (queue messages in flight are lost; Durable
+ * Object storage and alarms survive) and starts it again on the same port and state folder,
+ * `--kills` times (0: never). At other seeded moments it takes down a prover that is proving a
+ * job the gateway has not ended (a seeded choice among them) for `--prover-outage-ms` (default
+ * twice the stall window, so the gateway must give the job up and rebuild it elsewhere), then
+ * brings it back on the same port: `--prover-kills` times a whole-server kill that loses every
+ * job, `--prover-partitions` times a network partition that keeps its jobs proving, so that it
+ * comes back holding a stale job the gateway should delete. It follows every accepted job through the public API to its end, checks
+ * each stored result's journal against the tape that was posted, watches the line through the admin
+ * API (ADMIN_TOKEN is set for the run) for jobs waiting while a prover is available, and prints a
+ * summary with one block per prover.
  *
  * A job is *lost* when the gateway accepted it and then answers 404; *stuck* when it is not ended
  * past its wall-time cap, or the gateway ended it `wall_time_exceeded` (the cap here is generous:
- * a job that reaches it went nowhere). Exit 0 when no job is lost or stuck, no result mismatches
- * its tape and nothing else broke the API's promises (anomalies); 1 otherwise; 2 on bad arguments.
- * One seed makes the same tapes, client timing, fault draws and kill moments (how they interleave
- * with real time still varies a little).
+ * a job that reaches it went nowhere). A job that was on a killed or partitioned prover must end
+ * succeeded, cancelled (when a player asked) or failed with a code the injected faults cause
+ * (PROVER_OUTAGE_OK_CODES); anything else is an anomaly. Exit 0 when no job is lost or stuck, no
+ * result mismatches its tape and nothing else broke the API's promises (anomalies); 1 otherwise;
+ * 2 on bad arguments. A stale job a partitioned prover still holds at the end, and provers idle
+ * while jobs wait, are reported as warnings. One seed makes the same tapes, client timing, fault
+ * draws and kill moments (how they interleave with real time still varies a little).
  *
  *   npm run chaos [-- --jobs 20] [--rate 0.2] [--seed 1] [--kills 1] [--proof-ms 800]
- *                 [--clients N] [--log FILE] [--var NAME:VALUE ...]
+ *                 [--provers 1] [--fault-prover K] [--prover-kills 0] [--prover-partitions 0]
+ *                 [--prover-outage-ms MS] [--clients N] [--log FILE] [--var NAME:VALUE ...]
  *
- * `--log FILE` keeps wrangler's and the dev prover's output; `--var` overrides the short
- * timeouts below (the run refuses vars that break the config's nesting rules).
+ * `--log FILE` keeps wrangler's and the dev provers' output (`[prover K]`) and the run's own
+ * events (`[chaos]`); `--var` overrides the short timeouts below (the run refuses vars that break
+ * the config's nesting rules).
  */
 import { createWriteStream } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -35,12 +48,15 @@ import { parseVarFlag, readWranglerConfig } from "../ops/wrangler-config.ts";
 import { buildTape, parseTape, RULES_DIGEST_AST3 } from "../core/tape.ts";
 import { sha256Hex } from "../core/hex.ts";
 import { mulberry32, type FaultKind } from "./prover-faults.ts";
+import { randomBytes } from "node:crypto";
+import type { DevProver, StoredJob } from "./prover-server.ts";
 import { startLocalRun } from "./stack.ts";
 
 /**
  * Every fault the dev prover knows: each is one the real prover or its network can produce, and
- * the gateway must ride it out or end the job cleanly. Two end a job `failed` by design:
- * `fail_zero_score` (prover_rejected) and `fail_unknown` (prover_failed).
+ * the gateway must ride it out or end the job cleanly. Three end a job `failed` by design:
+ * `fail_zero_score` (prover_rejected), `fail_unknown` (prover_failed) and `fail_proof_error`
+ * twice on one job (tape_rejected: the guest refused the tape).
  */
 const CHAOS_FAULTS: FaultKind[] = [
   "http_500",
@@ -71,10 +87,29 @@ const POSTS_PER_MINUTE = 25;
 const STUCK_MARGIN_MS = 15_000;
 /** How long a player keeps re-sending one POST the gateway does not answer. */
 const POST_GIVE_UP_MS = 120_000;
+/**
+ * How a job that was on a killed or partitioned prover may legitimately end failed: codes the
+ * injected faults of a later submission cause (fail_zero_score, fail_unknown, repeated proof
+ * errors or timeouts). Anything else means the outage itself ended it.
+ */
+const PROVER_OUTAGE_OK_CODES = [
+  "prover_rejected",
+  "tape_rejected",
+  "prover_failed",
+  "recovery_exhausted",
+  "poll_timeout",
+];
+/** How long an outage waits for a prover that proves a job before it gives up. */
+const OUTAGE_TARGET_WAIT_MS = 60_000;
+/** How often the admin API is read to catch jobs waiting while a prover is available. */
+const LINE_SAMPLE_MS = 2_000;
+/** How long after the last job ended a stale job on a partitioned prover may still be deleted. */
+const STALE_DELETE_WAIT_MS = 45_000;
 
 function usage(message: string): never {
   console.log(
-    `${message}\nusage: npm run chaos [-- --jobs 20] [--rate 0.2] [--seed 1] [--kills 1] [--proof-ms 800] [--clients N] [--log FILE] [--var NAME:VALUE ...]`,
+    `${message}\nusage: npm run chaos [-- --jobs 20] [--rate 0.2] [--seed 1] [--kills 1] [--proof-ms 800] [--provers 1] [--fault-prover K] ` +
+      `[--prover-kills 0] [--prover-partitions 0] [--prover-outage-ms MS] [--clients N] [--log FILE] [--var NAME:VALUE ...]`,
   );
   process.exit(2);
 }
@@ -88,6 +123,11 @@ function options() {
         seed: { type: "string", default: "1" },
         kills: { type: "string", default: "1" },
         "proof-ms": { type: "string", default: "800" },
+        provers: { type: "string", default: "1" },
+        "fault-prover": { type: "string" },
+        "prover-kills": { type: "string", default: "0" },
+        "prover-partitions": { type: "string", default: "0" },
+        "prover-outage-ms": { type: "string" },
         clients: { type: "string" },
         log: { type: "string" },
         var: { type: "string", multiple: true, default: [] },
@@ -109,8 +149,16 @@ const rate = Number(values.rate);
 if (values.rate.trim() === "" || !(rate >= 0 && rate <= 1))
   usage(`--rate wants a number from 0 to 1, got "${values.rate}"`);
 const seed = whole("seed", values.seed, 0) >>> 0;
-const kills = whole("kills", values.kills, 1);
+const kills = whole("kills", values.kills, 0);
 const proofMs = whole("proof-ms", values["proof-ms"], 1);
+const proverCount = whole("provers", values.provers, 1);
+/** 1-based; null: faults on every prover. */
+const faultProver =
+  values["fault-prover"] === undefined ? null : whole("fault-prover", values["fault-prover"], 1);
+if (faultProver !== null && faultProver > proverCount)
+  usage(`--fault-prover ${faultProver} names no prover: there are ${proverCount} (--provers)`);
+const proverKills = whole("prover-kills", values["prover-kills"], 0);
+const proverPartitions = whole("prover-partitions", values["prover-partitions"], 0);
 const clients =
   values.clients === undefined
     ? Math.min(10, Math.max(5, Math.ceil(n / 20)))
@@ -122,6 +170,9 @@ const clients =
 const CHAOS_VARS: Record<string, string> = {
   PROVER_REQUEST_TIMEOUT_MS: "2500", // a `slow` reply (2 s) still arrives; a `hang` times out
   PROVER_POLL_INTERVAL_MS: "200",
+  PROVER_POLL_MIN_INTERVAL_MS: "20",
+  // Synthetic tapes: the dev prover's receipts for them are fakes.
+  VERIFY_RECEIPTS: "off",
   PROVER_POLL_BUDGET_MS: "5000",
   PROVER_STALL_WINDOW_MS: "6000",
   PROVER_POLL_TIMEOUT_MS: "30000",
@@ -150,6 +201,14 @@ const problems = audit(
 ).problems;
 if (problems.length)
   usage(`these vars do not nest:\n${problems.map((p) => `  ${p.message}`).join("\n")}`);
+const stallWindowMs = Number(overrides.PROVER_STALL_WINDOW_MS);
+/** Longer than the stall window by default: the gateway must give the prover job up. */
+const outageMs =
+  values["prover-outage-ms"] === undefined
+    ? 2 * stallWindowMs
+    : whole("prover-outage-ms", values["prover-outage-ms"], 0);
+/** For the admin API (provers' state and counts); never printed. */
+const adminToken = randomBytes(24).toString("hex");
 
 // Every random choice comes from its own stream of the one seed.
 const stream = (salt: number) => mulberry32((seed ^ Math.imul(salt + 1, 0x9e3779b9)) >>> 0);
@@ -181,6 +240,8 @@ interface Tracked {
   cancelAnswer: string | null;
   /** "kill 1: queued", … for every kill that found it not ended. */
   atKills: string[];
+  /** The prover outages that took a prover job of its tape down with them. */
+  atOutages: OutageHit[];
   notFound: number;
   end: null | "ended" | "lost" | "stuck";
   /** Why its stored result does not prove its tape (null: checked and fine, or not succeeded). */
@@ -221,12 +282,40 @@ async function chaosTapes(count: number, rng: () => number): Promise<Tracked[]> 
       cancelAsked: false,
       cancelAnswer: null,
       atKills: [],
+      atOutages: [],
       notFound: 0,
       end: null,
       mismatch: null,
     });
   }
   return out;
+}
+
+/** One prover outage (a kill or a partition) and what it took down. */
+interface Outage {
+  n: number;
+  kind: "kill" | "partition";
+  /** 1-based. */
+  prover: number;
+  /** Local clock, from t0; `endAt` null while it lasts; null `at`: no prover proved, skipped. */
+  at: number | null;
+  endAt: number | null;
+  /** The prover's unfinished jobs when it went down. */
+  jobs: StoredJob[];
+  /** How the gateway saw that prover just before it came back (admin API). */
+  seenDuring: string | null;
+  /** Why it did not happen (null: it did). */
+  skipped: string | null;
+}
+
+/** A tape whose prover job was on a prover when it went down. */
+interface OutageHit {
+  outage: Outage;
+  proverJobId: string;
+  /** The gateway's own view named that prover job when it went down (not abandoned already). */
+  bound: boolean;
+  /** The job as the gateway showed it just before. */
+  before: Job | null;
 }
 
 /** What one player does, decided up front from its own stream. */
@@ -267,11 +356,16 @@ function playerSteps(mine: Tracked[], rng: () => number): Step[] {
 const tapes = await chaosTapes(n, stream(0));
 const wranglerVars = Object.entries(overrides).map(([k, v]) => `${k}:${v}`);
 const logFile = values.log ? createWriteStream(values.log) : null;
+const stamp = () => new Date().toISOString().slice(11, 23);
+/** Known once the run has started: which prover (1-based) a URL is. */
+let proverIndex = (url: string): string => url;
+const note = (line: string) => logFile?.write(`${stamp()} [chaos] ${line}\n`);
 const run = await startLocalRun({
   name: "chaos",
   snapshot: true,
   proofMs,
-  vars: wranglerVars,
+  provers: proverCount,
+  vars: [...wranglerVars, `ADMIN_TOKEN:${adminToken}`],
   crashable: true,
   // proof_timeout's self-restart comes soon enough to matter here; a restart keeps the port shut
   // 1 s.
@@ -279,7 +373,9 @@ const run = await startLocalRun({
     seed,
     timedOutProofKillMs: 2_000,
     restartOutageMs: 1_000,
-    log: logFile ? (line) => logFile.write(`[prover] ${line}\n`) : undefined,
+    log: logFile
+      ? (line, url) => logFile.write(`${stamp()} [prover ${proverIndex(url)}] ${line}\n`)
+      : undefined,
   },
   onOutput: logFile ? (text) => logFile.write(text) : undefined,
 }).catch((e: unknown) => {
@@ -287,7 +383,19 @@ const run = await startLocalRun({
   return process.exit(1);
 });
 const { base, stack } = run;
-stack.prover.setRandomFaults({ rate, kinds: CHAOS_FAULTS, seed });
+const provers: DevProver[] = [stack.prover, ...stack.fleet];
+proverIndex = (url) => String(provers.findIndex((p) => p.url === url) + 1 || url);
+const indexOfUrl = (url: string | null | undefined) =>
+  url ? provers.findIndex((p) => p.url === url) + 1 : 0;
+// Prover 1 draws from the run's seed as a lone prover always did; the others from their own.
+const faultSeeds = provers.map((_, i) =>
+  i === 0 ? seed : Math.floor(stream(300 + i)() * 2 ** 32),
+);
+provers.forEach((p, i) => {
+  if (faultProver === null || faultProver === i + 1)
+    p.setRandomFaults({ rate, kinds: CHAOS_FAULTS, seed: faultSeeds[i] });
+});
+const byFacts = new Map(tapes.map((t) => [`${t.tape.seed}:${t.tape.checksum}`, t]));
 
 const t0 = Date.now();
 const tally = {
@@ -309,6 +417,10 @@ let gatewayUpSince = Date.now();
 let gatewayUp = true;
 let playersDone = false;
 let killsDone = false;
+let outagesDone = false;
+const outages: Outage[] = [];
+/** Samples of the line (admin API) that found jobs waiting while a prover was available. */
+const idle = { samples: 0, waiting: 0, idle: 0, longestMs: 0, examples: [] as string[] };
 
 interface Answer {
   status: number;
@@ -510,12 +622,170 @@ async function killer(rng: () => number): Promise<void> {
   }
 }
 
+const active = (j: StoredJob) => j.status === "queued" || j.status === "running";
+/** The tape a prover job proves (seeds are distinct per run; the checksum makes sure). */
+const tapeOf = (j: StoredJob) => byFacts.get(`${j.facts.seed}:${j.facts.checksum}`);
+/** A prover job of this run whose gateway job has not ended: the gateway may count on it. */
+const live = (j: StoredJob) => {
+  const t = tapeOf(j);
+  return active(j) && !!t?.job && !isTerminal(t.job.status);
+};
+const admin = (path: string) =>
+  call("GET", `/api/admin${path}`, { headers: { authorization: `Bearer ${adminToken}` } });
+
+/** The gateway's view of each prover (admin API), or null when it cannot be read. */
+async function proverViews(): Promise<any[] | null> {
+  const r = await admin("/provers");
+  return r?.status === 200 && Array.isArray(r.body?.provers) ? r.body.provers : null;
+}
+
+/**
+ * The prover outages: each once enough jobs are accepted (seeded) and after a seeded pause, on a
+ * prover that proves a job the gateway has not ended (a seeded pick among those), for `outageMs`.
+ * They may overlap on different provers; one prover of a fleet always stays up.
+ */
+async function outager(rng: () => number): Promise<void> {
+  const kinds: Outage["kind"][] = [
+    ...Array<"kill">(proverKills).fill("kill"),
+    ...Array<"partition">(proverPartitions).fill("partition"),
+  ];
+  const plan = kinds.map((kind) => ({
+    kind,
+    after: between(rng, Math.ceil(n * 0.15), Math.max(1, Math.ceil(n * 0.85))),
+    waitMs: between(rng, 0, 2000),
+    pick: rng(),
+  }));
+  plan.sort((a, b) => a.after - b.after);
+  const counter = { kill: 0, partition: 0 };
+  const running: Promise<void>[] = [];
+  for (const o of plan) {
+    while (tapes.filter((t) => t.accepted).length < o.after && !playersDone) await sleep(100);
+    await sleep(o.waitMs);
+    const outage: Outage = {
+      n: ++counter[o.kind],
+      kind: o.kind,
+      prover: 0,
+      at: null,
+      endAt: null,
+      jobs: [],
+      seenDuring: null,
+      skipped: null,
+    };
+    outages.push(outage);
+    // Outages may overlap (on different provers), but one prover of a fleet always stays up.
+    const since = Date.now();
+    let candidates: number[] = [];
+    for (;;) {
+      const up = provers.filter((p) => !p.down).length;
+      candidates = provers.flatMap((p, k) =>
+        !p.down && (up >= 2 || provers.length === 1) && p.jobs().some(live) ? [k] : [],
+      );
+      const open = tapes.some((t) => t.accepted && t.end === null);
+      if (candidates.length || Date.now() - since > OUTAGE_TARGET_WAIT_MS || (playersDone && !open))
+        break;
+      await sleep(20);
+    }
+    const label = `prover ${o.kind} ${outage.n}`;
+    if (!candidates.length) {
+      const why =
+        Date.now() - since > OUTAGE_TARGET_WAIT_MS
+          ? `no prover proved a job for ${s(OUTAGE_TARGET_WAIT_MS)}`
+          : "every job had ended";
+      outage.skipped = why;
+      console.log(`${label}: skipped, ${why}`);
+      note(`${label}: skipped, ${why}`);
+      continue;
+    }
+    const k = candidates[Math.floor(o.pick * candidates.length)]!;
+    running.push(takeDown(outage, label, k));
+  }
+  await Promise.all(running);
+}
+
+/** Takes prover `k` down for `outageMs` (a kill or a partition) and records what it held. */
+async function takeDown(outage: Outage, label: string, k: number): Promise<void> {
+  const p = provers[k]!;
+  outage.prover = k + 1;
+  outage.jobs = p.jobs().filter(active);
+  outage.at = Date.now() - t0;
+  const down = outage.kind === "kill" ? p.restart({ outageMs }) : p.partition({ outageMs });
+  // Did the gateway count on that prover job? Its view names it at once, or within a moment when
+  // the 202 was on its way as the prover went down (the prover can tell it nothing new now).
+  const hits = outage.jobs.flatMap((pj) => {
+    const t = tapeOf(pj);
+    return t ? [{ t, pj }] : [];
+  });
+  await Promise.all(
+    hits.map(async ({ t, pj }) => {
+      let job: Job | null = t.job;
+      for (let i = 0; i < 10; i++) {
+        const r = await call("GET", `/api/proofs/jobs/${t.jobId}`);
+        if (r?.status === 200) job = r.body.job;
+        if (!job || isTerminal(job.status) || job.prover.jobId !== null) break;
+        await sleep(200);
+      }
+      t.atOutages.push({
+        outage,
+        proverJobId: pj.id,
+        bound: job?.prover.jobId === pj.id,
+        before: job,
+      });
+    }),
+  );
+  const what = hits.map(
+    ({ t, pj }) =>
+      `tape ${t.index} ${short(t.jobId)} (prover job ${pj.id.slice(0, 8)} ${pj.status})`,
+  );
+  console.log(
+    `${label} at ${s(outage.at)}: prover ${k + 1} down for ${s(outageMs)}${outage.kind === "kill" ? ", its jobs lost" : ", its jobs kept"}: ${what.join(", ") || "no job of this run"}`,
+  );
+  note(`${label}: prover ${k + 1} ${p.url} down for ${outageMs} ms: ${what.join(", ")}`);
+  // Just before it comes back (past the stall window by default): how does the gateway see it?
+  await sleep(t0 + outage.at + Math.max(outageMs / 2, outageMs - 1500) - Date.now());
+  const seen = (await proverViews())?.find((v) => v.url === p.url);
+  outage.seenDuring = seen ? `${seen.state} (${seen.why})` : null;
+  await down;
+  outage.endAt = Date.now() - t0;
+  console.log(`${label}: prover ${k + 1} back at ${s(outage.endAt)}`);
+  note(`${label}: prover ${k + 1} back`);
+}
+
+/**
+ * Reads the line and the provers (admin API) every LINE_SAMPLE_MS while the gateway is up: jobs
+ * waiting while a prover is available should not last beyond a grant's round trip.
+ */
+async function lineWatch(): Promise<void> {
+  let streakSince: number | null = null;
+  while (!(playersDone && killsDone && outagesDone && tapes.every((t) => !t.accepted || t.end))) {
+    await sleep(LINE_SAMPLE_MS);
+    if (!gatewayUp) {
+      streakSince = null;
+      continue;
+    }
+    const [h, views] = await Promise.all([call("GET", "/api/health"), proverViews()]);
+    const waiting = h?.body?.line?.waiting;
+    if (typeof waiting !== "number" || views === null) continue;
+    idle.samples++;
+    const free = views.filter((v) => v.state === "available");
+    if (waiting > 0) idle.waiting++;
+    if (waiting > 0 && free.length > 0) {
+      const now = Date.now();
+      idle.idle++;
+      streakSince ??= now;
+      idle.longestMs = Math.max(idle.longestMs, now - streakSince);
+      const example = `at ${s(now - t0)}: ${waiting} waiting, available ${free.map((v) => `prover ${indexOfUrl(v.url)}`).join(", ")}`;
+      if (idle.examples.length < 8) idle.examples.push(example);
+      note(`line: ${example}`);
+    } else streakSince = null;
+  }
+}
+
 /** Reads every open job until it ends, vanishes (lost) or outlives its wall-time cap (stuck). */
 async function follow(): Promise<void> {
   let reportAt = Date.now() + 15_000;
   for (;;) {
     const open = tapes.filter((t) => t.accepted && t.end === null);
-    if (playersDone && killsDone && open.length === 0) return;
+    if (playersDone && killsDone && outagesDone && open.length === 0) return;
     if (Date.now() >= reportAt) {
       reportAt += 15_000;
       const count = (status: string) => open.filter((t) => t.job?.status === status).length;
@@ -566,9 +836,12 @@ async function verifyResults(): Promise<void> {
 let code = 0;
 try {
   console.log(
-    `chaos seed ${seed}: ${n} tapes from ${clients} players, prover fault rate ${rate}, ${kills} gateway kill(s), proofs ${proofMs} ms, ` +
-      `wall-time cap ${s(Number(overrides.MAX_JOB_WALL_TIME_MS))}\n  again: npm run chaos -- --seed ${seed} --jobs ${n} --rate ${rate} --kills ${kills} --proof-ms ${proofMs}`,
+    `chaos seed ${seed}: ${n} tapes from ${clients} players, ${proverCount} prover(s), fault rate ${rate} on ${faultProver === null ? "every prover" : `prover ${faultProver} only`}, ` +
+      `${kills} gateway kill(s), ${proverKills} prover kill(s), ${proverPartitions} prover partition(s) of ${s(outageMs)}, proofs ${proofMs} ms, ` +
+      `wall-time cap ${s(Number(overrides.MAX_JOB_WALL_TIME_MS))}\n  again: npm run chaos -- --seed ${seed} --jobs ${n} --rate ${rate} --kills ${kills} --proof-ms ${proofMs}` +
+      ` --provers ${proverCount}${faultProver === null ? "" : ` --fault-prover ${faultProver}`} --prover-kills ${proverKills} --prover-partitions ${proverPartitions} --prover-outage-ms ${outageMs}`,
   );
+  provers.forEach((p, i) => note(`prover ${i + 1}: ${p.url}`));
   const steps = Array.from({ length: clients }, (_, c) =>
     playerSteps(
       tapes.filter((t) => t.client === c),
@@ -576,15 +849,30 @@ try {
     ),
   );
   const following = follow();
+  const watching = lineWatch();
   await Promise.all([
     Promise.all(steps.map((st, c) => player(c, st))).finally(() => (playersDone = true)),
     killer(stream(1)).finally(() => (killsDone = true)),
+    outager(stream(2)).finally(() => (outagesDone = true)),
   ]);
   await following;
-  await verifyResults();
-  const line = (await call("GET", "/api/health"))?.body?.line ?? null;
-  const stats = stack.prover.stats();
+  await watching;
   const duration = Date.now() - t0;
+  await verifyResults();
+  // A partitioned prover's stale jobs: the gateway's clean-up may still be on its way.
+  const staleJobs = outages
+    .filter((o) => o.kind === "partition" && o.at !== null)
+    .flatMap((o) => o.jobs.map((j) => ({ outage: o, job: j, prover: provers[o.prover - 1]! })));
+  const staleFate = (x: (typeof staleJobs)[number]) => {
+    if (x.prover.stats().deletedJobs.includes(x.job.id)) return "deleted";
+    const still = x.prover.jobs().find((j) => j.id === x.job.id);
+    return still ? `still stored (${still.status})` : "gone without a DELETE (a restart wiped it)";
+  };
+  for (const until = Date.now() + STALE_DELETE_WAIT_MS; Date.now() < until; await sleep(500))
+    if (staleJobs.every((x) => !staleFate(x).startsWith("still"))) break;
+  const line = (await call("GET", "/api/health"))?.body?.line ?? null;
+  const views = await proverViews();
+  const stats = provers.map((p) => p.stats());
 
   const accepted = tapes.filter((t) => t.accepted);
   const ended = (status: string) =>
@@ -610,6 +898,75 @@ try {
       .sort((a, b) => b[1] - a[1])
       .map(([k, v]) => `${k} ${v}`)
       .join(", ") || "none";
+
+  // A job that was on a prover when it went down must have ended well, elsewhere or later.
+  const hits = accepted.flatMap((t) => t.atOutages.map((h) => ({ t, h })));
+  const outageOk = (t: Tracked) =>
+    t.end === "ended" &&
+    (t.job!.status === "succeeded" ||
+      (t.job!.status === "cancelled" && t.cancelAsked) ||
+      (t.job!.status === "failed" && PROVER_OUTAGE_OK_CODES.includes(t.job!.error?.code ?? "")));
+  for (const { t, h } of hits)
+    if (!outageOk(t))
+      anomalies.push(
+        `tape ${t.index}: job ${short(t.jobId)} was on prover ${h.outage.prover} at its ${h.outage.kind} ${h.outage.n} and ended ` +
+          `${t.end === "ended" ? `${t.job!.status}${t.job!.error ? ` ${t.job!.error.code}` : ""}` : t.end}`,
+      );
+  const hitLine = ({ t, h }: (typeof hits)[number]) => {
+    const j = t.job!;
+    const rebuilt = j.prover.jobId !== h.proverJobId;
+    const where = indexOfUrl(j.prover.url);
+    return (
+      `            tape ${t.index} ${short(t.jobId)} (prover job ${h.proverJobId.slice(0, 8)}, ${h.bound ? "the gateway's current one" : `not the gateway's (it had ${h.before ? `${h.before.status}${h.before.prover.jobId ? ` on ${h.before.prover.jobId.slice(0, 8)}` : ""}` : "no view"})`}) → ` +
+      `${t.end === "ended" ? `${j.status}${j.error ? ` ${j.error.code}` : ""}` : t.end}` +
+      `${!h.bound ? "" : rebuilt ? `, rebuilt${where ? ` on prover ${where}` : ""}` : ", same prover job"}` +
+      `${j.lastRecovery ? ` (last recovery: ${j.lastRecovery.code})` : ""}; prover rebuilds ${j.attempts.proverRebuilds}, submissions ${j.attempts.submissions}`
+    );
+  };
+  const bound = hits.filter((x) => x.h.bound);
+  // Sent to a prover again after the kill took its prover job (whatever the later submissions met).
+  const rebuiltAfterKill = bound.filter(
+    (x) =>
+      x.h.outage.kind === "kill" &&
+      x.t.end === "ended" &&
+      x.t.job!.status !== "cancelled" &&
+      x.t.job!.prover.jobId !== x.h.proverJobId,
+  );
+  const elsewhere = bound.filter(
+    (x) =>
+      x.t.job!.status === "succeeded" &&
+      x.t.job!.prover.url !== provers[x.h.outage.prover - 1]!.url,
+  );
+  const finishedOn: Record<string, number> = {};
+  for (const t of ended("succeeded")) bump(finishedOn, `prover ${indexOfUrl(t.job!.prover.url)}`);
+  const outageLines = outages.flatMap((o) => {
+    const head = `${o.kind} ${o.n}: ${o.at === null ? `skipped (${o.skipped})` : `prover ${o.prover} at ${s(o.at)}, back at ${o.endAt === null ? "?" : s(o.endAt)}; the gateway saw it before it came back: ${o.seenDuring ?? "unknown"}`}`;
+    const mine = hits.filter((x) => x.h.outage === o).map(hitLine);
+    const stale =
+      o.kind === "partition"
+        ? staleJobs
+            .filter((x) => x.outage === o)
+            .map((x) => `            stale prover job ${x.job.id.slice(0, 8)}: ${staleFate(x)}`)
+        : [];
+    return [head, ...mine, ...stale];
+  });
+  const proverBlock = (p: DevProver, i: number) => {
+    const st = stats[i]!;
+    const v = views?.find((x) => x.url === p.url);
+    const mine = outages.filter((o) => o.prover === i + 1 && o.at !== null);
+    const kindsOf = (kind: Outage["kind"]) => mine.filter((o) => o.kind === kind);
+    const when = (list: Outage[]) =>
+      list.map((o) => `at ${s(o.at!)}–${o.endAt === null ? "?" : s(o.endAt)}`).join(", ");
+    const faulty = faultProver === null || faultProver === i + 1;
+    return [
+      `prover ${i + 1}    ${p.url}  (${faulty && rate > 0 ? `random faults, seed ${faultSeeds[i]}` : "clean"})`,
+      `            ${st.accepted} submissions accepted (of ${st.submissions} received), ${st.rateLimited} 429s (${list(Object.fromEntries(Object.entries(st.errorCodes).filter(([k]) => ["prover_busy", "at_capacity", "no_slots"].includes(k))))}), ${st.polls} polls, ${st.deletes} deletes, ${st.health} health reads`,
+      `            proofs: ${st.finished.succeeded} succeeded, ${st.finished.lost} lost (lose_job), failed ${list(st.finished.failed)}; results stored from it: ${finishedOn[`prover ${i + 1}`] ?? 0}`,
+      `            ${st.faultsTotal} faults injected: ${list(st.faults as Record<string, number>)}`,
+      `            ${st.restarts - kindsOf("kill").length} fault restart(s); ${kindsOf("kill").length} kill(s)${kindsOf("kill").length ? ` ${when(kindsOf("kill"))}` : ""}; ${st.partitions} partition(s)${kindsOf("partition").length ? ` ${when(kindsOf("partition"))}` : ""}`,
+      `            gateway's view: ${v ? `${v.state} (${v.why}); granted ${v.counts.granted}, faults ${v.counts.faults}, busy ${v.counts.busy}; circuit opened ${v.circuit.opens}×, failures in a row ${v.circuit.failures}` : "unknown"}`,
+    ];
+  };
 
   const describe = (t: Tracked) => {
     const j = t.job!;
@@ -641,12 +998,27 @@ try {
       `stuck       ${stuck.length} (${accepted.filter((t) => t.end === "stuck").length} not ended past the cap, ${capped.length} ended by it: wall_time_exceeded)`,
       `mismatches  ${mismatched.length}${mismatched.length ? `: ${mismatched.map((t) => `${short(t.jobId)} ${t.mismatch}`).join("; ")}` : ""}`,
       `anomalies   ${anomalies.length}`,
-      `gateway     ${killLog.length} SIGKILL + restart(s): ${killLog.map((k) => `at ${s(k.at)} (${k.queued} queued, ${k.proving} proving) down ${s(k.downMs)}`).join("; ")}`,
+      `gateway     ${killLog.length} SIGKILL + restart(s)${killLog.length ? ":" : ""} ${killLog.map((k) => `at ${s(k.at)} (${k.queued} queued, ${k.proving} proving) down ${s(k.downMs)}`).join("; ")}`,
       `            POST retries: ${list(tally.postRetries)}; GET errors: ${list(tally.getErrors)}; line now: ${line ? `${line.waiting} waiting, slots ${JSON.stringify(line.slots?.map((x: { holder: string | null }) => x.holder && short(x.holder)))}` : "unknown"}`,
       `            job counters: ${sum((j) => j.attempts.deliveries)} deliveries, ${sum((j) => j.attempts.submissions)} submissions, ${sum((j) => j.attempts.recoveries)} recoveries, ${sum((j) => j.attempts.redispatches)} watchdog re-sends`,
-      `prover      ${stats.faultsTotal} faults injected: ${list(stats.faults as Record<string, number>)}`,
-      `            ${stats.restarts} restart(s); ${stats.accepted} submissions accepted, ${stats.rateLimited} 429s (${list(Object.fromEntries(Object.entries(stats.errorCodes).filter(([k]) => ["prover_busy", "at_capacity", "no_slots"].includes(k))))}), ${stats.polls} polls; ` +
-        `proofs: ${stats.finished.succeeded} succeeded, ${stats.finished.lost} lost, failed ${list(stats.finished.failed)}`,
+      `            prover rebuilds: ${sum((j) => j.attempts.proverRebuilds)}; results stored by prover: ${list(finishedOn)}`,
+      ...provers.flatMap(proverBlock),
+      `outages     ${outages.filter((o) => o.at !== null).length} of ${proverKills + proverPartitions} (${proverKills} kill(s), ${proverPartitions} partition(s), ${s(outageMs)} each; stall window ${s(stallWindowMs)})`,
+      ...outageLines.map((l) => (l.startsWith(" ") ? l : `            ${l}`)),
+      ...(hits.length
+        ? [
+            `            jobs on a downed prover: ${hits.length} (${bound.length} the gateway counted on); ended well ${hits.filter((x) => outageOk(x.t)).length}; ` +
+              `rebuilt after prover kill: ${rebuiltAfterKill.length} (${rebuiltAfterKill.filter((x) => x.t.job!.status === "succeeded").length} succeeded, ` +
+              `${rebuiltAfterKill.filter((x) => x.t.job!.status === "failed").length} failed with an injected code); succeeded on another prover: ${elsewhere.length}`,
+          ]
+        : []),
+      ...(staleJobs.length
+        ? [
+            `            stale jobs on partitioned provers deleted by the gateway: ${staleJobs.filter((x) => staleFate(x) === "deleted").length} of ${staleJobs.length}`,
+          ]
+        : []),
+      `line        ${idle.samples} samples of the line, ${idle.waiting} with jobs waiting: ${idle.idle} found a prover available meanwhile (longest run ${s(idle.longestMs)})` +
+        `${idle.examples.length ? `\n            ${idle.examples.join("\n            ")}` : ""}`,
       `duration    ${s(duration)}`,
       ...(stuck.length ? ["", `stuck jobs (${stuck.length}):`, ...stuck.map(describe)] : []),
       ...(anomalies.length ? ["", "anomalies:", ...anomalies.map((a) => `  ${a}`)] : []),

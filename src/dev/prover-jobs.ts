@@ -32,6 +32,17 @@ export interface JobTimings {
 /** The journal a proof commits to: the same shape the gateway checks (src/core/job.ts). */
 export type { Journal };
 
+/** One job as `JobStore.list` shows it (for tests and the chaos run's report). */
+export interface StoredJob {
+  id: string;
+  status: JobStatus;
+  /** The tape it proves: which gateway job it is for (seed and checksum tell tapes apart). */
+  facts: TapeFacts;
+  createdAt: number;
+  finishedAt: number | null;
+  errorCode: string | null;
+}
+
 interface Job {
   id: string;
   facts: TapeFacts;
@@ -299,6 +310,19 @@ export class JobStore {
       },
       elapsed_ms: job.finishedAt! - job.startedAt!,
     };
+  }
+
+  /** Every stored job, settled to now, oldest first. */
+  list(): StoredJob[] {
+    this.settleAll();
+    return [...this.jobs.values()].map((j) => ({
+      id: j.id,
+      status: j.status,
+      facts: { ...j.facts },
+      createdAt: j.createdAt,
+      finishedAt: j.finishedAt ?? null,
+      errorCode: j.errorCode ?? null,
+    }));
   }
 
   remove(id: string): boolean {

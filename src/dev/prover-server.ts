@@ -1,8 +1,9 @@
 /**
  * A local imitation of the remote RISC Zero "Asteroids verifier" prover (shared/PROVER_API.md):
- * same routes, bodies, single-flight 429s, timeouts and self-restarts, plus fault injection and
- * `/__dev/*` control routes. Integration tests, `npm run dev` and the chaos run talk to it so that
- * what passes locally passes against the real GPU box.
+ * same routes, bodies, single-flight 429s, timeouts and self-restarts, plus fault injection,
+ * whole-server kills and network partitions of any length, and `/__dev/*` control routes.
+ * Integration tests, `npm run dev` and the chaos run talk to it so that what passes locally passes
+ * against the real GPU box.
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { Socket } from "node:net";
@@ -13,7 +14,7 @@ import {
   type FaultRule,
   type JobFaultKind,
 } from "./prover-faults.ts";
-import { JobStore, type JobStatus } from "./prover-jobs.ts";
+import { JobStore, type JobStatus, type StoredJob } from "./prover-jobs.ts";
 import { handleControl } from "./prover-control.ts";
 import {
   authorized,
@@ -28,6 +29,7 @@ import type { TimelineEntry } from "./dispatch-gaps.ts";
 
 export type { FaultKind, FaultRule } from "./prover-faults.ts";
 export type { TimelineEntry } from "./dispatch-gaps.ts";
+export type { StoredJob } from "./prover-jobs.ts";
 export { DEV_PROVER_IMAGE_ID, MAX_TAPE_BYTES } from "./prover-http.ts";
 
 export interface DevProverOptions {
@@ -54,7 +56,8 @@ export interface DevProverOptions {
   finishedJobTtlMs?: number;
   /** Seed for random faults when `setRandomFaults` gives none (runs repeat). */
   seed?: number;
-  log?: (line: string) => void;
+  /** Gets every line it logs, with its own URL (the provers of a fleet may share one log). */
+  log?: (line: string, url: string) => void;
 }
 
 /** The settings `configure` / `POST /__dev/config` may change at runtime. */
@@ -96,9 +99,13 @@ export interface DevProverStats {
   faults: Partial<Record<FaultKind, number>>;
   faultsTotal: number;
   restarts: number;
+  /** Network partitions (`partition()`): unreachable for a while, jobs kept. */
+  partitions: number;
   sweptJobs: number;
   /** Jobs in the store now, by status. */
   jobs: Record<JobStatus, number>;
+  /** Ids of the jobs a `DELETE /api/jobs/{id}` removed, oldest first (the last TIMELINE_LENGTH). */
+  deletedJobs: string[];
   /** Cumulative job outcomes (failed by error_code). */
   finished: { succeeded: number; failed: Record<string, number>; lost: number };
   pendingFaults: FaultRule[];
@@ -117,8 +124,22 @@ export interface DevProver {
   close(): Promise<void>;
   injectFaults(rules: FaultRule[]): void;
   setRandomFaults(opts: { rate: number; kinds?: FaultKind[]; seed?: number } | null): void;
-  /** Crash + supervisor restart: jobs lost, port refuses connections for restartOutageMs. */
-  restart(): Promise<void>;
+  /**
+   * Crash + supervisor restart: every job lost, the port refuses connections for `outageMs`
+   * (default: the configured restartOutageMs), then listens again on the same port. Resolves once
+   * it listens again.
+   */
+  restart(opts?: { outageMs?: number }): Promise<void>;
+  /**
+   * A network partition: the port refuses connections for `outageMs` (default restartOutageMs)
+   * while the jobs keep proving, then it listens again on the same port with its store intact,
+   * so the gateway finds jobs it has given up on (stale) and should delete them.
+   */
+  partition(opts?: { outageMs?: number }): Promise<void>;
+  /** True while a restart or partition keeps the port shut. */
+  readonly down: boolean;
+  /** The jobs in its store now, oldest first. */
+  jobs(): StoredJob[];
   /** Clears jobs, faults, counters and hung requests, and restores the startup configuration. */
   reset(): void;
   stats(): DevProverStats;
@@ -127,7 +148,7 @@ export interface DevProver {
   ): void;
 }
 
-type Counters = Omit<DevProverStats, "jobs" | "pendingFaults" | "timeline">;
+type Counters = Omit<DevProverStats, "jobs" | "pendingFaults" | "timeline" | "deletedJobs">;
 const freshCounters = (): Counters => ({
   requests: 0,
   health: 0,
@@ -141,6 +162,7 @@ const freshCounters = (): Counters => ({
   faults: {},
   faultsTotal: 0,
   restarts: 0,
+  partitions: 0,
   sweptJobs: 0,
   finished: { succeeded: 0, failed: {}, lost: 0 },
 });
@@ -148,7 +170,9 @@ const bump = (m: Record<string, number>, k: string) => void (m[k] = (m[k] ?? 0) 
 
 export async function startDevProver(opts: DevProverOptions = {}): Promise<DevProver> {
   const host = opts.host ?? "127.0.0.1";
-  const log = opts.log ?? (() => {});
+  const sink = opts.log ?? (() => {});
+  let selfUrl = `http://${host.includes(":") ? `[${host}]` : host}:${opts.port ?? 0}`;
+  const log = (line: string) => sink(line, selfUrl);
   const initial: DevProverConfig = {
     proofMs: opts.proofMs ?? 1500,
     proofMsPerFrame: opts.proofMsPerFrame ?? 0,
@@ -167,6 +191,7 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
   let cfg: DevProverConfig = { ...initial };
   let counters = freshCounters();
   let timeline: TimelineEntry[] = [];
+  let deletedJobs: string[] = [];
   /** Newest first: the entry asked for is nearly always the last one. */
   const timelineEntry = (id: string): TimelineEntry | undefined => {
     for (let i = timeline.length - 1; i >= 0; i--) if (timeline[i]!.id === id) return timeline[i];
@@ -178,6 +203,7 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
   let closed = false;
   let epoch = 0; // bumps on restart/close: requests sleeping through one must not act afterwards
   let restarting: Promise<void> | null = null;
+  let downKind: "restart" | "partition" | null = null;
   const sockets = new Set<Socket>();
   const hung = new Set<ServerResponse>();
   const sleeps = new Set<() => void>();
@@ -429,6 +455,9 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
       if (status === "queued" || status === "running")
         return fail(res, 409, "job_active", `job is ${status}`);
       store.remove(id!);
+      deletedJobs.push(id!);
+      if (deletedJobs.length > TIMELINE_LENGTH)
+        deletedJobs.splice(0, deletedJobs.length - TIMELINE_LENGTH);
       return send(res, 200, { success: true, job_id: id });
     }
     fail(res, 404, "not_found", `no route for ${method} ${url.pathname}`);
@@ -465,49 +494,83 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
     });
 
   const port = await listen(opts.port ?? 0);
+  selfUrl = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
   armSweep();
 
-  function restart(reason: string): Promise<void> {
+  /** What a crash loses: the proof running now, every stored job, a pending self-abort. */
+  function loseJobs(): void {
+    const now = Date.now();
+    // a proof that ended before the crash ended; the one running now is lost
+    store.settleAll(now);
+    clearTimeout(killTimer);
+    killTimer = undefined;
+    store.clear();
+    for (const e of timeline)
+      if (e.finishedAt === null) Object.assign(e, { finishedAt: now, outcome: "lost" });
+  }
+
+  /**
+   * Shuts the port for `outageMs`, then listens on the same port again. A `restart` (crash and
+   * supervisor restart) loses every job; a `partition` keeps them proving meanwhile.
+   */
+  function outage(kind: "restart" | "partition", reason: string, outageMs: number): Promise<void> {
     if (closed) return Promise.resolve();
-    if (restarting) return restarting;
+    if (restarting) {
+      // Down already. A crash during a partition still loses the jobs (and keeps the outage).
+      if (kind === "restart" && downKind === "partition") {
+        counters.restarts++;
+        downKind = "restart";
+        loseJobs();
+        log(`restart (${reason}) while partitioned: all jobs lost`);
+      }
+      return restarting;
+    }
+    downKind = kind;
     restarting = (async () => {
-      counters.restarts++;
       epoch++;
-      const now = Date.now();
-      // a proof that ended before the crash ended; the one running now is lost
-      store.settleAll(now);
-      clearTimeout(killTimer);
-      killTimer = undefined;
-      store.clear();
-      for (const e of timeline)
-        if (e.finishedAt === null) Object.assign(e, { finishedAt: now, outcome: "lost" });
-      log(
-        `restart (${reason}): all jobs lost; port refuses connections for ${cfg.restartOutageMs} ms`,
-      );
+      if (kind === "restart") {
+        counters.restarts++;
+        loseJobs();
+        log(`restart (${reason}): all jobs lost; port refuses connections for ${outageMs} ms`);
+      } else {
+        counters.partitions++;
+        log(
+          `partition (${reason}): port refuses connections for ${outageMs} ms; ${store.size} job(s) kept`,
+        );
+      }
       wakeAll();
       await stopListening();
-      await sleep(cfg.restartOutageMs);
+      await sleep(outageMs);
       for (let attempt = 0; !closed; attempt++) {
         try {
           await listen(port);
-          log("restart: listening again");
+          log(`${kind}: listening again`);
           break;
         } catch (e) {
           // Someone took the port meanwhile: keep trying (a real supervisor would too), never
           // reject.
           if (attempt % 50 === 0)
-            log(`restart: cannot listen on ${port} yet (${e instanceof Error ? e.message : e})`);
+            log(`${kind}: cannot listen on ${port} yet (${e instanceof Error ? e.message : e})`);
           await sleep(100);
         }
       }
     })().finally(() => {
       restarting = null;
+      downKind = null;
     });
     return restarting;
   }
+  function restart(reason: string, outageMs = cfg.restartOutageMs): Promise<void> {
+    return outage("restart", reason, outageMs);
+  }
+  const outageOf = (o: { outageMs?: number } | undefined) => {
+    const ms = o?.outageMs ?? cfg.restartOutageMs;
+    if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`outageMs must be ≥ 0, got ${ms}`);
+    return ms;
+  };
 
   const api: DevProver = {
-    url: `http://${host.includes(":") ? `[${host}]` : host}:${port}`,
+    url: selfUrl,
     async close() {
       if (closed) return;
       closed = true;
@@ -526,7 +589,12 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
     setRandomFaults(o) {
       faults.setRandom(o);
     },
-    restart: () => restart("requested"),
+    restart: async (o) => restart("requested", outageOf(o)),
+    partition: async (o) => outage("partition", "requested", outageOf(o)),
+    get down() {
+      return restarting !== null;
+    },
+    jobs: () => store.list(),
     reset() {
       store.clear();
       faults.clear();
@@ -535,6 +603,7 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
       killTimer = undefined;
       counters = freshCounters();
       timeline = [];
+      deletedJobs = [];
       cfg = { ...initial };
       store.imageId = cfg.imageId;
       armSweep();
@@ -546,6 +615,7 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
         jobs: store.counts(),
         pendingFaults: faults.pending(),
         timeline: structuredClone(timeline),
+        deletedJobs: [...deletedJobs],
       };
     },
     configure(o) {

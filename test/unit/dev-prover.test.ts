@@ -310,6 +310,83 @@ describe("restarts", () => {
     expect(p.stats().restarts).toBe(1);
   });
 
+  it("restart({ outageMs }): a kill longer than the configured outage, back on the same port", async () => {
+    const id = await accepted();
+    const before = p.url;
+    const t = Date.now();
+    const restarting = p.restart({ outageMs: 600 });
+    await sleep(20);
+    expect(p.down).toBe(true);
+    expect(await errCode(call(p.url, "GET", "/health"))).toBe("ECONNREFUSED");
+    // past the configured 250 ms the override still keeps the port shut
+    await sleep(400);
+    expect(await errCode(call(p.url, "GET", "/health"))).toBe("ECONNREFUSED");
+    await restarting;
+    expect(Date.now() - t).toBeGreaterThanOrEqual(600);
+    expect(p.down).toBe(false);
+    expect(p.url).toBe(before);
+    expect((await call(p.url, "GET", "/health")).status).toBe(200);
+    expect((await poll(id)).status).toBe(404);
+    expect(p.jobs()).toEqual([]);
+    expect(p.stats()).toMatchObject({ restarts: 1, partitions: 0 });
+    expect(p.stats().timeline.map((e) => e.outcome)).toEqual(["lost"]);
+    await expect(p.restart({ outageMs: -1 })).rejects.toThrow(/outageMs/);
+  });
+
+  it("partition(): unreachable meanwhile, yet the job keeps proving and is there afterwards", async () => {
+    p.configure({ proofMs: 200 });
+    const id = await accepted();
+    const partitioned = p.partition({ outageMs: 500 });
+    await sleep(20);
+    expect(p.down).toBe(true);
+    expect(await errCode(call(p.url, "GET", "/health"))).toBe("ECONNREFUSED");
+    expect(p.jobs().map((j) => [j.id, j.status])).toEqual([[id, "running"]]);
+    await partitioned;
+    expect(p.down).toBe(false);
+    // The proof ended during the partition: the stale job is still stored, finished.
+    const [job] = p.jobs();
+    expect(job).toMatchObject({ id, status: "succeeded", errorCode: null });
+    expect(job!.facts).toMatchObject({ seed: 0x43c9c6cd, frameCount: 13829 });
+    const done = (await poll(id)).json();
+    expect(done.status).toBe("succeeded");
+    expect(done.result.proof.journal.final_score).toBe(32860);
+    expect(p.stats()).toMatchObject({
+      restarts: 0,
+      partitions: 1,
+      finished: { succeeded: 1, lost: 0 },
+      deletedJobs: [],
+    });
+    // The gateway's clean-up: DELETE removes it, and stats name the job deleted.
+    expect((await call(p.url, "DELETE", `/api/jobs/${id}`)).status).toBe(200);
+    expect(p.jobs()).toEqual([]);
+    expect(p.stats()).toMatchObject({ deletes: 1, deletedJobs: [id] });
+  });
+
+  it("partition(): a job still running when the partition ends is single-flight as before", async () => {
+    p.configure({ proofMs: 1_000 });
+    const id = await accepted();
+    await p.partition({ outageMs: 100 });
+    expect((await poll(id)).json().status).toBe("running");
+    expect((await submit(MEDIUM)).json().error_code).toBe("prover_busy");
+    expect((await call(p.url, "DELETE", `/api/jobs/${id}`)).status).toBe(409);
+    expect(p.stats().deletedJobs).toEqual([]);
+  });
+
+  it("a crash during a partition loses the jobs; the outage is the partition's", async () => {
+    p.configure({ proofMs: 5_000 });
+    const id = await accepted();
+    const t = Date.now();
+    const partitioned = p.partition({ outageMs: 400 });
+    await sleep(20);
+    // joins the outage under way
+    await p.restart({ outageMs: 50 });
+    expect(Date.now() - t).toBeGreaterThanOrEqual(400);
+    await partitioned;
+    expect((await poll(id)).status).toBe(404);
+    expect(p.stats()).toMatchObject({ restarts: 1, partitions: 1 });
+    expect(p.stats().timeline.map((e) => e.outcome)).toEqual(["lost"]);
+  });
+
   it("a proof past the running-job timeout fails proof_timeout, then the server aborts and restarts", async () => {
     p.configure({
       proofMs: 5000,
