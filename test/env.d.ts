@@ -18,6 +18,8 @@ declare module "vitest" {
     fleetUrls: string[];
     /** The shared tape fixtures, base64 (workerd cannot read ../shared itself). */
     fixtures: Record<"test-short" | "test-medium" | "test-real-game", string>;
+    /** The real GPU receipt of test-real-game.tape (hex), from ../shared/fixtures. */
+    realReceipt: { imageId: string; journalRaw: string; onchainSeal: string };
     /** `max_retries` of the jobs queue's consumer in wrangler.jsonc. */
     queueMaxRetries: number;
     /** The INTAKE_RATE_LIMITER binding's settings in wrangler.jsonc. */

@@ -24,6 +24,7 @@ export type FleetConfig = Pick<
   | "circuitCooldownMs"
   | "pollIntervalMs"
   | "requestTimeoutMs"
+  | "verifyReceipts"
 >;
 
 /** The most a circuit's cool-down grows: ×16 the first. */
@@ -88,6 +89,8 @@ export type ProverState =
   | "incompatible"
   /** Runs on the CPU (its GPU is gone) and PROVER_ALLOW_CPU is not 1. */
   | "cpu"
+  /** Reports `dev_mode: true` (its receipts prove nothing) while VERIFY_RECEIPTS=groth16. */
+  | "dev_mode"
   /** No fresh `/health` reading yet: one is taken before it gets work. */
   | "unchecked";
 
@@ -143,6 +146,7 @@ function healthState(h: HealthReading, cfg: FleetConfig): ProverState | null {
   if (!h.reachable) return "unreachable";
   if (!h.compatible) return "incompatible";
   if (h.accelerator === "cpu" && !cfg.allowCpu) return "cpu";
+  if (h.devMode === true && cfg.verifyReceipts === "groth16") return "dev_mode";
   return null;
 }
 
@@ -166,6 +170,12 @@ export function proverState(
   }
   if (p.health) {
     const bad = healthState(p.health, cfg);
+    if (bad === "dev_mode") {
+      return {
+        state: bad,
+        why: "dev_mode: true — its receipts prove nothing; no work while VERIFY_RECEIPTS=groth16",
+      };
+    }
     if (bad) return { state: bad, why: p.health.problems.join("; ") || bad };
   }
   if (!healthFresh(p, now, cfg)) return { state: "unchecked", why: "no recent /health reading" };

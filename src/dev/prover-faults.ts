@@ -29,6 +29,8 @@ export const JOB_FAULTS = [
   "result_mismatch",
   "result_incomplete",
   "lose_job",
+  /** The right journal with a worthless seal (what a broken or dishonest box returns). */
+  "forged_receipt",
 ] as const;
 
 export type TransportFaultKind = (typeof TRANSPORT_FAULTS)[number];

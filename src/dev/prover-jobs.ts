@@ -7,6 +7,7 @@
 import { createHash, randomUUID } from "node:crypto";
 import type { Journal } from "../core/job.ts";
 import { RULES_DIGEST_AST3, type TapeFacts } from "../core/tape.ts";
+import { receiptKey, type RealReceipts } from "./fixture-receipts.ts";
 import type { JobFaultKind } from "./prover-faults.ts";
 
 export type ReceiptKind = "composite" | "succinct" | "groth16";
@@ -133,29 +134,42 @@ function fakeStats(frames: number, po2: number) {
   };
 }
 
+/** RISC Zero's v3.0.0 Groth16 verifier parameters digest as the receipt carries it: 8 u32 LE. */
+const VERIFIER_PARAMETERS = (() => {
+  const b = Buffer.from("73c457ba541936f0d907daf0c7253a39a9c5c427c225ba7709e44702d3c6eedc", "hex");
+  return Array.from({ length: 8 }, (_, i) => b.readUInt32LE(4 * i));
+})();
+
 /**
- * An opaque receipt shaped roughly like risc0's serde form (groth16 carries `inner.Groth16.seal`).
+ * A receipt in risc0's serde form (groth16: `inner.Groth16.seal`, 256 bytes). For a tape a real
+ * GPU receipt is known for (`real`, from ../shared/fixtures) it is that receipt, which verifies;
+ * otherwise the seal is hash noise that does not (a fake, as a dev-mode prover's are).
  */
-function fakeReceipt(kind: ReceiptKind, journal: Journal, imageId: string, segments: number) {
+function receiptFor(
+  kind: ReceiptKind,
+  journal: Journal,
+  imageId: string,
+  segments: number,
+  real: number[] | undefined,
+) {
   const bytes = journalBytes(journal);
   const digest = createHash("sha256").update(imageId).update(Uint8Array.from(bytes)).digest();
-  const seal: number[] = [];
-  for (let i = 0; seal.length < 256; i++) {
-    seal.push(...createHash("sha256").update(digest).update(String(i)).digest());
+  const noise: number[] = [];
+  for (let i = 0; noise.length < 256; i++) {
+    noise.push(...createHash("sha256").update(digest).update(String(i)).digest());
   }
   const claim = {
     image_id: imageId,
     journal_digest: createHash("sha256").update(Uint8Array.from(bytes)).digest("hex"),
   };
+  const params = VERIFIER_PARAMETERS;
   const inner =
     kind === "groth16"
-      ? {
-          Groth16: { seal: seal.slice(0, 256), claim, verifier_parameters: digest.toString("hex") },
-        }
+      ? { Groth16: { seal: real ?? noise.slice(0, 256), claim, verifier_parameters: params } }
       : kind === "succinct"
         ? { Succinct: { seal_digest: digest.toString("hex"), claim } }
         : { Composite: { segments: segments, seal_digest: digest.toString("hex"), claim } };
-  return { inner, journal: { bytes }, metadata: { verifier_parameters: digest.toString("hex") } };
+  return { inner, journal: { bytes }, metadata: { verifier_parameters: params } };
 }
 
 /** The job store: jobs by id, evaluated lazily against the clock. */
@@ -164,9 +178,13 @@ export class JobStore {
   private readonly hooks: JobStoreHooks;
   imageId: string;
 
-  constructor(hooks: JobStoreHooks, imageId: string) {
+  /** Real GPU receipts by image and journal (src/dev/fixture-receipts.ts). */
+  private readonly real: RealReceipts;
+
+  constructor(hooks: JobStoreHooks, imageId: string, real: RealReceipts = new Map()) {
     this.hooks = hooks;
     this.imageId = imageId;
+    this.real = real;
   }
 
   get size(): number {
@@ -303,7 +321,15 @@ export class JobStore {
     return {
       proof: {
         journal,
-        receipt: fakeReceipt(kind, journalFor(job.facts), this.imageId, stats.segments),
+        receipt: receiptFor(
+          kind,
+          journalFor(job.facts),
+          this.imageId,
+          stats.segments,
+          job.fate === "forged_receipt"
+            ? undefined
+            : this.real.get(receiptKey(this.imageId, journalBytes(journalFor(job.facts)))),
+        ),
         requested_receipt_kind: kind,
         produced_receipt_kind: kind,
         stats,

@@ -14,6 +14,7 @@ import {
   type FaultRule,
   type JobFaultKind,
 } from "./prover-faults.ts";
+import { loadRealReceipts } from "./fixture-receipts.ts";
 import { JobStore, type JobStatus, type StoredJob } from "./prover-jobs.ts";
 import { handleControl } from "./prover-control.ts";
 import {
@@ -236,6 +237,7 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
       },
     },
     cfg.imageId,
+    loadRealReceipts(),
   );
 
   /** A sleep that close()/restart() cut short (the caller then checks `epoch`). */

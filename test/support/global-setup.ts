@@ -3,7 +3,7 @@ import type { TestProject } from "vitest/node";
 import { startDevProver } from "../../src/dev/prover-server.ts";
 import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
 import { isDeadLetterQueue } from "../../src/queue/message.ts";
-import { FIXTURE_NAMES, fixture, type FixtureName } from "./fixtures.ts";
+import { FIXTURE_NAMES, fixture, receiptFixture, type FixtureName } from "./fixtures.ts";
 import { TEST_API_KEY, TEST_PROOF_MS } from "./test-vars.ts";
 
 const wrangler = readWranglerConfig(
@@ -27,6 +27,7 @@ export default async function setup(project: TestProject) {
     "fleetUrls",
     more.map((p) => p.url),
   );
+  project.provide("realReceipt", receiptFixture("proof-real-game-groth16"));
   project.provide("queueMaxRetries", jobsQueueMaxRetries());
   project.provide(
     "intakeRateLimit",

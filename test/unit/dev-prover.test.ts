@@ -6,7 +6,14 @@ import { describe, it, expect, beforeAll, afterAll, beforeEach } from "vitest";
 import { readFileSync } from "node:fs";
 import { request } from "node:http";
 import { dispatchGaps, summarizeGaps } from "../../src/dev/dispatch-gaps.ts";
-import { startDevProver, TIMELINE_LENGTH, type DevProver } from "../../src/dev/prover-server.ts";
+import {
+  DEV_PROVER_IMAGE_ID,
+  startDevProver,
+  TIMELINE_LENGTH,
+  type DevProver,
+} from "../../src/dev/prover-server.ts";
+import { verifyProverReceipt } from "../../src/verify/receipt.ts";
+import { receiptFixture } from "../support/fixtures.ts";
 
 const fixture = (name: string) =>
   new Uint8Array(readFileSync(new URL(`../../../shared/fixtures/${name}`, import.meta.url)));
@@ -191,6 +198,22 @@ describe("contract", () => {
     expect(s.polls).toBeGreaterThanOrEqual(3);
     expect(s.finished.succeeded).toBe(1);
     expect(s.jobs.succeeded).toBe(1);
+  });
+
+  it("serves the real GPU receipt for a fixture tape (it verifies); fakes for others and when forged", async () => {
+    const image = DEV_PROVER_IMAGE_ID;
+    const q = "?receipt_kind=groth16";
+    const real = await finish(await accepted(REAL, q));
+    expect(verifyProverReceipt(real, image)).toMatchObject({
+      ok: true,
+      receipt: { seal: receiptFixture("proof-real-game-groth16").onchainSeal },
+    });
+    const other = await finish(await accepted(MEDIUM, q));
+    expect(verifyProverReceipt(other, image).ok).toBe(false);
+    p.injectFaults([{ kind: "forged_receipt" }]);
+    const forged = await finish(await accepted(REAL, q));
+    expect(forged.result.proof.journal).toEqual(real.result.proof.journal); // the right journal…
+    expect(verifyProverReceipt(forged, image).ok).toBe(false); // …with a worthless seal
   });
 
   it("refuses bad tapes and options with 400 and the documented codes", async () => {

@@ -70,6 +70,13 @@ describe.each(CONFIGS)("one prover's state (%s)", (_name, cfg) => {
     const cpu = { accelerator: "cpu" };
     expect(read(cpu, configWith({ PROVER_ALLOW_CPU: "0" })).state).toBe("cpu");
     expect(read(cpu, configWith({ PROVER_ALLOW_CPU: "1" })).state).toBe("available");
+    // A dev-mode prover's receipts prove nothing: no work while receipts are verified.
+    const dev = { devMode: true };
+    expect(read(dev, configWith({ VERIFY_RECEIPTS: "groth16" })).state).toBe("dev_mode");
+    expect(read(dev, configWith({ VERIFY_RECEIPTS: "off" })).state).toBe("available");
+    expect(read({ devMode: false }, configWith({ VERIFY_RECEIPTS: "groth16" })).state).toBe(
+      "available",
+    );
     const down = onHealth(
       newProver(URL_A, "config"),
       { ...GOOD, reachable: false, problems: ["refused"] },
