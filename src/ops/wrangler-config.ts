@@ -11,6 +11,8 @@ export interface QueueConsumer {
 }
 
 export interface WranglerConfig {
+  compatibility_date?: string;
+  compatibility_flags?: string[];
   vars?: Record<string, string>;
   queues?: { producers?: { binding: string; queue: string }[]; consumers?: QueueConsumer[] };
   ratelimits?: { name: string; namespace_id: string; simple: { limit: number; period: number } }[];
