@@ -62,6 +62,8 @@ export interface NewAttemptInput {
   tape: TapeInfo;
   cancelTokenHash: string;
   why: "post" | "redrive";
+  /** The posting client's hash (null: unknown, e.g. an operator's redrive). */
+  client?: string | null;
 }
 
 export type CreateStep =
@@ -83,9 +85,10 @@ export function create(
   if (existing && !startsNewAttempt(existing)) {
     return { kind: "exists", job: existing, effects: settle(stored, existing, "read", now, cfg) };
   }
+  const client = input.client ?? existing?.client ?? null;
   const job = existing
-    ? newAttempt(existing, now, cfg, input.cancelTokenHash)
-    : newJob(input.jobId, input.tape, now, cfg, input.cancelTokenHash);
+    ? newAttempt(existing, now, cfg, input.cancelTokenHash, client)
+    : newJob(input.jobId, input.tape, now, cfg, input.cancelTokenHash, client);
   const reason = !existing ? "accepted" : input.why === "redrive" ? "redrive" : "new_attempt";
   return { kind: "created", job, effects: settle(stored, job, reason, now, cfg) };
 }

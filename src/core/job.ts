@@ -215,6 +215,11 @@ export interface Job {
   cleanup: ProverCleanup[];
   /** SHA-256 of this attempt's cancel token; only the submitter (or the admin) may cancel. */
   cancelTokenHash: string | null;
+  /**
+   * A hash of the client that posted this attempt (src/http/client.ts; never its address): the
+   * fair line and MAX_WAITING_PER_CLIENT count by it. Absent in jobs stored before it existed.
+   */
+  client?: string | null;
   /** Earlier attempts, newest last. */
   history: AttemptSummary[];
 }

@@ -94,6 +94,7 @@ export function newJob(
   now: number,
   cfg: LifecycleConfig,
   cancelTokenHash: string | null = null,
+  client: string | null = null,
 ): Job {
   return {
     jobId,
@@ -122,6 +123,7 @@ export function newJob(
     error: null,
     cleanup: [],
     cancelTokenHash,
+    client,
     history: [],
   };
 }
@@ -141,6 +143,7 @@ export function newAttempt(
   now: number,
   cfg: LifecycleConfig,
   cancelTokenHash: string | null,
+  client: string | null = job.client ?? null,
 ): Job {
   const ended: AttemptSummary = {
     attempt: job.attempt,
@@ -150,7 +153,7 @@ export function newAttempt(
     error: job.error,
     recoveries: job.attempts.recoveries,
   };
-  const fresh = newJob(job.jobId, job.tape, now, cfg, cancelTokenHash);
+  const fresh = newJob(job.jobId, job.tape, now, cfg, cancelTokenHash, client);
   return {
     ...fresh,
     createdAt: job.createdAt,

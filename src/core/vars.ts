@@ -219,13 +219,20 @@ export const VARS = {
     group: "retry",
     schema: int(3, 0, 20),
     meaning:
-      "How many times a job may be rebuilt for a failure its tape may cause (proof_error, proof_timeout, poll_timeout); the prover's own faults use none.",
+      "How many times a job may be rebuilt for a failure its tape may cause (out of memory, proof_timeout, poll_timeout); the prover's own faults use none, a refused tape gets one retry of its own.",
   },
   MAX_TAPE_BYTES: {
     key: "maxTapeBytes",
     group: "limit",
     schema: int(PROVER_MAX_TAPE_BYTES, 28, PROVER_MAX_TAPE_BYTES),
     meaning: "Largest tape accepted (the prover's own limit is 2 MiB).",
+  },
+  MAX_WAITING_PER_CLIENT: {
+    key: "maxWaitingPerClient",
+    group: "limit",
+    schema: int(3, 1, 10_000),
+    meaning:
+      "Jobs one client may have queued or proving at once; the next POST of a new tape gets 429 too_many_waiting.",
   },
   RETRY_MIN_DELAY_SECONDS: {
     key: "retryMinDelaySeconds",

@@ -87,7 +87,11 @@ try {
       const res = await fetch(`${base}/api/proofs/jobs`, {
         method: "POST",
         body: Buffer.from(bytes),
-        headers: { "content-type": "application/octet-stream" },
+        // Each tape is another player's (its own client: the per-client cap never bites).
+        headers: {
+          "content-type": "application/octet-stream",
+          "cf-connecting-ip": `10.9.${(sent >> 8) & 255}.${sent & 255}`,
+        },
       });
       const body = await res.json();
       if (res.status !== 202)

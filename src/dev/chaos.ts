@@ -168,6 +168,8 @@ const clients =
  * Short, test-like timeouts that still nest (ORDER_RULES); the wall-time cap grows with the run.
  */
 const CHAOS_VARS: Record<string, string> = {
+  // A few players post all the tapes: the per-client cap is not what this run is about.
+  MAX_WAITING_PER_CLIENT: "1000",
   PROVER_REQUEST_TIMEOUT_MS: "2500", // a `slow` reply (2 s) still arrives; a `hang` times out
   PROVER_POLL_INTERVAL_MS: "200",
   PROVER_POLL_MIN_INTERVAL_MS: "20",

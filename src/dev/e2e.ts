@@ -2,7 +2,12 @@
  * `npm run e2e`: an end-to-end run of the real thing on this machine, timed. Starts the dev
  * prover and `wrangler dev` (queues, Durable Objects, alarms and R2 all local), posts the shared
  * fixture tapes as a player would, follows each job through the public API to its end, checks
- * each stored result against its tape, and prints the timings. Exits non-zero on any surprise.
+ * each stored result against its tape, and prints the timings. Receipts are verified (the
+ * gateway's default): test-real-game.tape gets the real GPU receipt from ../shared/fixtures and
+ * must succeed with it verified (its on-chain seal equal to the fixture's); test-medium.tape gets
+ * a fake, which the gateway must refuse (receipt_invalid, never succeeded), after which the run
+ * cancels it with its cancel token. With `--var VERIFY_RECEIPTS:off` both must succeed. Exits
+ * non-zero on any surprise.
  *
  *   npm run e2e [-- --proof-ms 3000] [--var NAME:VALUE ...]   (vars go to wrangler dev)
  */
@@ -32,6 +37,10 @@ const { base, stack, finish } = await startLocalRun({
 });
 
 let failed = false;
+/** Whether the gateway verifies receipts (VERIFY_RECEIPTS=groth16, its default). */
+let verifying = false;
+/** The fixture tapes a real GPU receipt exists for. */
+const REAL_RECEIPTS = new Set(["test-real-game"]);
 const fail = (msg: string) => {
   failed = true;
   console.log(`FAIL ${msg}`);
@@ -41,6 +50,7 @@ try {
   const health = await (await fetch(`${base}/api/health`)).json();
   console.log(`gateway ready at ${since(Date.now())}; health: ${health.status}`);
   if (health.status !== "ok") fail(`health is ${JSON.stringify(health)}`);
+  verifying = health.config?.verifyReceipts === "groth16";
 
   const zero = await fetch(`${base}/api/proofs/jobs`, {
     method: "POST",
@@ -68,10 +78,12 @@ try {
       return {
         name,
         bytes,
+        cancelToken: body.cancel_token as string | undefined,
         postedAt,
         jobId: body.job.jobId as string,
         acceptedAt: 0,
         doneAt: 0,
+        refusedAt: 0,
         job: body.job,
       };
     }),
@@ -84,6 +96,14 @@ try {
       j.job = job;
       if (job.prover.acceptedAt && !j.acceptedAt) j.acceptedAt = Date.now();
       if (["succeeded", "failed", "cancelled"].includes(job.status)) j.doneAt = Date.now();
+      // A fake receipt refused: the forgery check worked; the run stops that job.
+      if (verifying && !j.doneAt && job.lastRecovery?.code === "receipt_invalid") {
+        j.refusedAt = Date.now();
+        await fetch(`${base}/api/proofs/jobs/${j.jobId}`, {
+          method: "DELETE",
+          headers: { authorization: `Bearer ${j.cancelToken}` },
+        });
+      }
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -94,11 +114,28 @@ try {
       `${`${j.name}.tape`.padEnd(20)} ${j.job.status.padEnd(9)} total ${secs(j.postedAt, j.doneAt)}` +
         ` (to prover ${secs(j.postedAt, j.acceptedAt)}, submissions ${j.job.attempts.submissions}, polls ${j.job.attempts.polls})`,
     );
+    const forged = verifying && !REAL_RECEIPTS.has(j.name);
+    if (forged) {
+      if (j.job.status === "succeeded" || !j.refusedAt)
+        fail(`${j.name}: its fake receipt was not refused (${j.job.status})`);
+      else
+        console.log(`${"".padEnd(20)} its fake receipt refused: receipt_invalid, then cancelled`);
+      continue;
+    }
     if (j.job.status !== "succeeded") {
       fail(`${j.name}: ended ${j.job.status} ${JSON.stringify(j.job.error)}`);
       continue;
     }
     const result = await (await fetch(`${base}/api/proofs/jobs/${j.jobId}/result`)).json();
+    if (verifying) {
+      const seal = readFileSync(`${fixtures}proof-real-game-groth16.seal`, "utf8").trim();
+      if (!result.receipt?.verified || result.receipt.seal !== seal)
+        fail(`${j.name}: receipt not verified as the real one: ${JSON.stringify(result.receipt)}`);
+      else
+        console.log(
+          `${"".padEnd(20)} receipt verified (Groth16, selector ${result.receipt.selector})`,
+        );
+    }
     // The same journal check the gateway makes (it does not read `sha256`).
     const tape = { ...parseTape(j.bytes), sha256: "" };
     const mismatch = journalMismatch(tape, result.journal ?? null, RULES_DIGEST_AST3);

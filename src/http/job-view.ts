@@ -5,9 +5,9 @@ import { JOB_ID_PATTERN, type Job } from "../core/job.ts";
 
 export const statusUrl = (jobId: string) => `/api/proofs/jobs/${jobId}`;
 
-/** The job as players (and operators) see it: never the cancel token's hash. */
+/** The job as players (and operators) see it: never the cancel token's hash nor the client's. */
 export function publicJob(job: Job) {
-  const { cancelTokenHash: _hash, ...rest } = job;
+  const { cancelTokenHash: _hash, client: _client, ...rest } = job;
   return rest;
 }
 

@@ -8,6 +8,7 @@ import { ConfigError, configFrom, publicConfig, type Config } from "../core/conf
 import { ApiError, conflict, notFound, queueUnavailable } from "./errors.ts";
 import { dispatcherOf } from "../objects/prover-dispatcher.ts";
 import { proverHealth } from "../prover/health.ts";
+import { clientKey } from "./client.ts";
 import type { Job } from "../core/job.ts";
 import { checkedJobId, loadJob, publicJob, statusUrl } from "./job-view.ts";
 import { startsNewAttempt } from "../core/lifecycle.ts";
@@ -78,7 +79,8 @@ app.use("/api/proofs/*", async (c, next) => {
 
 app.post("/api/proofs/jobs", async (c) => {
   const cfg = c.get("config");
-  await limitIntake(c);
+  const client = await clientKey(c);
+  await limitIntake(c, client);
   // No Content-Type (curl --data-binary, fetch with a Uint8Array) is fine; any other is refused,
   // including one whose media type is empty (";charset=x").
   const header = c.req.header("content-type")?.trim();
@@ -95,7 +97,11 @@ app.post("/api/proofs/jobs", async (c) => {
   const sha256 = await sha256Hex(bytes);
   const stub = c.env.JOB.getByName(sha256);
   const existing = await stub.get();
-  if (!existing || startsNewAttempt(existing)) {
+  const fresh = !existing || startsNewAttempt(existing);
+  // A tape already in flight (the 200 answer) takes no place; a new attempt counts against its
+  // client from now until it ends.
+  if (fresh) await reserveFor(c, sha256, client, cfg.maxWaitingPerClient);
+  if (fresh) {
     // The tape is durable before the attempt exists, so no accepted job can lack its tape.
     try {
       await c.env.TAPES.put(tapeKey(sha256), bytes, {
@@ -106,6 +112,7 @@ app.post("/api/proofs/jobs", async (c) => {
       console.error(
         JSON.stringify({ event: "tape_store_failed", jobId: sha256, error: String(e) }),
       );
+      await unreserve(c.env, sha256);
       throw new ApiError(
         503,
         "storage_unavailable",
@@ -125,8 +132,9 @@ app.post("/api/proofs/jobs", async (c) => {
     );
   if (existing && !startsNewAttempt(existing)) return answer(existing);
   const cancel = await newCancelToken();
-  const created = await stub.create(sha256, { ...facts, sha256 }, cancel.hash);
+  const created = await stub.create(sha256, { ...facts, sha256 }, cancel.hash, "post", client);
   if (created.kind === "enqueue_failed") {
+    await unreserve(c.env, sha256);
     throw queueUnavailable(created.message);
   }
   // The token is shown once, in the 202 that starts the attempt: only its hash is stored.
@@ -260,8 +268,7 @@ export const INTAKE_RATE_PERIOD_SECONDS = 60;
  * Limiting binding. If the limiter itself fails, the submission is let through: a player's
  * proof matters more than a perfect count.
  */
-async function limitIntake(c: Context<AppEnv>): Promise<void> {
-  const key = c.req.header("cf-connecting-ip") ?? "unknown";
+async function limitIntake(c: Context<AppEnv>, key: string): Promise<void> {
   let allowed = true;
   try {
     allowed = (await c.env.INTAKE_RATE_LIMITER.limit({ key })).success;
@@ -279,6 +286,47 @@ async function limitIntake(c: Context<AppEnv>): Promise<void> {
   }
 }
 
+/** How long a client told `too_many_waiting` should wait before posting another tape. */
+export const TOO_MANY_WAITING_RETRY_SECONDS = 60;
+
+/**
+ * MAX_WAITING_PER_CLIENT: a client with that many jobs queued or proving gets 429
+ * too_many_waiting for its next tape. If the dispatcher cannot say, the tape is let through (as
+ * with the rate limiter: a player's proof matters more than a perfect count).
+ */
+async function reserveFor(
+  c: Context<AppEnv>,
+  jobId: string,
+  client: string,
+  cap: number,
+): Promise<void> {
+  let r: Awaited<ReturnType<ReturnType<typeof dispatcherOf>["reserve"]>>;
+  try {
+    r = await dispatcherOf(c.env).reserve(jobId, client, cap);
+  } catch (e) {
+    console.error(JSON.stringify({ event: "reserve_failed", jobId, error: String(e) }));
+    return;
+  }
+  if (!r.ok) {
+    throw new ApiError(
+      429,
+      "too_many_waiting",
+      `this client already has ${r.live} proofs queued or proving (MAX_WAITING_PER_CLIENT is ${cap}); post the next tape once one has ended`,
+      undefined,
+      { "retry-after": String(TOO_MANY_WAITING_RETRY_SECONDS) },
+    );
+  }
+}
+
+/** The attempt was not accepted after all: it no longer counts against its client. */
+async function unreserve(env: Env, jobId: string): Promise<void> {
+  try {
+    await dispatcherOf(env).release(jobId);
+  } catch {
+    // best effort: the next cap check looks the job up and drops it
+  }
+}
+
 /** CORS_ALLOWED_ORIGINS, or none while the config is invalid (/api/health then says why). */
 function allowedOrigins(env: Env): string[] {
   try {
@@ -287,4 +335,3 @@ function allowedOrigins(env: Env): string[] {
     return [];
   }
 }
-

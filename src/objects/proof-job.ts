@@ -73,11 +73,12 @@ export class ProofJob extends DurableObject<Env> {
     tape: TapeInfo,
     cancelTokenHash: string,
     why: "post" | "redrive" = "post",
+    client: string | null = null,
   ): Promise<CreateResult> {
     const cfg = configFrom(this.env);
     const now = Date.now();
     const stored = this.#load();
-    const step = create(stored, { jobId, tape, cancelTokenHash, why }, now, cfg);
+    const step = create(stored, { jobId, tape, cancelTokenHash, why, client }, now, cfg);
     await this.#perform(jobId, step.effects);
     if (step.kind === "exists") return step;
     try {
@@ -159,7 +160,11 @@ export class ProofJob extends DurableObject<Env> {
     await this.#perform(jobId, delivery.effects);
     if (delivery.next.kind === "answer") return delivery.next.message;
     const { attempt, arrivedAt } = delivery.next;
-    const admission = await dispatcherOf(this.env).admit(jobId, arrivedAt);
+    const admission = await dispatcherOf(this.env).admit(
+      jobId,
+      arrivedAt,
+      stored.client ?? undefined,
+    );
     const grant = admitted(this.#load(), attempt, admission, this.#lock(), Date.now(), cfg);
     await this.#perform(jobId, grant.effects);
     if (grant.next.kind === "answer") return grant.next.message;

@@ -19,6 +19,7 @@ import {
   type ProverState,
 } from "../core/fleet.ts";
 import type { ObservedProof } from "../core/effects.ts";
+import { isTerminal, type Job } from "../core/job.ts";
 import type { Admission } from "../core/lifecycle.ts";
 import {
   speedFor,
@@ -30,6 +31,7 @@ import {
 import { holderCheckDueAt, lineAlarmAt, moveAlarm, slotCooldownUntil } from "../core/line.ts";
 import { ProverClient } from "../prover/client.ts";
 import { sendJob } from "../queue/send.ts";
+import { Line, NO_CLIENT } from "./line.ts";
 
 /**
  * The line in front of the provers: one Durable Object (named `DISPATCHER_NAME`) that knows
@@ -46,12 +48,6 @@ import { sendJob } from "../queue/send.ts";
  * head of the line and the prover's circuit is charged.
  */
 export const DISPATCHER_NAME = "provers";
-
-interface WaitingRow extends Record<string, SqlStorageValue> {
-  job_id: string;
-  arrived_at: number;
-  avoid_url: string | null;
-}
 
 export interface DispatcherSnapshot {
   slots: { url: string; holder: string | null; heldSince: number | null; cooldownUntil: number }[];
@@ -96,17 +92,12 @@ export type ProverChange =
   | { kind: "configured"; prover: ProverView };
 
 export class ProverDispatcher extends DurableObject<Env> {
+  readonly #line: Line;
+
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     const sql = ctx.storage.sql;
-    sql.exec(
-      `CREATE TABLE IF NOT EXISTS waiting (job_id TEXT PRIMARY KEY, arrived_at INTEGER NOT NULL, avoid_url TEXT)`,
-    );
-    sql.exec(`CREATE INDEX IF NOT EXISTS waiting_order ON waiting (arrived_at, job_id)`);
-    const columns = sql.exec<{ name: string }>(`PRAGMA table_info(waiting)`).toArray();
-    if (!columns.some((c) => c.name === "avoid_url")) {
-      sql.exec(`ALTER TABLE waiting ADD COLUMN avoid_url TEXT`);
-    }
+    this.#line = new Line(sql);
     sql.exec(`CREATE TABLE IF NOT EXISTS provers (url TEXT PRIMARY KEY, data TEXT NOT NULL)`);
     sql.exec(`CREATE TABLE IF NOT EXISTS calls (method TEXT PRIMARY KEY, n INTEGER NOT NULL)`);
     // Before the fleet (storage v2): one `slots` row per prover URL. Carried over, then dropped.
@@ -130,18 +121,52 @@ export class ProverDispatcher extends DurableObject<Env> {
   }
 
   /**
+   * A new attempt of `jobId` from `client` (a hash, src/http/client.ts) is about to be accepted:
+   * it counts against the client from now until it ends. Refused when the client already has
+   * `cap` jobs queued or proving (MAX_WAITING_PER_CLIENT); before refusing, jobs that ended
+   * without telling the line (a lost release) are looked up and no longer counted.
+   */
+  async reserve(
+    jobId: string,
+    client: string,
+    cap: number,
+  ): Promise<{ ok: true } | { ok: false; live: number }> {
+    this.#count("reserve");
+    let live = this.#line.liveJobs(client, jobId);
+    if (live.length >= cap) {
+      for (const id of live) {
+        let job: Job | null | undefined;
+        try {
+          job = await this.env.JOB.getByName(id).get();
+        } catch {
+          job = undefined; // cannot tell: it still counts
+        }
+        if (job === null || (job && isTerminal(job.status))) this.#line.unregister(id);
+      }
+      live = this.#line.liveJobs(client, jobId);
+      if (live.length >= cap) return { ok: false, live: live.length };
+    }
+    this.#line.register(jobId, client, Date.now());
+    return { ok: true };
+  }
+
+  /**
    * A delivered job asks for a prover. `arrivedAt` (its POST time) fixes its place in line.
    * Granted means: submit now, to that prover.
    */
-  async admit(jobId: string, arrivedAt: number): Promise<Admission> {
+  async admit(jobId: string, arrivedAt: number, client?: string): Promise<Admission> {
     this.#count("admit");
+    // A job that came in without a reservation (stored before clients were kept) is its own.
+    if (client !== undefined && this.#line.clientOf(jobId) === NO_CLIENT) {
+      this.#line.register(jobId, client, Date.now());
+    }
     let held = this.#heldBy(jobId);
     if (!held) {
-      this.#enqueue(jobId, arrivedAt, null);
+      this.#line.enqueue(jobId, arrivedAt, null, false);
       const granted = await this.#pump(jobId);
       held = granted ? this.#load(granted) : null;
     }
-    if (!held) return { kind: "waiting", ahead: this.#ahead(jobId) ?? 0 };
+    if (!held) return { kind: "waiting", ahead: this.#line.ahead(jobId) ?? 0 };
     const fleet = this.#all().flatMap((p) => p.speed ?? []);
     const { msPer1000Frames } = speedFor(held.speed ?? [], fleet);
     return { kind: "granted", proverUrl: held.url, msPer1000Frames };
@@ -153,7 +178,8 @@ export class ProverDispatcher extends DurableObject<Env> {
    */
   async release(jobId: string, observed?: ObservedProof): Promise<void> {
     this.#count("release");
-    this.ctx.storage.sql.exec(`DELETE FROM waiting WHERE job_id = ?`, jobId);
+    this.#line.dequeue(jobId);
+    this.#line.unregister(jobId);
     const held = this.#heldBy(jobId);
     if (held) this.#save(free(held));
     const timed = observed && this.#load(observed.url);
@@ -211,7 +237,13 @@ export class ProverDispatcher extends DurableObject<Env> {
   ): Promise<void> {
     const held = this.#heldBy(jobId);
     if (held) this.#save(leave(held));
-    this.#enqueue(jobId, arrivedAt, avoidUrl === undefined ? (held?.url ?? null) : avoidUrl);
+    // It was served once already: back at the very head, not at the end of its client's turn.
+    this.#line.enqueue(
+      jobId,
+      arrivedAt,
+      avoidUrl === undefined ? (held?.url ?? null) : avoidUrl,
+      true,
+    );
     await this.#pump();
   }
 
@@ -249,13 +281,13 @@ export class ProverDispatcher extends DurableObject<Env> {
   async whereIs(jobId: string): Promise<"waiting" | "holding" | "absent"> {
     this.#count("whereIs");
     if (this.#heldBy(jobId)) return "holding";
-    return this.#ahead(jobId) === null ? "absent" : "waiting";
+    return this.#line.get(jobId) === null ? "absent" : "waiting";
   }
 
   /** How many jobs are ahead of this one (0: next), or null when it is not waiting. */
   async position(jobId: string): Promise<number | null> {
     this.#count("position");
-    return this.#ahead(jobId);
+    return this.#line.ahead(jobId);
   }
 
   /** For `/api/health`: the line, who holds each prover, and how many provers are in each state. */
@@ -265,7 +297,7 @@ export class ProverDispatcher extends DurableObject<Env> {
     this.#sync(cfg);
     const provers = this.#all();
     return {
-      waiting: this.#waitingCount(),
+      waiting: this.#line.count(),
       slots: provers.map(slotOf),
       provers: fleetSummary(provers, Date.now(), cfg),
       timeouts: timeoutMargins(
@@ -281,10 +313,7 @@ export class ProverDispatcher extends DurableObject<Env> {
     this.#sync(configFrom(this.env));
     return {
       slots: this.#all().map(slotOf),
-      waiting: this.ctx.storage.sql
-        .exec<WaitingRow>(`SELECT * FROM waiting ORDER BY arrived_at, job_id`)
-        .toArray()
-        .map((w) => ({ jobId: w.job_id, arrivedAt: w.arrived_at })),
+      waiting: this.#line.ordered().map((w) => ({ jobId: w.job_id, arrivedAt: w.arrived_at })),
     };
   }
 
@@ -369,9 +398,7 @@ export class ProverDispatcher extends DurableObject<Env> {
     let checked = false;
     for (;;) {
       const now = Date.now();
-      const head = this.ctx.storage.sql
-        .exec<WaitingRow>(`SELECT * FROM waiting ORDER BY arrived_at, job_id LIMIT 1`)
-        .toArray()[0];
+      const head = this.#line.head();
       if (!head) break;
       const provers = this.#all();
       const chosen = choose(provers, head.avoid_url, now, cfg);
@@ -383,7 +410,8 @@ export class ProverDispatcher extends DurableObject<Env> {
         await Promise.all(due.map((p) => this.#checkHealth(p.url, cfg)));
         continue;
       }
-      this.ctx.storage.sql.exec(`DELETE FROM waiting WHERE job_id = ?`, head.job_id);
+      this.#line.dequeue(head.job_id);
+      this.#line.served(head.client, now);
       this.#save(grant(chosen, head.job_id, now));
       console.log(
         JSON.stringify({
@@ -408,7 +436,7 @@ export class ProverDispatcher extends DurableObject<Env> {
         if (current?.holder === head.job_id) {
           this.#save(free(current, slotCooldownUntil(Date.now(), cfg)));
         }
-        this.#enqueue(head.job_id, head.arrived_at, head.avoid_url);
+        this.#line.enqueue(head.job_id, head.arrived_at, head.avoid_url, head.priority === 0);
         break;
       }
     }
@@ -453,7 +481,7 @@ export class ProverDispatcher extends DurableObject<Env> {
       .filter((p) => !p.holder && !canTakeWork(p, now, cfg))
       .flatMap((p) => [p.cooldownUntil, p.circuitUntil, nextHealthCheckAt(p, cfg)])
       .filter((t) => t > now);
-    const at = lineAlarmAt(this.#waitingCount(), ends.length ? Math.min(...ends) : null, now, cfg);
+    const at = lineAlarmAt(this.#line.count(), ends.length ? Math.min(...ends) : null, now, cfg);
     if (at === null) await this.ctx.storage.deleteAlarm();
     else if (moveAlarm(await this.ctx.storage.getAlarm(), at, now)) {
       await this.ctx.storage.setAlarm(at);
@@ -500,20 +528,6 @@ export class ProverDispatcher extends DurableObject<Env> {
     return out;
   }
 
-  #waitingCount(): number {
-    return this.ctx.storage.sql.exec<{ n: number }>(`SELECT COUNT(*) AS n FROM waiting`).one().n;
-  }
-
-  #enqueue(jobId: string, arrivedAt: number, avoidUrl: string | null): void {
-    this.ctx.storage.sql.exec(
-      `INSERT INTO waiting (job_id, arrived_at, avoid_url) VALUES (?, ?, ?)
-       ON CONFLICT (job_id) DO UPDATE SET avoid_url = COALESCE(excluded.avoid_url, waiting.avoid_url)`,
-      jobId,
-      arrivedAt,
-      avoidUrl,
-    );
-  }
-
   #all(): ProverRecord[] {
     return this.ctx.storage.sql
       .exec<{ data: string }>(`SELECT data FROM provers ORDER BY url`)
@@ -542,21 +556,6 @@ export class ProverDispatcher extends DurableObject<Env> {
       p.url,
       JSON.stringify(p),
     );
-  }
-
-  #ahead(jobId: string): number | null {
-    const me = this.ctx.storage.sql
-      .exec<WaitingRow>(`SELECT * FROM waiting WHERE job_id = ?`, jobId)
-      .toArray()[0];
-    if (!me) return null;
-    return this.ctx.storage.sql
-      .exec<{ n: number }>(
-        `SELECT COUNT(*) AS n FROM waiting WHERE arrived_at < ? OR (arrived_at = ? AND job_id < ?)`,
-        me.arrived_at,
-        me.arrived_at,
-        jobId,
-      )
-      .one().n;
   }
 
   /**

@@ -66,12 +66,19 @@ export async function callWith(
   );
 }
 
-export async function postTape(bytes: Uint8Array, headers: Record<string, string> = {}) {
-  const r = await call("/api/proofs/jobs", {
+export async function postTape(
+  bytes: Uint8Array,
+  headers: Record<string, string> = {},
+  overrides?: Partial<Cloudflare.Env>,
+) {
+  const init = {
     method: "POST",
     body: bytes,
     headers: { "content-type": "application/octet-stream", ...headers },
-  });
+  };
+  const r = overrides
+    ? await callWith(overrides, "/api/proofs/jobs", init)
+    : await call("/api/proofs/jobs", init);
   if (r.body?.job?.jobId) touched.add(r.body.job.jobId);
   return r;
 }
@@ -195,6 +202,8 @@ export const dispatcher = () => dispatcherOf(env);
 export const resetDispatcher = () =>
   runInDurableObject(dispatcher(), async (_i, state) => {
     state.storage.sql.exec("DELETE FROM waiting");
+    state.storage.sql.exec("DELETE FROM line_clients");
+    state.storage.sql.exec("DELETE FROM live");
     state.storage.sql.exec("DELETE FROM provers");
     await state.storage.deleteAlarm();
   });

@@ -24,6 +24,8 @@ export const TEST_VARS = {
   PROVER_ALLOW_CPU: "1",
   // Most tests post synthetic tapes, whose dev-prover receipts are fakes; receipt tests turn it on.
   VERIFY_RECEIPTS: "off",
+  // Tests post many tapes from one client; the cap has tests of its own.
+  MAX_WAITING_PER_CLIENT: "1000",
 } as const;
 
 /** How long the dev prover takes per proof in the workerd tests. */

@@ -107,6 +107,7 @@ describe.each(CONFIGS)("a new job (%s)", (_name, cfg) => {
       error: null,
       cleanup: [],
       cancelTokenHash: "hash-1",
+      client: null,
       history: [],
     });
   });
