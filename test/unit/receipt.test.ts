@@ -138,6 +138,18 @@ describe("a real GPU receipt", () => {
     expect(r.ok).toBe(false);
   });
 
+  it("a seal of valid curve points that are the wrong ones is refused by the pairing check", () => {
+    // −A: on the curve and in the group, but not the proof's A.
+    const P = 21888242871839275222246405745257275088696311157297823662689037894645226208583n;
+    const y = BigInt(`0x${bytesToHex(seal.subarray(32, 64))}`);
+    const negated = Uint8Array.from(seal);
+    negated.set(hexToBytes((P - y).toString(16).padStart(64, "0")), 32);
+    expect(verifySeal(negated, claim)).toMatchObject({
+      ok: false,
+      reason: expect.stringContaining("pairing check failed"),
+    });
+  });
+
   it("a changed journal is refused (every byte counts)", () => {
     for (const at of [0, 8, 23]) {
       const journal = flip(bytes(real.journalRaw), at);
