@@ -179,8 +179,10 @@ const CHAOS_VARS: Record<string, string> = {
   PROVER_STALL_WINDOW_MS: "6000",
   PROVER_POLL_TIMEOUT_MS: "30000",
   PROVER_MAX_RECOVERIES: "6",
-  // even the last job in line can finish
-  MAX_JOB_WALL_TIME_MS: String(60_000 + n * (proofMs + 1_500)),
+  // Even the last job in line can finish: one prover drains the line at about a proof plus
+  // 1.5 s a job, and each fault on the way costs up to a few seconds (a slow or hung reply, a
+  // restart that loses the proof): measured up to 4.7 s a job at --rate 0.3 with 0.8 s proofs.
+  MAX_JOB_WALL_TIME_MS: String(Math.round(60_000 + n * (proofMs + 1_500 + rate * 12_000))),
   RETRY_MIN_DELAY_SECONDS: "0",
   MAX_RETRY_DELAY_SECONDS: "1",
   DISPATCH_WATCHDOG_MS: "3000",
