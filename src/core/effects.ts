@@ -48,8 +48,11 @@ export type Effect =
    * Failure: thrown, so that the delivery is retried.
    */
   | { kind: "submitFailed"; arrivedAt: number; error: string }
-  /** Dispatcher: the prover accepted the submission (its run of failures ends). Failure: logged. */
-  | { kind: "accepted" }
+  /**
+   * Dispatcher: the prover accepted the submission (its run of failures ends); its proof should
+   * end at `expectedEndAt` (for the ETAs of the jobs behind it). Failure: logged.
+   */
+  | { kind: "accepted"; expectedEndAt: number | null }
   /**
    * Dispatcher: PROVER_CIRCUIT_FAILURES status reads in a row on `url` failed in transport: that
    * prover's circuit opens (failure: logged).

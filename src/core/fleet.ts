@@ -70,6 +70,8 @@ export interface ProverRecord {
   counts: { granted: number; faults: number; busy: number };
   /** Its newest succeeded proofs, timed by itself (src/core/speed.ts); absent in old rows. */
   speed?: ProofSample[];
+  /** When the proof it has should end (its job said so on acceptance), for ETAs. */
+  expectedFreeAt?: number | null;
 }
 
 export type ProverState =
@@ -245,9 +247,40 @@ export function onTransportFailure(
   return { ...counted, circuitOpens: opens, circuitUntil: now + coolMs };
 }
 
-/** The prover accepted a submission: it works; its run of failures is over. */
-export function onAccepted(p: ProverRecord): ProverRecord {
-  return { ...p, failures: 0, circuitUntil: 0, circuitOpens: 0 };
+/**
+ * The prover accepted a submission: it works; its run of failures is over. `expectedEndAt`:
+ * when that proof should end (for ETAs of the jobs behind it).
+ */
+export function onAccepted(p: ProverRecord, expectedEndAt: number | null = null): ProverRecord {
+  return { ...p, failures: 0, circuitUntil: 0, circuitOpens: 0, expectedFreeAt: expectedEndAt };
+}
+
+/**
+ * When the prover should be free to take the next job, for an ETA; null when it is out
+ * (draining, incompatible, unreachable, on the CPU, in dev mode). A proving prover is free when
+ * its proof should end (`typicalProofMs` after it began when its job said nothing), a cooling or
+ * open one when that ends.
+ */
+export function freeAtFor(
+  p: ProverRecord,
+  now: number,
+  cfg: FleetConfig,
+  typicalProofMs: number,
+): number | null {
+  const { state } = proverState(p, now, cfg);
+  switch (state) {
+    case "available":
+    case "unchecked":
+      return now;
+    case "proving":
+      return p.expectedFreeAt ?? (p.heldSince ?? now) + typicalProofMs;
+    case "busy":
+      return p.cooldownUntil;
+    case "open":
+      return p.circuitUntil;
+    default:
+      return null;
+  }
 }
 
 /**
@@ -300,6 +333,7 @@ export function free(p: ProverRecord, cooldownUntil?: number): ProverRecord {
     holder: null,
     heldSince: null,
     checkedAt: null,
+    expectedFreeAt: null,
     cooldownUntil: cooldownUntil ?? p.cooldownUntil,
   };
 }

@@ -293,7 +293,9 @@ export function submitted(
   if (decided.line === "fault" && outcome.kind === "transient") {
     effects.push({ kind: "submitFailed", arrivedAt, error: outcome.error.code });
   }
-  if (outcome.kind === "accepted") effects.push({ kind: "accepted" });
+  if (outcome.kind === "accepted") {
+    effects.push({ kind: "accepted", expectedEndAt: decided.job.prover.expectedEndAt ?? null });
+  }
   return { job: decided.job, effects, message: decided.message };
 }
 

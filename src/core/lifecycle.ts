@@ -81,9 +81,9 @@ export type MessageAction = { ack: true } | { ack: false; retryDelaySeconds: num
 /** What the dispatcher said when a delivered job asked for a prover. */
 export type Admission =
   /**
-   * Submit now, to `proverUrl`; `msPer1000Frames`: the speed to expect of that prover
-   * (`speedFor`: its own median, else the fleet's, else the default), from which the proof's
-   * polls are scheduled; absent: unknown (polls keep the ceiling).
+   * Submit now, to `proverUrl`; `msPer1000Frames`: the speed measured for that prover (its own
+   * median, else the fleet's: `speedFor`), from which the proof's polls are scheduled; null or
+   * absent: nothing measured yet (polls spread out from the acceptance instead).
    */
   | { kind: "granted"; proverUrl: string; msPer1000Frames?: number | null }
   | { kind: "waiting"; ahead: number };
@@ -624,7 +624,14 @@ export function nextPoll(
  * PROVER_POLL_INTERVAL_MS.
  */
 export const pollWait = (job: Job, now: number, cfg: LifecycleConfig) =>
-  pollWaitMs(job.prover.expectedEndAt ?? null, job.prover.consecutivePollFailures > 0, now, cfg);
+  pollWaitMs(
+    // Nothing measured to expect: the proof may end any time, so reads spread out from its
+    // acceptance (floor, 2×, 4× … up to the ceiling) rather than trust a guess.
+    job.prover.expectedEndAt ?? job.prover.acceptedAt ?? null,
+    job.prover.consecutivePollFailures > 0,
+    now,
+    cfg,
+  );
 
 /** The earliest deadline after which `expire` acts (+1: a job at its deadline is inside). */
 function nextDeadline(job: Job): number {

@@ -94,7 +94,7 @@ export type PollConfig = Pick<Config, "pollIntervalMs" | "pollMinIntervalMs">;
 
 /**
  * The pause before the next status read of a proof expected to end at `expectedEndAt`:
- * - no expectation, or the last read failed: the ceiling, PROVER_POLL_INTERVAL_MS;
+ * - the last read failed, or no time to go by at all: the ceiling, PROVER_POLL_INTERVAL_MS;
  * - before the expected end: half the time left, so reads close in on it (sparse early, dense
  *   near the end);
  * - after it: as long as the proof is overdue, so reads spread out again (floor, 2×, 4× …);

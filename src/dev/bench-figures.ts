@@ -85,7 +85,7 @@ export function perMinute(count: number, ms: number): number | null {
  * Dispatcher methods the bench's own reads call: `summary` once per `GET /api/health`, `position`
  * once per `GET /api/proofs/jobs/:id` of a job still in line (a polling player does the same).
  */
-export const READ_METHODS = ["summary", "position"] as const;
+export const READ_METHODS = ["outlook", "summary", "position"] as const;
 
 export interface DispatcherCalls {
   /** Calls between the two readings, by method (the counters' `total` left out). */

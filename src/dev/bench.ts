@@ -144,6 +144,11 @@ interface Figures {
   statusCallsPerJob: number;
   /** Null when /api/health has no `line.calls`. */
   dispatcher: (DispatcherCalls & { perJob: number }) | null;
+  /**
+   * Proof end on the dev prover → the job's terminal message on its WebSocket
+   * (`/api/proofs/jobs/:id/ws`), ms; null when the gateway has no socket route.
+   */
+  proofEndToSocket: GapFigures | null;
 }
 
 let running: Stack | undefined;
@@ -215,6 +220,10 @@ async function bench(provers: number, config: string): Promise<Figures> {
       }),
     );
 
+    // One live-status socket per job: when does its terminal message arrive?
+    const socketAt = new Map<string, number>();
+    const sockets = posted.map((p) => watch(base, p.job.jobId, socketAt));
+
     const deadline = t0 + n * (proofMs + 2 * interval) + 120_000;
     while (posted.some((p) => !p.ended) && Date.now() < deadline) {
       if (stack.gateway.exitCode !== null || stack.gateway.signalCode !== null)
@@ -236,9 +245,18 @@ async function bench(provers: number, config: string): Promise<Figures> {
       await sleep(1_000);
     }
     const after = await health(base);
+    await sleep(500); // a terminal message a hair behind the last GET
+    for (const ws of sockets) ws?.close();
 
     const gpus = [stack.prover, ...stack.fleet];
     const stats = gpus.map((g) => g.stats());
+    const provedAt = new Map(
+      stats.flatMap((st) => st.timeline).map((e) => [e.id, e.finishedAt] as const),
+    );
+    const latencies = posted
+      .filter((p) => p.job.status === "succeeded" && socketAt.has(p.job.jobId))
+      .map((p) => socketAt.get(p.job.jobId)! - (provedAt.get(p.job.prover.jobId ?? "") ?? NaN))
+      .filter((ms) => Number.isFinite(ms));
     const ends = posted.map((p) => p.job.finishedAt).filter((t): t is number => t !== null);
     const lastEnd = ends.length ? Math.max(...ends) : Date.now();
     const jobs: BacklogJob[] = posted.map((p) => ({
@@ -267,10 +285,29 @@ async function bench(provers: number, config: string): Promise<Figures> {
       idleGaps: stats.map((st) => waitingGaps([st.timeline], jobs)),
       statusCallsPerJob: stats.reduce((sum, st) => sum + st.polls, 0) / n,
       dispatcher: calls && { ...calls, perJob: calls.work / n },
+      proofEndToSocket: socketAt.size ? gapFigures(latencies) : null,
     };
   } finally {
     running = undefined;
     await stack.stop();
+  }
+}
+
+/**
+ * Opens the job's live-status socket and notes when its terminal message arrives (null when the
+ * runtime has no WebSocket client).
+ */
+function watch(base: string, jobId: string, at: Map<string, number>): WebSocket | null {
+  try {
+    const ws = new WebSocket(`${base.replace(/^http/, "ws")}/api/proofs/jobs/${jobId}/ws`);
+    ws.addEventListener("message", (e) => {
+      const msg = JSON.parse(String(e.data)) as { job?: Job };
+      if (msg.job && isTerminal(msg.job.status) && !at.has(jobId)) at.set(jobId, Date.now());
+    });
+    ws.addEventListener("error", () => {});
+    return ws;
+  } catch {
+    return null;
   }
 }
 
@@ -312,6 +349,7 @@ console.log(
         "dispatcher calls/job",
         "ok/failed",
         "proofs (each)",
+        "proof end → socket med/p95/max",
         "wall",
       ],
       ...results.map((f) => [
@@ -323,6 +361,7 @@ console.log(
         f.dispatcher ? num(f.dispatcher.perJob) : "n/a",
         `${f.succeeded}/${f.failed}`,
         f.proofs.join(" "),
+        f.proofEndToSocket ? gap(f.proofEndToSocket) : "n/a",
         s(f.wallMs),
       ]),
     ]),

@@ -2,7 +2,8 @@
  * `npm run e2e`: an end-to-end run of the real thing on this machine, timed. Starts the dev
  * prover and `wrangler dev` (queues, Durable Objects, alarms and R2 all local), posts the shared
  * fixture tapes as a player would, follows each job through the public API to its end, checks
- * each stored result against its tape, and prints the timings. Receipts are verified (the
+ * each stored result against its tape, and prints the timings. It uses the typed client
+ * (src/client): submit, then watch each job on its WebSocket. Receipts are verified (the
  * gateway's default): test-real-game.tape gets the real GPU receipt from ../shared/fixtures and
  * must succeed with it verified (its on-chain seal equal to the fixture's); test-medium.tape gets
  * a fake, which the gateway must refuse (receipt_invalid, never succeeded), after which the run
@@ -16,6 +17,8 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { journalMismatch } from "../core/lifecycle.ts";
 import { parseTape, RULES_DIGEST_AST3 } from "../core/tape.ts";
+import { isTerminal } from "../core/job.ts";
+import { createGatewayClient } from "../client/index.ts";
 import { startLocalRun } from "./stack.ts";
 
 const { values } = parseArgs({
@@ -62,58 +65,71 @@ try {
   else console.log("test-short.tape      refused 400 zero_score (as it must be)");
 
   // Two players finish at once: the single-flight prover takes one, the other waits in line.
+  // Each goes through the typed client (src/client) as a game would: submit, then watch it live
+  // on its WebSocket.
+  const client = createGatewayClient({ baseUrl: base });
   const names = ["test-real-game", "test-medium"];
   const jobs = await Promise.all(
     names.map(async (name) => {
       const bytes = readFileSync(`${fixtures}${name}.tape`);
       const postedAt = Date.now();
-      const res = await fetch(`${base}/api/proofs/jobs`, {
-        method: "POST",
-        body: bytes,
-        headers: { "content-type": "application/octet-stream" },
-      });
-      const body = await res.json();
-      if (res.status !== 202 && res.status !== 200)
-        throw new Error(`${name}: ${res.status} ${JSON.stringify(body)}`);
+      const sub = await client.submit(new Uint8Array(bytes));
       return {
         name,
         bytes,
-        cancelToken: body.cancel_token as string | undefined,
+        cancelToken: sub.cancelToken,
         postedAt,
-        jobId: body.job.jobId as string,
+        jobId: sub.jobId,
         acceptedAt: 0,
         doneAt: 0,
         refusedAt: 0,
-        job: body.job,
+        transport: "" as string,
+        job: sub.job,
       };
     }),
   );
 
-  const deadline = Date.now() + Number(values["timeout-s"]) * 1000;
-  while (jobs.some((j) => !j.doneAt) && Date.now() < deadline) {
-    for (const j of jobs.filter((x) => !x.doneAt)) {
-      const { job } = await (await fetch(`${base}/api/proofs/jobs/${j.jobId}`)).json();
-      j.job = job;
-      if (job.prover.acceptedAt && !j.acceptedAt) j.acceptedAt = Date.now();
-      if (["succeeded", "failed", "cancelled"].includes(job.status)) j.doneAt = Date.now();
-      // A fake receipt refused: the forgery check worked; the run stops that job.
-      if (verifying && !j.doneAt && job.lastRecovery?.code === "receipt_invalid") {
-        j.refusedAt = Date.now();
-        await fetch(`${base}/api/proofs/jobs/${j.jobId}`, {
-          method: "DELETE",
-          headers: { authorization: `Bearer ${j.cancelToken}` },
-        });
-      }
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const timeout = new Promise<void>((r) => setTimeout(r, Number(values["timeout-s"]) * 1000));
+  await Promise.race([
+    timeout,
+    Promise.all(
+      jobs.map(async (j) => {
+        const w = client.watch(
+          j.jobId,
+          (u) => {
+            j.job = u.job;
+            if (u.job.prover.acceptedAt && !j.acceptedAt) j.acceptedAt = Date.now();
+            if (isTerminal(u.job.status) && !j.doneAt) j.doneAt = Date.now();
+            // A fake receipt refused: the forgery check worked; the run stops that job.
+            if (verifying && !j.refusedAt && u.job.lastRecovery?.code === "receipt_invalid") {
+              j.refusedAt = Date.now();
+              void client.cancel(j.jobId, j.cancelToken!).catch(() => undefined);
+            }
+          },
+          { onTransport: (t) => (j.transport ||= t) },
+        );
+        try {
+          j.job = await w.done;
+        } catch {
+          // reported below as not ended
+        }
+      }),
+    ),
+  ]);
 
   for (const j of jobs) {
     const secs = (a: number, b: number) => (b && a ? `${((b - a) / 1000).toFixed(2)} s` : "—");
     console.log(
       `${`${j.name}.tape`.padEnd(20)} ${j.job.status.padEnd(9)} total ${secs(j.postedAt, j.doneAt)}` +
-        ` (to prover ${secs(j.postedAt, j.acceptedAt)}, submissions ${j.job.attempts.submissions}, polls ${j.job.attempts.polls})`,
+        ` (to prover ${secs(j.postedAt, j.acceptedAt)}, submissions ${j.job.attempts.submissions}, polls ${j.job.attempts.polls}; watched by ${j.transport || "?"})`,
     );
+    if (j.job.status === "succeeded") {
+      // Proof end on the prover → the succeeded message on the job's socket.
+      const end = stack.prover
+        .stats()
+        .timeline.find((e) => e.id === j.job.prover.jobId)?.finishedAt;
+      if (end) console.log(`${"".padEnd(20)} proof end → socket message ${j.doneAt - end} ms`);
+    }
     const forged = verifying && !REAL_RECEIPTS.has(j.name);
     if (forged) {
       if (j.job.status === "succeeded" || !j.refusedAt)
@@ -126,7 +142,7 @@ try {
       fail(`${j.name}: ended ${j.job.status} ${JSON.stringify(j.job.error)}`);
       continue;
     }
-    const result = await (await fetch(`${base}/api/proofs/jobs/${j.jobId}/result`)).json();
+    const result = await client.result(j.jobId);
     if (verifying) {
       const seal = readFileSync(`${fixtures}proof-real-game-groth16.seal`, "utf8").trim();
       if (!result.receipt?.verified || result.receipt.seal !== seal)

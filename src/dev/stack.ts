@@ -10,7 +10,7 @@ import { randomBytes } from "node:crypto";
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { readWranglerConfig } from "../ops/wrangler-config.ts";
@@ -39,6 +39,10 @@ export async function snapshotWorker(dir: string): Promise<string> {
     throw new Error(`bundling the Worker failed:\n${out.stdout ?? ""}${out.stderr ?? String(e)}`);
   }
   const { $schema: _, ...config } = readWranglerConfig(WRANGLER_CONFIG) as Record<string, unknown>;
+  // The copy lives elsewhere: the page's static assets stay where they are (the working tree).
+  const assets = config.assets as { directory: string } | undefined;
+  if (assets)
+    config.assets = { ...assets, directory: resolve(WRANGLER_CONFIG, "..", assets.directory) };
   const path = join(dir, "wrangler.json");
   writeFileSync(path, JSON.stringify({ ...config, main: "index.js", no_bundle: true }, null, 2));
   return path;

@@ -5,19 +5,17 @@ import type { AppEnv } from "./app-env.ts";
 import { ApiError, conflict, notFound, queueUnavailable } from "./errors.ts";
 import { jobIndexOf, parseCursor } from "../objects/job-index.ts";
 import { dispatcherOf, type ProverChange } from "../objects/prover-dispatcher.ts";
-import { JOB_STATUSES, type Job, type JobStatus } from "../core/job.ts";
+import { JOB_STATUSES, type Job } from "../core/job.ts";
 import { loadJob, publicJob, statusUrl } from "./job-view.ts";
 import { startsNewAttempt } from "../core/lifecycle.ts";
 import { tapeKey } from "../core/r2-keys.ts";
+import { ADMIN_PAGE, AdminJobsQuery, AdminProverBody } from "./schemas.ts";
 
 /**
  * The operator API under /api/admin, behind `Authorization: Bearer <ADMIN_TOKEN>`.
  * No ADMIN_TOKEN configured: 403 admin_disabled. Missing or wrong token: 401 unauthorized.
  */
 export const admin = new Hono<AppEnv>();
-
-const MAX_PAGE = 100;
-const DEFAULT_PAGE = 20;
 
 admin.use("*", async (c, next) => {
   const cfg = configFrom(c.env);
@@ -42,24 +40,29 @@ admin.use("*", async (c, next) => {
   await next();
 });
 
+/** What a bad `GET /jobs` query answers: the first bad field, in this order, names the error. */
+const QUERY_FIELDS = ["status", "limit", "cursor"] as const;
+function queryError(field: (typeof QUERY_FIELDS)[number]): ApiError {
+  const answers: Record<typeof field, [string, string]> = {
+    status: ["invalid_status", `status must be one of ${JOB_STATUSES.join(", ")}`],
+    limit: ["invalid_limit", `limit must be a whole number from 1 to ${ADMIN_PAGE.max}`],
+    cursor: ["invalid_cursor", "cursor must be a next_cursor from an earlier page"],
+  };
+  return new ApiError(400, ...answers[field]);
+}
+
 /** Recent jobs, newest first (by the start of their current attempt), optionally by status. */
 admin.get("/jobs", async (c) => {
-  const status = c.req.query("status");
-  if (status !== undefined && !(JOB_STATUSES as readonly string[]).includes(status)) {
-    throw new ApiError(400, "invalid_status", `status must be one of ${JOB_STATUSES.join(", ")}`);
+  const q = AdminJobsQuery.safeParse(c.req.query());
+  if (!q.success) {
+    const bad = new Set(q.error.issues.map((i) => i.path[0]));
+    throw queryError(QUERY_FIELDS.find((f) => bad.has(f)) ?? "cursor");
   }
-  const limitRaw = c.req.query("limit");
-  const limit = limitRaw === undefined ? DEFAULT_PAGE : Number(limitRaw);
-  if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE) {
-    throw new ApiError(400, "invalid_limit", `limit must be a whole number from 1 to ${MAX_PAGE}`);
-  }
-  const cursorRaw = c.req.query("cursor");
-  const after = cursorRaw === undefined ? null : parseCursor(cursorRaw);
-  if (cursorRaw !== undefined && after === null)
-    throw new ApiError(400, "invalid_cursor", "cursor must be a next_cursor from an earlier page");
+  const after = q.data.cursor === undefined ? null : parseCursor(q.data.cursor);
+  if (q.data.cursor !== undefined && after === null) throw queryError("cursor");
   const page = await jobIndexOf(c.env).list({
-    status: (status as JobStatus | undefined) ?? null,
-    limit,
+    status: q.data.status ?? null,
+    limit: q.data.limit,
     after,
   });
   return c.json({ success: true, jobs: page.jobs, next_cursor: page.nextCursor });
@@ -126,9 +129,8 @@ admin.post("/provers", async (c) => {
   } catch {
     throw new ApiError(400, "invalid_body", 'send a JSON body {"url": "https://…"}');
   }
-  const raw =
-    typeof body === "object" && body !== null ? (body as { url?: unknown }).url : undefined;
-  const checked = checkProverUrl(raw, c.get("config"));
+  // Not `{url: string}`: checkProverUrl refuses the missing url with its usual message.
+  const checked = checkProverUrl(AdminProverBody.safeParse(body).data?.url, c.get("config"));
   if (!checked.ok) throw new ApiError(400, "invalid_prover_url", checked.message);
   const change = await dispatcherOf(c.env).addProver(checked.url);
   if (change.kind === "exists") {

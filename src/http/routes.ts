@@ -1,6 +1,7 @@
 import { Hono, type Context } from "hono";
 import { cors } from "hono/cors";
 import { admin } from "./admin.ts";
+import { openApiDocument } from "./openapi.ts";
 import { HTTPException } from "hono/http-exception";
 import { readBodyLimited } from "./body.ts";
 import { bearerToken, hashToken, newCancelToken, sameSecret } from "./cancel-token.ts";
@@ -120,16 +121,25 @@ app.post("/api/proofs/jobs", async (c) => {
       );
     }
   }
-  const answer = (job: Job, cancelToken?: string) =>
-    c.json(
+  const answer = async (job: Job, cancelToken?: string) => {
+    // Its ETA from the line as it stands (best effort: a POST never fails for want of one).
+    let view: Awaited<ReturnType<typeof stub.view>> = null;
+    try {
+      view = await stub.view();
+    } catch {
+      // no ETA this time
+    }
+    return c.json(
       {
         success: true,
         status_url: statusUrl(sha256),
         ...(cancelToken ? { cancel_token: cancelToken } : {}),
         job: publicJob(job),
+        estimate: view?.estimate ?? null,
       },
       cancelToken ? 202 : 200,
     );
+  };
   if (existing && !startsNewAttempt(existing)) return answer(existing);
   const cancel = await newCancelToken();
   const created = await stub.create(sha256, { ...facts, sha256 }, cancel.hash, "post", client);
@@ -142,12 +152,35 @@ app.post("/api/proofs/jobs", async (c) => {
 });
 
 app.get("/api/proofs/jobs/:jobId", async (c) => {
-  const job = await loadJob(c.env, c.req.param("jobId"));
+  const jobId = checkedJobId(c.req.param("jobId"));
+  const view = await c.env.JOB.getByName(jobId).view();
+  if (!view) throw notFound("job_not_found", `no job ${jobId}`);
   return c.json({
     success: true,
-    job: publicJob(job),
-    queue: job.status === "queued" ? await c.env.JOB.getByName(job.jobId).placeInLine() : null,
+    job: publicJob(view.job),
+    queue: view.queue,
+    estimate: view.estimate,
   });
+});
+
+/**
+ * Live status: a WebSocket served by the job's Durable Object (hibernation API). Bad id → 400,
+ * unknown job → 404, no `Upgrade: websocket` → 426, all as JSON. A browser `Origin` must be the
+ * gateway's own (its page) or one of CORS_ALLOWED_ORIGINS, else 403 origin_forbidden.
+ */
+app.get("/api/proofs/jobs/:jobId/ws", async (c) => {
+  const jobId = checkedJobId(c.req.param("jobId"));
+  const origin = c.req.header("origin");
+  const self = new URL(c.req.url).origin;
+  if (origin && origin !== self && !c.get("config").corsAllowedOrigins.includes(origin)) {
+    throw new ApiError(403, "origin_forbidden", `origin ${origin} may not open this socket`);
+  }
+  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
+    throw new ApiError(426, "upgrade_required", "connect with a WebSocket (Upgrade: websocket)");
+  }
+  const stub = c.env.JOB.getByName(jobId);
+  if (!(await stub.get())) throw notFound("job_not_found", `no job ${jobId}`);
+  return stub.fetch(c.req.raw);
 });
 
 app.delete("/api/proofs/jobs/:jobId", async (c) => {
@@ -206,6 +239,9 @@ app.get("/api/proofs/jobs/:jobId/result", async (c) => {
 });
 
 app.route("/api/admin", admin);
+
+// The API described from the schemas the routes validate with (src/http/openapi.ts).
+app.get("/api/openapi.json", (c) => c.json(openApiDocument()));
 
 app.notFound((c) =>
   c.json(

@@ -1,7 +1,9 @@
 import { DurableObject } from "cloudflare:workers";
 import { configFrom, type Config } from "../core/config.ts";
 import type { Effect } from "../core/effects.ts";
-import { type Job, type ResultDocument, type TapeInfo } from "../core/job.ts";
+import { estimateFor, type Outlook } from "../core/estimate.ts";
+import { isTerminal, type Job, type ResultDocument, type TapeInfo } from "../core/job.ts";
+import { socketMessage, type JobView } from "../http/job-view.ts";
 import {
   admitted,
   afterWatchdog,
@@ -55,7 +57,17 @@ export type CancelResult =
 
 const JOB = "job";
 const SUBMIT_LOCK = "submitLock";
-const PLACE = "placeInLine";
+const PLACE = "outlook";
+
+/** How many live-status sockets one job serves at once. */
+export const MAX_SOCKETS_PER_JOB = 20;
+
+/** What the job's view is built from, kept in storage for `placeFreshUntil`. */
+interface CachedOutlook {
+  outlook: Outlook;
+  at: number;
+  attempt: number;
+}
 
 /**
  * One Durable Object per job (named by the job id): the shell around the core's job steps
@@ -91,26 +103,111 @@ export class ProofJob extends DurableObject<Env> {
   }
 
   /**
-   * How many jobs are ahead of this one in the dispatcher's line (null: not waiting there, or
-   * the dispatcher cannot say), kept for a while (`placeFreshUntil`) so that players polling
-   * often do not each ask the dispatcher.
+   * The job as a player sees it: the job, its place in line (`queue`, while it waits in the
+   * dispatcher's line) and its ETA. What the line looks like is asked of the dispatcher at most
+   * once per `placeFreshUntil` (kept in storage), so that players polling often, or many sockets
+   * on one job, do not each ask it. Null when there is no job.
    */
-  async placeInLine(): Promise<{ ahead: number } | null> {
-    const job = this.#load();
-    if (!job || job.status !== "queued") return null;
+  async view(): Promise<JobView | null> {
+    const job = await this.get();
+    if (!job) return null;
     const now = Date.now();
-    const cached = this.ctx.storage.kv.get<{ ahead: number; at: number; attempt: number }>(PLACE);
-    if (cached && cached.attempt === job.attempt && now < placeFreshUntil(cached.ahead, cached.at))
-      return { ahead: cached.ahead };
-    let ahead: number | null;
+    const outlook = job.status === "queued" ? await this.#outlook(job, now) : null;
+    return {
+      job,
+      queue: outlook && outlook.ahead !== null ? { ahead: outlook.ahead } : null,
+      estimate: estimateFor(job, outlook ?? this.#cachedOutlook(job), now),
+    };
+  }
+
+  async #outlook(job: Job, now: number): Promise<Outlook | null> {
+    const cached = this.ctx.storage.kv.get<CachedOutlook>(PLACE);
+    if (
+      cached &&
+      cached.attempt === job.attempt &&
+      now < placeFreshUntil(cached.outlook.ahead ?? cached.outlook.waiting, cached.at)
+    )
+      return cached.outlook;
+    let outlook: Outlook;
     try {
-      ahead = await dispatcherOf(this.env).position(job.jobId);
+      outlook = await dispatcherOf(this.env).outlook(job.jobId);
     } catch {
-      return null;
+      return null; // the dispatcher cannot say: no place, a default ETA
     }
-    if (ahead === null) return null;
-    this.ctx.storage.kv.put(PLACE, { ahead, at: now, attempt: job.attempt });
-    return { ahead };
+    // Not in line yet (its message is on the way): asked again next time, not kept.
+    if (outlook.ahead !== null) {
+      this.ctx.storage.kv.put(PLACE, { outlook, at: now, attempt: job.attempt } as CachedOutlook);
+    }
+    return outlook;
+  }
+
+  /** The last outlook, for the speed a proving job's ETA falls back on (null: none). */
+  #cachedOutlook(job: Job): Outlook | null {
+    const cached = this.ctx.storage.kv.get<CachedOutlook>(PLACE);
+    return cached && cached.attempt === job.attempt ? cached.outlook : null;
+  }
+
+  /**
+   * `GET /api/proofs/jobs/:jobId/ws` (the route checked the id, the upgrade and that the job
+   * exists): a live-status socket on the hibernation API, so thousands of waiting players keep no
+   * object awake. It gets the view at once and after every change; after a terminal status, that
+   * last view and a normal close. At most MAX_SOCKETS_PER_JOB at once (429 too_many_sockets).
+   */
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("expected a WebSocket upgrade", { status: 426 });
+    }
+    if (this.ctx.getWebSockets().length >= MAX_SOCKETS_PER_JOB) {
+      return Response.json(
+        {
+          success: false,
+          error: {
+            code: "too_many_sockets",
+            message: `this job already has ${MAX_SOCKETS_PER_JOB} live sockets; poll GET instead`,
+          },
+        },
+        { status: 429 },
+      );
+    }
+    const view = await this.view();
+    if (!view) {
+      return Response.json(
+        { success: false, error: { code: "job_not_found", message: "no such job" } },
+        { status: 404 },
+      );
+    }
+    const { 0: client, 1: server } = new WebSocketPair();
+    this.ctx.acceptWebSocket(server);
+    this.#send(server, view);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  /** A player's message: nothing to answer (pings are answered by the runtime). */
+  override async webSocketMessage(): Promise<void> {}
+
+  override async webSocketClose(ws: WebSocket, code: number): Promise<void> {
+    try {
+      ws.close(code === 1005 ? 1000 : code, "bye");
+    } catch {
+      // already closed
+    }
+  }
+
+  /** Sends the job's view to every socket; closes them once it has ended. */
+  async #broadcast(): Promise<void> {
+    if (this.ctx.getWebSockets().length === 0) return;
+    const view = await this.view();
+    if (!view) return;
+    for (const ws of this.ctx.getWebSockets()) this.#send(ws, view);
+  }
+
+  #send(ws: WebSocket, view: JobView): void {
+    try {
+      ws.send(JSON.stringify(socketMessage(view)));
+      if (isTerminal(view.job.status)) ws.close(1000, view.job.status);
+    } catch {
+      // a socket that went away: the runtime drops it
+    }
   }
 
   /** The job as stored, with its deadlines applied on read; null if there is none. */
@@ -324,6 +421,12 @@ export class ProofJob extends DurableObject<Env> {
    * left the call undone here (seen in test/integration/cancel.test.ts).
    */
   async #perform(jobId: string, effects: Effect[]): Promise<void> {
+    await this.#performEach(jobId, effects);
+    // Live status: every saved change reaches the job's sockets at once.
+    if (effects.some((e) => e.kind === "save")) await this.#broadcast();
+  }
+
+  async #performEach(jobId: string, effects: Effect[]): Promise<void> {
     const storage = this.ctx.storage;
     for (const e of effects) {
       switch (e.kind) {
@@ -369,7 +472,7 @@ export class ProofJob extends DurableObject<Env> {
           break;
         case "accepted":
           await logged("dispatcher_accepted_failed", jobId, () =>
-            dispatcherOf(this.env).accepted(jobId),
+            dispatcherOf(this.env).accepted(jobId, e.expectedEndAt),
           );
           break;
         case "proverFault":

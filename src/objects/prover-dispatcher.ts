@@ -6,6 +6,7 @@ import {
   configuredProvers,
   fleetSummary,
   free,
+  freeAtFor,
   grant,
   healthCheckDue,
   newProver,
@@ -19,6 +20,7 @@ import {
   type ProverState,
 } from "../core/fleet.ts";
 import type { ObservedProof } from "../core/effects.ts";
+import { DEFAULT_TYPICAL_PROOF_MS, type Outlook } from "../core/estimate.ts";
 import { isTerminal, type Job } from "../core/job.ts";
 import type { Admission } from "../core/lifecycle.ts";
 import {
@@ -168,7 +170,9 @@ export class ProverDispatcher extends DurableObject<Env> {
     }
     if (!held) return { kind: "waiting", ahead: this.#line.ahead(jobId) ?? 0 };
     const fleet = this.#all().flatMap((p) => p.speed ?? []);
-    const { msPer1000Frames } = speedFor(held.speed ?? [], fleet);
+    const speed = speedFor(held.speed ?? [], fleet);
+    // A guess is no schedule: only a measured speed sets the proof's expected end.
+    const msPer1000Frames = speed.basis === "default" ? null : speed.msPer1000Frames;
     return { kind: "granted", proverUrl: held.url, msPer1000Frames };
   }
 
@@ -248,10 +252,35 @@ export class ProverDispatcher extends DurableObject<Env> {
   }
 
   /** The prover accepted the job's submission: it works, its run of failures is over. */
-  async accepted(jobId: string): Promise<void> {
+  async accepted(jobId: string, expectedEndAt: number | null = null): Promise<void> {
     this.#count("accepted");
     const held = this.#heldBy(jobId);
-    if (held && held.failures > 0) this.#save(onAccepted(held));
+    if (held) this.#save(onAccepted(held, expectedEndAt));
+  }
+
+  /**
+   * What the line looks like from a waiting job (for its ETA, src/core/estimate.ts): its place,
+   * how many wait, when each working prover should be free, and the fleet's measured times.
+   */
+  async outlook(jobId: string): Promise<Outlook> {
+    this.#count("outlook");
+    const cfg = configFrom(this.env);
+    this.#sync(cfg);
+    const now = Date.now();
+    const provers = this.#all();
+    const samples = provers.flatMap((p) => p.speed ?? []);
+    const typicalProofMs = speedOf(samples).proofMs.median ?? DEFAULT_TYPICAL_PROOF_MS;
+    const freeAt = provers
+      .map((p) => freeAtFor(p, now, cfg, typicalProofMs))
+      .filter((t): t is number => t !== null);
+    return {
+      ahead: this.#line.ahead(jobId),
+      waiting: this.#line.count(),
+      freeAt,
+      typicalProofMs,
+      msPer1000Frames: speedFor([], samples).msPer1000Frames,
+      basis: samples.length ? "measured" : "default",
+    };
   }
 
   /**

@@ -118,7 +118,9 @@ describe("DELETE /api/proofs/jobs/:jobId", () => {
   });
 
   it("the DELETEs to the prover carry on from storage after the job's object is evicted", async () => {
-    await prover.configure({ proofMs: 1_000 });
+    // Long enough that the DELETE is still refused (409) once the eviction is done: evicting an
+    // object that can hold hibernatable sockets takes a few seconds in the test runtime.
+    await prover.configure({ proofMs: 6_000 });
     const { body } = await postTape(uniqueTape());
     await waitForJob(body.job.jobId, (j) => j.status === "proving");
     const proverJobId = (await cancelJob(body.job.jobId, body.cancel_token)).body.job.prover.jobId;

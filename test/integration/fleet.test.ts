@@ -1,5 +1,5 @@
 import { beforeEach, describe, expect, it } from "vitest";
-import { DEFAULT_MS_PER_1000_FRAMES, expectedFromSpeed } from "../../src/core/speed.ts";
+import { expectedFromSpeed } from "../../src/core/speed.ts";
 import {
   call,
   callWith,
@@ -151,10 +151,8 @@ describe("what the fleet learns from its proofs", () => {
     const tape = uniqueTape(1500);
     const first = await waitForJob((await postTape(tape)).body.job.jobId, ended, 10_000);
     expect(first.status).toBe("succeeded");
-    // Nothing was known of any prover yet: the default speed.
-    expect(first.prover.expectedEndAt).toBe(
-      first.prover.acceptedAt! + expectedFromSpeed(DEFAULT_MS_PER_1000_FRAMES, 1500)!,
-    );
+    // Nothing was measured yet: no expected end (its polls spread out from the acceptance).
+    expect(first.prover.expectedEndAt).toBeNull();
     const elapsed = first.result!.proverElapsedMs!;
     const perK = Math.round((elapsed * 1000) / 1500);
     const seen = await admin("/provers");
@@ -178,6 +176,38 @@ describe("what the fleet learns from its proofs", () => {
     expect(health.body.line.calls.admit).toBeGreaterThanOrEqual(2);
     expect(health.body.line.calls.release).toBeGreaterThanOrEqual(2);
     expect(health.body.line.calls.total).toBeGreaterThan(health.body.line.calls.admit);
+  });
+
+  it("gives a waiting job an ETA: its turn comes when the prover's proof should end, then its own proof", async () => {
+    // Nothing timed yet: a default ETA, shown in the 202 too.
+    const first = await postTape(uniqueTape(1000));
+    expect(first.body.estimate).toMatchObject({ basis: "default" });
+    const timed = await waitForJob(first.body.job.jobId, ended, 10_000);
+    const perK = Math.round(timed.result!.proverElapsedMs!); // 1,000 frames
+    // Now a long proof holds the prover, expected to end from the measured speed.
+    await prover.configure({ proofMs: 60_000 });
+    const blocker = (await postTape(uniqueTape(2000))).body.job.jobId;
+    const proving = await waitForJob(blocker, (j) => j.status === "proving");
+    expect(proving.prover.expectedEndAt).toBe(
+      proving.prover.acceptedAt! + expectedFromSpeed(perK, 2000)!,
+    );
+    const id = (await postTape(uniqueTape(3000))).body.job.jobId;
+    await until(async () => (await call(`/api/proofs/jobs/${id}`)).body.queue !== null);
+    const { body } = await call(`/api/proofs/jobs/${id}`);
+    expect(body.queue).toEqual({ ahead: 0 });
+    expect(body.estimate).toEqual({
+      startAt: proving.prover.expectedEndAt,
+      finishAt: proving.prover.expectedEndAt! + expectedFromSpeed(perK, 3000)!,
+      basis: "measured",
+    });
+    // The proving job's own ETA is its expected end.
+    const own = (await call(`/api/proofs/jobs/${blocker}`)).body.estimate;
+    expect(own).toEqual({
+      startAt: null,
+      finishAt: proving.prover.expectedEndAt,
+      basis: "measured",
+    });
+    for (const j of [blocker, id]) await dispatcher().release(j);
   });
 
   it("warns on /api/health once observed proof times pass 80 % of PROVER_POLL_TIMEOUT_MS", async () => {

@@ -91,7 +91,7 @@ describe("the jobs queue consumer", () => {
     const second = await seedJob(uniqueTape());
     await deliver(JOBS, { jobId: first.jobId });
     await deliver(JOBS, { jobId: second.jobId });
-    const positionCalls = async () => (await call("/api/health")).body.line.calls.position ?? 0;
+    const positionCalls = async () => (await call("/api/health")).body.line.calls.outlook ?? 0;
     const before = await positionCalls();
     for (let i = 0; i < 5; i++) {
       expect((await call(`/api/proofs/jobs/${second.jobId}`)).body.queue).toEqual({ ahead: 0 });

@@ -4,6 +4,8 @@ import {
   canTakeWork,
   choose,
   configuredProvers,
+  free,
+  freeAtFor,
   grant,
   healthCheckDue,
   MAX_CIRCUIT_DOUBLINGS,
@@ -125,6 +127,27 @@ describe.each(CONFIGS)("one prover's state (%s)", (_name, cfg) => {
       circuitOpens: 0,
     });
     expect(onAccepted(p)).toMatchObject({ failures: 0, circuitUntil: 0, circuitOpens: 0 });
+  });
+});
+
+describe.each(CONFIGS)("when a prover should be free, for ETAs (%s)", (_name, cfg) => {
+  const healthy = () => onHealth(newProver(URL_A, "config"), GOOD, T0, cfg);
+  const T = 60_000;
+  it("available now; proving until its job's expected end (or a typical proof after it began)", () => {
+    expect(freeAtFor(healthy(), T0, cfg, T)).toBe(T0);
+    const proving = grant(healthy(), "job", T0);
+    expect(freeAtFor(proving, T0 + 5, cfg, T)).toBe(T0 + T);
+    expect(freeAtFor(onAccepted(proving, T0 + 9_000), T0 + 5, cfg, T)).toBe(T0 + 9_000);
+    // Freed: the expectation goes with the job.
+    expect(free(onAccepted(proving, T0 + 9_000)).expectedFreeAt).toBeNull();
+  });
+  it("cooling or open: when that ends; out of the fleet (drained, incompatible): none", () => {
+    expect(freeAtFor({ ...healthy(), cooldownUntil: T0 + 100 }, T0, cfg, T)).toBe(T0 + 100);
+    const open = { ...healthy(), circuitUntil: T0 + 700, failures: 3 };
+    expect(freeAtFor(open, T0, cfg, T)).toBe(T0 + 700);
+    expect(freeAtFor({ ...healthy(), draining: true }, T0, cfg, T)).toBeNull();
+    const bad = onHealth(newProver(URL_A, "config"), { ...GOOD, compatible: false }, T0, cfg);
+    expect(freeAtFor(bad, T0, cfg, T)).toBeNull();
   });
 });
 

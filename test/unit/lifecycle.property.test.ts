@@ -350,7 +350,7 @@ const rebuildPollArb: fc.Arbitrary<PollSpec> = fc.oneof(
   },
   // Failures a tape may be to blame for: the ones that use PROVER_MAX_RECOVERIES.
   {
-    weight: 3,
+    weight: 5,
     arbitrary: fc
       .constantFrom(
         ...FAILURES.filter(

@@ -19,6 +19,7 @@ import {
   onSubmit,
   onWaiting,
   onWatchdog,
+  pollWait,
   shouldSubmit,
   watchdogAt,
   WATCHDOG_MAX_SPACING,
@@ -603,7 +604,13 @@ describe.each(CONFIGS)("the one alarm, derived from state (%s)", (_name, cfg) =>
   it("proving: the next poll while it comes before the next deadline", () => {
     const j = k.proving();
     const d = j.prover.pollDeadlineAt!;
-    expect(alarmAt(j, k.midAccept, cfg)).toBe(k.midAccept + cfg.pollIntervalMs);
+    // Nothing measured: one floor after the acceptance, then as long as it has run, up to the ceiling.
+    const floor = Math.min(cfg.pollMinIntervalMs, cfg.pollIntervalMs);
+    expect(alarmAt(j, k.midAccept, cfg)).toBe(k.midAccept + floor);
+    const later = k.midAccept + cfg.pollIntervalMs - 1;
+    expect(alarmAt(j, later, cfg)).toBe(later + Math.max(floor, cfg.pollIntervalMs - 1));
+    const long = k.midAccept + 3 * cfg.pollIntervalMs;
+    expect(alarmAt(j, long, cfg)).toBe(long + cfg.pollIntervalMs);
     expect(alarmAt(j, d - cfg.pollIntervalMs, cfg)).toBe(d);
     expect(alarmAt(j, d + 1 - cfg.pollIntervalMs, cfg)).toBe(d + 1);
   });
@@ -647,12 +654,9 @@ describe.each(CONFIGS)("the one alarm, derived from state (%s)", (_name, cfg) =>
     const now = T0 + cfg.pollTimeoutMs + 3;
     expect(p.status).toBe("proving");
     expect(alarmAt(p, now, cfg)).toBe(p.cleanup[0]!.nextAt);
-    expect(alarmAt(cleanupAt(p, now + cfg.pollIntervalMs - 1), now, cfg)).toBe(
-      now + cfg.pollIntervalMs - 1,
-    );
-    expect(alarmAt(cleanupAt(p, now + cfg.pollIntervalMs + 1), now, cfg)).toBe(
-      now + cfg.pollIntervalMs,
-    );
+    const next = now + pollWait(p, now, cfg);
+    expect(alarmAt(cleanupAt(p, next - 1), now, cfg)).toBe(next - 1);
+    expect(alarmAt(cleanupAt(p, next + 1), now, cfg)).toBe(next);
     // terminal: the clean-up against the retention period
     const c = cancel(k.proving(), k.midAccept + 1, cfg);
     const keep = c.finishedAt! + cfg.completedJobRetentionMs;
