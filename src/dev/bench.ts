@@ -14,6 +14,10 @@
  *   `GET /api/health` read before the first POST and after the last end, less the calls the
  *   bench's own reads cause (`summary` for each health read, `position` for each GET of a job in
  *   line); "n/a" when the gateway does not count them;
+ * - proof end → socket message: from the dev prover's end of a proof to the job's terminal message
+ *   on its live-status WebSocket (one socket per job), median, p95, max;
+ * - ETA error: how far the `estimate.finishAt` of each job's 202 was from its real finish, as a
+ *   fraction of its real wait (median, p90);
  * - jobs succeeded/failed, proofs by each prover, and the span (wall).
  *
  *   npm run bench [-- --jobs 24] [--proof-ms 3000] [--provers 1,3] [--var NAME:VALUE ...] [--json]
@@ -149,6 +153,11 @@ interface Figures {
    * (`/api/proofs/jobs/:id/ws`), ms; null when the gateway has no socket route.
    */
   proofEndToSocket: GapFigures | null;
+  /**
+   * How far the ETA given in the 202 was from the real finish, as a fraction of the real wait
+   * (|promised − finished| / (finished − posted)): median and p90; null without estimates.
+   */
+  etaError: { count: number; median: number | null; p90: number | null } | null;
 }
 
 let running: Stack | undefined;
@@ -216,7 +225,8 @@ async function bench(provers: number, config: string): Promise<Figures> {
         });
         const body = await res.json();
         if (res.status !== 202) throw new Error(`tape ${i}: ${res.status} ${JSON.stringify(body)}`);
-        return { job: body.job as Job, postedAt: Date.now(), ended: false };
+        const promised = (body.estimate?.finishAt as number | undefined) ?? null;
+        return { job: body.job as Job, postedAt: Date.now(), ended: false, promised };
       }),
     );
 
@@ -286,11 +296,25 @@ async function bench(provers: number, config: string): Promise<Figures> {
       statusCallsPerJob: stats.reduce((sum, st) => sum + st.polls, 0) / n,
       dispatcher: calls && { ...calls, perJob: calls.work / n },
       proofEndToSocket: socketAt.size ? gapFigures(latencies) : null,
+      etaError: etaErrors(posted),
     };
   } finally {
     running = undefined;
     await stack.stop();
   }
+}
+
+/** The ETA error of each succeeded job that was promised a finish in its 202. */
+function etaErrors(
+  posted: { job: Job; postedAt: number; promised: number | null }[],
+): Figures["etaError"] {
+  const errors = posted
+    .filter((p) => p.job.status === "succeeded" && p.promised !== null && p.job.finishedAt)
+    .map((p) => Math.abs(p.promised! - p.job.finishedAt!) / (p.job.finishedAt! - p.postedAt));
+  if (!errors.length) return null;
+  const sorted = [...errors].sort((a, b) => a - b);
+  const rank = (q: number) => sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
+  return { count: sorted.length, median: rank(0.5), p90: rank(0.9) };
 }
 
 /**
@@ -350,6 +374,7 @@ console.log(
         "ok/failed",
         "proofs (each)",
         "proof end → socket med/p95/max",
+        "ETA error med/p90",
         "wall",
       ],
       ...results.map((f) => [
@@ -362,6 +387,9 @@ console.log(
         `${f.succeeded}/${f.failed}`,
         f.proofs.join(" "),
         f.proofEndToSocket ? gap(f.proofEndToSocket) : "n/a",
+        f.etaError
+          ? `${pct(f.etaError.median)}/${pct(f.etaError.p90)} (${f.etaError.count})`
+          : "n/a",
         s(f.wallMs),
       ]),
     ]),
