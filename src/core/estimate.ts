@@ -19,7 +19,10 @@ export interface Estimate {
 export interface Outlook {
   /** Jobs served before this one if nothing new arrives; null: it is not in line (yet). */
   ahead: number | null;
-  /** All jobs waiting (a job not in line yet counts them all ahead of it). */
+  /**
+   * Jobs waiting for a prover, in line or on their way to it (a job not in line yet counts them
+   * all ahead of it).
+   */
   waiting: number;
   /** When each prover that can take work is expected to be free (epoch ms; past = now). */
   freeAt: number[];

@@ -2,7 +2,7 @@
  * `npm run bench`: figures for the prover fleet, never a pass/fail on speed. For each fleet size
  * in `--provers` (default 1, then 3), one after the other, it starts a fresh local stack (that
  * many dev provers and `wrangler dev` on a throw-away --persist-to), posts the same backlog of N
- * distinct tapes at once (each from its own CF-Connecting-IP, so the 30 POSTs/minute limit never
+ * distinct tapes one after the other (each from its own CF-Connecting-IP, so the 30 POSTs/minute limit never
  * bites), follows every job to its end through the public API and prints one row per fleet size:
  *
  * - proofs/min: succeeded jobs per minute of the span from the first POST to the last job's end;
@@ -21,6 +21,7 @@
  * - jobs succeeded/failed, proofs by each prover, and the span (wall).
  *
  *   npm run bench [-- --jobs 24] [--proof-ms 3000] [--provers 1,3] [--var NAME:VALUE ...] [--json]
+ *                 [--warm]   (prove one tape per prover first: the ETAs start from measured speed)
  *
  * The gateway runs with wrangler.jsonc's vars (production's poll timings) and `--var` on top;
  * VERIFY_RECEIPTS is off (synthetic tapes get fake receipts) and MAX_JOB_WALL_TIME_MS grows when a
@@ -52,7 +53,7 @@ import {
 import { freePort, snapshotWorker, startStack, type Stack } from "./stack.ts";
 
 const USAGE =
-  "usage: npm run bench [-- --jobs 24] [--proof-ms 3000] [--provers 1,3] [--var NAME:VALUE ...] [--json]";
+  "usage: npm run bench [-- --jobs 24] [--proof-ms 3000] [--provers 1,3] [--var NAME:VALUE ...] [--json] [--warm]";
 function usage(message: string): never {
   console.log(`${message}\n${USAGE}`);
   process.exit(2);
@@ -67,6 +68,7 @@ function options() {
         provers: { type: "string", default: "1,3" },
         var: { type: "string", multiple: true, default: [] },
         json: { type: "boolean", default: false },
+        warm: { type: "boolean", default: false },
       },
     }).values;
   } catch (e) {
@@ -120,6 +122,13 @@ const tapes = Array.from({ length: n }, (_, i) => {
   const inputs = new Uint8Array(300 + (i % 7) * 10).map((_, f) => (f * 3 + i) & 0x0f);
   return buildTape({ seed, inputs, finalScore: 100 + i, finalRngState: (seed ^ 0x1234abcd) >>> 0 });
 });
+/** `--warm`: one tape per prover proved before the backlog, so the fleet's speed is measured. */
+const warmTapes = Array.from({ length: 16 }, (_, i) => {
+  const seed = (0x0a4d0000 + i * 104729) >>> 0;
+  const inputs = new Uint8Array(320).map((_, f) => (f * 5 + i) & 0x0f);
+  return buildTape({ seed, inputs, finalScore: 7 + i, finalRngState: (seed ^ 0x5a5a5a5a) >>> 0 });
+});
+
 /** A client address of its own for tape `i` (TEST-NET-3 and beyond: 203.0.113.0, …). */
 const clientIp = (i: number) => `203.0.${113 + (i >> 8)}.${i & 0xff}`;
 
@@ -213,22 +222,24 @@ async function bench(provers: number, config: string): Promise<Figures> {
       })
       .finally(() => clearTimeout(timer));
     const base = `http://127.0.0.1:${port}`;
+    if (values.warm) await warmUp(base, provers);
     const before = await health(base);
 
     const t0 = Date.now();
-    const posted = await Promise.all(
-      tapes.map(async (bytes, i) => {
-        const res = await fetch(`${base}/api/proofs/jobs`, {
-          method: "POST",
-          body: Buffer.from(bytes),
-          headers: { "content-type": "application/octet-stream", "cf-connecting-ip": clientIp(i) },
-        });
-        const body = await res.json();
-        if (res.status !== 202) throw new Error(`tape ${i}: ${res.status} ${JSON.stringify(body)}`);
-        const promised = (body.estimate?.finishAt as number | undefined) ?? null;
-        return { job: body.job as Job, postedAt: Date.now(), ended: false, promised };
-      }),
-    );
+    // One after the other (a backlog within a second or so): each 202's ETA sees the line as
+    // the players before it left it.
+    const posted: { job: Job; postedAt: number; ended: boolean; promised: number | null }[] = [];
+    for (const [i, bytes] of tapes.entries()) {
+      const res = await fetch(`${base}/api/proofs/jobs`, {
+        method: "POST",
+        body: Buffer.from(bytes),
+        headers: { "content-type": "application/octet-stream", "cf-connecting-ip": clientIp(i) },
+      });
+      const body = await res.json();
+      if (res.status !== 202) throw new Error(`tape ${i}: ${res.status} ${JSON.stringify(body)}`);
+      const promised = (body.estimate?.finishAt as number | undefined) ?? null;
+      posted.push({ job: body.job as Job, postedAt: Date.now(), ended: false, promised });
+    }
 
     // One live-status socket per job: when does its terminal message arrive?
     const socketAt = new Map<string, number>();
@@ -301,6 +312,30 @@ async function bench(provers: number, config: string): Promise<Figures> {
   } finally {
     running = undefined;
     await stack.stop();
+  }
+}
+
+/** Proves one tape per prover (one at a time per prover) and waits for them. */
+async function warmUp(base: string, provers: number): Promise<void> {
+  const ids = await Promise.all(
+    warmTapes.slice(0, provers).map(async (bytes, i) => {
+      const res = await fetch(`${base}/api/proofs/jobs`, {
+        method: "POST",
+        body: Buffer.from(bytes),
+        headers: {
+          "content-type": "application/octet-stream",
+          "cf-connecting-ip": `198.51.100.${i}`,
+        },
+      });
+      return ((await res.json()) as { job: Job }).job.jobId;
+    }),
+  );
+  for (const id of ids) {
+    for (;;) {
+      const { job } = (await (await fetch(`${base}/api/proofs/jobs/${id}`)).json()) as { job: Job };
+      if (isTerminal(job.status)) break;
+      await sleep(200);
+    }
   }
 }
 

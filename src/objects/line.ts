@@ -84,6 +84,13 @@ export class Line {
       .map((r) => r.job_id);
   }
 
+  /** Jobs not yet ended, other than `except` (in line, on their way to it, or proving). */
+  liveCount(except: string): number {
+    return this.sql
+      .exec<{ n: number }>(`SELECT COUNT(*) AS n FROM live WHERE job_id != ?`, except)
+      .one().n;
+  }
+
   register(jobId: string, client: string, now: number): void {
     this.sql.exec(
       `INSERT INTO live (job_id, client, since) VALUES (?, ?, ?)

@@ -273,9 +273,12 @@ export class ProverDispatcher extends DurableObject<Env> {
     const freeAt = provers
       .map((p) => freeAtFor(p, now, cfg, typicalProofMs))
       .filter((t): t is number => t !== null);
+    // A job not in line yet (its message is on the way, e.g. right after its POST) comes after
+    // every live job that is not on a prover yet: those in line and those on their way too.
+    const holders = provers.filter((p) => p.holder && p.holder !== jobId).length;
     return {
       ahead: this.#line.ahead(jobId),
-      waiting: this.#line.count(),
+      waiting: Math.max(this.#line.count(), this.#line.liveCount(jobId) - holders),
       freeAt,
       typicalProofMs,
       msPer1000Frames: speedFor([], samples).msPer1000Frames,
