@@ -78,8 +78,8 @@ import { TEST_VARS } from "../support/test-vars.ts";
 const CONFIGS: [string, Config][] = [
   ...BASE_CONFIGS,
   [
-    "tight: segment limit 17, 4 recoveries",
-    configWith({ ...TEST_VARS, PROVER_SEGMENT_LIMIT_PO2: "17", PROVER_MAX_RECOVERIES: "4" }),
+    "tight: segment limit 17, 3 recoveries",
+    configWith({ ...TEST_VARS, PROVER_SEGMENT_LIMIT_PO2: "17", PROVER_MAX_RECOVERIES: "3" }),
   ],
 ];
 
