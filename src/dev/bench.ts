@@ -41,6 +41,7 @@ import { parseVarFlag, readWranglerConfig } from "../ops/wrangler-config.ts";
 import {
   dispatcherCalls,
   gapFigures,
+  nearestRank,
   perMinute,
   READ_METHODS,
   table,
@@ -347,9 +348,11 @@ function etaErrors(
     .filter((p) => p.job.status === "succeeded" && p.promised !== null && p.job.finishedAt)
     .map((p) => Math.abs(p.promised! - p.job.finishedAt!) / (p.job.finishedAt! - p.postedAt));
   if (!errors.length) return null;
-  const sorted = [...errors].sort((a, b) => a - b);
-  const rank = (q: number) => sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
-  return { count: sorted.length, median: rank(0.5), p90: rank(0.9) };
+  return {
+    count: errors.length,
+    median: nearestRank(errors, 0.5),
+    p90: nearestRank(errors, 0.9),
+  };
 }
 
 /**

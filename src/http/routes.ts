@@ -178,9 +178,8 @@ app.get("/api/proofs/jobs/:jobId/ws", async (c) => {
   if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
     throw new ApiError(426, "upgrade_required", "connect with a WebSocket (Upgrade: websocket)");
   }
-  const stub = c.env.JOB.getByName(jobId);
-  if (!(await stub.get())) throw notFound("job_not_found", `no job ${jobId}`);
-  return stub.fetch(c.req.raw);
+  // The job's object answers 404 job_not_found itself when there is no job.
+  return c.env.JOB.getByName(jobId).fetch(c.req.raw);
 });
 
 app.delete("/api/proofs/jobs/:jobId", async (c) => {

@@ -172,7 +172,10 @@ export class ProofJob extends DurableObject<Env> {
     const view = await this.view();
     if (!view) {
       return Response.json(
-        { success: false, error: { code: "job_not_found", message: "no such job" } },
+        {
+          success: false,
+          error: { code: "job_not_found", message: `no job ${this.ctx.id.name ?? ""}` },
+        },
         { status: 404 },
       );
     }
