@@ -5,7 +5,7 @@ export { ProverDispatcher } from "./objects/prover-dispatcher.ts";
 export { JobIndex } from "./objects/job-index.ts";
 export { ProofJob } from "./objects/proof-job.ts";
 
-/** The Worker: Hono routes for HTTP, one queue handler for both the jobs queue and its DLQ. */
+/** The Worker: Hono routes for HTTP, one queue handler for the jobs queue, its DLQ and webhooks. */
 export default {
   fetch: app.fetch,
   queue: handleQueue,

@@ -1,5 +1,6 @@
 import * as z from "zod";
 import { blankToUndefined, CONFIG_VARS, VAR_SCHEMAS, VARS, type VarName } from "./vars.ts";
+import { webhookKey } from "./webhook.ts";
 
 /**
  * Every wrangler var (the list is `vars.ts`), parsed once into a typed `Config`. The rest of the
@@ -159,6 +160,28 @@ export const configSchema = z.object(VAR_SCHEMAS).superRefine((v, ctx) => {
     fail("VERIFY_RECEIPTS", m);
     fail("PROVER_RECEIPT_KIND", m);
   }
+  // Webhooks: off without WEBHOOK_URL; with it, they must be signable and link a result.
+  if (v.WEBHOOK_URL && new URL(v.WEBHOOK_URL).protocol === "http:") {
+    const host = new URL(v.WEBHOOK_URL).hostname;
+    if (!isLoopback(host))
+      fail("WEBHOOK_URL", `WEBHOOK_URL must be https (plain http only for loopback), got ${host}`);
+  }
+  if (v.WEBHOOK_SECRET !== undefined && webhookKey(v.WEBHOOK_SECRET) === null) {
+    const m = `${v.WEBHOOK_URL ? "WEBHOOK_URL needs a valid WEBHOOK_SECRET: " : ""}WEBHOOK_SECRET must be whsec_ followed by the base64 of a 24 to 64-byte random key (Standard Webhooks)`;
+    fail("WEBHOOK_SECRET", m);
+    if (v.WEBHOOK_URL) fail("WEBHOOK_URL", m);
+  }
+  if (v.WEBHOOK_URL && v.WEBHOOK_SECRET === undefined) {
+    const m = "WEBHOOK_URL needs WEBHOOK_SECRET (whsec_ + base64 key) to sign its events";
+    fail("WEBHOOK_URL", m);
+    fail("WEBHOOK_SECRET", m);
+  }
+  if (v.WEBHOOK_URL && v.PUBLIC_BASE_URL === undefined) {
+    const m =
+      "WEBHOOK_URL needs PUBLIC_BASE_URL (the gateway's public origin) to link each event's result";
+    fail("WEBHOOK_URL", m);
+    fail("PUBLIC_BASE_URL", m);
+  }
 });
 
 /** The typed configuration every part of the gateway receives: a field per var with a `key`. */
@@ -225,12 +248,16 @@ export function configFrom(env: object): Config {
 
 /** The effective config with secrets removed, for `/api/health`. */
 export function publicConfig(c: Config): Record<string, unknown> {
-  const { proverApiKey, proverApiKeys, adminToken, ...rest } = c;
+  const { proverApiKey, proverApiKeys, adminToken, webhookSecret, settlementToken, ...rest } = c;
   return {
     ...rest,
+    // A receiver's path or query may carry a token of its own: only the origin is shown.
+    webhookUrl: rest.webhookUrl === undefined ? undefined : new URL(rest.webhookUrl).origin,
     proverApiKeySet: proverApiKey !== undefined,
     proverApiKeysFor: Object.keys(proverApiKeys).length,
     adminTokenSet: adminToken !== undefined,
+    webhookSecretSet: webhookSecret !== undefined,
+    settlementTokenSet: settlementToken !== undefined,
   };
 }
 

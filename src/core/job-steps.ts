@@ -4,6 +4,7 @@ import {
   type Job,
   type ResultDocument,
   type ResultSummary,
+  type ProofStats,
   type TapeInfo,
 } from "./job.ts";
 import {
@@ -51,7 +52,7 @@ import { RULES_DIGEST_AST3 } from "./tape.ts";
  * to the next step. Every decision, gate and timing lives here; the object decides nothing.
  */
 
-export type StepConfig = LifecycleConfig & { receiptKind: string; verifyMode: string };
+export type StepConfig = LifecycleConfig & { verifyMode: string };
 
 const ACK: MessageAction = { ack: true };
 
@@ -64,6 +65,11 @@ export interface NewAttemptInput {
   why: "post" | "redrive";
   /** The posting client's hash (null: unknown, e.g. an operator's redrive). */
   client?: string | null;
+  /**
+   * The Stellar address the poster claims for (null: none). A redrive keeps the attempt's own; a
+   * new post after `failed`/`cancelled` is its poster's, with or without one.
+   */
+  claimant?: string | null;
 }
 
 export type CreateStep =
@@ -86,9 +92,11 @@ export function create(
     return { kind: "exists", job: existing, effects: settle(stored, existing, "read", now, cfg) };
   }
   const client = input.client ?? existing?.client ?? null;
+  const claimant =
+    input.why === "redrive" ? (existing?.claimant ?? null) : (input.claimant ?? null);
   const job = existing
-    ? newAttempt(existing, now, cfg, input.cancelTokenHash, client)
-    : newJob(input.jobId, input.tape, now, cfg, input.cancelTokenHash, client);
+    ? { ...newAttempt(existing, now, cfg, input.cancelTokenHash, client), claimant }
+    : { ...newJob(input.jobId, input.tape, now, cfg, input.cancelTokenHash, client), claimant };
   const reason = !existing ? "accepted" : input.why === "redrive" ? "redrive" : "new_attempt";
   return { kind: "created", job, effects: settle(stored, job, reason, now, cfg) };
 }
@@ -485,7 +493,7 @@ export function polled(
     return {
       job: r.job,
       effects: [],
-      next: { kind: "store", document: resultDocument(r.job, outcome, now) },
+      next: { kind: "store", document: resultDocument(r.job, outcome, now, cfg.receiptKind) },
     };
   }
   if (r.next.kind !== "wait") {
@@ -505,6 +513,7 @@ export function resultDocument(
   job: Job,
   outcome: Extract<PollOutcome, { kind: "succeeded" }>,
   now: number,
+  requestedReceiptKind: string,
 ): ResultDocument {
   return {
     jobId: job.jobId,
@@ -518,6 +527,8 @@ export function resultDocument(
     storedAt: now,
     receipt: outcome.receipt?.ok ? outcome.receipt.receipt : { verified: false, method: "off" },
     prover: outcome.document,
+    claimant: job.claimant ?? null,
+    requestedReceiptKind,
   };
 }
 
@@ -575,15 +586,41 @@ export function storeTried(
       effects: [{ kind: "log", level: "error", line }],
     };
   }
-  const summary: ResultSummary = {
-    key,
-    receiptKind: kept.receiptKind,
-    segments: kept.segments,
-    proverElapsedMs: kept.proverElapsedMs,
-    journal: kept.journal,
-    verified: kept.receipt?.verified ?? false,
-  };
+  const summary = resultSummary(kept);
   return { job: onResultStored(job, summary, now, cfg), effects };
+}
+
+/** What the job keeps of its stored result document (the job view and the webhook show it). */
+export function resultSummary(doc: ResultDocument): ResultSummary {
+  const receipt = doc.receipt?.verified ? doc.receipt : null;
+  return {
+    key: resultKey(doc.jobId),
+    receiptKind: doc.receiptKind,
+    segments: doc.segments,
+    proverElapsedMs: doc.proverElapsedMs,
+    journal: doc.journal,
+    verified: receipt !== null,
+    seal: receipt?.seal ?? null,
+    imageId: receipt?.imageId ?? null,
+    requestedReceiptKind: doc.requestedReceiptKind ?? null,
+    stats: proofStats(doc.prover),
+  };
+}
+
+/** The prover's `result.proof.stats`, numbers only (whatever else a prover puts there is dropped). */
+export function proofStats(proverDocument: unknown): ProofStats | null {
+  const stats = (proverDocument as { result?: { proof?: { stats?: unknown } } } | null)?.result
+    ?.proof?.stats;
+  if (!stats || typeof stats !== "object") return null;
+  const s = stats as Record<string, unknown>;
+  const n = (v: unknown) => (typeof v === "number" && Number.isSafeInteger(v) && v >= 0 ? v : 0);
+  return {
+    segments: n(s.segments),
+    total_cycles: n(s.total_cycles),
+    user_cycles: n(s.user_cycles),
+    paging_cycles: n(s.paging_cycles),
+    reserved_cycles: n(s.reserved_cycles),
+  };
 }
 
 /** The end of an alarm invocation: save what it changed and re-arm the alarm from the new state. */

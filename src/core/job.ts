@@ -22,6 +22,16 @@ export type JobStatus = (typeof JOB_STATUSES)[number];
 export const TERMINAL_STATUSES: readonly JobStatus[] = ["succeeded", "failed", "cancelled"];
 export const isTerminal = (s: JobStatus) => TERMINAL_STATUSES.includes(s);
 
+/**
+ * Whether saving `after` over `before` ends the attempt: the one moment its completion is
+ * announced (webhooks). A re-save of an ended attempt, or putting back an older one, is not.
+ */
+export const endsAttempt = (before: Job | null, after: Job) =>
+  before !== null &&
+  before.attempt === after.attempt &&
+  !isTerminal(before.status) &&
+  isTerminal(after.status);
+
 /** A job id is the SHA-256 of its tape, in lowercase hex. */
 export const JOB_ID_PATTERN = /^[0-9a-f]{64}$/;
 
@@ -106,6 +116,25 @@ export interface ResultSummary {
   journal: Journal;
   /** Its Groth16 receipt verified in the Worker (false: VERIFY_RECEIPTS=off, or stored before). */
   verified?: boolean;
+  /**
+   * The verified on-chain seal (selector ‖ seal, 260 bytes hex) and the image it proves: what a
+   * claim submits. Null when the receipt was not verified; absent in jobs stored before.
+   */
+  seal?: string | null;
+  imageId?: string | null;
+  /** The receipt kind the gateway asked for (PROVER_RECEIPT_KIND); absent in older jobs. */
+  requestedReceiptKind?: string | null;
+  /** The prover's own figures for the proof (numbers only); null when it gave none. */
+  stats?: ProofStats | null;
+}
+
+/** The prover's figures for one proof (`result.proof.stats` of its status document). */
+export interface ProofStats {
+  segments: number;
+  total_cycles: number;
+  user_cycles: number;
+  paging_cycles: number;
+  reserved_cycles: number;
 }
 
 /**
@@ -151,6 +180,10 @@ export interface ResultDocument {
   receipt?: ReceiptRecord;
   /** The prover's whole status document: journal, receipt, stats. */
   prover: unknown;
+  /** The Stellar address the attempt was posted for (`x-claimant-address`); null: none. */
+  claimant?: string | null;
+  /** The receipt kind the gateway asked for; absent in documents stored before. */
+  requestedReceiptKind?: string;
 }
 
 /** What a proof commits to; must repeat the tape's own facts. */
@@ -220,6 +253,11 @@ export interface Job {
    * fair line and MAX_WAITING_PER_CLIENT count by it. Absent in jobs stored before it existed.
    */
   client?: string | null;
+  /**
+   * The Stellar address (StrKey `G…`/`C…`, checksum verified) this attempt was posted for, from
+   * `x-claimant-address`: the proof's claim goes to it. Null: none given. Absent in older jobs.
+   */
+  claimant?: string | null;
   /** Earlier attempts, newest last. */
   history: AttemptSummary[];
 }

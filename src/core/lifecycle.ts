@@ -38,6 +38,7 @@ export type LifecycleConfig = Pick<
   | "requestTimeoutMs"
   | "circuitFailures"
   | "verifyReceipts"
+  | "receiptKind"
 >;
 
 /** How many earlier attempts a job remembers. */

@@ -4,3 +4,5 @@
  */
 export const tapeKey = (sha256: string) => `tapes/${sha256}.tape`;
 export const resultKey = (jobId: string) => `results/${jobId}.json`;
+/** The claim the settlement service reported for a job's proof, kept beside its result. */
+export const claimKey = (jobId: string) => `claims/${jobId}.json`;

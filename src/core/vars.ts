@@ -8,7 +8,7 @@ import * as z from "zod";
  * milliseconds); the cross-field rules in `config.ts` are what keep the timeouts nested sensibly.
  */
 
-export type VarGroup = "prover" | "timeout" | "retry" | "limit" | "secret";
+export type VarGroup = "prover" | "timeout" | "retry" | "limit" | "secret" | "webhook";
 
 interface VarSpec {
   /** Its field in `Config`; null: read only by the cross-field checks. */
@@ -42,6 +42,11 @@ const int = whole("");
 export const PROVER_MAX_TAPE_BYTES = 2_097_152;
 /** Cloudflare Queues refuse a retry delay above 12 h. */
 const QUEUE_MAX_DELAY_SECONDS = 43_200;
+/**
+ * The longest webhook retry window: `max_retries` 100 (the Queues maximum) of the capped backoff
+ * in src/core/webhook.ts spans ~3.8 days, and a queue keeps a message 4 days by default.
+ */
+export const MAX_WEBHOOK_RETRY_WINDOW_MS = 3 * 86_400_000;
 /** Keep one alarm invocation well inside the Durable Object 15-minute wall limit. */
 const MAX_POLL_BUDGET_MS = 600_000;
 
@@ -339,6 +344,72 @@ export const VARS = {
     schema: ms(10_000, 10, 3_600_000),
     meaning:
       "How long an open circuit waits before its /health probe; doubles with each reopening (at most ×16).",
+  },
+  WEBHOOK_URL: {
+    key: "webhookUrl",
+    group: "webhook",
+    schema: (name) =>
+      z.preprocess(
+        blankToUndefined,
+        z
+          .url({ error: `${name} must be an absolute http(s) URL`, protocol: /^https?$/ })
+          .optional(),
+      ),
+    meaning:
+      "Where each ended job's signed event is POSTed (Standard Webhooks; https unless loopback); empty: no webhooks.",
+  },
+  WEBHOOK_SECRET: {
+    key: "webhookSecret",
+    group: "secret",
+    // Its format (whsec_ + base64 of the key) is checked in config.ts, so that an error can name
+    // WEBHOOK_URL too.
+    schema: () => z.preprocess(blankToUndefined, z.string().optional()),
+    meaning:
+      "The webhook signing key, whsec_ + base64 of 24 to 64 random bytes (secret); required with WEBHOOK_URL.",
+  },
+  PUBLIC_BASE_URL: {
+    key: "publicBaseUrl",
+    group: "webhook",
+    schema: (name) =>
+      z.preprocess(
+        blankToUndefined,
+        z
+          .string()
+          .transform((s) => s.trim().replace(/\/+$/, ""))
+          .refine(isOrigin, {
+            error: `${name} must be an origin like https://gateway.example (scheme and host, no path)`,
+          })
+          .optional(),
+      ),
+    meaning:
+      "The gateway's public origin; webhook events link the result from it. Required with WEBHOOK_URL.",
+  },
+  WEBHOOK_TIMEOUT_MS: {
+    key: "webhookTimeoutMs",
+    group: "timeout",
+    schema: ms(10_000, 50, 60_000),
+    meaning: "One webhook delivery (POST to WEBHOOK_URL) is abandoned after this and retried.",
+  },
+  WEBHOOK_RETRY_WINDOW_MS: {
+    key: "webhookRetryWindowMs",
+    group: "retry",
+    schema: ms(86_400_000, 0, MAX_WEBHOOK_RETRY_WINDOW_MS),
+    meaning:
+      "A webhook still failing this long after its first delivery is given up (logged webhook_given_up).",
+  },
+  SETTLEMENT_TOKEN: {
+    key: "settlementToken",
+    group: "secret",
+    schema: (name) =>
+      z.preprocess(
+        blankToUndefined,
+        z
+          .string()
+          .min(16, `${name} must be at least 16 characters (use a long random secret)`)
+          .optional(),
+      ),
+    meaning:
+      "Bearer token the settlement service sends to PUT /api/settlement/jobs/:jobId/claim (secret, optional).",
   },
 } as const satisfies Record<string, VarSpec>;
 

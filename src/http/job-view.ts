@@ -1,6 +1,8 @@
 import { ApiError, notFound } from "./errors.ts";
-import type { Estimate } from "../core/estimate.ts";
 import type { Job } from "../core/job.ts";
+import type { JobView } from "../core/view.ts";
+
+export { settlementOf, viewIsFinal, type JobView, type Settlement } from "../core/view.ts";
 import { JobIdParam } from "./schemas.ts";
 
 /** How jobs look from outside: the shapes and checks the player and admin routes share. */
@@ -29,19 +31,12 @@ export async function loadJob(env: Env, jobId: string): Promise<Job> {
   return job;
 }
 
-/** A job with its place in line and its ETA: what `GET`, the `202` and the socket show. */
-export interface JobView {
-  job: Job;
-  /** While it waits in the dispatcher's line: how many jobs are served before it (0: next). */
-  queue: { ahead: number } | null;
-  /** When it should reach a prover and be proved (null once it ended). */
-  estimate: Estimate | null;
-}
-
 /** One live-status message on `GET /api/proofs/jobs/:jobId/ws`. */
 export const socketMessage = (v: JobView) => ({
   type: "job" as const,
   job: publicJob(v.job),
   queue: v.queue,
   estimate: v.estimate,
+  claim: v.claim,
+  settlement: v.settlement,
 });

@@ -54,19 +54,25 @@ const COMPONENTS = {
   ProversList: S.ProversBody,
   ProverAnswer: S.ProverBody,
   Tape: S.TapeBody,
+  ProofStats: S.ProofStats,
+  Claim: S.Claim,
+  ClaimStatus: S.ClaimStatus,
+  ClaimReport: S.ClaimReportBody,
+  ClaimAnswer: S.ClaimBody,
+  Settlement: S.Settlement,
 } satisfies Record<string, z.ZodType>;
 
 type Body = { schema: z.ZodType; contentType?: string };
 type Answer = { description: string; body?: Body; extra?: Record<string, unknown> };
 
 interface Operation {
-  method: "get" | "post" | "delete";
+  method: "get" | "post" | "put" | "delete";
   /** OpenAPI path template (`{jobId}`); Hono's is `:jobId`. */
   path: string;
   summary: string;
   description?: string;
-  tag: "player" | "admin" | "meta";
-  auth?: "admin" | "cancel";
+  tag: "player" | "admin" | "settlement" | "meta";
+  auth?: "admin" | "cancel" | "settlement";
   params?: z.ZodObject;
   query?: z.ZodObject;
   headers?: { name: string; required: boolean; schema: JsonSchema; description: string }[];
@@ -150,6 +156,15 @@ const OPERATIONS: Operation[] = [
     description:
       "The job id is the tape's SHA-256. Rate-limited per client (429 rate_limited) and capped at MAX_WAITING_PER_CLIENT jobs queued or proving (429 too_many_waiting).",
     tag: "player",
+    headers: [
+      {
+        name: "x-claimant-address",
+        required: false,
+        schema: { type: "string", pattern: "^[GC][A-Z2-7]{55}$" },
+        description:
+          "The Stellar account (G…) or contract (C…) the proof is claimed for, checksum verified (400 invalid_claimant otherwise). Kept with the attempt; a post of a tape already in flight or proved keeps the first attempt's.",
+      },
+    ],
     body: {
       schema: S.TapeBody,
       contentType: "application/octet-stream",
@@ -163,12 +178,13 @@ const OPERATIONS: Operation[] = [
       },
       200: {
         description:
-          "Identical bytes are already queued, proving or succeeded: the job, without `cancel_token`.",
+          "Identical bytes are already queued, proving or succeeded (also once the job's record was cleared, for as long as its result is kept): the job, without `cancel_token`; nothing is proved again.",
         body: json(S.JobAcceptedBody),
       },
     },
     errors: [
       ...TAPE_ERRORS,
+      "invalid_claimant",
       "tape_too_large",
       "unsupported_media_type",
       "body_unreadable",
@@ -261,6 +277,32 @@ const OPERATIONS: Operation[] = [
       "no_result",
       "result_not_found",
       ...PLAYER,
+      ...ANY,
+    ],
+  },
+  {
+    method: "put",
+    path: "/api/settlement/jobs/{jobId}/claim",
+    summary: "Report how a proof's on-chain claim is going",
+    description:
+      "For the settlement service told of each proof by the completion webhook. Kept beside the result in R2 (it outlives the job's record), shown as `claim` in the job's views and pushed on its sockets. A claim that succeeded is settled: the same report again is accepted, another answers 409 claim_settled.",
+    tag: "settlement",
+    auth: "settlement",
+    params: S.JobIdParam,
+    body: { ...json(S.ClaimReportBody), description: "The claim's status, transaction, error." },
+    answers: { 200: { description: "The claim as now kept.", body: json(S.ClaimBody) } },
+    errors: [
+      "settlement_disabled",
+      "unauthorized",
+      "config_invalid",
+      "invalid_job_id",
+      "body_too_large",
+      "invalid_body",
+      "job_not_found",
+      "result_not_ready",
+      "no_result",
+      "claim_settled",
+      "storage_unavailable",
       ...ANY,
     ],
   },
@@ -423,7 +465,11 @@ function errorResponses(codes: ErrorCodeName[]) {
   const out: Record<string, unknown> = {};
   for (const [status, list] of byStatus) {
     const headers: Record<string, unknown> = {};
-    if (list.includes("rate_limited") || list.includes("too_many_waiting")) {
+    if (
+      list.includes("rate_limited") ||
+      list.includes("too_many_waiting") ||
+      list.includes("storage_unavailable")
+    ) {
       headers["Retry-After"] = { description: "Seconds to wait.", schema: { type: "integer" } };
     }
     if (list.includes("unauthorized")) {
@@ -468,6 +514,7 @@ function operation(op: Operation) {
     tags: [op.tag],
     ...(op.auth === "admin" ? { security: [{ adminToken: [] }] } : {}),
     ...(op.auth === "cancel" ? { security: [{ cancelToken: [] }, { adminToken: [] }] } : {}),
+    ...(op.auth === "settlement" ? { security: [{ settlementToken: [] }] } : {}),
     ...(params.length ? { parameters: params } : {}),
     ...(op.body
       ? {
@@ -505,6 +552,10 @@ function build() {
     tags: [
       { name: "player", description: "The game's routes (CORS for CORS_ALLOWED_ORIGINS)." },
       { name: "admin", description: "The operator API: Authorization: Bearer <ADMIN_TOKEN>." },
+      {
+        name: "settlement",
+        description: "The settlement service's reports: Authorization: Bearer <SETTLEMENT_TOKEN>.",
+      },
       { name: "meta", description: "The page and this document." },
     ],
     paths,
@@ -515,6 +566,12 @@ function build() {
           type: "http",
           scheme: "bearer",
           description: "ADMIN_TOKEN (a secret; unset: the admin API answers 403 admin_disabled).",
+        },
+        settlementToken: {
+          type: "http",
+          scheme: "bearer",
+          description:
+            "SETTLEMENT_TOKEN (a secret; unset: the settlement route answers 403 settlement_disabled).",
         },
         cancelToken: {
           type: "http",

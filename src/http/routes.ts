@@ -1,6 +1,8 @@
 import { Hono, type Context } from "hono";
 import { cors } from "hono/cors";
 import { admin } from "./admin.ts";
+import { settlement } from "./settlement.ts";
+import { parseClaimant } from "../core/strkey.ts";
 import { openApiDocument } from "./openapi.ts";
 import { HTTPException } from "hono/http-exception";
 import { readBodyLimited } from "./body.ts";
@@ -11,7 +13,14 @@ import { dispatcherOf } from "../objects/prover-dispatcher.ts";
 import { proverHealth } from "../prover/health.ts";
 import { clientKey } from "./client.ts";
 import type { Job } from "../core/job.ts";
-import { checkedJobId, loadJob, publicJob, statusUrl } from "./job-view.ts";
+import {
+  checkedJobId,
+  publicJob,
+  settlementOf,
+  socketMessage,
+  statusUrl,
+  type JobView,
+} from "./job-view.ts";
 import { startsNewAttempt } from "../core/lifecycle.ts";
 import { resultKey, tapeKey } from "../core/r2-keys.ts";
 import { parseTape, TapeError } from "../core/tape.ts";
@@ -33,7 +42,7 @@ app.use("*", async (c, next) => {
 const gameCors = cors({
   origin: (origin, c) => (allowedOrigins(c.env).includes(origin) ? origin : null),
   allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
-  allowHeaders: ["content-type", "authorization"],
+  allowHeaders: ["content-type", "authorization", "x-claimant-address"],
   exposeHeaders: ["retry-after"],
   maxAge: 600,
 });
@@ -93,11 +102,17 @@ app.post("/api/proofs/jobs", async (c) => {
       `send the tape as application/octet-stream, not ${JSON.stringify(header!.slice(0, 100))}`,
     );
   }
+  const claimant = claimantOf(c.req.header("x-claimant-address"));
   const bytes = await readBodyLimited(c.req.raw, cfg.maxTapeBytes);
   const facts = parseTape(bytes);
   const sha256 = await sha256Hex(bytes);
   const stub = c.env.JOB.getByName(sha256);
   const existing = await stub.get();
+  if (!existing) {
+    // Proved before and its record since cleared: the kept proof answers; nothing is proved again.
+    const kept = await stub.view();
+    if (kept) return c.json({ success: true, status_url: statusUrl(sha256), ...viewBody(kept) });
+  }
   const fresh = !existing || startsNewAttempt(existing);
   // A tape already in flight (the 200 answer) takes no place; a new attempt counts against its
   // client from now until it ends.
@@ -123,7 +138,7 @@ app.post("/api/proofs/jobs", async (c) => {
   }
   const answer = async (job: Job, cancelToken?: string) => {
     // Its ETA from the line as it stands (best effort: a POST never fails for want of one).
-    let view: Awaited<ReturnType<typeof stub.view>> = null;
+    let view: JobView | null = null;
     try {
       view = await stub.view();
     } catch {
@@ -136,13 +151,22 @@ app.post("/api/proofs/jobs", async (c) => {
         ...(cancelToken ? { cancel_token: cancelToken } : {}),
         job: publicJob(job),
         estimate: view?.estimate ?? null,
+        claim: view?.claim ?? null,
+        settlement: view?.settlement ?? settlementOf(cfg),
       },
       cancelToken ? 202 : 200,
     );
   };
   if (existing && !startsNewAttempt(existing)) return answer(existing);
   const cancel = await newCancelToken();
-  const created = await stub.create(sha256, { ...facts, sha256 }, cancel.hash, "post", client);
+  const created = await stub.create(
+    sha256,
+    { ...facts, sha256 },
+    cancel.hash,
+    "post",
+    client,
+    claimant,
+  );
   if (created.kind === "enqueue_failed") {
     await unreserve(c.env, sha256);
     throw queueUnavailable(created.message);
@@ -155,12 +179,7 @@ app.get("/api/proofs/jobs/:jobId", async (c) => {
   const jobId = checkedJobId(c.req.param("jobId"));
   const view = await c.env.JOB.getByName(jobId).view();
   if (!view) throw notFound("job_not_found", `no job ${jobId}`);
-  return c.json({
-    success: true,
-    job: publicJob(view.job),
-    queue: view.queue,
-    estimate: view.estimate,
-  });
+  return c.json({ success: true, ...viewBody(view) });
 });
 
 /**
@@ -223,7 +242,11 @@ app.delete("/api/proofs/jobs/:jobId", async (c) => {
 });
 
 app.get("/api/proofs/jobs/:jobId/result", async (c) => {
-  const job = await loadJob(c.env, c.req.param("jobId"));
+  const jobId = checkedJobId(c.req.param("jobId"));
+  const stub = c.env.JOB.getByName(jobId);
+  // A cleared record: the kept result, if it is a valid one for this job.
+  const job = (await stub.get()) ?? (await stub.archived());
+  if (!job) throw notFound("job_not_found", `no job ${jobId}`);
   if (job.status !== "succeeded") {
     throw job.status === "queued" || job.status === "proving"
       ? conflict("result_not_ready", `the proof is not ready yet (job is ${job.status})`)
@@ -238,6 +261,7 @@ app.get("/api/proofs/jobs/:jobId/result", async (c) => {
 });
 
 app.route("/api/admin", admin);
+app.route("/api/settlement", settlement);
 
 // The API described from the schemas the routes validate with (src/http/openapi.ts).
 app.get("/api/openapi.json", (c) => c.json(openApiDocument()));
@@ -360,6 +384,25 @@ async function unreserve(env: Env, jobId: string): Promise<void> {
   } catch {
     // best effort: the next cap check looks the job up and drops it
   }
+}
+
+/** The answer's fields shared by `GET` and the `POST` of a tape already proved. */
+const viewBody = (v: JobView) => {
+  const { type: _type, ...body } = socketMessage(v);
+  return body;
+};
+
+/**
+ * `x-claimant-address`, optional: a Stellar account (`G…`) or contract (`C…`) address, checksum
+ * verified; anything else is refused before the tape is read.
+ */
+function claimantOf(header: string | undefined): string | null {
+  if (header === undefined) return null;
+  const parsed = parseClaimant(header);
+  if (!parsed.ok) {
+    throw new ApiError(400, "invalid_claimant", `x-claimant-address: ${parsed.reason}`);
+  }
+  return parsed.address;
 }
 
 /** CORS_ALLOWED_ORIGINS, or none while the config is invalid (/api/health then says why). */

@@ -1,4 +1,5 @@
 import * as z from "zod";
+import { CLAIM_STATUSES, MAX_CLAIM_ERROR_CHARS } from "../core/claim.ts";
 import { JOB_ID_PATTERN, JOB_STATUSES } from "../core/job.ts";
 
 /**
@@ -42,6 +43,10 @@ export const ERROR_CODES = {
   origin_forbidden: 403,
   too_many_sockets: 429,
   too_many_waiting: 429,
+  invalid_claimant: 400,
+  settlement_disabled: 403,
+  claim_settled: 409,
+  body_too_large: 413,
   unauthorized: 401,
   admin_disabled: 403,
   invalid_status: 400,
@@ -174,6 +179,14 @@ export const Journal = z.object({
   rules_digest: z.number(),
 });
 
+export const ProofStats = z.object({
+  segments: z.number(),
+  total_cycles: z.number(),
+  user_cycles: z.number(),
+  paging_cycles: z.number(),
+  reserved_cycles: z.number(),
+});
+
 export const ResultSummary = z.object({
   key: z.string(),
   receiptKind: z.string(),
@@ -181,6 +194,14 @@ export const ResultSummary = z.object({
   proverElapsedMs: z.number().nullable(),
   journal: Journal,
   verified: z.boolean().optional(),
+  seal: z
+    .string()
+    .nullable()
+    .optional()
+    .meta({ description: "The verified on-chain seal (selector ‖ seal, 260 bytes hex)." }),
+  imageId: z.string().nullable().optional(),
+  requestedReceiptKind: z.string().nullable().optional(),
+  stats: ProofStats.nullable().optional(),
 });
 
 /** The job as its Durable Object stores it (`Job`); players see `PublicJob`. */
@@ -212,6 +233,11 @@ export const Job = z.object({
   cleanup: z.array(ProverCleanup),
   cancelTokenHash: z.string().nullable(),
   client: z.string().nullable().optional(),
+  claimant: z
+    .string()
+    .nullable()
+    .optional()
+    .meta({ description: "The Stellar address (G… or C…) the attempt was posted for." }),
   history: z.array(AttemptSummary),
 });
 
@@ -249,7 +275,41 @@ export const ResultDocument = z.object({
   storedAt: epochMs,
   receipt: ReceiptRecord.optional(),
   prover: z.unknown().meta({ description: "The prover's whole job document." }),
+  claimant: z.string().nullable().optional(),
+  requestedReceiptKind: z.string().optional(),
 });
+
+// --- The claim (src/core/claim.ts) ---------------------------------------------------------------
+
+export const ClaimStatus = z.enum(CLAIM_STATUSES);
+
+export const Claim = z.object({
+  status: ClaimStatus,
+  claimant: z.string().nullable(),
+  txHash: z.string().nullable(),
+  error: z.string().nullable(),
+  attempts: z.number(),
+  submittedAt: epochMsOrNull,
+  updatedAt: epochMs,
+});
+
+export const Settlement = z.enum(["automatic", "none"]).meta({
+  description:
+    "automatic: a settlement service (WEBHOOK_URL + SETTLEMENT_TOKEN) claims proofs for their players; none: players claim from their wallets.",
+});
+
+/** `PUT /api/settlement/jobs/:jobId/claim`: the settlement service's report. */
+export const ClaimReportBody = z.strictObject({
+  status: ClaimStatus,
+  txHash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, "txHash must be the transaction's 64 lowercase hex characters")
+    .nullable()
+    .optional(),
+  error: z.string().max(MAX_CLAIM_ERROR_CHARS).nullable().optional(),
+});
+
+export const ClaimBody = z.object({ success: z.literal(true), claim: Claim });
 
 // --- Player answers ------------------------------------------------------------------------------
 
@@ -269,27 +329,37 @@ export const JobViewBody = z.object({
   job: PublicJob,
   queue: QueuePlace.nullable(),
   estimate: Estimate.nullable(),
+  claim: Claim.nullable(),
+  settlement: Settlement,
 });
 
 /** One message on `GET /api/proofs/jobs/:jobId/ws` (`socketMessage`). */
-export const JobSocketMessage = z.object({
+export const JobSocketMessage = JobViewBody.omit({ success: true }).extend({
   type: z.literal("job"),
-  job: PublicJob,
-  queue: QueuePlace.nullable(),
-  estimate: Estimate.nullable(),
 });
 
-/** `POST /api/proofs/jobs`: the 202 carries a `cancel_token` (shown once), the 200 does not. */
+/**
+ * `POST /api/proofs/jobs`: the 202 carries a `cancel_token` (shown once), the 200 does not (and,
+ * for a proof whose record was cleared, carries `queue` too).
+ */
 export const JobAcceptedBody = z.object({
   success: z.literal(true),
   status_url: z.string(),
   cancel_token: z.string().optional(),
   job: PublicJob,
+  queue: QueuePlace.nullable().optional(),
   estimate: Estimate.nullable(),
+  claim: Claim.nullable(),
+  settlement: Settlement,
 });
 
 /** `POST /api/admin/jobs/:jobId/redrive` (202): the new attempt and its cancel token. */
-export const RedriveBody = JobAcceptedBody.omit({ estimate: true }).extend({
+export const RedriveBody = JobAcceptedBody.omit({
+  estimate: true,
+  queue: true,
+  claim: true,
+  settlement: true,
+}).extend({
   cancel_token: z.string(),
 });
 

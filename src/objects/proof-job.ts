@@ -2,8 +2,12 @@ import { DurableObject } from "cloudflare:workers";
 import { configFrom, type Config } from "../core/config.ts";
 import type { Effect } from "../core/effects.ts";
 import { estimateFor, type Outlook } from "../core/estimate.ts";
-import { isTerminal, type Job, type ResultDocument, type TapeInfo } from "../core/job.ts";
-import { socketMessage, type JobView } from "../http/job-view.ts";
+import { archivedJob } from "../core/archive.ts";
+import { applyClaimReport, type Claim, type ClaimReport } from "../core/claim.ts";
+import { endsAttempt, type Job, type ResultDocument, type TapeInfo } from "../core/job.ts";
+import { webhookEventFor } from "../core/webhook.ts";
+import { settlementOf, socketMessage, viewIsFinal, type JobView } from "../http/job-view.ts";
+import { sendWebhook } from "../queue/webhook-send.ts";
 import {
   admitted,
   afterWatchdog,
@@ -31,7 +35,7 @@ import {
 import { expire, type MessageAction } from "../core/lifecycle.ts";
 import { placeFreshUntil } from "../core/line.ts";
 import { dueCleanups } from "../core/prover-cleanup.ts";
-import { resultKey, tapeKey } from "../core/r2-keys.ts";
+import { claimKey, resultKey, tapeKey } from "../core/r2-keys.ts";
 import { ProverClient } from "../prover/client.ts";
 import { sendJob } from "../queue/send.ts";
 import { verifyProverReceipt } from "../verify/receipt.ts";
@@ -49,6 +53,14 @@ export type CreateResult =
   | { kind: "exists"; job: Job }
   | { kind: "enqueue_failed"; message: string };
 
+export type ClaimResult =
+  | { kind: "not_found" }
+  /** The job has not succeeded (yet): there is no proof to claim. */
+  | { kind: "no_proof"; job: Job }
+  | { kind: "refused"; message: string }
+  | { kind: "storage_failed"; message: string }
+  | { kind: "recorded"; claim: Claim };
+
 export type CancelResult =
   | { kind: "not_found" }
   | { kind: "forbidden" }
@@ -58,6 +70,7 @@ export type CancelResult =
 const JOB = "job";
 const SUBMIT_LOCK = "submitLock";
 const PLACE = "outlook";
+const CLAIM = "claim";
 
 /** How many live-status sockets one job serves at once. */
 export const MAX_SOCKETS_PER_JOB = 20;
@@ -86,11 +99,12 @@ export class ProofJob extends DurableObject<Env> {
     cancelTokenHash: string,
     why: "post" | "redrive" = "post",
     client: string | null = null,
+    claimant: string | null = null,
   ): Promise<CreateResult> {
     const cfg = configFrom(this.env);
     const now = Date.now();
     const stored = this.#load();
-    const step = create(stored, { jobId, tape, cancelTokenHash, why, client }, now, cfg);
+    const step = create(stored, { jobId, tape, cancelTokenHash, why, client, claimant }, now, cfg);
     await this.#perform(jobId, step.effects);
     if (step.kind === "exists") return step;
     try {
@@ -110,14 +124,81 @@ export class ProofJob extends DurableObject<Env> {
    */
   async view(): Promise<JobView | null> {
     const job = await this.get();
-    if (!job) return null;
+    const settlement = settlementOf(configFrom(this.env));
+    if (!job) {
+      // The record was cleared after its retention: the proof, if R2 keeps it, still answers.
+      const archived = await this.archived();
+      if (!archived) return null;
+      return { job: archived, queue: null, estimate: null, claim: await this.#claim(), settlement };
+    }
     const now = Date.now();
     const outlook = job.status === "queued" ? await this.#outlook(job, now) : null;
     return {
       job,
       queue: outlook && outlook.ahead !== null ? { ahead: outlook.ahead } : null,
       estimate: estimateFor(job, outlook ?? this.#cachedOutlook(job), now),
+      claim: job.status === "succeeded" ? await this.#claim() : null,
+      settlement,
     };
+  }
+
+  /** The job rebuilt from its stored result, when its record is gone (null: no valid result). */
+  async archived(): Promise<Job | null> {
+    const jobId = this.ctx.id.name;
+    if (!jobId) return null;
+    const object = await this.env.TAPES.get(resultKey(jobId));
+    if (!object) return null;
+    let doc: ResultDocument | null = null;
+    try {
+      doc = await object.json<ResultDocument>();
+    } catch {
+      return null; // unreadable: not a proof anyone can use
+    }
+    return archivedJob(jobId, doc);
+  }
+
+  /**
+   * The claim: kept in storage while the job's record lives (one read per view), in R2 beside the
+   * result for as long as that is kept.
+   */
+  async #claim(): Promise<Claim | null> {
+    const kept = this.ctx.storage.kv.get<Claim>(CLAIM);
+    if (kept) return kept;
+    const jobId = this.ctx.id.name;
+    const object = jobId ? await this.env.TAPES.get(claimKey(jobId)) : null;
+    if (!object) return null;
+    try {
+      return await object.json<Claim>();
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * The settlement service's report on the proof's on-chain claim. Written to R2 first (so it
+   * outlives the job's record), then kept here and pushed to the job's sockets.
+   */
+  async reportClaim(report: ClaimReport): Promise<ClaimResult> {
+    const live = await this.get();
+    const job = live ?? (await this.archived());
+    if (!job) return { kind: "not_found" };
+    if (job.status !== "succeeded") return { kind: "no_proof", job };
+    const update = applyClaimReport(await this.#claim(), report, job.claimant ?? null, Date.now());
+    if (!update.ok) return { kind: "refused", message: update.message };
+    if (!update.changed) return { kind: "recorded", claim: update.claim };
+    try {
+      await this.env.TAPES.put(claimKey(job.jobId), JSON.stringify(update.claim), {
+        httpMetadata: { contentType: "application/json" },
+      });
+    } catch (e) {
+      return { kind: "storage_failed", message: e instanceof Error ? e.message : String(e) };
+    }
+    // A cleared record keeps no storage here: R2 alone holds its claim.
+    if (live && this.#load()) {
+      this.ctx.storage.kv.put(CLAIM, update.claim);
+      await this.#broadcast();
+    }
+    return { kind: "recorded", claim: update.claim };
   }
 
   async #outlook(job: Job, now: number): Promise<Outlook | null> {
@@ -207,7 +288,7 @@ export class ProofJob extends DurableObject<Env> {
   #send(ws: WebSocket, view: JobView): void {
     try {
       ws.send(JSON.stringify(socketMessage(view)));
-      if (isTerminal(view.job.status)) ws.close(1000, view.job.status);
+      if (viewIsFinal(view)) ws.close(1000, view.job.status);
     } catch {
       // a socket that went away: the runtime drops it
     }
@@ -410,6 +491,20 @@ export class ProofJob extends DurableObject<Env> {
     return step.job;
   }
 
+  /**
+   * The attempt ended: its completion event goes to the settlement service's webhook (through the
+   * webhooks queue: delivered, signed and retried off this path). A failed send is logged.
+   */
+  async #announce(job: Job): Promise<void> {
+    const event = webhookEventFor(job, configFrom(this.env), Date.now());
+    if (!event) return;
+    try {
+      await sendWebhook(this.env, event);
+    } catch (err) {
+      logError("webhook_enqueue_failed", job.jobId, err);
+    }
+  }
+
   #load(): Job | null {
     return this.ctx.storage.kv.get<Job>(JOB) ?? null;
   }
@@ -433,9 +528,12 @@ export class ProofJob extends DurableObject<Env> {
     const storage = this.ctx.storage;
     for (const e of effects) {
       switch (e.kind) {
-        case "save":
+        case "save": {
+          const before = this.#load();
           storage.kv.put(JOB, e.job);
+          if (endsAttempt(before, e.job)) await this.#announce(e.job);
           break;
+        }
         case "forget":
           await storage.deleteAlarm();
           await storage.deleteAll();

@@ -2,20 +2,24 @@ import * as z from "zod";
 import { configFrom } from "../core/config.ts";
 import { JOB_ID_PATTERN } from "../core/job.ts";
 import { retryDelaySeconds } from "../core/retries.ts";
+import { WEBHOOKS_QUEUE_NAME } from "../core/webhook.ts";
 import { isDeadLetterQueue, type JobMessage } from "./message.ts";
+import { handleWebhooks } from "./webhooks.ts";
 
 const jobMessage = z.object({ jobId: z.string().regex(JOB_ID_PATTERN) });
 
 /**
- * Both consumers. The jobs queue hands each job to its Durable Object, which submits the tape
+ * Every consumer. The jobs queue hands each job to its Durable Object, which submits the tape
  * and says whether to ack or retry (with backoff); the DLQ ends jobs whose deliveries ran out.
- * A message is acked only once its job has dealt with it: any failure retries it.
+ * A message is acked only once its job has dealt with it: any failure retries it. The webhooks
+ * queue goes to its own consumer (src/queue/webhooks.ts).
  */
 export async function handleQueue(
   batch: MessageBatch<unknown>,
   env: Env,
   _ctx?: ExecutionContext,
 ): Promise<void> {
+  if (batch.queue === WEBHOOKS_QUEUE_NAME) return handleWebhooks(batch, env);
   const deadLetters = isDeadLetterQueue(batch.queue);
   for (const message of batch.messages) {
     const body = jobMessage.safeParse(message.body);

@@ -1,10 +1,13 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { createServer, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
 import { startDevProver } from "../../src/dev/prover-server.ts";
 import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
 import { isDeadLetterQueue } from "../../src/queue/message.ts";
 import { FIXTURE_NAMES, fixture, receiptFixture, type FixtureName } from "./fixtures.ts";
-import { TEST_API_KEY, TEST_PROOF_MS } from "./test-vars.ts";
+import { TEST_API_KEY, TEST_PROOF_MS, TEST_WEBHOOK_SECRET } from "./test-vars.ts";
 
 const wrangler = readWranglerConfig(
   fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url)),
@@ -16,7 +19,129 @@ function jobsQueueMaxRetries(): number {
   return consumers.find((c) => !isDeadLetterQueue(c.queue))!.max_retries ?? 3;
 }
 
-/** Starts three real HTTP dev provers on loopback for the workerd tests and provides their URLs. */
+/** One request the webhook receiver got, as GET /deliveries lists it. */
+interface WebhookDelivery {
+  path: string;
+  id: string | null;
+  timestamp: string | null;
+  contentType: string | null;
+  /** Some `v1,` signature of `webhook-signature` is the HMAC of id.timestamp.body with the secret. */
+  signatureValid: boolean;
+  body: string;
+  /** What the receiver answered (null: it never did). */
+  status: number | null;
+}
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    /** Origin of the webhook receiver (see startWebhookReceiver). */
+    webhookUrl: string;
+  }
+}
+
+/** Verifies a Standard Webhooks signature header the way a receiver would, with node:crypto. */
+function signatureValid(
+  secret: string,
+  id: string,
+  timestamp: string,
+  body: string,
+  header: string,
+) {
+  const key = Buffer.from(secret.slice("whsec_".length), "base64");
+  const expected = createHmac("sha256", key).update(`${id}.${timestamp}.${body}`).digest();
+  return header.split(" ").some((sig) => {
+    if (!sig.startsWith("v1,")) return false;
+    const got = Buffer.from(sig.slice(3), "base64");
+    return got.length === expected.length && timingSafeEqual(got, expected);
+  });
+}
+
+/**
+ * A real HTTP webhook receiver on loopback for the workerd webhook tests. It records every
+ * request (and whether its signature verifies with `secret`) and answers by path:
+ * `POST /hook` refuses the first delivery of each webhook-id (500) and accepts the later ones
+ * (204); `/redirect` answers 302 to `/redirect-target` (which answers 200, so a followed redirect
+ * would be seen); `/hang` never answers. Control: `GET /deliveries` (the list), `POST /reset`.
+ */
+async function startWebhookReceiver(secret: string) {
+  let deliveries: WebhookDelivery[] = [];
+  let seen = new Set<string>();
+  const hanging = new Set<ServerResponse>();
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const path = new URL(req.url ?? "/", "http://receiver").pathname;
+      if (req.method === "GET" && path === "/deliveries") {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify(deliveries));
+        return;
+      }
+      if (req.method === "POST" && path === "/reset") {
+        deliveries = [];
+        seen = new Set();
+        for (const r of hanging) r.destroy();
+        hanging.clear();
+        res.writeHead(204).end();
+        return;
+      }
+      const body = Buffer.concat(chunks).toString("utf8");
+      const header = (name: string) => {
+        const v = req.headers[name];
+        return typeof v === "string" ? v : null;
+      };
+      const id = header("webhook-id");
+      const timestamp = header("webhook-timestamp");
+      const signature = header("webhook-signature");
+      const delivery: WebhookDelivery = {
+        path,
+        id,
+        timestamp,
+        contentType: header("content-type"),
+        signatureValid:
+          id !== null &&
+          timestamp !== null &&
+          signature !== null &&
+          signatureValid(secret, id, timestamp, body, signature),
+        body,
+        status: null,
+      };
+      deliveries.push(delivery);
+      const answer = (status: number, headers: Record<string, string> = {}) => {
+        delivery.status = status;
+        res.writeHead(status, headers).end(status === 204 ? undefined : "receiver says hello");
+      };
+      if (path === "/hook") {
+        if (id !== null && !seen.has(id)) {
+          seen.add(id);
+          answer(500);
+        } else answer(204);
+      } else if (path === "/redirect") {
+        answer(302, { location: "/redirect-target" });
+      } else if (path === "/redirect-target") {
+        answer(200);
+      } else if (path === "/hang") {
+        hanging.add(res);
+        res.on("close", () => hanging.delete(res));
+      } else answer(404);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/**
+ * Starts three real HTTP dev provers and a webhook receiver on loopback for the workerd tests and
+ * provides their URLs.
+ */
 export default async function setup(project: TestProject) {
   const start = () =>
     startDevProver({ port: 0, apiKey: TEST_API_KEY, proofMs: TEST_PROOF_MS, queuedMs: 20 });
@@ -27,6 +152,8 @@ export default async function setup(project: TestProject) {
     "fleetUrls",
     more.map((p) => p.url),
   );
+  const webhooks = await startWebhookReceiver(TEST_WEBHOOK_SECRET);
+  project.provide("webhookUrl", webhooks.url);
   project.provide("realReceipt", receiptFixture("proof-real-game-groth16"));
   project.provide("queueMaxRetries", jobsQueueMaxRetries());
   project.provide(
@@ -40,6 +167,6 @@ export default async function setup(project: TestProject) {
     ) as Record<FixtureName, string>,
   );
   return async () => {
-    await Promise.all([prover!, ...more].map((p) => p.close()));
+    await Promise.all([prover!, ...more, webhooks].map((p) => p.close()));
   };
 }

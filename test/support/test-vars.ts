@@ -30,3 +30,10 @@ export const TEST_VARS = {
 
 /** How long the dev prover takes per proof in the workerd tests. */
 export const TEST_PROOF_MS = 300;
+
+/**
+ * The webhook signing secret of the workerd webhook tests (whsec_ + base64 of 32 bytes): the
+ * receiver that `globalSetup` starts verifies every delivery with it. Not in TEST_VARS: the other
+ * tests run with webhooks off; the webhook tests pass it to the consumer themselves.
+ */
+export const TEST_WEBHOOK_SECRET = "whsec_PB/UpK82u3lMSVRrIUep7+uiPA1iIIaY/9kNgmkHUZk=";

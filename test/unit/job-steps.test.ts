@@ -452,7 +452,12 @@ describe.each(CONFIGS)("the job steps (%s)", (_name, cfg) => {
       expect(doc.receipt).toEqual(RECEIPT);
       const done = storeTried(step.job!, doc, { kind: "written" }, T0 + 21, cfg).job;
       expect(done.result?.verified).toBe(true);
-      const unchecked = resultDocument(k.proving(), { ...proof(), receipt: undefined }, T0 + 20);
+      const unchecked = resultDocument(
+        k.proving(),
+        { ...proof(), receipt: undefined },
+        T0 + 20,
+        cfg.receiptKind,
+      );
       expect(unchecked.receipt).toEqual({ verified: false, method: "off" });
     });
 
@@ -460,14 +465,14 @@ describe.each(CONFIGS)("the job steps (%s)", (_name, cfg) => {
       const step = polled(k.proving(), proof(), T0 + 20, T0 + 20, cfg);
       expect(step.next).toEqual({
         kind: "store",
-        document: resultDocument(step.job!, proof(), T0 + 20),
+        document: resultDocument(step.job!, proof(), T0 + 20, cfg.receiptKind),
       });
     });
   });
 
   describe("storing the result once", () => {
     const job = () => polled(k.proving(), proof(), T0 + 20, T0 + 20, cfg).job!;
-    const doc = (): ResultDocument => resultDocument(job(), proof(), T0 + 20);
+    const doc = (): ResultDocument => resultDocument(job(), proof(), T0 + 20, cfg.receiptKind);
 
     it("written: succeeded", () => {
       expect(storeTried(job(), doc(), { kind: "written" }, T0 + 21, cfg).job.status).toBe(
@@ -506,7 +511,7 @@ describe.each(CONFIGS)("the job steps (%s)", (_name, cfg) => {
 
   it("a succeeded proof tells the dispatcher its prover's timing as it releases the prover", () => {
     const job = polled(k.proving(), proof(), T0 + 20, T0 + 20, cfg).job!;
-    const doc = resultDocument(job, proof(), T0 + 20);
+    const doc = resultDocument(job, proof(), T0 + 20, cfg.receiptKind);
     const done = storeTried(job, doc, { kind: "written" }, T0 + 21, cfg).job;
     expect(alarmEnds(job, done, T0 + 21, cfg)).toContainEqual({
       kind: "release",

@@ -1,0 +1,98 @@
+import { Hono } from "hono";
+import { configFrom } from "../core/config.ts";
+import type { AppEnv } from "./app-env.ts";
+import { readBodyLimited } from "./body.ts";
+import { bearerToken, sameSecret } from "./cancel-token.ts";
+import { ApiError, conflict, notFound } from "./errors.ts";
+import { checkedJobId, publicJob } from "./job-view.ts";
+import { ClaimReportBody } from "./schemas.ts";
+
+/**
+ * The settlement service's side door (for example the game's on-chain claim relayer, told of each
+ * proof by the completion webhook): it reports how the proof's claim is going. Behind
+ * `Authorization: Bearer <SETTLEMENT_TOKEN>`; none configured: 403 settlement_disabled.
+ */
+export const settlement = new Hono<AppEnv>();
+
+/** A report is a few hundred bytes; anything past this is not one. */
+export const MAX_CLAIM_REPORT_BYTES = 4096;
+
+settlement.use("*", async (c, next) => {
+  const cfg = configFrom(c.env);
+  if (cfg.settlementToken === undefined) {
+    throw new ApiError(
+      403,
+      "settlement_disabled",
+      "claim reports are disabled: no SETTLEMENT_TOKEN is configured",
+    );
+  }
+  const token = bearerToken(c.req.header("authorization"));
+  if (token === null || !(await sameSecret(token, cfg.settlementToken))) {
+    throw new ApiError(
+      401,
+      "unauthorized",
+      token === null
+        ? "send Authorization: Bearer <SETTLEMENT_TOKEN>"
+        : "that settlement token is not valid",
+      undefined,
+      { "www-authenticate": 'Bearer realm="settlement"' },
+    );
+  }
+  c.set("config", cfg);
+  await next();
+});
+
+settlement.put("/jobs/:jobId/claim", async (c) => {
+  const jobId = checkedJobId(c.req.param("jobId"));
+  let raw: Uint8Array;
+  try {
+    raw = await readBodyLimited(c.req.raw, MAX_CLAIM_REPORT_BYTES);
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 413) {
+      throw new ApiError(
+        413,
+        "body_too_large",
+        `a claim report is at most ${MAX_CLAIM_REPORT_BYTES} bytes`,
+      );
+    }
+    throw e;
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder().decode(raw));
+  } catch {
+    throw new ApiError(400, "invalid_body", 'send a JSON body {"status": "submitting", …}');
+  }
+  const body = ClaimReportBody.safeParse(json);
+  if (!body.success) {
+    const issue = body.error.issues[0]!;
+    const where = issue.path.length ? `${issue.path.join(".")}: ` : "";
+    throw new ApiError(400, "invalid_body", `${where}${issue.message}`);
+  }
+  const result = await c.env.JOB.getByName(jobId).reportClaim(body.data);
+  switch (result.kind) {
+    case "not_found":
+      throw notFound("job_not_found", `no job ${jobId}`);
+    case "no_proof":
+      throw new ApiError(
+        409,
+        result.job.status === "queued" || result.job.status === "proving"
+          ? "result_not_ready"
+          : "no_result",
+        `there is no proof to claim: the job is ${result.job.status}`,
+        { job: publicJob(result.job) },
+      );
+    case "refused":
+      throw conflict("claim_settled", result.message);
+    case "storage_failed":
+      throw new ApiError(
+        503,
+        "storage_unavailable",
+        "the claim report could not be stored; nothing changed, send it again",
+        undefined,
+        { "retry-after": "5" },
+      );
+    case "recorded":
+      return c.json({ success: true, claim: result.claim });
+  }
+});
