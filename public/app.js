@@ -16,9 +16,18 @@ function estimateFrom(v) {
     basis: typeof v.basis === "string" ? v.basis : "unknown"
   };
 }
+function claimFrom(v) {
+  return isRecord(v) && typeof v.status === "string" ? v : null;
+}
 function updateFrom(body) {
   if (!isRecord(body) || !isJob(body.job)) return null;
-  return { job: body.job, queue: queueFrom(body.queue), estimate: estimateFrom(body.estimate) };
+  return {
+    job: body.job,
+    queue: queueFrom(body.queue),
+    estimate: estimateFrom(body.estimate),
+    claim: claimFrom(body.claim),
+    settlement: body.settlement === "automatic" ? "automatic" : "none"
+  };
 }
 function socketUpdate(data) {
   if (typeof data !== "string") return null;
@@ -244,10 +253,12 @@ function createGatewayClient(opts) {
     return url.href;
   };
   return {
-    async submit(tape) {
+    async submit(tape, submitOpts) {
+      const headers = { "content-type": "application/octet-stream" };
+      if (submitOpts?.claimant) headers["x-claimant-address"] = submitOpts.claimant;
       const { status, body } = await call("/api/proofs/jobs", {
         method: "POST",
-        headers: { "content-type": "application/octet-stream" },
+        headers,
         body: bodyOf(tape)
       });
       if (!isRecord(body) || !isJob(body.job)) throw badShape(status, "job");
@@ -298,6 +309,8 @@ var el = (id) => {
   return e;
 };
 var ui = {
+  claimant: el("claimant"),
+  claim: el("claim"),
   drop: el("drop"),
   input: el("tape"),
   job: el("job"),
@@ -342,7 +355,9 @@ ui.cancel.addEventListener("click", async () => {
     render({
       job: await gw.cancel(current.jobId, current.cancelToken),
       queue: null,
-      estimate: null
+      estimate: null,
+      claim: null,
+      settlement: "none"
     });
   } catch (e) {
     showError(e);
@@ -359,7 +374,8 @@ async function prove(file) {
   ui.detail.textContent = "Sending the tape…";
   let submitted;
   try {
-    submitted = await gw.submit(file);
+    const claimant = ui.claimant.value.trim();
+    submitted = await gw.submit(file, claimant ? { claimant } : {});
   } catch (e) {
     ui.detail.textContent = "The gateway did not accept the tape.";
     showError(e);
@@ -368,7 +384,13 @@ async function prove(file) {
   const mine = { jobId: submitted.jobId, cancelToken: submitted.cancelToken, watch: null };
   current = mine;
   ui.jobId.textContent = submitted.jobId;
-  render({ job: submitted.job, queue: null, estimate: submitted.estimate });
+  render({
+    job: submitted.job,
+    queue: null,
+    estimate: submitted.estimate,
+    claim: null,
+    settlement: "none"
+  });
   if (submitted.existing) ui.detail.textContent += " (This tape was already sent.)";
   if (isTerminalStatus(submitted.job.status)) return finish(submitted.job);
   const watch = gw.watch(submitted.jobId, (u) => current === mine && render(u), {
@@ -396,11 +418,14 @@ function reset() {
   ui.status.dataset.status = "";
   for (const e of [ui.jobId, ui.detail, ui.verified, ui.errorCode, ui.errorMessage])
     e.textContent = "";
+  ui.claim.textContent = "—";
   ui.place.textContent = ui.eta.textContent = ui.transport.textContent = "—";
   delete ui.transport.dataset.transport;
   ui.journal.tBodies[0].replaceChildren();
 }
-function render({ job, queue, estimate: next }) {
+function render({ job, queue, estimate: next, claim, settlement }) {
+  ui.claim.textContent = claimText(job, claim, settlement);
+  ui.claim.dataset.claim = claim?.status ?? "";
   ui.status.textContent = job.status;
   ui.status.dataset.status = job.status;
   ui.detail.textContent = job.detail;
@@ -410,6 +435,16 @@ function render({ job, queue, estimate: next }) {
   estimate = isTerminalStatus(job.status) ? null : next;
   tick();
   if (estimate && ticker === void 0) ticker = setInterval(tick, 250);
+}
+function claimText(job, claim, settlement) {
+  const who = job.claimant ? `for ${job.claimant.slice(0, 6)}…${job.claimant.slice(-4)}` : "";
+  if (claim) {
+    const tx = claim.txHash ? ` (transaction ${claim.txHash.slice(0, 12)}…)` : "";
+    const why = claim.error ? `: ${claim.error}` : "";
+    return `${claim.status}${tx}${why} ${who}`.trim();
+  }
+  if (job.status !== "succeeded") return who || "—";
+  return settlement === "automatic" ? `waiting for the settlement service ${who}`.trim() : `claim it from your wallet ${who}`.trim();
 }
 function placeText(job, ahead) {
   if (job.status === "proving") return "on the prover";

@@ -35,8 +35,11 @@ export interface GatewayClientOptions {
 }
 
 export interface GatewayClient {
-  /** Posts a tape. `existing`: the same bytes are already queued, proving or proved (no token). */
-  submit(tape: Uint8Array | ArrayBuffer | Blob): Promise<Submission>;
+  /**
+   * Posts a tape, for `claimant` (a Stellar `G…` account or `C…` contract) when given.
+   * `existing`: the same bytes are already queued, proving or proved (no token).
+   */
+  submit(tape: Uint8Array | ArrayBuffer | Blob, opts?: { claimant?: string }): Promise<Submission>;
   /** The job now, its place in line and its ETA. */
   get(jobId: string): Promise<JobUpdate>;
   /** Follows the job live until it ends; see `Watch`. */
@@ -103,10 +106,12 @@ export function createGatewayClient(opts: GatewayClientOptions): GatewayClient {
   };
 
   return {
-    async submit(tape) {
+    async submit(tape, submitOpts) {
+      const headers: Record<string, string> = { "content-type": "application/octet-stream" };
+      if (submitOpts?.claimant) headers["x-claimant-address"] = submitOpts.claimant;
       const { status, body } = await call("/api/proofs/jobs", {
         method: "POST",
-        headers: { "content-type": "application/octet-stream" },
+        headers,
         body: bodyOf(tape),
       });
       if (!isRecord(body) || !isJob(body.job)) throw badShape(status, "job");

@@ -1,4 +1,4 @@
-import type { Estimate, GatewayJob, JobUpdate, QueuePlace } from "./types.ts";
+import type { Claim, Estimate, GatewayJob, JobUpdate, QueuePlace } from "./types.ts";
 
 /**
  * Light checks of what the gateway sends (no zod: it would triple the game's bundle). They make
@@ -30,13 +30,25 @@ export function estimateFrom(v: unknown): Estimate {
   };
 }
 
+/** A claim with a status, or null (an older gateway sends none). */
+export function claimFrom(v: unknown): Claim | null {
+  return isRecord(v) && typeof v.status === "string" ? (v as unknown as Claim) : null;
+}
+
 /**
  * The update in a `GET /api/proofs/jobs/:id` answer or a socket message (`{type:"job",…}`), or
- * null when `body` is not one. `queue` and `estimate` are null when absent.
+ * null when `body` is not one. `queue`, `estimate` and `claim` are null when absent, and
+ * `settlement` is `none` unless the gateway says `automatic`.
  */
 export function updateFrom(body: unknown): JobUpdate | null {
   if (!isRecord(body) || !isJob(body.job)) return null;
-  return { job: body.job, queue: queueFrom(body.queue), estimate: estimateFrom(body.estimate) };
+  return {
+    job: body.job,
+    queue: queueFrom(body.queue),
+    estimate: estimateFrom(body.estimate),
+    claim: claimFrom(body.claim),
+    settlement: body.settlement === "automatic" ? "automatic" : "none",
+  };
 }
 
 /** A socket message's update; null for anything else (another type, not JSON, binary). */

@@ -1,4 +1,6 @@
+import type { Claim } from "../core/claim.ts";
 import type { Job } from "../core/job.ts";
+import type { Settlement } from "../core/view.ts";
 
 /**
  * The shapes the gateway's player API answers with, as the browser sees them. Type-only imports
@@ -6,6 +8,8 @@ import type { Job } from "../core/job.ts";
  */
 
 export type { JobError, JobStatus, Journal, ResultDocument, VerifiedReceipt } from "../core/job.ts";
+export type { Claim, ClaimStatus } from "../core/claim.ts";
+export type { Settlement } from "../core/view.ts";
 
 /** A job as the API shows it: never the cancel token's hash nor the client's. */
 export type GatewayJob = Omit<Job, "cancelTokenHash" | "client">;
@@ -24,6 +28,10 @@ export interface JobUpdate {
   job: GatewayJob;
   queue: QueuePlace;
   estimate: Estimate;
+  /** The proof's on-chain claim as the settlement service reported it (null: none yet). */
+  claim: Claim | null;
+  /** `automatic`: a settlement service claims the proof; `none`: the player claims it. */
+  settlement: Settlement;
 }
 
 /** `submit`'s answer. `cancelToken` is shown once, in the answer that starts an attempt. */

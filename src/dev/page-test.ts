@@ -18,6 +18,7 @@ import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { chromium, type Browser, type Page } from "playwright-core";
+import { encodeStrKey } from "../core/strkey.ts";
 import { startLocalRun } from "./stack.ts";
 
 const { values } = parseArgs({
@@ -31,6 +32,8 @@ const { values } = parseArgs({
 const fixtures = fileURLToPath(new URL("../../../shared/fixtures/", import.meta.url));
 const SCREENSHOT = fileURLToPath(new URL("../../test-results/page.png", import.meta.url));
 const REAL_GAME_FINAL_SCORE = "32860";
+/** The player's Stellar account the real game's proof is claimed for. */
+const CLAIMANT = encodeStrKey("account", new Uint8Array(32).fill(7));
 const TERMINAL = ["succeeded", "failed", "cancelled"];
 
 const t0 = Date.now();
@@ -72,6 +75,7 @@ try {
 
   await checkRouting(page);
   await checkZeroScore(page);
+  await checkBadClaimant(page);
   await checkRealGame(page);
   // The proved game, as a player sees it.
   mkdirSync(dirname(SCREENSHOT), { recursive: true });
@@ -117,6 +121,19 @@ async function checkZeroScore(page: Page) {
   else ok(`test-short.tape: the page shows zero_score ("${message}")`);
 }
 
+/** A claimant address with a broken checksum: the page shows invalid_claimant. */
+async function checkBadClaimant(page: Page) {
+  const bad = CLAIMANT.slice(0, 55) + (CLAIMANT.endsWith("A") ? "B" : "A");
+  await page.fill("#claimant", bad);
+  await page.setInputFiles("#tape", `${fixtures}test-medium.tape`);
+  await page.waitForFunction(
+    () => document.getElementById("error-code")?.textContent === "invalid_claimant",
+    undefined,
+    { timeout: 15_000 },
+  );
+  ok(`a claimant with a bad checksum: the page shows invalid_claimant`);
+}
+
 /** What the page shows of the job, read every 100 ms. */
 interface Reading {
   status: string;
@@ -140,6 +157,7 @@ function read(page: Page): Promise<Reading> {
 }
 
 async function checkRealGame(page: Page) {
+  await page.fill("#claimant", CLAIMANT);
   const postedAt = Date.now();
   await page.setInputFiles("#tape", `${fixtures}test-real-game.tape`);
   const deadline = Date.now() + Number(values["timeout-s"]) * 1000;
@@ -184,11 +202,18 @@ async function checkRealGame(page: Page) {
   const verified = await page.locator("#verified").textContent();
   if (!verified?.includes("verified")) fail(`the page does not say the receipt was verified`);
 
+  const claim = (await page.locator("#claim").textContent())?.trim() ?? "";
+  if (!claim.startsWith("claim it from your wallet") || !claim.includes(CLAIMANT.slice(0, 6)))
+    fail(`the claim row shows "${claim}"`);
+  else ok(`the claim row shows "${claim}"`);
+
   const href = await page.locator("#result-link").getAttribute("href");
   const result = (await (await fetch(new URL(href ?? "", base))).json()) as {
     journal?: { final_score?: number };
     receipt?: { verified?: boolean; seal?: string };
+    claimant?: string;
   };
+  if (result.claimant !== CLAIMANT) fail(`the result names claimant ${result.claimant}`);
   if (String(result.journal?.final_score) !== REAL_GAME_FINAL_SCORE || !result.receipt?.verified)
     fail(`the result link ${href} serves ${JSON.stringify(result).slice(0, 200)}`);
   else
@@ -219,7 +244,7 @@ async function checkPollingAndCancel(page: Page) {
   await page.routeWebSocket(/\/ws$/, (ws) =>
     ws.close({ code: 1011, reason: "page-test: no socket" }),
   );
-  await page.reload(); // the hook applies to pages loaded after it
+  await page.reload(); // the hook applies to pages loaded after it (and clears the claimant)
   await page.setInputFiles("#tape", `${fixtures}test-medium.tape`);
   // The 202 shows it queued; only a poll can show it proving (the socket never says a word).
   await page.waitForFunction(

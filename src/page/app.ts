@@ -23,6 +23,8 @@ const el = <T extends HTMLElement = HTMLElement>(id: string) => {
 };
 
 const ui = {
+  claimant: el<HTMLInputElement>("claimant"),
+  claim: el("claim"),
   drop: el("drop"),
   input: el<HTMLInputElement>("tape"),
   job: el("job"),
@@ -73,6 +75,8 @@ ui.cancel.addEventListener("click", async () => {
       job: await gw.cancel(current.jobId, current.cancelToken),
       queue: null,
       estimate: null,
+      claim: null,
+      settlement: "none",
     });
   } catch (e) {
     showError(e);
@@ -90,7 +94,8 @@ async function prove(file: File) {
   ui.detail.textContent = "Sending the tape…";
   let submitted;
   try {
-    submitted = await gw.submit(file);
+    const claimant = ui.claimant.value.trim();
+    submitted = await gw.submit(file, claimant ? { claimant } : {});
   } catch (e) {
     ui.detail.textContent = "The gateway did not accept the tape.";
     showError(e);
@@ -99,7 +104,13 @@ async function prove(file: File) {
   const mine = { jobId: submitted.jobId, cancelToken: submitted.cancelToken, watch: null };
   current = mine;
   ui.jobId.textContent = submitted.jobId;
-  render({ job: submitted.job, queue: null, estimate: submitted.estimate });
+  render({
+    job: submitted.job,
+    queue: null,
+    estimate: submitted.estimate,
+    claim: null,
+    settlement: "none",
+  });
   if (submitted.existing) ui.detail.textContent += " (This tape was already sent.)";
   if (isTerminalStatus(submitted.job.status)) return finish(submitted.job);
   const watch = gw.watch(submitted.jobId, (u) => current === mine && render(u), {
@@ -128,12 +139,15 @@ function reset() {
   ui.status.dataset.status = "";
   for (const e of [ui.jobId, ui.detail, ui.verified, ui.errorCode, ui.errorMessage])
     e.textContent = "";
+  ui.claim.textContent = "—";
   ui.place.textContent = ui.eta.textContent = ui.transport.textContent = "—";
   delete ui.transport.dataset.transport;
   ui.journal.tBodies[0]!.replaceChildren();
 }
 
-function render({ job, queue, estimate: next }: JobUpdate) {
+function render({ job, queue, estimate: next, claim, settlement }: JobUpdate) {
+  ui.claim.textContent = claimText(job, claim, settlement);
+  ui.claim.dataset.claim = claim?.status ?? "";
   ui.status.textContent = job.status;
   ui.status.dataset.status = job.status;
   ui.detail.textContent = job.detail;
@@ -143,6 +157,20 @@ function render({ job, queue, estimate: next }: JobUpdate) {
   estimate = isTerminalStatus(job.status) ? null : next;
   tick();
   if (estimate && ticker === undefined) ticker = setInterval(tick, 250);
+}
+
+/** Who the proof is for and how its on-chain claim stands. */
+function claimText(job: GatewayJob, claim: JobUpdate["claim"], settlement: string): string {
+  const who = job.claimant ? `for ${job.claimant.slice(0, 6)}…${job.claimant.slice(-4)}` : "";
+  if (claim) {
+    const tx = claim.txHash ? ` (transaction ${claim.txHash.slice(0, 12)}…)` : "";
+    const why = claim.error ? `: ${claim.error}` : "";
+    return `${claim.status}${tx}${why} ${who}`.trim();
+  }
+  if (job.status !== "succeeded") return who || "—";
+  return settlement === "automatic"
+    ? `waiting for the settlement service ${who}`.trim()
+    : `claim it from your wallet ${who}`.trim();
 }
 
 function placeText(job: GatewayJob, ahead: number | undefined): string {

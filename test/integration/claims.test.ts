@@ -4,6 +4,8 @@ import { describe, expect, it } from "vitest";
 import { claimKey, resultKey } from "../../src/core/r2-keys.ts";
 import { encodeStrKey } from "../../src/core/strkey.ts";
 import type { Job } from "../../src/core/job.ts";
+import type { WebhookMessage } from "../../src/queue/webhook-send.ts";
+import { TEST_WEBHOOK_SECRET } from "../support/test-vars.ts";
 import {
   call,
   callWith,
@@ -13,7 +15,9 @@ import {
   storedJob,
   stubOf,
   uniqueTape,
+  until,
   waitForJob,
+  withObjectEnv,
 } from "./helpers.ts";
 
 /**
@@ -298,5 +302,136 @@ describe("PUT /api/settlement/jobs/:jobId/claim", () => {
     });
     // Nothing was kept in the cleared job's object.
     expect(await storedJob(jobId)).toBeNull();
+  });
+});
+
+/**
+ * Turns webhooks (and, with a token, automatic settlement) on for one job's object, with a queue
+ * that records what the object sends (or refuses it). The object must exist: post the job first.
+ */
+async function announcing(jobId: string, opts: { settle?: boolean; queueDown?: boolean } = {}) {
+  const sent: WebhookMessage[] = [];
+  const queue = {
+    send: async (m: WebhookMessage) => {
+      if (opts.queueDown) throw new Error("injected: the webhooks queue is down");
+      sent.push(m);
+    },
+  };
+  await withObjectEnv(jobId, {
+    WEBHOOK_URL: "http://127.0.0.1:9/hook",
+    WEBHOOK_SECRET: TEST_WEBHOOK_SECRET,
+    PUBLIC_BASE_URL: "https://gateway.example",
+    ...(opts.settle ? { SETTLEMENT_TOKEN: TOKEN } : {}),
+    WEBHOOKS_QUEUE: queue,
+  } as unknown as Partial<Env>);
+  return sent;
+}
+
+const payloadOf = (m: WebhookMessage) => JSON.parse(m.body);
+
+describe("completion webhooks from the job's object", () => {
+  it("a proof's end is announced once: proof.succeeded with journal, claimant, seal and result URL", async () => {
+    await prover.configure({ proofMs: 800 });
+    const r = await postTape(uniqueTape(), { "x-claimant-address": CONTRACT });
+    const jobId = r.body.job.jobId as string;
+    const sent = await announcing(jobId);
+    const job = await waitForJob(jobId, (j) => j.status === "succeeded");
+    // Reads and alarms after the end announce nothing more.
+    await call(`/api/proofs/jobs/${jobId}`);
+    await runInDurableObject(stubOf(jobId), (i) => i.alarm());
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.id).toBe(`msg_${jobId}_1_succeeded`);
+    expect(payloadOf(sent[0]!)).toEqual({
+      type: "proof.succeeded",
+      timestamp: new Date(job.finishedAt!).toISOString(),
+      data: {
+        job_id: jobId,
+        attempt: 1,
+        status: "succeeded",
+        claimant: CONTRACT,
+        journal: job.result!.journal,
+        seal: null, // VERIFY_RECEIPTS=off in these tests: no verified seal
+        image_id: null,
+        result_url: `https://gateway.example/api/proofs/jobs/${jobId}/result`,
+      },
+    });
+  });
+
+  it("a cancel is announced as proof.cancelled; a new attempt's end has its own id", async () => {
+    await prover.configure({ proofMs: 1500 });
+    const tape = uniqueTape();
+    const r = await postTape(tape);
+    const jobId = r.body.job.jobId as string;
+    const sent = await announcing(jobId);
+    await callWith({}, `/api/proofs/jobs/${jobId}`, {
+      method: "DELETE",
+      headers: { authorization: `Bearer ${r.body.cancel_token}` },
+    });
+    expect(sent.map((m) => [m.id, payloadOf(m).type])).toEqual([
+      [`msg_${jobId}_1_cancelled`, "proof.cancelled"],
+    ]);
+    const again = await postTape(tape);
+    expect(again.status).toBe(202);
+    await waitForJob(jobId, (j) => j.status === "succeeded");
+    expect(sent.map((m) => m.id)).toEqual([`msg_${jobId}_1_cancelled`, `msg_${jobId}_2_succeeded`]);
+  });
+
+  it("a failure is announced as proof.failed with its code", async () => {
+    await prover.configure({ proofMs: 800 });
+    await prover.faults([{ kind: "fail_unknown", times: 1 }]);
+    const r = await postTape(uniqueTape());
+    const jobId = r.body.job.jobId as string;
+    const sent = await announcing(jobId);
+    const job = await waitForJob(jobId, (j) => j.status === "failed");
+    expect(sent).toHaveLength(1);
+    expect(payloadOf(sent[0]!)).toMatchObject({
+      type: "proof.failed",
+      data: { status: "failed", error: { code: job.error!.code } },
+    });
+  });
+
+  it("a webhooks queue that is down changes nothing about the job", async () => {
+    await prover.configure({ proofMs: 800 });
+    const r = await postTape(uniqueTape());
+    const jobId = r.body.job.jobId as string;
+    const sent = await announcing(jobId, { queueDown: true });
+    const job = await waitForJob(jobId, (j) => j.status === "succeeded");
+    expect(sent).toHaveLength(0);
+    expect(job.result).not.toBeNull();
+  });
+});
+
+describe("the claim on the live-status socket", () => {
+  it("with a settlement service the socket stays open past the proof, carries each claim report and closes once the claim ends", async () => {
+    await prover.configure({ proofMs: 800 });
+    const r = await postTape(uniqueTape(), { "x-claimant-address": ACCOUNT });
+    const jobId = r.body.job.jobId as string;
+    await announcing(jobId, { settle: true });
+    const res = await exports.default.fetch(
+      new Request(`http://gateway.test/api/proofs/jobs/${jobId}/ws`, {
+        headers: { upgrade: "websocket" },
+      }),
+    );
+    const ws = res.webSocket!;
+    const messages: {
+      job: { status: string };
+      claim: { status: string } | null;
+      settlement: string;
+    }[] = [];
+    let closed: number | null = null;
+    ws.addEventListener("close", (e) => void (closed = e.code));
+    ws.addEventListener("message", (e) => messages.push(JSON.parse(e.data as string)));
+    ws.accept();
+    await until(async () => messages.some((m) => m.job.status === "succeeded"));
+    await scheduler.wait(100);
+    expect(closed).toBeNull();
+    expect(messages.at(-1)).toMatchObject({ settlement: "automatic", claim: null });
+    await report(jobId, { status: "submitting" });
+    await until(async () => messages.at(-1)?.claim?.status === "submitting");
+    expect(closed).toBeNull();
+    await report(jobId, { status: "succeeded", txHash: "cd".repeat(32) });
+    await until(async () => closed !== null);
+    expect(closed).toBe(1000);
+    expect(messages.at(-1)!.claim).toMatchObject({ status: "succeeded", attempts: 1 });
   });
 });

@@ -199,19 +199,51 @@ describe("errors", () => {
 });
 
 describe("get, result, cancel", () => {
-  it("get answers job, queue and estimate (null when absent)", async () => {
+  it("get answers job, queue, estimate, claim and settlement (null / none when absent)", async () => {
     const estimate = { startAt: 5_000, finishAt: 9_000, basis: "measured" };
+    const claim = { status: "submitting", claimant: null, txHash: null, error: null, attempts: 1 };
     const { fetch, calls } = fakeFetch(() =>
-      json(200, { success: true, job: job("queued"), queue: { ahead: 2 }, estimate }),
+      json(200, {
+        success: true,
+        job: job("queued"),
+        queue: { ahead: 2 },
+        estimate,
+        claim,
+        settlement: "automatic",
+      }),
     );
     const gw = createGatewayClient({ baseUrl: BASE, fetch });
-    expect(await gw.get(JOB_ID)).toEqual({ job: job("queued"), queue: { ahead: 2 }, estimate });
+    expect(await gw.get(JOB_ID)).toEqual({
+      job: job("queued"),
+      queue: { ahead: 2 },
+      estimate,
+      claim,
+      settlement: "automatic",
+    });
     expect(calls[0]!.url).toBe(`${BASE}/api/proofs/jobs/${JOB_ID}`);
     const old = createGatewayClient({
       baseUrl: BASE,
       fetch: async () => json(200, { success: true, job: job("proving"), queue: null }),
     });
-    expect(await old.get(JOB_ID)).toEqual({ job: job("proving"), queue: null, estimate: null });
+    expect(await old.get(JOB_ID)).toEqual({
+      job: job("proving"),
+      queue: null,
+      estimate: null,
+      claim: null,
+      settlement: "none",
+    });
+  });
+
+  it("submit sends x-claimant-address only when a claimant is given", async () => {
+    const { fetch, calls } = fakeFetch(() =>
+      json(202, { success: true, job: job("queued"), cancel_token: "t", estimate: null }),
+    );
+    const gw = createGatewayClient({ baseUrl: BASE, fetch });
+    await gw.submit(new Uint8Array([1]), { claimant: "GCLAIMANT" });
+    await gw.submit(new Uint8Array([1]));
+    const header = (i: number) => new Headers(calls[i]!.init.headers).get("x-claimant-address");
+    expect(header(0)).toBe("GCLAIMANT");
+    expect(header(1)).toBeNull();
   });
 
   it("result fetches …/result", async () => {
