@@ -34,6 +34,15 @@
  *                 [--provers 1] [--fault-prover K] [--prover-kills 0] [--prover-partitions 0]
  *                 [--prover-outage-ms MS] [--clients N] [--log FILE] [--var NAME:VALUE ...]
  *
+ * `--hostile MODE` makes prover `--hostile-prover K` (default the last) hostile for the whole run
+ * (src/dev/prover-hostile.ts: lie_zero_score, lie_unknown_code, reject_all, huge_replies,
+ * redirect), with no random faults on it. It then defaults to `--jobs 60 --rate 0 --cancel-rate 0`
+ * so that every job must succeed on the honest majority, reports the box's lies, when the gateway
+ * quarantined it, the jobs it proved and the key it was sent, and checks them
+ * (src/dev/chaos-hostile.ts): the checks that need the gateway's quarantine are skipped, and say so,
+ * until GET /api/admin/provers knows a `quarantined` state. Every run prints a `figures` line; a
+ * hostile run also prints the same run with every prover honest, to compare.
+ *
  * `--log FILE` keeps wrangler's and the dev provers' output (`[prover K]`) and the run's own
  * events (`[chaos]`); `--var` overrides the short timeouts below (the run refuses vars that break
  * the config's nesting rules).
@@ -48,6 +57,14 @@ import { parseVarFlag, readWranglerConfig } from "../ops/wrangler-config.ts";
 import { buildTape, parseTape, RULES_DIGEST_AST3 } from "../core/tape.ts";
 import { sha256Hex } from "../core/hex.ts";
 import { mulberry32, type FaultKind } from "./prover-faults.ts";
+import { HOSTILE_MODES, isHostileMode, type HostileMode } from "./prover-hostile.ts";
+import {
+  checkLines,
+  hostileChecks,
+  isQuarantined,
+  quarantineSupported,
+  type Check,
+} from "./chaos-hostile.ts";
 import { randomBytes } from "node:crypto";
 import type { DevProver, StoredJob } from "./prover-server.ts";
 import { startLocalRun } from "./stack.ts";
@@ -105,11 +122,14 @@ const OUTAGE_TARGET_WAIT_MS = 60_000;
 const LINE_SAMPLE_MS = 2_000;
 /** How long after the last job ended a stale job on a partitioned prover may still be deleted. */
 const STALE_DELETE_WAIT_MS = 45_000;
+/** How often a hostile run reads the admin API to catch the moment the box is quarantined. */
+const QUARANTINE_SAMPLE_MS = 500;
 
 function usage(message: string): never {
   console.log(
     `${message}\nusage: npm run chaos [-- --jobs 20] [--rate 0.2] [--seed 1] [--kills 1] [--proof-ms 800] [--provers 1] [--fault-prover K] ` +
-      `[--prover-kills 0] [--prover-partitions 0] [--prover-outage-ms MS] [--clients N] [--log FILE] [--var NAME:VALUE ...]`,
+      `[--prover-kills 0] [--prover-partitions 0] [--prover-outage-ms MS] [--clients N] [--cancel-rate 0.1] [--log FILE] [--var NAME:VALUE ...]\n` +
+      `       [--hostile ${HOSTILE_MODES.join("|")}] [--hostile-prover K] [--max-lies N]`,
   );
   process.exit(2);
 }
@@ -118,8 +138,8 @@ function options() {
   try {
     return parseArgs({
       options: {
-        jobs: { type: "string", default: "20" },
-        rate: { type: "string", default: "0.2" },
+        jobs: { type: "string" },
+        rate: { type: "string" },
         seed: { type: "string", default: "1" },
         kills: { type: "string", default: "1" },
         "proof-ms": { type: "string", default: "800" },
@@ -129,6 +149,10 @@ function options() {
         "prover-partitions": { type: "string", default: "0" },
         "prover-outage-ms": { type: "string" },
         clients: { type: "string" },
+        "cancel-rate": { type: "string" },
+        hostile: { type: "string" },
+        "hostile-prover": { type: "string" },
+        "max-lies": { type: "string" },
         log: { type: "string" },
         var: { type: "string", multiple: true, default: [] },
       },
@@ -144,10 +168,22 @@ const whole = (name: string, v: string, min: number) => {
     usage(`--${name} wants a whole number ≥ ${min}, got "${v}"`);
   return n;
 };
-const n = whole("jobs", values.jobs, 1);
-const rate = Number(values.rate);
-if (values.rate.trim() === "" || !(rate >= 0 && rate <= 1))
-  usage(`--rate wants a number from 0 to 1, got "${values.rate}"`);
+const hostileMode: HostileMode | null =
+  values.hostile === undefined
+    ? null
+    : isHostileMode(values.hostile)
+      ? values.hostile
+      : usage(`--hostile wants one of ${HOSTILE_MODES.join(", ")}, got "${values.hostile}"`);
+/** A hostile run: every job must succeed, so no random faults and no cancels unless asked. */
+const n = whole("jobs", values.jobs ?? (hostileMode ? "60" : "20"), 1);
+const fraction = (name: string, v: string) => {
+  const x = Number(v);
+  if (v.trim() === "" || !(x >= 0 && x <= 1))
+    usage(`--${name} wants a number from 0 to 1, got "${v}"`);
+  return x;
+};
+const rate = fraction("rate", values.rate ?? (hostileMode ? "0" : "0.2"));
+const cancelRate = fraction("cancel-rate", values["cancel-rate"] ?? (hostileMode ? "0" : "0.1"));
 const seed = whole("seed", values.seed, 0) >>> 0;
 const kills = whole("kills", values.kills, 0);
 const proofMs = whole("proof-ms", values["proof-ms"], 1);
@@ -157,6 +193,19 @@ const faultProver =
   values["fault-prover"] === undefined ? null : whole("fault-prover", values["fault-prover"], 1);
 if (faultProver !== null && faultProver > proverCount)
   usage(`--fault-prover ${faultProver} names no prover: there are ${proverCount} (--provers)`);
+/** 1-based; null: every prover honest. */
+const hostileProver =
+  hostileMode === null
+    ? null
+    : values["hostile-prover"] === undefined
+      ? proverCount
+      : whole("hostile-prover", values["hostile-prover"], 1);
+if (hostileMode === null && (values["hostile-prover"] ?? values["max-lies"]) !== undefined)
+  usage("--hostile-prover and --max-lies need --hostile MODE");
+if (hostileProver !== null && proverCount < 2)
+  usage(`--hostile needs a fleet with honest provers in it: --provers 3 (got ${proverCount})`);
+if (hostileProver !== null && hostileProver > proverCount)
+  usage(`--hostile-prover ${hostileProver} names no prover: there are ${proverCount} (--provers)`);
 const proverKills = whole("prover-kills", values["prover-kills"], 0);
 const proverPartitions = whole("prover-partitions", values["prover-partitions"], 0);
 const clients =
@@ -190,7 +239,13 @@ const CHAOS_VARS: Record<string, string> = {
   PROVER_HEALTH_INTERVAL_MS: "2000",
   PROVER_CIRCUIT_COOLDOWN_MS: "700",
 };
-const overrides: Record<string, string> = { ...CHAOS_VARS };
+const overrides: Record<string, string> = {
+  ...CHAOS_VARS,
+  // Random faults model an honest but flaky box, and some of them are lies the gateway can check
+  // (fail_zero_score, result_mismatch): with the default PROVER_QUARANTINE_AFTER (2) a one-prover
+  // run would quarantine its only GPU and stall. Quarantine is what `--hostile` runs check.
+  ...(hostileMode ? {} : { PROVER_QUARANTINE_AFTER: "100" }),
+};
 try {
   for (const flag of values.var) {
     const [name, value] = parseVarFlag(flag);
@@ -199,13 +254,19 @@ try {
 } catch (e) {
   usage(e instanceof Error ? e.message : String(e));
 }
-const problems = audit(
-  readWranglerConfig(fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url))),
-  overrides,
-).problems;
+const wranglerConfig = readWranglerConfig(
+  fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url)),
+);
+const problems = audit(wranglerConfig, overrides).problems;
 if (problems.length)
   usage(`these vars do not nest:\n${problems.map((p) => `  ${p.message}`).join("\n")}`);
 const stallWindowMs = Number(overrides.PROVER_STALL_WINDOW_MS);
+/** Contradictions before the gateway quarantines a prover (its default until the var exists). */
+const quarantineAfter =
+  Number(overrides.PROVER_QUARANTINE_AFTER ?? wranglerConfig.vars?.PROVER_QUARANTINE_AFTER) || 2;
+/** "At most a few lies": the gateway's limit, plus a lie or two still in flight as it is reached. */
+const maxLies =
+  values["max-lies"] === undefined ? quarantineAfter + 2 : whole("max-lies", values["max-lies"], 1);
 /** Longer than the stall window by default: the gateway must give the prover job up. */
 const outageMs =
   values["prover-outage-ms"] === undefined
@@ -250,6 +311,8 @@ interface Tracked {
   end: null | "ended" | "lost" | "stuck";
   /** Why its stored result does not prove its tape (null: checked and fine, or not succeeded). */
   mismatch: string | null;
+  /** Every attempt seen to end failed ("attempt 1: prover_rejected"), even one re-posted later. */
+  failures: string[];
 }
 
 /** Seeded, distinct, valid tapes: random seeds, 100–1000 frames, non-zero scores. */
@@ -290,6 +353,7 @@ async function chaosTapes(count: number, rng: () => number): Promise<Tracked[]> 
       notFound: 0,
       end: null,
       mismatch: null,
+      failures: [],
     });
   }
   return out;
@@ -334,7 +398,7 @@ interface Step {
 
 function playerSteps(mine: Tracked[], rng: () => number): Step[] {
   const steps: Step[] = mine.map((t) => {
-    const cancel = rng() < 0.1;
+    const cancel = rng() < cancelRate;
     return {
       t,
       gapMs: between(rng, 800, 4000),
@@ -369,6 +433,8 @@ const run = await startLocalRun({
   snapshot: true,
   proofMs,
   provers: proverCount,
+  // The hostile box is hostile before the gateway first reads its /health.
+  each: (i) => (i + 1 === hostileProver ? { hostile: hostileMode } : {}),
   vars: [...wranglerVars, `ADMIN_TOKEN:${adminToken}`],
   crashable: true,
   // proof_timeout's self-restart comes soon enough to matter here; a restart keeps the port shut
@@ -396,9 +462,10 @@ const faultSeeds = provers.map((_, i) =>
   i === 0 ? seed : Math.floor(stream(300 + i)() * 2 ** 32),
 );
 provers.forEach((p, i) => {
-  if (faultProver === null || faultProver === i + 1)
+  if ((faultProver === null || faultProver === i + 1) && hostileProver !== i + 1)
     p.setRandomFaults({ rate, kinds: CHAOS_FAULTS, seed: faultSeeds[i] });
 });
+const hostileBox = hostileProver === null ? null : provers[hostileProver - 1]!;
 const byFacts = new Map(tapes.map((t) => [`${t.tape.seed}:${t.tape.checksum}`, t]));
 
 const t0 = Date.now();
@@ -482,6 +549,10 @@ function see(t: Tracked, job: Job, queueAhead: number | null = null): void {
     t.trail.push(label);
     t.changedAt = Date.now();
   }
+  if (job.status === "failed") {
+    const what = `attempt ${job.attempt}: ${job.error?.code ?? "unknown"}`;
+    if (!t.failures.includes(what)) t.failures.push(what);
+  }
   if (isTerminal(job.status)) t.end ??= "ended";
 }
 
@@ -539,6 +610,10 @@ async function player(client: number, steps: Step[]): Promise<void> {
         if (r.status === 200) tally.repostSame++;
         else {
           tally.repostNewAttempt++;
+          // Only an ended attempt is replaced: if nobody cancelled it, it failed (maybe unseen).
+          const prev = `attempt ${job.attempt - 1}:`;
+          if (!t.cancelAsked && !t.failures.some((f) => f.startsWith(prev)))
+            t.failures.push(`${prev} ended before its re-post (not seen)`);
           if (t.job?.status === "succeeded")
             anomalies.push(
               `tape ${t.index}: re-post of a succeeded job started attempt ${job.attempt}`,
@@ -637,6 +712,12 @@ const live = (j: StoredJob) => {
 const admin = (path: string) =>
   call("GET", `/api/admin${path}`, { headers: { authorization: `Bearer ${adminToken}` } });
 
+/** The health view with the line: the admin one, or `/api/health` on a gateway without it. */
+async function lineHealth(): Promise<Answer | null> {
+  const r = await admin("/health");
+  return r?.status === 404 ? call("GET", "/api/health") : r;
+}
+
 /** The gateway's view of each prover (admin API), or null when it cannot be read. */
 async function proverViews(): Promise<any[] | null> {
   const r = await admin("/provers");
@@ -682,7 +763,12 @@ async function outager(rng: () => number): Promise<void> {
     for (;;) {
       const up = provers.filter((p) => !p.down).length;
       candidates = provers.flatMap((p, k) =>
-        !p.down && (up >= 2 || provers.length === 1) && p.jobs().some(live) ? [k] : [],
+        !p.down &&
+        (up >= 2 || provers.length === 1) &&
+        k + 1 !== hostileProver &&
+        p.jobs().some(live)
+          ? [k]
+          : [],
       );
       const open = tapes.some((t) => t.accepted && t.end === null);
       if (candidates.length || Date.now() - since > OUTAGE_TARGET_WAIT_MS || (playersDone && !open))
@@ -766,7 +852,8 @@ async function lineWatch(): Promise<void> {
       streakSince = null;
       continue;
     }
-    const [h, views] = await Promise.all([call("GET", "/api/health"), proverViews()]);
+    // The admin health: read afresh (the anonymous one is a few seconds old by design).
+    const [h, views] = await Promise.all([lineHealth(), proverViews()]);
     const waiting = h?.body?.line?.waiting;
     if (typeof waiting !== "number" || views === null) continue;
     idle.samples++;
@@ -781,6 +868,42 @@ async function lineWatch(): Promise<void> {
       if (idle.examples.length < 8) idle.examples.push(example);
       note(`line: ${example}`);
     } else streakSince = null;
+  }
+}
+
+/** The hostile box as the gateway's admin view showed it. */
+const hostileSeen = {
+  /** Ms from t0 when it was first seen quarantined, and the lies it had told by then. */
+  quarantinedAt: null as number | null,
+  liesAtQuarantine: null as number | null,
+  /** A view carried a `quarantine` field or state: the gateway knows quarantine. */
+  supported: false,
+  /** The view's `quarantine` and `why` when it was first seen quarantined. */
+  detail: null as string | null,
+};
+
+function seeHostile(views: any[] | null): void {
+  if (!hostileBox || views === null) return;
+  if (quarantineSupported(null, views)) hostileSeen.supported = true;
+  const v = views.find((x) => x.url === hostileBox.url);
+  if (hostileSeen.quarantinedAt !== null || !isQuarantined(v)) return;
+  hostileSeen.quarantinedAt = Date.now() - t0;
+  hostileSeen.liesAtQuarantine = hostileBox.stats().hostile.lies;
+  hostileSeen.detail = JSON.stringify({ why: v.why, quarantine: v.quarantine }).slice(0, 400);
+  // The gateway's own moment, when it says (same machine, same clock), else when it was seen.
+  if (typeof v.quarantine?.since === "number")
+    hostileSeen.quarantinedAt = Math.min(hostileSeen.quarantinedAt, v.quarantine.since - t0);
+  const line = `hostile prover ${hostileProver} quarantined at ${s(hostileSeen.quarantinedAt)} after ${hostileSeen.liesAtQuarantine} lie(s): ${hostileSeen.detail}`;
+  console.log(line);
+  note(line);
+}
+
+/** Reads the admin API every QUARANTINE_SAMPLE_MS in a hostile run to see the quarantine begin. */
+async function hostileWatch(): Promise<void> {
+  if (!hostileBox) return;
+  while (!(playersDone && killsDone && outagesDone && tapes.every((t) => !t.accepted || t.end))) {
+    await sleep(QUARANTINE_SAMPLE_MS);
+    if (gatewayUp && hostileSeen.quarantinedAt === null) seeHostile(await proverViews());
   }
 }
 
@@ -837,13 +960,21 @@ async function verifyResults(): Promise<void> {
   }
 }
 
+/** The flags that repeat this run; without `--hostile`, the same run with every prover honest. */
+const againArgs = (withHostile: boolean) =>
+  `--seed ${seed} --jobs ${n} --rate ${rate} --cancel-rate ${cancelRate} --kills ${kills} --proof-ms ${proofMs}` +
+  ` --provers ${proverCount}${faultProver === null ? "" : ` --fault-prover ${faultProver}`} --prover-kills ${proverKills} --prover-partitions ${proverPartitions} --prover-outage-ms ${outageMs}` +
+  `${values.clients === undefined ? "" : ` --clients ${clients}`}${values.var.map((v) => ` --var ${v}`).join("")}` +
+  `${withHostile && hostileMode ? ` --hostile ${hostileMode} --hostile-prover ${hostileProver} --max-lies ${maxLies}` : ""}`;
+
 let code = 0;
 try {
   console.log(
-    `chaos seed ${seed}: ${n} tapes from ${clients} players, ${proverCount} prover(s), fault rate ${rate} on ${faultProver === null ? "every prover" : `prover ${faultProver} only`}, ` +
+    `chaos seed ${seed}: ${n} tapes from ${clients} players, ${proverCount} prover(s), fault rate ${rate} on ${faultProver === null ? "every prover" : `prover ${faultProver} only`}${hostileMode ? ` (never the hostile one)` : ""}, ` +
       `${kills} gateway kill(s), ${proverKills} prover kill(s), ${proverPartitions} prover partition(s) of ${s(outageMs)}, proofs ${proofMs} ms, ` +
-      `wall-time cap ${s(Number(overrides.MAX_JOB_WALL_TIME_MS))}\n  again: npm run chaos -- --seed ${seed} --jobs ${n} --rate ${rate} --kills ${kills} --proof-ms ${proofMs}` +
-      ` --provers ${proverCount}${faultProver === null ? "" : ` --fault-prover ${faultProver}`} --prover-kills ${proverKills} --prover-partitions ${proverPartitions} --prover-outage-ms ${outageMs}`,
+      `cancels ${cancelRate}, wall-time cap ${s(Number(overrides.MAX_JOB_WALL_TIME_MS))}` +
+      `${hostileMode ? `\n  hostile: prover ${hostileProver} is ${hostileMode} for the whole run; quarantine expected after ${quarantineAfter} contradictions, checked at most ${maxLies} lies` : ""}` +
+      `\n  again: npm run chaos -- ${againArgs(true)}`,
   );
   provers.forEach((p, i) => note(`prover ${i + 1}: ${p.url}`));
   const steps = Array.from({ length: clients }, (_, c) =>
@@ -854,6 +985,7 @@ try {
   );
   const following = follow();
   const watching = lineWatch();
+  const watchingHostile = hostileWatch();
   await Promise.all([
     Promise.all(steps.map((st, c) => player(c, st))).finally(() => (playersDone = true)),
     killer(stream(1)).finally(() => (killsDone = true)),
@@ -861,6 +993,7 @@ try {
   ]);
   await following;
   await watching;
+  await watchingHostile;
   const duration = Date.now() - t0;
   await verifyResults();
   // A partitioned prover's stale jobs: the gateway's clean-up may still be on its way.
@@ -874,8 +1007,9 @@ try {
   };
   for (const until = Date.now() + STALE_DELETE_WAIT_MS; Date.now() < until; await sleep(500))
     if (staleJobs.every((x) => !staleFate(x).startsWith("still"))) break;
-  const line = (await call("GET", "/api/health"))?.body?.line ?? null;
+  const line = (await lineHealth())?.body?.line ?? null;
   const views = await proverViews();
+  seeHostile(views);
   const stats = provers.map((p) => p.stats());
 
   const accepted = tapes.filter((t) => t.accepted);
@@ -961,13 +1095,28 @@ try {
     const kindsOf = (kind: Outage["kind"]) => mine.filter((o) => o.kind === kind);
     const when = (list: Outage[]) =>
       list.map((o) => `at ${s(o.at!)}–${o.endAt === null ? "?" : s(o.endAt)}`).join(", ");
-    const faulty = faultProver === null || faultProver === i + 1;
+    const faulty = (faultProver === null || faultProver === i + 1) && hostileProver !== i + 1;
+    const h = st.hostile;
+    const label =
+      hostileProver === i + 1
+        ? `hostile: ${hostileMode}`
+        : faulty && rate > 0
+          ? `random faults, seed ${faultSeeds[i]}`
+          : "clean";
     return [
-      `prover ${i + 1}    ${p.url}  (${faulty && rate > 0 ? `random faults, seed ${faultSeeds[i]}` : "clean"})`,
+      `prover ${i + 1}    ${p.url}  (${label})`,
+      ...(hostileProver === i + 1
+        ? [
+            `            ${h.lies} lie(s) told, ${h.answers} hostile answer(s)` +
+              `${h.hugeBytes ? `; ${(h.hugeBytes / 2 ** 20).toFixed(1)} MiB of padding written, ${h.hugeCompleted} huge replies to their end, at most ${(h.hugeMaxBytes / 2 ** 20).toFixed(1)} MiB of one` : ""}` +
+              `${h.sink.url ? `; its redirect target got ${h.sink.requests} request(s), ${h.sink.keyed} with a key ${JSON.stringify(h.sink.byRoute)}` : ""}`,
+          ]
+        : []),
       `            ${st.accepted} submissions accepted (of ${st.submissions} received), ${st.rateLimited} 429s (${list(Object.fromEntries(Object.entries(st.errorCodes).filter(([k]) => ["prover_busy", "at_capacity", "no_slots"].includes(k))))}), ${st.polls} polls, ${st.deletes} deletes, ${st.health} health reads`,
       `            proofs: ${st.finished.succeeded} succeeded, ${st.finished.lost} lost (lose_job), failed ${list(st.finished.failed)}; results stored from it: ${finishedOn[`prover ${i + 1}`] ?? 0}`,
       `            ${st.faultsTotal} faults injected: ${list(st.faults as Record<string, number>)}`,
       `            ${st.restarts - kindsOf("kill").length} fault restart(s); ${kindsOf("kill").length} kill(s)${kindsOf("kill").length ? ` ${when(kindsOf("kill"))}` : ""}; ${st.partitions} partition(s)${kindsOf("partition").length ? ` ${when(kindsOf("partition"))}` : ""}`,
+      `            /health reads with a key: ${st.healthWithKey} of ${st.health}`,
       `            gateway's view: ${v ? `${v.state} (${v.why}); granted ${v.counts.granted}, faults ${v.counts.faults}, busy ${v.counts.busy}; circuit opened ${v.circuit.opens}×, failures in a row ${v.circuit.failures}` : "unknown"}`,
     ];
   };
@@ -989,6 +1138,50 @@ try {
     );
   };
 
+  // The figures to set a hostile run beside the same run with every prover honest.
+  const withFailure = accepted.filter((t) => t.failures.length > 0);
+  const good = (t: Tracked) =>
+    t.end === "ended" &&
+    t.failures.length === 0 &&
+    (t.job!.status === "succeeded" || (t.job!.status === "cancelled" && t.cancelAsked));
+  const hs = hostileProver === null ? null : stats[hostileProver - 1]!.hostile;
+  const provedByHostile = hostileProver === null ? 0 : (finishedOn[`prover ${hostileProver}`] ?? 0);
+  let checks: Check[] = [];
+  if (hostileMode !== null && hostileProver !== null && hs !== null) {
+    const doc = (await call("GET", "/api/openapi.json"))?.body ?? null;
+    checks = hostileChecks({
+      mode: hostileMode,
+      prover: hostileProver,
+      stats: hs,
+      quarantinedAt: hostileSeen.quarantinedAt,
+      liesAtQuarantine: hostileSeen.liesAtQuarantine,
+      supported: hostileSeen.supported || quarantineSupported(doc, views),
+      maxLies,
+      faultRate: rate,
+      jobs: {
+        accepted: accepted.length,
+        good: accepted.filter(good).length,
+        bad: accepted
+          .filter((t) => !good(t))
+          .map(
+            (t) =>
+              `tape ${t.index} ${t.end === "ended" ? t.job!.status : t.end}${t.failures.length ? ` (${t.failures.join(", ")})` : ""}`,
+          ),
+        mismatched: mismatched.length,
+      },
+      healthWithKey: stats.reduce((a, x) => a + x.healthWithKey, 0),
+      health: stats.reduce((a, x) => a + x.health, 0),
+    });
+  }
+  const failedChecks = checks.filter((c) => c.status === "FAIL");
+  const figures =
+    `hostile ${hostileMode === null ? "none" : `${hostileMode} on prover ${hostileProver}`}; ${accepted.length} jobs: ` +
+    `${ended("succeeded").length} succeeded, ${ended("failed").length} failed, ${ended("cancelled").length} cancelled, ${withFailure.length} with a failed attempt` +
+    (hs === null
+      ? ""
+      : `; lies ${hs.lies} (${hs.answers} hostile answers); quarantined ${hostileSeen.quarantinedAt === null ? "no" : `at ${s(hostileSeen.quarantinedAt)} after ${hostileSeen.liesAtQuarantine} lie(s)`}; jobs it proved ${provedByHostile}`) +
+    `; wall ${s(duration)}`;
+
   console.log(
     [
       "",
@@ -1003,7 +1196,7 @@ try {
       `mismatches  ${mismatched.length}${mismatched.length ? `: ${mismatched.map((t) => `${short(t.jobId)} ${t.mismatch}`).join("; ")}` : ""}`,
       `anomalies   ${anomalies.length}`,
       `gateway     ${killLog.length} SIGKILL + restart(s)${killLog.length ? ":" : ""} ${killLog.map((k) => `at ${s(k.at)} (${k.queued} queued, ${k.proving} proving) down ${s(k.downMs)}`).join("; ")}`,
-      `            POST retries: ${list(tally.postRetries)}; GET errors: ${list(tally.getErrors)}; line now: ${line ? `${line.waiting} waiting, slots ${JSON.stringify(line.slots?.map((x: { holder: string | null }) => x.holder && short(x.holder)))}` : "unknown"}`,
+      `            POST retries: ${list(tally.postRetries)}; GET errors: ${list(tally.getErrors)}; line now: ${line ? `${line.waiting} waiting${Array.isArray(line.slots) ? `, slots ${JSON.stringify(line.slots.map((x: { holder: string | null }) => x.holder && short(x.holder)))}` : ""}` : "unknown"}`,
       `            job counters: ${sum((j) => j.attempts.deliveries)} deliveries, ${sum((j) => j.attempts.submissions)} submissions, ${sum((j) => j.attempts.recoveries)} recoveries, ${sum((j) => j.attempts.redispatches)} watchdog re-sends`,
       `            prover rebuilds: ${sum((j) => j.attempts.proverRebuilds)}; results stored by prover: ${list(finishedOn)}`,
       ...provers.flatMap(proverBlock),
@@ -1024,15 +1217,39 @@ try {
       `line        ${idle.samples} samples of the line, ${idle.waiting} with jobs waiting: ${idle.idle} found a prover available meanwhile (longest run ${s(idle.longestMs)})` +
         `${idle.examples.length ? `\n            ${idle.examples.join("\n            ")}` : ""}`,
       `duration    ${s(duration)}`,
+      `figures     ${figures}`,
+      ...(hostileMode === null
+        ? []
+        : [
+            `compare     npm run chaos -- ${againArgs(false)}   (the same run, every prover honest)`,
+          ]),
       ...(stuck.length ? ["", `stuck jobs (${stuck.length}):`, ...stuck.map(describe)] : []),
       ...(anomalies.length ? ["", "anomalies:", ...anomalies.map((a) => `  ${a}`)] : []),
+      ...(checks.length
+        ? [
+            "",
+            `hostile checks (prover ${hostileProver}, ${hostileMode}):`,
+            ...checkLines(checks).map((l) => `  ${l}`),
+          ]
+        : []),
     ].join("\n"),
   );
-  code = lost.length || stuck.length || mismatched.length || anomalies.length ? 1 : 0;
+  code =
+    lost.length || stuck.length || mismatched.length || anomalies.length || failedChecks.length
+      ? 1
+      : 0;
   console.log(
     code
-      ? `\nchaos: FAILED (lost ${lost.length}, stuck ${stuck.length}, mismatches ${mismatched.length}, anomalies ${anomalies.length})`
-      : "\nchaos: ok",
+      ? `\nchaos: FAILED (lost ${lost.length}, stuck ${stuck.length}, mismatches ${mismatched.length}, anomalies ${anomalies.length}` +
+          `${checks.length ? `, hostile checks failed ${failedChecks.length} of ${checks.length}: ${failedChecks.map((c) => c.name).join("; ") || "none"}` : ""})`
+      : `\nchaos: ok${
+          checks.some((c) => c.status === "skipped")
+            ? ` (hostile checks skipped: ${checks
+                .filter((c) => c.status === "skipped")
+                .map((c) => c.name)
+                .join("; ")})`
+            : ""
+        }`,
   );
 } catch (e) {
   console.log(

@@ -1,10 +1,11 @@
 /**
  * The dev prover's `/__dev/*` control routes: the same controls as the `DevProver` object, over
  * HTTP, for tests running inside workerd (which can only reach the prover over the network).
- * Never subject to auth or faults.
+ * Never subject to auth, faults or hostile modes.
  */
 import type { ServerResponse } from "node:http";
 import { isFaultKind, validateRules, type FaultKind } from "./prover-faults.ts";
+import { HOSTILE_MODES, isHostileMode } from "./prover-hostile.ts";
 import type { DevProver } from "./prover-server.ts";
 
 export interface ControlContext {
@@ -27,6 +28,7 @@ const NUMERIC = [
   "maxJobs",
   "sweepIntervalMs",
   "finishedJobTtlMs",
+  "hugeReplyBytes",
 ];
 
 function parseJson(body: Uint8Array): unknown {
@@ -66,6 +68,9 @@ function parseConfig(v: unknown): Parameters<DevProver["configure"]>[0] {
       if (typeof val !== "string") throw new Error("imageId must be a string");
     } else if (k === "devMode") {
       if (typeof val !== "boolean") throw new Error("devMode must be a boolean");
+    } else if (k === "hostile") {
+      if (val !== null && !isHostileMode(val))
+        throw new Error(`hostile must be null or one of ${HOSTILE_MODES.join(", ")}`);
     } else if (k === "apiKey") {
       if (val !== null && typeof val !== "string")
         throw new Error("apiKey must be a string or null");

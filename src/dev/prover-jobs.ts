@@ -50,6 +50,8 @@ interface Job {
   options: JobOptions;
   timings: JobTimings;
   fate: JobFaultKind | null;
+  /** A hostile box's false verdict, reported when the proof would have succeeded. */
+  lie: { code: string; error: string } | null;
   createdAt: number;
   status: JobStatus;
   startedAt?: number;
@@ -196,9 +198,19 @@ export class JobStore {
     options: JobOptions,
     timings: JobTimings,
     fate: JobFaultKind | null,
+    lie: { code: string; error: string } | null = null,
   ): string {
     const id = randomUUID();
-    const job: Job = { id, facts, options, timings, fate, createdAt: Date.now(), status: "queued" };
+    const job: Job = {
+      id,
+      facts,
+      options,
+      timings,
+      fate,
+      lie,
+      createdAt: Date.now(),
+      status: "queued",
+    };
     this.jobs.set(id, job);
     const endIn = timings.queuedMs + Math.min(timings.proofMs, timings.runningJobTimeoutMs);
     this.arm(job, endIn + 1);
@@ -242,7 +254,7 @@ export class JobStore {
       this.hooks.onFinished(job.id, "lost", undefined, at);
       return;
     }
-    const failure = job.fate ? FAILURES[job.fate] : undefined;
+    const failure = job.lie ?? (job.fate ? FAILURES[job.fate] : undefined);
     if (failure) {
       this.fail(job, at, failure.code, failure.error);
       return;
@@ -285,6 +297,12 @@ export class JobStore {
     if (!job) return undefined;
     this.settle(job, Date.now());
     return this.jobs.get(id)?.status;
+  }
+
+  /** True when the job ended failed with a hostile box's false verdict. */
+  lied(id: string): boolean {
+    const job = this.jobs.get(id);
+    return !!job?.lie && job.status === "failed";
   }
 
   /** The `GET /api/jobs/{id}` body, or undefined when the job is unknown. */

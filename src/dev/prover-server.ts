@@ -18,6 +18,17 @@ import { loadRealReceipts } from "./fixture-receipts.ts";
 import { JobStore, type JobStatus, type StoredJob } from "./prover-jobs.ts";
 import { handleControl } from "./prover-control.ts";
 import {
+  carriesKey,
+  freshHostileStats,
+  HOSTILE_LIES,
+  HUGE_REPLY_BYTES,
+  startRedirectSink,
+  streamHuge,
+  type HostileMode,
+  type HostileStats,
+  type RedirectSink,
+} from "./prover-hostile.ts";
+import {
   authorized,
   DEV_PROVER_IMAGE_ID,
   healthBody,
@@ -31,6 +42,7 @@ import type { TimelineEntry } from "./dispatch-gaps.ts";
 export type { FaultKind, FaultRule } from "./prover-faults.ts";
 export type { TimelineEntry } from "./dispatch-gaps.ts";
 export type { StoredJob } from "./prover-jobs.ts";
+export type { HostileMode, HostileStats } from "./prover-hostile.ts";
 export { DEV_PROVER_IMAGE_ID, MAX_TAPE_BYTES } from "./prover-http.ts";
 
 export interface DevProverOptions {
@@ -55,6 +67,13 @@ export interface DevProverOptions {
   sweepIntervalMs?: number;
   /** Finished jobs older than this are swept (real server: 24 h). */
   finishedJobTtlMs?: number;
+  /**
+   * A hostile box for its whole life (src/dev/prover-hostile.ts): lies, refuses every tape,
+   * floods every reply or redirects every request. Null: honest.
+   */
+  hostile?: HostileMode | null;
+  /** Size of each `huge_replies` body (default HUGE_REPLY_BYTES, 300 MiB). */
+  hugeReplyBytes?: number;
   /** Seed for random faults when `setRandomFaults` gives none (runs repeat). */
   seed?: number;
   /** Gets every line it logs, with its own URL (the provers of a fleet may share one log). */
@@ -77,14 +96,17 @@ export type DevProverConfig = Required<
     | "devMode"
     | "sweepIntervalMs"
     | "finishedJobTtlMs"
+    | "hugeReplyBytes"
   >
-> & { apiKey: string | undefined };
+> & { apiKey: string | undefined; hostile: HostileMode | null };
 
 /** Counters so tests can assert what the prover saw ("exactly one accepted", "a 429 was given"). */
 export interface DevProverStats {
   /** Every non-control request received (faulted ones included). */
   requests: number;
   health: number;
+  /** `/health` requests that carried `x-api-key` or `authorization` (the contract says it is open). */
+  healthWithKey: number;
   /** POST /api/jobs/prove-tape/raw requests received. */
   submissions: number;
   /** Submissions answered 202. */
@@ -110,6 +132,8 @@ export interface DevProverStats {
   /** Cumulative job outcomes (failed by error_code). */
   finished: { succeeded: number; failed: Record<string, number>; lost: number };
   pendingFaults: FaultRule[];
+  /** What its hostile mode did (counted whatever the mode is now; `mode` is the current one). */
+  hostile: HostileStats;
   /**
    * The jobs it accepted, oldest first (the last TIMELINE_LENGTH): what `dispatchGaps` measures.
    */
@@ -149,10 +173,14 @@ export interface DevProver {
   ): void;
 }
 
-type Counters = Omit<DevProverStats, "jobs" | "pendingFaults" | "timeline" | "deletedJobs">;
+type Counters = Omit<
+  DevProverStats,
+  "jobs" | "pendingFaults" | "timeline" | "deletedJobs" | "hostile"
+>;
 const freshCounters = (): Counters => ({
   requests: 0,
   health: 0,
+  healthWithKey: 0,
   submissions: 0,
   accepted: 0,
   rateLimited: 0,
@@ -187,7 +215,9 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
     devMode: opts.devMode ?? false,
     sweepIntervalMs: opts.sweepIntervalMs ?? 60_000,
     finishedJobTtlMs: opts.finishedJobTtlMs ?? 86_400_000,
+    hugeReplyBytes: opts.hugeReplyBytes ?? HUGE_REPLY_BYTES,
     apiKey: opts.apiKey || undefined,
+    hostile: opts.hostile ?? null,
   };
   let cfg: DevProverConfig = { ...initial };
   let counters = freshCounters();
@@ -208,6 +238,20 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
   const sockets = new Set<Socket>();
   const hung = new Set<ServerResponse>();
   const sleeps = new Set<() => void>();
+  let hostile: HostileStats = freshHostileStats(cfg.hostile, null);
+  /** Jobs whose false verdict was served at least once (each counts as one lie). */
+  let toldLies = new Set<string>();
+  /** `huge_replies` bodies being written: reset() cuts them. */
+  const streams = new Set<ServerResponse>();
+  let redirectSink: Promise<RedirectSink> | null = null;
+  const ensureSink = () =>
+    (redirectSink ??= startRedirectSink(
+      host,
+      () => hostile.sink,
+      // a client that follows a 302 to a POST arrives with a GET: still a submission
+      (m, p) => (p === "/api/jobs/prove-tape/raw" ? "submit" : routeOf(m, p).route),
+      () => healthNow(),
+    ).then((s) => ((hostile.sink.url = s.url), s)));
 
   const store = new JobStore(
     {
@@ -276,7 +320,38 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
       bump(counters.errorCodes, String((body as { error_code: unknown }).error_code));
     }
     if (status === 429) counters.rateLimited++;
+    if (cfg.hostile === "huge_replies") return huge(res, status, body, note, type);
     reply(res, status, body, note, type);
+  }
+  /** `huge_replies`: the honest body, then spaces up to hugeReplyBytes, streamed lazily. */
+  function huge(res: ServerResponse, status: number, body: unknown, note: string, type: string) {
+    const text = typeof body === "string" ? body : JSON.stringify(body);
+    const req = res.req;
+    const path = new URL(req.url ?? "/", "http://x").pathname;
+    log(`${req.method} ${path} → ${status}${note} [hostile: ${cfg.hugeReplyBytes} byte body]`);
+    if (res.destroyed) return;
+    hostile.answers++;
+    streams.add(res);
+    res.once("close", () => streams.delete(res));
+    const stats = hostile;
+    streamHuge(res, status, type, text, cfg.hugeReplyBytes, stats, () => closed).catch(() =>
+      res.destroy(),
+    );
+  }
+  /** `redirect`: every request is sent on to the sink, on the same path and query. */
+  async function redirect(req: IncomingMessage, res: ServerResponse, url: URL): Promise<void> {
+    const target = `${(await ensureSink()).url}${url.pathname}${url.search}`;
+    bump(counters.byStatus, "302");
+    hostile.answers++;
+    log(`${req.method} ${url.pathname} → 302 ${target} [hostile]`);
+    if (res.destroyed) return;
+    const text = JSON.stringify({ success: false, error: "moved", error_code: "moved" });
+    res.writeHead(302, {
+      location: target,
+      "content-type": "application/json",
+      "content-length": Buffer.byteLength(text),
+    });
+    res.end(text);
   }
   /** Writes a reply and logs one line (control routes use this directly: they are not counted). */
   function reply(
@@ -296,19 +371,18 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
   const fail = (res: ServerResponse, status: number, code: string, error: string, note = "") =>
     send(res, status, { success: false, error, error_code: code }, note);
 
-  function health(res: ServerResponse): void {
+  function healthNow(): Record<string, unknown> {
     const c = store.counts();
-    send(
-      res,
-      200,
-      healthBody({
-        ...cfg,
-        queued: c.queued,
-        running: c.running,
-        stored: store.size,
-        authRequired: !!cfg.apiKey,
-      }),
-    );
+    return healthBody({
+      ...cfg,
+      queued: c.queued,
+      running: c.running,
+      stored: store.size,
+      authRequired: !!cfg.apiKey,
+    });
+  }
+  function health(res: ServerResponse): void {
+    send(res, 200, healthNow());
   }
 
   function submit(
@@ -318,12 +392,18 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
     randomFate: JobFaultKind | null,
   ): void {
     const sub = parseSubmission(q, body);
+    if (cfg.hostile === "reject_all") {
+      hostile.answers++;
+      if (sub.ok) hostile.lies++; // a tape it could have proved
+      return fail(res, 400, "invalid_tape", "invalid tape", " [hostile reject_all]");
+    }
     if (!sub.ok) return fail(res, 400, sub.code, sub.error);
     if (store.busy()) return fail(res, 429, "prover_busy", "a proof is already queued or running");
     if (store.size >= cfg.maxJobs) return fail(res, 429, "at_capacity", "the job store is full");
     const fate = faults.takeJobFault() ?? randomFate;
     if (fate) (bump(counters.faults, fate), counters.faultsTotal++);
     const frames = sub.facts.frameCount;
+    const lie = (cfg.hostile && HOSTILE_LIES[cfg.hostile]) || null;
     const id = store.add(
       sub.facts,
       { ...sub.options, proof_mode: cfg.devMode ? "dev" : "secure", accelerator: cfg.accelerator },
@@ -333,11 +413,12 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
         runningJobTimeoutMs: cfg.runningJobTimeoutMs,
       },
       fate,
+      lie,
     );
     counters.accepted++;
     timeline.push({ id, acceptedAt: Date.now(), startedAt: null, finishedAt: null, outcome: null });
     if (timeline.length > TIMELINE_LENGTH) timeline.splice(0, timeline.length - TIMELINE_LENGTH);
-    const note = ` job=${id}${fate ? ` fate=${fate}` : ""}`;
+    const note = ` job=${id}${fate ? ` fate=${fate}` : ""}${lie ? ` [hostile: will report ${lie.code}]` : ""}`;
     send(
       res,
       202,
@@ -433,10 +514,13 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
     }
     counters.requests++;
     const { route, id } = routeOf(method, url.pathname);
-    if (route === "health") counters.health++;
-    else if (route === "submit") counters.submissions++;
+    if (route === "health") {
+      counters.health++;
+      if (carriesKey(req.headers)) counters.healthWithKey++;
+    } else if (route === "submit") counters.submissions++;
     else if (route === "poll") counters.polls++;
     else if (route === "delete") counters.deletes++;
+    if (cfg.hostile === "redirect") return redirect(req, res, url);
     const fault = faults.forRequest(route);
     let randomFate: JobFaultKind | null = null;
     if (fault) {
@@ -453,7 +537,14 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
     if (route === "poll" || route === "delete") {
       const status = store.status(id!);
       if (!status) return fail(res, 404, "job_not_found", "job not found");
-      if (route === "poll") return send(res, 200, store.view(id!), ` ${status}`);
+      if (route === "poll") {
+        const lied = store.lied(id!);
+        if (lied) {
+          hostile.answers++;
+          if (!toldLies.has(id!)) (toldLies.add(id!), hostile.lies++);
+        }
+        return send(res, 200, store.view(id!), ` ${status}${lied ? " [hostile lie]" : ""}`);
+      }
       if (status === "queued" || status === "running")
         return fail(res, 409, "job_active", `job is ${status}`);
       store.remove(id!);
@@ -498,6 +589,7 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
   const port = await listen(opts.port ?? 0);
   selfUrl = `http://${host.includes(":") ? `[${host}]` : host}:${port}`;
   armSweep();
+  if (cfg.hostile === "redirect") await ensureSink();
 
   /** What a crash loses: the proof running now, every stored job, a pending self-abort. */
   function loseJobs(): void {
@@ -584,6 +676,8 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
       await restarting?.catch(() => {});
       if (server.listening) await stopListening();
       dropHung();
+      for (const r of streams) r.destroy();
+      await redirectSink?.then((x) => x.close()).catch(() => {});
     },
     injectFaults(rules) {
       faults.add(rules);
@@ -606,7 +700,10 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
       counters = freshCounters();
       timeline = [];
       deletedJobs = [];
+      for (const r of streams) r.destroy();
       cfg = { ...initial };
+      hostile = freshHostileStats(cfg.hostile, hostile.sink.url);
+      toldLies = new Set();
       store.imageId = cfg.imageId;
       armSweep();
     },
@@ -616,6 +713,7 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
         ...structuredClone(counters),
         jobs: store.counts(),
         pendingFaults: faults.pending(),
+        hostile: structuredClone({ ...hostile, mode: cfg.hostile }),
         timeline: structuredClone(timeline),
         deletedJobs: [...deletedJobs],
       };
@@ -630,6 +728,7 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
       cfg = next as DevProverConfig;
       store.imageId = cfg.imageId;
       if (sweepChanged) armSweep();
+      if (cfg.hostile === "redirect") ensureSink().catch((e: unknown) => log(`sink: ${e}`));
     },
   };
   return api;

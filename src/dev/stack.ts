@@ -77,6 +77,8 @@ export async function startStack(opts: {
    * the first has a fixed one.
    */
   provers?: number;
+  /** Options for prover `index` (0-based) alone, over `prover` (e.g. one hostile box). */
+  each?: (index: number) => Omit<DevProverOptions, "apiKey" | "port">;
   /** Extra `wrangler dev` arguments (`--port`, `--persist-to`, more `--var NAME:VALUE` …). */
   wranglerArgs: string[];
   /** Everything wrangler prints, as it prints it. */
@@ -88,11 +90,12 @@ export async function startStack(opts: {
   crashable?: boolean;
 }): Promise<Stack> {
   const apiKey = `dev-${randomBytes(12).toString("hex")}`;
-  const prover = await startDevProver({ ...opts.prover, apiKey });
+  const prover = await startDevProver({ ...opts.prover, ...opts.each?.(0), apiKey });
   const fleet = await Promise.all(
     Array.from({ length: Math.max(0, (opts.provers ?? 1) - 1) }, (_, i) =>
       startDevProver({
         ...opts.prover,
+        ...opts.each?.(i + 1),
         apiKey,
         port: opts.prover.port ? opts.prover.port + i + 1 : 0,
       }),
@@ -273,6 +276,8 @@ export async function startLocalRun(opts: {
   crashable?: boolean;
   /** How many dev provers (default 1; see `startStack`). */
   provers?: number;
+  /** See `startStack`. */
+  each?: (index: number) => Omit<DevProverOptions, "apiKey" | "port">;
   /** Also gets everything wrangler prints. */
   onOutput?: (text: string) => void;
   /**
@@ -296,6 +301,7 @@ export async function startLocalRun(opts: {
   const stack = await startStack({
     prover: { ...opts.prover, port: 0, proofMs: opts.proofMs },
     provers: opts.provers,
+    each: opts.each,
     wranglerArgs: [
       ...config,
       "--port",

@@ -629,6 +629,267 @@ describe("HTTP control routes", () => {
   });
 });
 
+describe("hostile modes (a whole box that lies, refuses, floods or redirects)", () => {
+  const dev = (path: string, body?: unknown) =>
+    call(p.url, body === undefined ? "GET" : "POST", `/__dev/${path}`, { body });
+  const hostileStats = async () => (await dev("stats")).json().hostile;
+
+  it("is set and cleared by /__dev/config; an unknown mode is refused", async () => {
+    expect((await dev("config", { hostile: "lie_zero_score" })).status).toBe(200);
+    expect((await dev("config")).json().hostile).toBe("lie_zero_score");
+    expect((await hostileStats()).mode).toBe("lie_zero_score");
+    const bad = await dev("config", { hostile: "be_nice" });
+    expect([bad.status, bad.json().error_code]).toEqual([400, "bad_control_request"]);
+    expect((await dev("config", { hugeReplyBytes: -1 })).status).toBe(400);
+    expect((await dev("config", { hostile: null })).status).toBe(200);
+    expect((await hostileStats()).mode).toBe(null);
+    expect((await finish(await accepted())).status).toBe("succeeded");
+  });
+
+  it("lie_zero_score: accepts, proves for the usual time, then reports failed zero_score_not_allowed; one lie per job", async () => {
+    p.configure({ hostile: "lie_zero_score" });
+    const id = await accepted(MEDIUM);
+    expect((await poll(id)).json().status).not.toBe("failed"); // it takes its time, as a proof would
+    const done = await finish(id);
+    expect([done.status, done.error_code, done.result]).toEqual([
+      "failed",
+      "zero_score_not_allowed",
+      undefined,
+    ]);
+    await poll(id); // the same lie again: one more hostile answer, not one more lie
+    expect(await hostileStats()).toMatchObject({ mode: "lie_zero_score", lies: 1, answers: 2 });
+    // a tape that really scores 0 is refused at once, truthfully: no lie
+    expect((await submit(ZERO)).json().error_code).toBe("zero_score_not_allowed");
+    expect((await hostileStats()).lies).toBe(1);
+    expect((await dev("stats")).json().finished.failed).toEqual({ zero_score_not_allowed: 1 });
+  });
+
+  it("lie_unknown_code: every job fails with a code the contract does not have", async () => {
+    p.configure({ hostile: "lie_unknown_code" });
+    const ids = [await accepted(REAL)];
+    await finish(ids[0]!);
+    ids.push(await accepted(MEDIUM));
+    const done = await finish(ids[1]!);
+    const contract = [
+      "server_restarted",
+      "proof_error",
+      "internal_error",
+      "proof_timeout",
+      "zero_score_not_allowed",
+    ];
+    expect(done.status).toBe("failed");
+    expect(contract).not.toContain(done.error_code);
+    expect(done.error_code).toBe("device_lost");
+    expect((await hostileStats()).lies).toBe(2);
+  });
+
+  it("a lie not yet served is not counted; a lying box's /health is honest", async () => {
+    p.configure({ hostile: "lie_zero_score" });
+    const id = await accepted();
+    await sleep(250); // ended failed, but nobody asked
+    expect(await hostileStats()).toMatchObject({ lies: 0, answers: 0 });
+    const h = await call(p.url, "GET", "/health");
+    expect([h.status, h.json().status]).toEqual([200, "ok"]);
+    expect((await finish(id)).error_code).toBe("zero_score_not_allowed");
+    expect((await hostileStats()).lies).toBe(1);
+  });
+
+  describe("reject_all (a start option: kept across reset and restart)", () => {
+    let q: DevProver;
+    beforeAll(async () => {
+      q = await startDevProver({
+        apiKey: "k-9",
+        hostile: "reject_all",
+        proofMs: 50,
+        restartOutageMs: 50,
+      });
+    });
+    afterAll(() => q.close());
+    const key = { "x-api-key": "k-9" };
+
+    it("answers 400 invalid_tape to every submission; a valid tape refused is a lie", async () => {
+      for (const tape of [REAL, MEDIUM, ZERO]) {
+        const r = await call(q.url, "POST", SUBMIT, { body: tape, headers: key });
+        expect([r.status, r.json().error_code]).toEqual([400, "invalid_tape"]);
+      }
+      // auth still comes first: no key, no answer about the tape
+      expect((await call(q.url, "POST", SUBMIT, { body: REAL })).status).toBe(401);
+      expect(q.stats()).toMatchObject({
+        accepted: 0,
+        hostile: { mode: "reject_all", answers: 3, lies: 2 },
+      });
+      q.reset();
+      await q.restart();
+      const r = await call(q.url, "POST", SUBMIT, { body: REAL, headers: key });
+      expect([r.status, q.stats().hostile.lies]).toEqual([400, 1]);
+    });
+  });
+
+  /** Reads `bytes` of a reply (or all of it, if shorter), then hangs up. */
+  function readSome(base: string, path: string, bytes: number) {
+    return new Promise<{ status: number; headers: Record<string, unknown>; text: string }>(
+      (resolve, reject) => {
+        const req = request(new URL(path, base), { agent: false }, (res) => {
+          const chunks: Buffer[] = [];
+          let got = 0;
+          const done = () =>
+            resolve({
+              status: res.statusCode!,
+              headers: res.headers,
+              text: Buffer.concat(chunks).toString("utf8"),
+            });
+          res.on("data", (c: Buffer) => {
+            chunks.push(c);
+            got += c.length;
+            if (got >= bytes) {
+              req.destroy();
+              done();
+            }
+          });
+          res.on("end", done);
+        });
+        req.on("error", reject);
+        req.end();
+      },
+    );
+  }
+
+  it("huge_replies: the honest JSON, then spaces up to hugeReplyBytes, with no content-length", async () => {
+    p.configure({ hostile: "huge_replies", hugeReplyBytes: 1_000_000 });
+    const h = await call(p.url, "GET", "/health");
+    expect(h.status).toBe(200);
+    expect(Buffer.byteLength(h.text)).toBe(1_000_000);
+    expect(h.json()).toMatchObject({ status: "ok", ruleset: "AST3" }); // trailing spaces parse
+    const r = await submit(REAL);
+    expect([r.status, Buffer.byteLength(r.text), r.json().status]).toEqual([
+      202,
+      1_000_000,
+      "queued",
+    ]);
+    const done = await finish(r.json().job_id); // it proves honestly: only its replies are huge
+    expect(done.status).toBe("succeeded");
+    const raw = await readSome(p.url, "/health", 10);
+    expect(raw.headers["content-length"]).toBeUndefined();
+    expect(raw.headers["transfer-encoding"]).toBe("chunked");
+    const st = await waitFor(async () => {
+      const x = (await dev("stats")).json();
+      return x.hostile.hugeOpen === 0 ? x : undefined;
+    });
+    expect(st.hostile.answers).toBeGreaterThanOrEqual(4);
+    // read whole; the one cut short after 10 bytes may have gone whole into socket buffers
+    expect(st.hostile.hugeCompleted).toBeGreaterThanOrEqual(st.hostile.answers - 1);
+    expect(st.hostile.hugeMaxBytes).toBe(1_000_000);
+    expect(st.byStatus["202"]).toBe(1);
+  });
+
+  it("huge_replies: hundreds of MB are never allocated; the server stops writing when the client hangs up", async () => {
+    p.configure({ hostile: "huge_replies" });
+    expect((await dev("config")).json().hugeReplyBytes).toBe(300 * 1024 * 1024);
+    const rss = process.memoryUsage().rss;
+    const head = await readSome(p.url, "/health", 256 * 1024);
+    expect(head.status).toBe(200);
+    expect(head.text.trimEnd()).toMatch(/^\{"status":"ok".*\}$/);
+    const st = await waitFor(async () => {
+      const s = await hostileStats();
+      return s.hugeOpen === 0 ? s : undefined;
+    });
+    // written only as fast as it was read (plus socket buffers), then stopped
+    expect(st.hugeBytes).toBeLessThan(32 * 1024 * 1024);
+    expect([st.hugeCompleted, st.hugeMaxBytes < 32 * 1024 * 1024]).toEqual([0, true]);
+    expect(process.memoryUsage().rss - rss).toBeLessThan(100 * 1024 * 1024);
+    // control routes are never hostile, and the server still answers
+    expect((await dev("stats")).text.length).toBeLessThan(100_000);
+    p.configure({ hostile: null });
+    expect((await call(p.url, "GET", "/health")).text.length).toBeLessThan(2_000);
+  });
+
+  it("huge_replies: reset() cuts a reply still being written", async () => {
+    p.configure({ hostile: "huge_replies" });
+    const pending = call(p.url, "GET", "/health", { timeoutMs: 5_000 }).catch(
+      (e: { code?: string }) => e.code,
+    );
+    await waitFor(async () => ((await hostileStats()).hugeOpen === 1 ? true : undefined));
+    p.reset();
+    expect(await pending).toBe("ECONNRESET");
+    expect(p.stats().hostile.hugeOpen).toBe(0);
+  });
+
+  it("redirect: 302 on every route to a second listener that counts what reached it and with which key", async () => {
+    p.configure({ hostile: "redirect" });
+    const sinkUrl = await waitFor(async () => (await hostileStats()).sink.url ?? undefined);
+    expect(sinkUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(sinkUrl).not.toBe(p.url);
+    const routes: Array<[string, string]> = [
+      ["GET", "/health"],
+      ["POST", `${SUBMIT}?receipt_kind=groth16`],
+      ["GET", "/api/jobs/abc"],
+      ["DELETE", "/api/jobs/abc"],
+    ];
+    for (const [method, path] of routes) {
+      const r = await call(p.url, method, path, { body: method === "POST" ? REAL : undefined });
+      expect(r.status).toBe(302);
+    }
+    const loc = await new Promise<string>((resolve, reject) =>
+      request(
+        new URL(`${SUBMIT}?receipt_kind=groth16`, p.url),
+        { method: "POST", agent: false },
+        (res) => resolve(String(res.headers.location)),
+      )
+        .on("error", reject)
+        .end(REAL),
+    );
+    expect(loc).toBe(`${sinkUrl}${SUBMIT}?receipt_kind=groth16`);
+    expect(p.stats().accepted).toBe(0);
+    // Three clients follow it: one with x-api-key, one with a bearer, one with no key.
+    const health = await call(sinkUrl, "GET", "/health", { headers: { "x-api-key": "k" } });
+    expect([health.status, health.json().ruleset]).toEqual([200, "AST3"]); // looks like a prover
+    const submitted = await call(sinkUrl, "GET", SUBMIT, {
+      headers: { authorization: "Bearer k" },
+    });
+    expect(submitted.status).toBe(503);
+    await call(sinkUrl, "GET", "/api/jobs/abc");
+    expect(await hostileStats()).toMatchObject({
+      mode: "redirect",
+      answers: 5,
+      lies: 0,
+      sink: {
+        url: sinkUrl,
+        requests: 3,
+        keyed: 2,
+        withApiKey: 1,
+        withAuthorization: 1,
+        byRoute: {
+          health: { requests: 1, keyed: 1 },
+          submit: { requests: 1, keyed: 1 }, // a followed POST arrives as a GET
+          poll: { requests: 1, keyed: 0 },
+        },
+      },
+    });
+    // reset() zeroes the counts; the same listener stays
+    p.reset();
+    expect(p.stats().hostile.sink).toMatchObject({ url: sinkUrl, requests: 0 });
+  });
+
+  it("a client that follows the redirect carries its x-api-key to the other listener", async () => {
+    p.configure({ hostile: "redirect" });
+    const r = await fetch(`${p.url}/health`, { headers: { "x-api-key": "secret" } });
+    expect(r.status).toBe(200); // the sink's health
+    await r.text();
+    expect(p.stats()).toMatchObject({
+      healthWithKey: 1,
+      hostile: { sink: { requests: 1, keyed: 1, withApiKey: 1 } },
+    });
+  });
+
+  it("records whether /health requests carried a key (the contract says /health is open)", async () => {
+    await call(p.url, "GET", "/health");
+    await call(p.url, "GET", "/health", { headers: { "x-api-key": "k" } });
+    await call(p.url, "GET", "/health", { headers: { authorization: "Bearer k" } });
+    await call(p.url, "GET", "/api/jobs/abc", { headers: { "x-api-key": "k" } });
+    expect(p.stats()).toMatchObject({ health: 3, healthWithKey: 2 });
+  });
+});
+
 describe("the timeline of accepted jobs (for the dispatch-gap benchmark)", () => {
   it("records when each job was accepted, started and ended, and how it ended", async () => {
     const before = Date.now();
