@@ -12,6 +12,8 @@ import { addSample, type ProofSample } from "./speed.ts";
  * submit, poll or health count against the prover: PROVER_CIRCUIT_FAILURES in a row open its
  * circuit for PROVER_CIRCUIT_COOLDOWN_MS, doubling with each reopening (at most ×16); when the
  * cool-down ends, a `/health` read is the half-open probe, and one success closes the circuit.
+ * A prover whose verdicts were contradicted too often is quarantined (src/core/quarantine.ts): no
+ * work whatever its `/health` says, until an operator resumes it.
  */
 
 export type FleetConfig = Pick<
@@ -59,6 +61,8 @@ export interface ProverRecord {
   failures: number;
   /** While the circuit is open: when its cool-down ends (0: closed). */
   circuitUntil: number;
+  /** When the circuit last opened (null or absent: closed, or opened before this was kept). */
+  circuitOpenedAt?: number | null;
   /** How many times the circuit opened since it last closed (the cool-down doubles). */
   circuitOpens: number;
   health: HealthReading | null;
@@ -67,11 +71,23 @@ export interface ProverRecord {
   lastError: string | null;
   /** When it was last given a job (the least recently used free prover goes first). */
   lastGrantedAt: number | null;
-  counts: { granted: number; faults: number; busy: number };
+  counts: { granted: number; faults: number; busy: number; contradictions?: number };
   /** Its newest succeeded proofs, timed by itself (src/core/speed.ts); absent in old rows. */
   speed?: ProofSample[];
   /** When the proof it has should end (its job said so on acceptance), for ETAs. */
   expectedFreeAt?: number | null;
+  /**
+   * Held for a job that ended while its proof still runs here (cancelled, or past its wall
+   * time): no new work until the prover says that proof ended or the stall window says the
+   * prover is gone (src/core/grants.ts). `failingSince`: when its reports began to fail.
+   */
+  ending?: { jobId: string; since: number; failingSince: number | null } | null;
+  /** Contradicted verdicts since it was last resumed (src/core/quarantine.ts). */
+  contradictions?: number;
+  /** The jobs those verdicts were about, newest last (at most a few). */
+  contradictedJobs?: string[];
+  /** Quarantined: no work, whatever its `/health` says, until an operator resumes it. */
+  quarantine?: { since: number; reason: string } | null;
 }
 
 export type ProverState =
@@ -94,7 +110,9 @@ export type ProverState =
   /** Reports `dev_mode: true` (its receipts prove nothing) while VERIFY_RECEIPTS=groth16. */
   | "dev_mode"
   /** No fresh `/health` reading yet: one is taken before it gets work. */
-  | "unchecked";
+  | "unchecked"
+  /** Its verdicts were contradicted too often (or it forged a receipt): no work until resumed. */
+  | "quarantined";
 
 /** A stable, URL-safe id for a prover origin (its host and port, made safe). */
 export function proverId(url: string): string {
@@ -162,7 +180,19 @@ export function proverState(
   now: number,
   cfg: FleetConfig,
 ): { state: ProverState; why: string } {
+  if (p.quarantine) {
+    return {
+      state: "quarantined",
+      why: `quarantined since ${new Date(p.quarantine.since).toISOString()}: ${p.quarantine.reason}; an operator must resume it`,
+    };
+  }
   if (p.holder) return { state: "proving", why: `proving job ${p.holder}` };
+  if (p.ending) {
+    return {
+      state: "proving",
+      why: `finishing the proof of job ${p.ending.jobId}, which ended (cancelled or timed out): free once the prover says that proof ended`,
+    };
+  }
   if (p.draining) return { state: "draining", why: "drained by an operator: gets no new work" };
   if (p.circuitUntil > now) {
     return {
@@ -209,7 +239,8 @@ export function nextHealthCheckAt(p: ProverRecord, cfg: FleetConfig): number {
  * again once stale, to see whether the prover recovered).
  */
 export function healthCheckDue(p: ProverRecord, now: number, cfg: FleetConfig): boolean {
-  if (p.holder || p.draining || p.circuitUntil > now || p.cooldownUntil > now) return false;
+  if (p.holder || p.ending || p.quarantine || p.draining) return false;
+  if (p.circuitUntil > now || p.cooldownUntil > now) return false;
   return now >= nextHealthCheckAt(p, cfg);
 }
 
@@ -222,7 +253,7 @@ export function onHealth(
 ): ProverRecord {
   const read = { ...p, health: h, healthAt: now };
   if (!h.reachable) return onTransportFailure(read, h.problems[0] ?? "unreachable", now, cfg);
-  return { ...read, failures: 0, circuitUntil: 0, circuitOpens: 0 };
+  return { ...read, failures: 0, circuitUntil: 0, circuitOpens: 0, circuitOpenedAt: null };
 }
 
 /** A submission or poll on this prover failed in transport: count it, maybe open the circuit. */
@@ -244,7 +275,7 @@ export function onTransportFailure(
   if (failures < cfg.circuitFailures || p.circuitUntil > now) return counted;
   const opens = p.circuitOpens + 1;
   const coolMs = cfg.circuitCooldownMs * 2 ** Math.min(opens - 1, MAX_CIRCUIT_DOUBLINGS);
-  return { ...counted, circuitOpens: opens, circuitUntil: now + coolMs };
+  return { ...counted, circuitOpens: opens, circuitUntil: now + coolMs, circuitOpenedAt: now };
 }
 
 /**
@@ -252,7 +283,14 @@ export function onTransportFailure(
  * when that proof should end (for ETAs of the jobs behind it).
  */
 export function onAccepted(p: ProverRecord, expectedEndAt: number | null = null): ProverRecord {
-  return { ...p, failures: 0, circuitUntil: 0, circuitOpens: 0, expectedFreeAt: expectedEndAt };
+  return {
+    ...p,
+    failures: 0,
+    circuitUntil: 0,
+    circuitOpens: 0,
+    circuitOpenedAt: null,
+    expectedFreeAt: expectedEndAt,
+  };
 }
 
 /**
@@ -273,7 +311,7 @@ export function freeAtFor(
     case "unchecked":
       return now;
     case "proving":
-      return p.expectedFreeAt ?? (p.heldSince ?? now) + typicalProofMs;
+      return p.expectedFreeAt ?? (p.heldSince ?? p.ending?.since ?? now) + typicalProofMs;
     case "busy":
       return p.cooldownUntil;
     case "open":
@@ -334,12 +372,10 @@ export function free(p: ProverRecord, cooldownUntil?: number): ProverRecord {
     heldSince: null,
     checkedAt: null,
     expectedFreeAt: null,
+    ending: null,
     cooldownUntil: cooldownUntil ?? p.cooldownUntil,
   };
 }
 
-/** The API key for one prover: its own from PROVER_API_KEYS, else PROVER_API_KEY. */
-export const apiKeyFor = (
-  cfg: Pick<Config, "proverApiKey" | "proverApiKeys">,
-  url: string,
-): string | undefined => cfg.proverApiKeys[url] ?? cfg.proverApiKey;
+/** Whether it holds work: a job proving, or the proof of a job that already ended. */
+export const isHeld = (p: ProverRecord) => p.holder !== null || Boolean(p.ending);

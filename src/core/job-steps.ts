@@ -1,4 +1,11 @@
-import { record, settle, withRelease, type Effect, type Step } from "./effects.ts";
+import {
+  HELD_UNTIL_DELETED,
+  record,
+  settle,
+  withRelease,
+  type Effect,
+  type Step,
+} from "./effects.ts";
 import {
   isTerminal,
   type Job,
@@ -44,6 +51,7 @@ import { addCleanup, onCleanup, type CleanupOutcome } from "./prover-cleanup.ts"
 import { resultKey } from "./r2-keys.ts";
 import { expectedFromSpeed } from "./speed.ts";
 import { RULES_DIGEST_AST3 } from "./tape.ts";
+import { excludedProvers } from "./verdicts.ts";
 
 /**
  * Each entry point of the job's Durable Object as steps of the pure core. The object loads the
@@ -165,8 +173,11 @@ export function deadLetter(stored: Job, now: number, cfg: LifecycleConfig): Step
 export type DeliveryStep = Step & {
   next:
     | { kind: "answer"; message: MessageAction }
-    /** Ask the dispatcher for a prover, then call `admitted` for this attempt. */
-    | { kind: "admit"; attempt: number; arrivedAt: number };
+    /**
+     * Ask the dispatcher for a prover (none of `exclude` while another can be had), then call
+     * `admitted` for this attempt.
+     */
+    | { kind: "admit"; attempt: number; arrivedAt: number; exclude: string[] };
 };
 
 /**
@@ -199,7 +210,12 @@ export function deliver(
   return {
     job,
     effects: settle(stored, job, "delivery", now, cfg),
-    next: { kind: "admit", attempt: job.attempt, arrivedAt: job.attemptStartedAt },
+    next: {
+      kind: "admit",
+      attempt: job.attempt,
+      arrivedAt: job.attemptStartedAt,
+      exclude: excludedProvers(job),
+    },
   };
 }
 
@@ -274,7 +290,8 @@ export function admitted(
  * The prover answered the submission made for attempt `forAttempt`. If the job was cancelled,
  * timed out or replaced by a new attempt meanwhile, a prover job it accepted belongs to no
  * attempt: an orphan, deleted on the prover. Otherwise the core's `onSubmit` decides, and a
- * busy prover (429) puts the job back at the head of the line.
+ * busy prover (429) or a false 400 puts the job back at the head of the line (after the latter,
+ * for another prover; its prover is charged by `settle`).
  */
 export function submitted(
   current: Job | null,
@@ -297,9 +314,14 @@ export function submitted(
   const decided = onSubmit(job, outcome, proverUrl, now, cfg, expectedProofMs);
   const effects = unlocked(settle(current, decided.job, `submit:${outcome.kind}`, now, cfg));
   const arrivedAt = job.attemptStartedAt;
-  if (decided.line === "busy") effects.push({ kind: "busy", arrivedAt });
+  // Back in line, it keeps the provers it must not go to.
+  const exclude = excludedProvers(decided.job);
+  if (decided.line === "busy") effects.push({ kind: "busy", arrivedAt, exclude });
   if (decided.line === "fault" && outcome.kind === "transient") {
-    effects.push({ kind: "submitFailed", arrivedAt, error: outcome.error.code });
+    effects.push({ kind: "submitFailed", arrivedAt, error: outcome.error.code, exclude });
+  }
+  if (decided.line === "lied") {
+    effects.push({ kind: "requeue", arrivedAt, avoidUrl: proverUrl, exclude });
   }
   if (outcome.kind === "accepted") {
     effects.push({ kind: "accepted", expectedEndAt: decided.job.prover.expectedEndAt ?? null });
@@ -315,7 +337,11 @@ function unlocked(effects: Effect[]): Effect[] {
 
 // --- The alarm ---------------------------------------------------------------------------------
 
-/** One prover clean-up answered (the alarm sends the due ones first). Saved, no alarm change. */
+/**
+ * One prover clean-up answered (the alarm sends the due ones first). Saved, no alarm change. The
+ * deletion of a proof a cancelled or timed-out job left running tells the dispatcher, which
+ * holds that prover until the proof ends, what the prover said (`proofEnded`).
+ */
 export function cleanedUp(
   current: Job,
   entry: Job["cleanup"][number],
@@ -335,10 +361,23 @@ export function cleanedUp(
     outcome,
     tries: entry.tries + 1,
   };
-  return {
-    job,
-    effects: [...record(current, job, "cleanup"), { kind: "log", level: "info", line }],
-  };
+  const effects: Effect[] = [
+    ...record(current, job, "cleanup"),
+    { kind: "log", level: "info", line },
+  ];
+  if (HELD_UNTIL_DELETED.has(entry.reason)) {
+    const kept = job.cleanup.some(
+      (e) => e.proverJobId === entry.proverJobId && e.url === entry.url,
+    );
+    const said =
+      outcome === "deleted" || outcome === "gone" || !kept
+        ? "ended"
+        : outcome === "active"
+          ? "alive"
+          : "unreachable";
+    effects.push({ kind: "proofEnded", url: entry.url, outcome: said });
+  }
+  return { job, effects };
 }
 
 export type AlarmStep = Step & {
@@ -481,12 +520,10 @@ export function polled(
         proverJobId: job.prover.jobId,
         reason: forged,
       };
+      // Its prover is quarantined at once (`contradicted`, from `settle` as the alarm ends).
       return {
         job: rebuilt,
-        effects: [
-          { kind: "log", level: "error", line },
-          { kind: "proverFault", url, error: "receipt_invalid" },
-        ],
+        effects: [{ kind: "log", level: "error", line }],
         next: { kind: "settle", job: rebuilt },
       };
     }

@@ -4,6 +4,26 @@ import type { TapeFacts } from "./tape.ts";
 export interface JobError {
   code: string;
   message: string;
+  /**
+   * A verdict against the tape that only one prover gave (no other prover could be asked): it
+   * stands, but unconfirmed (src/core/verdicts.ts). Absent: confirmed, or not a verdict.
+   */
+  unconfirmed?: boolean;
+}
+
+/**
+ * One prover's verdict against this attempt's tape (src/core/verdicts.ts): `refused`, one the
+ * gateway cannot check (a guest refusal, an unknown failure code); `lied`, one it checked and
+ * found false (a 400 or a zero score for a tape it parsed as valid, a result or receipt that is
+ * not a proof of the tape). Either way the job is sent to another prover.
+ */
+export interface Verdict {
+  /** The prover (its base URL) that gave it. */
+  url: string;
+  /** What it said: its error code, or `result_mismatch` / `receipt_invalid`. */
+  code: string;
+  kind: "refused" | "lied";
+  at: number;
 }
 
 /**
@@ -242,6 +262,11 @@ export interface Job {
   watchdogCheckedAt: number | null;
   /** Why the last recovery happened, for the player. */
   lastRecovery: JobError | null;
+  /**
+   * The provers' verdicts against this attempt's tape, oldest first: the job is not sent to them
+   * again while another prover can be had. Absent in jobs stored before it existed.
+   */
+  verdicts?: Verdict[];
   result: ResultSummary | null;
   error: JobError | null;
   /** Prover jobs still to be deleted on the prover (never shown a token or tape). */

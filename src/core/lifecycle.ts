@@ -12,7 +12,8 @@ import {
 import { abandonProverJob, nextCleanupAt } from "./prover-cleanup.ts";
 import { pollWaitMs } from "./speed.ts";
 import { RULES_DIGEST_AST3 } from "./tape.ts";
-import { failureAction, MAX_REJECTION_RETRIES, rebuild } from "./recovery.ts";
+import { failureAction, rebuild } from "./recovery.ts";
+import { onLie, onRefusal, tapeProvable } from "./verdicts.ts";
 
 /**
  * The job lifecycle as pure functions of (job, event, now, config) → job. Every transition and
@@ -49,7 +50,10 @@ export type SubmitOutcome =
   | { kind: "accepted"; proverJobId: string }
   /** 429 prover_busy / no_slots / at_capacity: back-pressure, the prover will take it later. */
   | { kind: "busy"; error: JobError }
-  /** 400: the prover refuses this tape or these options; resubmitting is pointless. */
+  /**
+   * 400: the prover refuses this tape or these options (a lie when the gateway's own parser
+   * accepted the tape: src/core/verdicts.ts).
+   */
   | { kind: "rejected"; error: JobError }
   /** network error, timeout, 401, 5xx, unreadable reply: try again later. */
   | { kind: "transient"; error: JobError };
@@ -247,7 +251,10 @@ export function onWaiting(job: Job, ahead: number, now: number): Job {
  *   goes straight back to its place at the head of the line for the next available prover (the
  *   dispatcher charges the prover's circuit); the message is acked, so a flaky prover never
  *   dead-letters a job, and no slot is held while anything backs off.
- * - rejected (400): the tape or options are wrong; resubmitting is pointless (`prover_rejected`).
+ * - rejected (400): for a tape the gateway's own parser accepted (with options it chose) the
+ *   verdict is false: the job stays queued and goes back to the head of the line for another
+ *   prover, and the prover is charged (`line: "lied"`). For a tape the gateway finds unprovable
+ *   too (a zero score), it stands: `prover_rejected`.
  */
 export function onSubmit(
   job: Job,
@@ -256,7 +263,7 @@ export function onSubmit(
   now: number,
   cfg: LifecycleConfig,
   expectedProofMs: number | null = null,
-): { job: Job; message: MessageAction; line: "busy" | "fault" | null } {
+): { job: Job; message: MessageAction; line: "busy" | "fault" | "lied" | null } {
   if (job.status !== "queued") return { job, message: { ack: true }, line: null };
   const attempts = { ...job.attempts, submissions: job.attempts.submissions + 1 };
   switch (outcome.kind) {
@@ -309,19 +316,30 @@ export function onSubmit(
         message: { ack: true },
         line: "fault",
       };
-    case "rejected":
-      return {
-        job: fail(
-          { ...job, attempts },
-          {
-            code: "prover_rejected",
-            message: `The prover refused the tape: ${outcome.error.message} (${outcome.error.code}).`,
-          },
-          now,
-        ),
-        message: { ack: true },
-        line: null,
+    case "rejected": {
+      const said = `${outcome.error.message} (${outcome.error.code})`;
+      if (!tapeProvable(job.tape)) {
+        const message = `The prover refused the tape: ${said}; this gateway reads it as unprovable too.`;
+        return {
+          job: fail({ ...job, attempts }, { code: "prover_rejected", message }, now),
+          message: { ack: true },
+          line: null,
+        };
+      }
+      const cause = {
+        code: "prover_lied",
+        message: `The prover refused a tape this gateway parsed as valid, with options it chose: ${said}. That verdict is false.`,
       };
+      const lied = onLie({ ...job, attempts }, proverUrl, outcome.error.code, cause, now, cfg);
+      return {
+        job: {
+          ...lied,
+          detail: `${cause.message} Back at the head of the line for another prover.`,
+        },
+        message: { ack: true },
+        line: "lied",
+      };
+    }
   }
 }
 
@@ -339,9 +357,11 @@ export type AfterPoll =
  * - pending: keep polling;
  * - transient: ridden out, unless every poll has failed for longer than the stall window —
  *   then the prover job counts as lost and is rebuilt;
- * - lost (404), or failed with server_restarted / internal_error / proof_error: rebuilt;
+ * - lost (404), or failed with server_restarted / internal_error: rebuilt;
  *   proof_timeout or out of memory: rebuilt with smaller segments;
- * - failed with zero_score_not_allowed: `prover_rejected`; an unknown code: `prover_failed`.
+ * - failed with a verdict against the tape (src/core/verdicts.ts): zero_score_not_allowed for a
+ *   non-zero score is a lie (rebuilt for another prover); a guest refusal (proof_error) or an
+ *   unknown code asks another prover, and ends the job only when a second prover agrees.
  */
 export function onPoll(
   job: Job,
@@ -429,18 +449,20 @@ export function onPoll(
       );
       const why = `The prover failed the proof: ${outcome.error.message} (${outcome.error.code}).`;
       const action = failureAction(outcome.error);
-      if (action === "reject")
-        return done(fail(failed, { code: "prover_rejected", message: why }, now));
-      if (action === "fatal")
-        return done(fail(failed, { code: "prover_failed", message: why }, now));
-      if (action === "guest_rejected") {
-        if ((job.attempts.rejections ?? 0) >= MAX_REJECTION_RETRIES) {
-          const message = `The proof program refused the tape again: ${outcome.error.message}. The tape does not replay to its own final score and RNG state (edited or corrupt).`;
-          return done(fail(failed, { code: "tape_rejected", message }, now));
+      const url = job.prover.url ?? "";
+      if (action === "zero_score") {
+        if (!tapeProvable(job.tape)) {
+          const message = `${why} This gateway reads the tape's score as 0 too.`;
+          return done(fail(failed, { code: "prover_rejected", message }, now));
         }
-        const cause = { code: outcome.error.code, message: why };
-        return done(rebuild(failed, cause, now, cfg, { rejection: true }));
+        const cause = {
+          code: "prover_lied",
+          message: `${why} The tape's final score is ${job.tape.finalScore}: that verdict is false.`,
+        };
+        return done(onLie(failed, url, outcome.error.code, cause, now, cfg));
       }
+      if (action === "guest_refused" || action === "unknown")
+        return done(onRefusal(failed, url, outcome.error, why, now, cfg));
       return done(
         rebuild(failed, { code: outcome.error.code, message: why }, now, cfg, {
           smaller: action === "rebuild_smaller",
@@ -487,20 +509,14 @@ export function journalMismatch(
 }
 
 /**
- * The prover claimed success with a result that is not a proof of this tape: rebuild (and delete
- * that prover job).
+ * The prover claimed success with a result that is not a proof of this tape: a lie
+ * (src/core/verdicts.ts), rebuilt for another prover (and that prover job deleted).
  */
 export function onResultInvalid(job: Job, reason: string, now: number, cfg: LifecycleConfig): Job {
   if (job.status !== "proving") return job;
-  return rebuild(
-    job,
-    { code: "result_mismatch", message: `The prover's result does not match the tape: ${reason}.` },
-    now,
-    cfg,
-    {
-      cleanup: true,
-    },
-  );
+  const message = `The prover's result does not match the tape: ${reason}.`;
+  const cause = { code: "result_mismatch", message };
+  return onLie(job, job.prover.url ?? "", "result_mismatch", cause, now, cfg, { cleanup: true });
 }
 
 /**
@@ -522,8 +538,8 @@ export function receiptProblem(
 
 /**
  * The prover claimed success with a receipt that does not verify (a forgery, a dev-mode fake, a
- * broken box): the prover's fault. Nothing is stored; the job is rebuilt (on another prover when
- * there is one) and that prover job deleted.
+ * broken box): a lie, which quarantines that prover at once. Nothing is stored; the job is rebuilt
+ * for another prover and that prover job deleted.
  */
 export function onReceiptInvalid(job: Job, reason: string, now: number, cfg: LifecycleConfig): Job {
   if (job.status !== "proving") return job;
@@ -531,7 +547,7 @@ export function onReceiptInvalid(job: Job, reason: string, now: number, cfg: Lif
     code: "receipt_invalid",
     message: `The prover's receipt does not verify: ${reason}.`,
   };
-  return rebuild(job, cause, now, cfg, { cleanup: true });
+  return onLie(job, job.prover.url ?? "", "receipt_invalid", cause, now, cfg, { cleanup: true });
 }
 
 /**

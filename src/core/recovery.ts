@@ -21,14 +21,20 @@ export type FailureAction =
   | "rebuild_smaller"
   /**
    * The guest refused the tape (a `proof_error` that is not out-of-memory: a forged score, a
-   * replay that does not reach the footer): tried once more, on another prover when there is
-   * one, then the job ends `tape_rejected`.
+   * replay that does not reach the footer): a verdict the gateway cannot check, a question for
+   * another prover (src/core/verdicts.ts); two provers saying so end the job `tape_rejected`.
    */
-  | "guest_rejected"
-  /** The tape itself is unprovable: end the job (`prover_rejected`). */
-  | "reject"
-  /** A failure this gateway does not know: end the job rather than guess (`prover_failed`). */
-  | "fatal";
+  | "guest_refused"
+  /**
+   * The replay scored 0: checked against the gateway's own reading of the tape. A lie when it
+   * read a non-zero score; else the gateway agrees and the job ends `prover_rejected`.
+   */
+  | "zero_score"
+  /**
+   * A failure this gateway does not know: a verdict it cannot check, a question for another
+   * prover; two provers saying so end the job `prover_failed`.
+   */
+  | "unknown";
 
 const OUT_OF_MEMORY = /out of memory|allocation failed/i;
 
@@ -42,20 +48,21 @@ export function failureAction(error: JobError): FailureAction {
     case "internal_error":
       return "rebuild";
     case "proof_error":
-      return OUT_OF_MEMORY.test(error.message) ? "rebuild_smaller" : "guest_rejected";
+      return OUT_OF_MEMORY.test(error.message) ? "rebuild_smaller" : "guest_refused";
     case "proof_timeout":
       return "rebuild_smaller";
     case "zero_score_not_allowed":
-      return "reject";
+      return "zero_score";
     default:
-      return "fatal";
+      return "unknown";
   }
 }
 
 /**
  * Rebuilds the prover caused: it lost the job (404, `server_restarted`), broke inside
- * (`internal_error`), stopped answering for the stall window, or claimed a result that is not a
- * proof of the tape. They cost the job only time: they do not use PROVER_MAX_RECOVERIES, which
+ * (`internal_error`), stopped answering for the stall window, claimed a result that is not a
+ * proof of the tape, or said something else false about it (`prover_lied`, src/core/verdicts.ts).
+ * They cost the job only time: they do not use PROVER_MAX_RECOVERIES, which
  * is there to stop a tape that itself keeps failing (`proof_error`, out of memory,
  * `proof_timeout`, `poll_timeout`); only the wall-time cap bounds them.
  */
@@ -66,6 +73,7 @@ export const PROVER_FAULT_CODES: ReadonlySet<string> = new Set([
   "prover_stalled",
   "result_mismatch",
   "receipt_invalid",
+  "prover_lied",
 ]);
 
 export interface RebuildOptions {
@@ -76,13 +84,18 @@ export interface RebuildOptions {
   /** The failure code when no recovery is left (default `recovery_exhausted`). */
   exhaustedCode?: string;
   /**
-   * The guest refused the tape: this retry is its one second chance (`attempts.rejections`),
-   * not a recovery.
+   * A prover refused the tape: this retry is its one second opinion (`attempts.rejections`), not
+   * a recovery.
    */
   rejection?: boolean;
+  /** Count it as the prover's fault whatever `cause.code` says (`attempts.proverRebuilds`). */
+  proverFault?: boolean;
 }
 
-/** How many times a tape the guest refused is tried again before it ends `tape_rejected`. */
+/**
+ * How many times a tape a prover refused is tried again (on another prover; on the same one only
+ * when no other can be had) before a second refusal ends it.
+ */
 export const MAX_REJECTION_RETRIES = 1;
 
 /**
@@ -97,7 +110,7 @@ export function rebuild(
   opts: RebuildOptions = {},
 ): Job {
   const withCleanup = opts.cleanup ? abandonProverJob(job, cause.code, now, cfg) : job;
-  const proverFault = PROVER_FAULT_CODES.has(cause.code);
+  const proverFault = opts.proverFault ?? PROVER_FAULT_CODES.has(cause.code);
   const rejection = opts.rejection ?? false;
   if (!proverFault && !rejection && job.attempts.recoveries >= cfg.maxRecoveries) {
     const code = opts.exhaustedCode ?? "recovery_exhausted";

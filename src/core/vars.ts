@@ -115,7 +115,8 @@ export const VARS = {
     key: "proverApiKey",
     group: "secret",
     schema: () => z.preprocess(blankToUndefined, z.string().optional()),
-    meaning: "Sent as x-api-key to the prover (secret).",
+    meaning:
+      "Sent as x-api-key on /api/* to the configured provers (PROVER_BASE_URL(S)) only: never on /health, never to a prover added at runtime (secret).",
   },
   PROVER_API_KEYS: {
     key: "proverApiKeys",
@@ -135,7 +136,7 @@ export const VARS = {
         }),
       ),
     meaning:
-      "Per-prover API keys, a JSON object origin → key (secret); a prover not listed gets PROVER_API_KEY.",
+      "Per-prover API keys of configured provers, a JSON object origin → key (secret); a configured prover not listed gets PROVER_API_KEY.",
   },
   ADMIN_TOKEN: {
     key: "adminToken",
@@ -344,6 +345,13 @@ export const VARS = {
     schema: ms(10_000, 10, 3_600_000),
     meaning:
       "How long an open circuit waits before its /health probe; doubles with each reopening (at most ×16).",
+  },
+  PROVER_QUARANTINE_AFTER: {
+    key: "quarantineAfter",
+    group: "limit",
+    schema: int(2, 1, 100),
+    meaning:
+      "Contradicted verdicts (a refusal another prover's proof disproved, a checkable verdict found false) that quarantine a prover: no work until an operator resumes it.",
   },
   WEBHOOK_URL: {
     key: "webhookUrl",

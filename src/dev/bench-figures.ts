@@ -1,7 +1,7 @@
 /**
  * The figures of `npm run bench`, as pure functions of what a run saw: the dev provers' timelines,
  * when each job was posted, accepted and ended, and the dispatcher's call counters that
- * `/api/health` reports. Nothing here measures or asserts speed; it only does the arithmetic.
+ * `/api/admin/health` reports. Nothing here measures or asserts speed; it only does the arithmetic.
  */
 import { dispatchGaps, summarizeGaps, type TimelineEntry } from "./dispatch-gaps.ts";
 
@@ -82,8 +82,9 @@ export function perMinute(count: number, ms: number): number | null {
 }
 
 /**
- * Dispatcher methods the bench's own reads call: `summary` once per `GET /api/health`, `position`
- * once per `GET /api/proofs/jobs/:id` of a job still in line (a polling player does the same).
+ * Dispatcher methods the bench's own reads call: `summary` once per `GET /api/admin/health`,
+ * `position` once per `GET /api/proofs/jobs/:id` of a job still in line (a polling player does
+ * the same).
  */
 export const READ_METHODS = ["outlook", "summary", "position"] as const;
 
@@ -97,7 +98,7 @@ export interface DispatcherCalls {
 }
 
 /**
- * The calls made to the dispatcher between two `/api/health` bodies, from their `line.calls`
+ * The calls made to the dispatcher between two `/api/admin/health` bodies, from their `line.calls`
  * (`{ [method]: count, total: count }` since the dispatcher's storage began). Null when either
  * body has no numeric `line.calls.total` (a gateway that does not count them).
  */

@@ -178,12 +178,15 @@ async function main(): Promise<number> {
     const config = await snapshotWorker(join(work, "worker"));
     const port = await freePort();
     const base = `http://127.0.0.1:${port}`;
+    const adminToken = `admin-${randomBytes(16).toString("hex")}`;
     const vars = [
       "VERIFY_RECEIPTS:off",
       `WEBHOOK_URL:${receiver.url}`,
       `WEBHOOK_SECRET:${secret}`,
       `PUBLIC_BASE_URL:${base}`,
       `SETTLEMENT_TOKEN:settlement-${randomBytes(16).toString("hex")}`,
+      // The config it prints is the operator's view: GET /api/admin/health.
+      `ADMIN_TOKEN:${adminToken}`,
       ...extra,
     ];
     stack = await startStack({
@@ -229,7 +232,11 @@ async function main(): Promise<number> {
         throw new Error(`${e instanceof Error ? e.message : String(e)}:\n${output}`);
       })
       .finally(() => clearTimeout(readyTimer));
-    const health = (await (await fetch(`${base}/api/health`)).json()) as {
+    const health = (await (
+      await fetch(`${base}/api/admin/health`, {
+        headers: { authorization: `Bearer ${adminToken}` },
+      })
+    ).json()) as {
       status: string;
       config?: Record<string, unknown>;
     };

@@ -11,7 +11,7 @@
  *   waited for a prover, median, p95 and max (nearest rank) of every prover's gaps pooled;
  * - status calls/job: the provers' `GET /api/jobs/{id}` polls per job;
  * - dispatcher calls/job: calls to the dispatcher Durable Object per job, from `line.calls` of
- *   `GET /api/health` read before the first POST and after the last end, less the calls the
+ *   `GET /api/admin/health` read before the first POST and after the last end, less the calls the
  *   bench's own reads cause (`summary` for each health read, `position` for each GET of a job in
  *   line); "n/a" when the gateway does not count them;
  * - proof end → socket message: from the dev prover's end of a proof to the job's terminal message
@@ -29,6 +29,7 @@
  * fleet size runs the same code and edits to the working tree during the run change nothing. `--json` also prints one JSON object per fleet size. Exit 1 when
  * a run could not be measured (the stack did not start, a job never ended), 2 on bad arguments.
  */
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -184,8 +185,13 @@ for (const [signal, code] of [
 ] as const)
   process.on(signal, () => void cleanUp().then(() => process.exit(code)));
 
+/** The bench's own stack runs with this admin token: the call counters are in the admin health. */
+const ADMIN_TOKEN = `bench-${randomBytes(16).toString("hex")}`;
+
 async function health(base: string): Promise<unknown> {
-  const res = await fetch(`${base}/api/health`);
+  const res = await fetch(`${base}/api/admin/health`, {
+    headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+  });
   return res.json();
 }
 
@@ -205,7 +211,7 @@ async function bench(provers: number, config: string): Promise<Figures> {
       "127.0.0.1",
       "--persist-to",
       mkdtempSync(join(work, `state-${provers}-`)),
-      ...vars.flatMap((v) => ["--var", v]),
+      ...[...vars, `ADMIN_TOKEN:${ADMIN_TOKEN}`].flatMap((v) => ["--var", v]),
     ],
     onOutput: (text) => void (output = (output + text).slice(-20_000)),
   });

@@ -64,30 +64,31 @@ try {
     fail(`test-short.tape: ${zero.status} ${JSON.stringify(zeroBody)}`);
   else console.log("test-short.tape      refused 400 zero_score (as it must be)");
 
-  // Two players finish at once: the single-flight prover takes one, the other waits in line.
-  // Each goes through the typed client (src/client) as a game would: submit, then watch it live
-  // on its WebSocket.
+  // Two players finish one after the other: the single-flight prover takes the first, the other
+  // waits in line. The real game goes first: test-medium's fake receipt is a forgery, which
+  // quarantines the prover that served it (src/core/quarantine.ts), so nothing after it would be
+  // proved on this one-prover stack. Each goes through the typed client (src/client) as a game
+  // would: submit, then watch it live on its WebSocket.
   const client = createGatewayClient({ baseUrl: base });
   const names = ["test-real-game", "test-medium"];
-  const jobs = await Promise.all(
-    names.map(async (name) => {
-      const bytes = readFileSync(`${fixtures}${name}.tape`);
-      const postedAt = Date.now();
-      const sub = await client.submit(new Uint8Array(bytes));
-      return {
-        name,
-        bytes,
-        cancelToken: sub.cancelToken,
-        postedAt,
-        jobId: sub.jobId,
-        acceptedAt: 0,
-        doneAt: 0,
-        refusedAt: 0,
-        transport: "" as string,
-        job: sub.job,
-      };
-    }),
-  );
+  const jobs = [];
+  for (const name of names) {
+    const bytes = readFileSync(`${fixtures}${name}.tape`);
+    const postedAt = Date.now();
+    const sub = await client.submit(new Uint8Array(bytes));
+    jobs.push({
+      name,
+      bytes,
+      cancelToken: sub.cancelToken,
+      postedAt,
+      jobId: sub.jobId,
+      acceptedAt: 0,
+      doneAt: 0,
+      refusedAt: 0,
+      transport: "" as string,
+      job: sub.job,
+    });
+  }
 
   const timeout = new Promise<void>((r) => setTimeout(r, Number(values["timeout-s"]) * 1000));
   await Promise.race([

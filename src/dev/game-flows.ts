@@ -9,8 +9,9 @@
  *    the proof and its claim have ended (each distinct status / claim status printed),
  *    `getProofArtifact`, and the 260-byte seal built the way the game's claim code builds it
  *    (test/support/game-seal.ts) compared to the result's verified `receipt.seal`;
- * 3. failed: the dev prover fails the next proof (`fail_unknown`) → `failed` with an error string,
- *    and `getProofArtifact` refused (409 no_result);
+ * 3. failed: the dev prover fails the next two proofs (`fail_unknown`: one prover's verdict is
+ *    tried once more after a cool-down; a one-prover fleet then ends it, unconfirmed) → `failed`
+ *    with an error string, and `getProofArtifact` refused (409 no_result);
  * 4. cancel: a slow proof submitted, then `cancelProofJob` → `failed`, `cancelled: …` (last on
  *    its stack: the dev prover, like the real one, cannot stop the cancelled proof);
  * 5. automatic settlement, on a second stack with WEBHOOK_URL (a loopback receiver that checks
@@ -367,8 +368,8 @@ async function cancelFlow(stack: Stack): Promise<void> {
 }
 
 async function failedFlow(stack: Stack): Promise<void> {
-  stack.prover.injectFaults([{ kind: "fail_unknown" }]);
-  console.log(`  ${since()} dev prover: the next proof fails (fault fail_unknown)`);
+  stack.prover.injectFaults([{ kind: "fail_unknown", times: 2 }]);
+  console.log(`  ${since()} dev prover: the next two proofs fail (fault fail_unknown ×2)`);
   const sub = await show("submitProofJob(synthetic tape, G…)", () =>
     submitProofJob(syntheticTape(), CLAIMANT),
   );

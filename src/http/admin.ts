@@ -121,18 +121,25 @@ admin.get("/provers", async (c) => {
   return c.json({ success: true, provers: await dispatcherOf(c.env).listProvers() });
 });
 
-/** Adds a prover at runtime (kept by the dispatcher; same URL rules as PROVER_BASE_URL). */
+/**
+ * Adds a prover at runtime (kept by the dispatcher; same URL rules as PROVER_BASE_URL), with its
+ * own API key or none: the configured keys never go to it. The key is never echoed or logged.
+ */
 admin.post("/provers", async (c) => {
   let body: unknown;
   try {
     body = await c.req.json();
   } catch {
-    throw new ApiError(400, "invalid_body", 'send a JSON body {"url": "https://…"}');
+    throw new ApiError(400, "invalid_body", 'send a JSON body {"url": "https://…", "apiKey": "…"}');
+  }
+  const parsed = AdminProverBody.safeParse(body);
+  if (parsed.error?.issues.some((i) => i.path[0] === "apiKey")) {
+    throw new ApiError(400, "invalid_body", "apiKey must be 1–512 visible ASCII characters");
   }
   // Not `{url: string}`: checkProverUrl refuses the missing url with its usual message.
-  const checked = checkProverUrl(AdminProverBody.safeParse(body).data?.url, c.get("config"));
+  const checked = checkProverUrl(parsed.data?.url, c.get("config"));
   if (!checked.ok) throw new ApiError(400, "invalid_prover_url", checked.message);
-  const change = await dispatcherOf(c.env).addProver(checked.url);
+  const change = await dispatcherOf(c.env).addProver(checked.url, parsed.data?.apiKey);
   if (change.kind === "exists") {
     return c.json(
       {
@@ -152,9 +159,9 @@ admin.post("/provers/:id/drain", async (c) => {
   return c.json({ success: true, prover: found(change, c.req.param("id")) });
 });
 
-/** Resume a drained prover. */
+/** Resume a drained or quarantined prover: it may get work again (its contradictions reset). */
 admin.post("/provers/:id/resume", async (c) => {
-  const change = await dispatcherOf(c.env).setDraining(c.req.param("id"), false);
+  const change = await dispatcherOf(c.env).resume(c.req.param("id"));
   return c.json({ success: true, prover: found(change, c.req.param("id")) });
 });
 

@@ -28,6 +28,49 @@ export class ApiError extends Error {
 
 export const notFound = (code: string, message: string) => new ApiError(404, code, message);
 export const conflict = (code: string, message: string) => new ApiError(409, code, message);
+
+/** What a request depends on that can fail without any fault of the request: R2, a queue, a Durable Object. */
+export type Dependency = "storage" | "queue" | "object";
+
+/**
+ * How long a client told that a dependency is unavailable should wait (`Retry-After`, seconds):
+ * these failures are transient (a Durable Object reset or overloaded, R2 or Queues erroring).
+ */
+export const UNAVAILABLE_RETRY_SECONDS = 5;
+
+const UNAVAILABLE: Record<Dependency, { code: string; what: string }> = {
+  storage: { code: "storage_unavailable", what: "storage (R2) failed" },
+  queue: { code: "queue_unavailable", what: "the job queue failed" },
+  object: {
+    code: "object_unavailable",
+    what: "a Durable Object (the job, the line or the job index) failed or is overloaded",
+  },
+};
+
+/**
+ * A dependency failed: `503` with `Retry-After` and the dependency's stable code, never a `500`
+ * (src/http/bindings.ts turns every failing call into a `DependencyError`, `app.onError` into
+ * this). `message` says what was (not) kept, when the route knows.
+ */
+export function unavailable(dependency: Dependency, message?: string): ApiError {
+  const { code, what } = UNAVAILABLE[dependency];
+  return new ApiError(503, code, message ?? `${what}; try again`, undefined, {
+    "retry-after": String(UNAVAILABLE_RETRY_SECONDS),
+  });
+}
+
+/** A call to a binding failed (R2, a queue, a Durable Object's RPC or fetch): which one, and why. */
+export class DependencyError extends Error {
+  override readonly name = "DependencyError";
+  readonly dependency: Dependency;
+  override readonly cause: unknown;
+  constructor(dependency: Dependency, cause: unknown) {
+    super(`${dependency}: ${cause instanceof Error ? cause.message : String(cause)}`);
+    this.dependency = dependency;
+    this.cause = cause;
+  }
+}
+
 /** A new attempt could not be enqueued (it was undone): the caller may simply try again. */
 export const queueUnavailable = (cause: string) =>
-  new ApiError(503, "queue_unavailable", `the job could not be queued; try again (${cause})`);
+  unavailable("queue", `the job could not be queued; nothing was kept, try again (${cause})`);

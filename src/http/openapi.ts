@@ -41,6 +41,7 @@ const COMPONENTS = {
   ErrorCode: S.ErrorCode,
   Error: S.ErrorBody,
   Health: S.HealthBody,
+  AdminHealth: S.AdminHealthBody,
   HealthConfigInvalid: S.HealthConfigInvalidBody,
   HealthReading: S.HealthReading,
   LineSummary: S.LineSummary,
@@ -96,10 +97,21 @@ const TAPE_ERRORS = [
   "checksum_mismatch",
   "zero_score",
 ] as const satisfies readonly (TapeErrorCode & ErrorCodeName)[];
-/** `/api/proofs/*` needs a valid config. */
-const PLAYER: ErrorCodeName[] = ["config_invalid"];
-/** The admin middleware: the token, then the config. */
-const ADMIN: ErrorCodeName[] = ["admin_disabled", "unauthorized", "config_invalid"];
+/** R2, a queue or a Durable Object failed (src/http/bindings.ts): 503 with Retry-After. */
+const DEPENDENCIES: ErrorCodeName[] = [
+  "storage_unavailable",
+  "queue_unavailable",
+  "object_unavailable",
+];
+/** `/api/proofs/*` needs a valid config and its dependencies. */
+const PLAYER: ErrorCodeName[] = ["config_invalid", ...DEPENDENCIES];
+/** The admin middleware: the token, then the config; the routes' dependencies. */
+const ADMIN: ErrorCodeName[] = [
+  "admin_disabled",
+  "unauthorized",
+  "config_invalid",
+  ...DEPENDENCIES,
+];
 /** Any route: what the framework refused, and bugs. */
 const ANY: ErrorCodeName[] = ["bad_request", "internal_error"];
 
@@ -135,19 +147,43 @@ const OPERATIONS: Operation[] = [
   {
     method: "get",
     path: "/api/health",
-    summary: "Config, the prover's health, the line and the fleet",
+    summary: "Whether the gateway can prove now: status, the fleet by state, the line's length",
+    description:
+      "Anonymous, for the game and monitors: no prover URL, job id or holder. One reading of the line per isolate every 5 s, however many ask; rate-limited per client (HEALTH_RATE_LIMITER). The full view is GET /api/admin/health.",
     tag: "player",
     answers: {
       200: {
-        description: "The gateway is up (`status` says whether it is degraded).",
+        description: "The gateway is up (`status` says whether it can prove now).",
         body: json(S.HealthBody),
       },
       503: {
-        description: "config_invalid: a wrangler var is invalid; `error.vars` names it.",
+        description:
+          "config_invalid: a wrangler var is invalid; `error.vars` names it (its value is not shown).",
         body: json(S.HealthConfigInvalidBody),
       },
     },
-    errors: ["internal_error"],
+    errors: ["rate_limited", "internal_error"],
+  },
+  {
+    method: "get",
+    path: "/api/admin/health",
+    summary:
+      "The whole health: config, the configured prover's reading, the line with holders, margins",
+    description:
+      "Read afresh on every call. Answers while the config is invalid (503 with what is wrong with each var), so its own ADMIN_TOKEN check is made on that var alone.",
+    tag: "admin",
+    auth: "admin",
+    answers: {
+      200: {
+        description: "The gateway is up (`status` as in GET /api/health).",
+        body: json(S.AdminHealthBody),
+      },
+      503: {
+        description: "config_invalid: `error.vars` names the bad vars, `error.message` says why.",
+        body: json(S.HealthConfigInvalidBody),
+      },
+    },
+    errors: ["admin_disabled", "unauthorized", "internal_error"],
   },
   {
     method: "post",
@@ -302,7 +338,7 @@ const OPERATIONS: Operation[] = [
       "result_not_ready",
       "no_result",
       "claim_settled",
-      "storage_unavailable",
+      ...DEPENDENCIES,
       ...ANY,
     ],
   },
@@ -381,7 +417,7 @@ const OPERATIONS: Operation[] = [
   {
     method: "post",
     path: "/api/admin/provers/{id}/resume",
-    summary: "Resume a drained prover",
+    summary: "Resume a drained or quarantined prover (its contradictions start again)",
     tag: "admin",
     auth: "admin",
     params: S.ProverIdParam,
@@ -468,7 +504,7 @@ function errorResponses(codes: ErrorCodeName[]) {
     if (
       list.includes("rate_limited") ||
       list.includes("too_many_waiting") ||
-      list.includes("storage_unavailable")
+      list.some((code) => DEPENDENCIES.includes(code))
     ) {
       headers["Retry-After"] = { description: "Seconds to wait.", schema: { type: "integer" } };
     }

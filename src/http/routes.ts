@@ -7,10 +7,18 @@ import { openApiDocument } from "./openapi.ts";
 import { HTTPException } from "hono/http-exception";
 import { readBodyLimited } from "./body.ts";
 import { bearerToken, hashToken, newCancelToken, sameSecret } from "./cancel-token.ts";
-import { ConfigError, configFrom, publicConfig, type Config } from "../core/config.ts";
-import { ApiError, conflict, notFound, queueUnavailable } from "./errors.ts";
+import { ConfigError, configFrom } from "../core/config.ts";
+import {
+  ApiError,
+  conflict,
+  DependencyError,
+  notFound,
+  queueUnavailable,
+  unavailable,
+} from "./errors.ts";
+import { guardedEnv } from "./bindings.ts";
+import { adminHealth, publicConfigMessage, publicHealth } from "./health.ts";
 import { dispatcherOf } from "../objects/prover-dispatcher.ts";
-import { proverHealth } from "../prover/health.ts";
 import { clientKey } from "./client.ts";
 import type { Job } from "../core/job.ts";
 import {
@@ -32,7 +40,9 @@ import type { AppEnv } from "./app-env.ts";
  */
 export const app = new Hono<AppEnv>();
 
+// R2, queue and Durable Object failures become DependencyErrors: 503 with Retry-After, never 500.
 app.use("*", async (c, next) => {
+  c.env = guardedEnv(c.env);
   await next();
   c.header("cache-control", "no-store");
   c.header("x-content-type-options", "nosniff");
@@ -49,37 +59,8 @@ const gameCors = cors({
 app.use("/api/proofs/*", gameCors);
 app.use("/api/health", gameCors);
 
-app.get("/api/health", async (c) => {
-  let cfg: Config;
-  try {
-    cfg = configFrom(c.env);
-  } catch (e) {
-    if (!(e instanceof ConfigError)) throw e;
-    return c.json(
-      {
-        success: false,
-        status: "config_invalid",
-        error: { code: e.code, message: e.message, vars: e.vars },
-      },
-      503,
-    );
-  }
-  const [prover, line] = await Promise.all([
-    proverHealth(cfg),
-    dispatcherOf(c.env)
-      .summary()
-      .catch(() => null),
-  ]);
-  return c.json({
-    success: true,
-    status: prover.reachable && prover.compatible ? "ok" : "degraded",
-    config: publicConfig(cfg),
-    prover: { url: cfg.proverBaseUrl, ...prover },
-    line,
-    // Observed proof times near a timeout (line.timeouts has the figures).
-    warnings: line?.timeouts.warnings ?? [],
-  });
-});
+// The anonymous view: counts, cached, rate-limited (the full one is GET /api/admin/health).
+app.get("/api/health", publicHealth);
 
 // Everything below needs a valid config.
 app.use("/api/proofs/*", async (c, next) => {
@@ -129,11 +110,7 @@ app.post("/api/proofs/jobs", async (c) => {
         JSON.stringify({ event: "tape_store_failed", jobId: sha256, error: String(e) }),
       );
       await unreserve(c.env, sha256);
-      throw new ApiError(
-        503,
-        "storage_unavailable",
-        "the tape could not be stored; nothing was accepted, try again",
-      );
+      throw unavailable("storage", "the tape could not be stored; nothing was accepted, try again");
     }
   }
   const answer = async (job: Job, cancelToken?: string) => {
@@ -159,14 +136,21 @@ app.post("/api/proofs/jobs", async (c) => {
   };
   if (existing && !startsNewAttempt(existing)) return answer(existing);
   const cancel = await newCancelToken();
-  const created = await stub.create(
-    sha256,
-    { ...facts, sha256 },
-    cancel.hash,
-    "post",
-    client,
-    claimant,
-  );
+  let created: Awaited<ReturnType<typeof stub.create>>;
+  try {
+    created = await stub.create(
+      sha256,
+      { ...facts, sha256 },
+      cancel.hash,
+      "post",
+      client,
+      claimant,
+    );
+  } catch (e) {
+    // The job's object failed (503 object_unavailable): the attempt no longer counts.
+    await unreserve(c.env, sha256);
+    throw e;
+  }
   if (created.kind === "enqueue_failed") {
     await unreserve(c.env, sha256);
     throw queueUnavailable(created.message);
@@ -260,6 +244,8 @@ app.get("/api/proofs/jobs/:jobId/result", async (c) => {
   return new Response(object.body, { headers: { "content-type": "application/json" } });
 });
 
+// The full health view: its own admin check, so that it answers while the config is invalid.
+app.get("/api/admin/health", adminHealth);
 app.route("/api/admin", admin);
 app.route("/api/settlement", settlement);
 
@@ -288,16 +274,30 @@ app.onError((err, c) => {
     return c.json({ success: false, error: { code: err.code, message: err.message } }, 400);
   }
   if (err instanceof ConfigError) {
+    // The vars, not their values (a URL may be among them): GET /api/admin/health says why.
+    console.error(JSON.stringify({ event: "config_invalid", vars: err.vars, error: err.message }));
     return c.json(
       {
         success: false,
-        error: {
-          code: err.code,
-          message: `the gateway is misconfigured: ${err.message}`,
-          vars: err.vars,
-        },
+        error: { code: err.code, message: publicConfigMessage(err), vars: err.vars },
       },
       503,
+    );
+  }
+  if (err instanceof DependencyError) {
+    console.error(
+      JSON.stringify({
+        event: "dependency_failed",
+        dependency: err.dependency,
+        path: c.req.path,
+        error: err.message,
+      }),
+    );
+    const answer = unavailable(err.dependency);
+    return c.json(
+      { success: false, error: { code: answer.code, message: answer.message } },
+      answer.status,
+      answer.headers,
     );
   }
   if (err instanceof HTTPException) {
@@ -323,7 +323,7 @@ app.onError((err, c) => {
 export const INTAKE_RATE_PERIOD_SECONDS = 60;
 
 /**
- * At most `limit` submissions per period per client (CF-Connecting-IP), by the platform's Rate
+ * At most `limit` submissions per period per client (`clientKey`: an IPv6 /64, an IPv4 address), by the platform's Rate
  * Limiting binding. If the limiter itself fails, the submission is let through: a player's
  * proof matters more than a perfect count.
  */

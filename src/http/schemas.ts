@@ -64,6 +64,7 @@ export const ERROR_CODES = {
   config_invalid: 503,
   queue_unavailable: 503,
   storage_unavailable: 503,
+  object_unavailable: 503,
   bad_request: 400,
   internal_error: 500,
 } as const;
@@ -103,12 +104,20 @@ export const AdminJobsQuery = z.object({
   cursor: z.string().optional().meta({ description: "`next_cursor` of the page before (opaque)." }),
 });
 
+/** What a runtime prover's own key may be: a header value, 1–512 visible ASCII characters. */
+export const PROVER_API_KEY_RULE = /^[\x21-\x7e]{1,512}$/;
+
 /** `POST /api/admin/provers`; the URL must pass the PROVER_BASE_URL rules, `checkProverUrl`. */
 export const AdminProverBody = z.object({
   url: z.string().meta({
     description:
       "The prover's origin: absolute http(s), no path; https unless loopback or ALLOW_INSECURE_PROVER_URL=1.",
     examples: ["https://gpu-3.example"],
+  }),
+  apiKey: z.string().regex(PROVER_API_KEY_RULE).optional().meta({
+    description:
+      "The prover's own API key (1–512 visible ASCII characters), sent as x-api-key on its /api/* calls only. Kept by the gateway, never returned or logged. Absent: the prover gets no key (PROVER_API_KEY goes only to configured provers).",
+    writeOnly: true,
   }),
 });
 
@@ -124,7 +133,21 @@ export const TapeBody = z.string().meta({
 const epochMs = z.number().meta({ description: "Unix epoch milliseconds." });
 const epochMsOrNull = epochMs.nullable();
 
-export const JobError = z.object({ code: z.string(), message: z.string() });
+export const JobError = z.object({
+  code: z.string(),
+  message: z.string(),
+  unconfirmed: z.boolean().optional().meta({
+    description: "A verdict against the tape only one prover gave: it stands, unconfirmed.",
+  }),
+});
+
+/** One prover's verdict against the attempt's tape (`Verdict`, src/core/job.ts). */
+export const Verdict = z.object({
+  url: z.string(),
+  code: z.string(),
+  kind: z.enum(["refused", "lied"]),
+  at: epochMs,
+});
 
 export const TapeInfo = z.object({
   sha256: z.string(),
@@ -228,6 +251,7 @@ export const Job = z.object({
   }),
   watchdogCheckedAt: epochMsOrNull,
   lastRecovery: JobError.nullable(),
+  verdicts: z.array(Verdict).optional(),
   result: ResultSummary.nullable(),
   error: JobError.nullable(),
   cleanup: z.array(ProverCleanup),
@@ -399,6 +423,7 @@ export const PROVER_STATES = [
   "cpu",
   "dev_mode",
   "unchecked",
+  "quarantined",
 ] as const;
 export const ProverState = z.enum(PROVER_STATES);
 
@@ -417,20 +442,52 @@ export const LineSummary = z.object({
   calls: z.record(z.string(), z.number()),
 });
 
-export const HealthBody = z.object({
+/** `GET /api/admin/health`: the whole picture, for operators. */
+export const AdminHealthBody = z.object({
   success: z.literal(true),
-  status: z.enum(["ok", "degraded"]),
+  status: z.enum(["ok", "degraded"]).meta({
+    description: "ok while at least one prover is available, proving, busy or unchecked.",
+  }),
   config: z.record(z.string(), z.unknown()).meta({ description: "The parsed config, no secrets." }),
   prover: HealthReading.extend({
     url: z.string(),
     busy: z.boolean().nullable(),
     checkedAt: epochMs,
-  }),
+  }).meta({ description: "PROVER_BASE_URL's own /health reading (cached 15 s per isolate)." }),
   line: LineSummary.nullable(),
   warnings: z.array(z.string()),
 });
 
-/** `/api/health` with an invalid config (503). */
+/** `GET /api/health`: what anyone may know (no URL, job id or holder), cached 5 s per isolate. */
+export const HealthBody = z.object({
+  success: z.literal(true),
+  status: z.enum(["ok", "degraded"]).meta({
+    description:
+      "ok while at least one prover is available, proving, busy (resting after a 429) or unchecked (read again before its next job); degraded otherwise, or when the line cannot be read.",
+  }),
+  config: z.object({
+    valid: z.literal(true),
+    proverExpectedImageId: z.string().nullable().meta({
+      description: "The guest image every receipt must prove (PROVER_EXPECTED_IMAGE_ID).",
+    }),
+    verifyReceipts: z.string().meta({ description: "VERIFY_RECEIPTS: groth16 or off." }),
+  }),
+  line: z
+    .object({
+      waiting: z.number().meta({ description: "Jobs waiting in line for a prover." }),
+      provers: z.partialRecord(ProverState, z.number()).meta({
+        description: "How many provers are in each state.",
+      }),
+    })
+    .nullable()
+    .meta({ description: "Null when the line could not be read (status degraded)." }),
+  checkedAt: epochMs.meta({ description: "When this reading of the fleet was taken." }),
+});
+
+/**
+ * `/api/health` and `/api/admin/health` with an invalid config (503): the public view's message
+ * names the vars only, the admin view's says what is wrong with each.
+ */
 export const HealthConfigInvalidBody = z.object({
   success: z.literal(false),
   status: z.literal("config_invalid"),
@@ -480,7 +537,21 @@ export const ProverView = z.object({
     opens: z.number(),
     lastError: z.string().nullable(),
   }),
-  counts: z.object({ granted: z.number(), faults: z.number(), busy: z.number() }),
+  counts: z.object({
+    granted: z.number(),
+    faults: z.number(),
+    busy: z.number(),
+    contradictions: z.number().meta({ description: "Its verdicts found false, ever." }),
+  }),
+  quarantine: z
+    .object({
+      since: epochMs,
+      reason: z.string(),
+      contradictions: z.number(),
+      jobs: z.array(z.string()).meta({ description: "The jobs whose verdicts were contradicted." }),
+    })
+    .nullable()
+    .meta({ description: "Quarantined: no work until an operator resumes it." }),
   speed: Speed,
 });
 

@@ -5,16 +5,26 @@
  * GPUs for hours while others wait. A job coming back to the line through no fault of its own (a
  * busy or failing prover, a rebuild the prover caused) goes to the very head instead.
  *
+ * A job with verdicts against its tape (src/core/verdicts.ts) comes back to the head with the
+ * provers it must not go to while another can be had (`exclude`, src/core/grants.ts).
+ *
  * Tables: `waiting` (one row per waiting job), `line_clients` (per client: when it was last
- * served, how many of its jobs wait in turn, when the oldest of them arrived) and `live` (every job not yet ended, by client: what
+ * served, how many of its jobs wait in turn, when the oldest of them arrived; a client's row goes
+ * once it has nothing queued or proving) and `live` (every job not yet ended, by client: what
  * MAX_WAITING_PER_CLIENT counts). Every query is an index lookup or range, so a pick does not get
  * slower as the line grows; `ahead` is one pass over the clients that wait.
  */
+
+import type { Waiting } from "../core/grants.ts";
 
 export interface WaitingRow extends Record<string, SqlStorageValue> {
   job_id: string;
   arrived_at: number;
   avoid_url: string | null;
+  /** JSON array of the provers it goes to only when no other can be had; null: none. */
+  exclude: string | null;
+  /** When it came back to the line with those (0: never). */
+  back_at: number;
   client: string;
   /** 0: back at the head (it was already served once); 1: waits its client's turn. */
   priority: number;
@@ -37,6 +47,9 @@ export class Line {
     if (!has("client")) sql.exec(`ALTER TABLE waiting ADD COLUMN client TEXT NOT NULL DEFAULT ''`);
     if (!has("priority"))
       sql.exec(`ALTER TABLE waiting ADD COLUMN priority INTEGER NOT NULL DEFAULT 1`);
+    if (!has("exclude")) sql.exec(`ALTER TABLE waiting ADD COLUMN exclude TEXT`);
+    if (!has("back_at"))
+      sql.exec(`ALTER TABLE waiting ADD COLUMN back_at INTEGER NOT NULL DEFAULT 0`);
     sql.exec(`DROP INDEX IF EXISTS waiting_order`);
     sql.exec(
       `CREATE INDEX IF NOT EXISTS waiting_turn ON waiting (priority, client, arrived_at, job_id)`,
@@ -59,6 +72,10 @@ export class Line {
       `INSERT INTO line_clients (client, waiting, joined_at)
        SELECT client, COUNT(*), MIN(arrived_at) FROM waiting WHERE priority = 1 GROUP BY client
        ON CONFLICT (client) DO UPDATE SET waiting = excluded.waiting, joined_at = excluded.joined_at`,
+    );
+    // Rows of clients with nothing left (kept for ever before they were dropped as they idle).
+    sql.exec(
+      `DELETE FROM line_clients WHERE client NOT IN (SELECT client FROM live) AND client NOT IN (SELECT client FROM waiting)`,
     );
   }
 
@@ -103,7 +120,26 @@ export class Line {
 
   /** The job ended (or never started): it no longer counts against its client. */
   unregister(jobId: string): void {
-    this.sql.exec(`DELETE FROM live WHERE job_id = ?`, jobId);
+    const client = this.sql
+      .exec<{ client: string }>(`DELETE FROM live WHERE job_id = ? RETURNING client`, jobId)
+      .toArray()[0]?.client;
+    if (client !== undefined) this.#dropClientIfIdle(client);
+  }
+
+  /**
+   * A client with nothing queued or proving leaves the turn: its row goes (it keeps its place in
+   * the rounds while any of its jobs is live, so that posting the next tape while one proves
+   * does not make it a client never served).
+   */
+  #dropClientIfIdle(client: string): void {
+    const busy = this.sql
+      .exec<{ n: number }>(
+        `SELECT (SELECT COUNT(*) FROM live WHERE client = ?) + (SELECT COUNT(*) FROM waiting WHERE priority IN (0, 1) AND client = ?) AS n`,
+        client,
+        client,
+      )
+      .one().n;
+    if (busy === 0) this.sql.exec(`DELETE FROM line_clients WHERE client = ?`, client);
   }
 
   // --- The line ---------------------------------------------------------------------------------
@@ -118,17 +154,31 @@ export class Line {
   /**
    * Puts the job in line (at `arrivedAt` within its client's turn, or at the very head with
    * `head`), or updates its row: a job already waiting keeps its place, moves to the head if
-   * asked, and keeps an `avoidUrl` it had unless given one.
+   * asked, and keeps an `avoidUrl` it had unless given one. `exclude` (the provers that gave a
+   * verdict against its tape) puts it at the head too, and adds to those it had; when that adds a
+   * prover, `now` is when it came back (the fallback waits from there).
    */
-  enqueue(jobId: string, arrivedAt: number, avoidUrl: string | null, head: boolean): void {
+  enqueue(
+    jobId: string,
+    arrivedAt: number,
+    avoidUrl: string | null,
+    head: boolean,
+    exclude: readonly string[] = [],
+    now = 0,
+  ): void {
     const existing = this.get(jobId);
-    const priority = head ? 0 : 1;
+    const priority = head || exclude.length > 0 ? 0 : 1;
     if (existing) {
       const p = Math.min(existing.priority, priority);
+      const had = excludeOf(existing);
+      const merged = [...new Set([...had, ...exclude])];
+      const grew = merged.length > had.length;
       this.sql.exec(
-        `UPDATE waiting SET avoid_url = COALESCE(?, avoid_url), priority = ? WHERE job_id = ?`,
+        `UPDATE waiting SET avoid_url = COALESCE(?, avoid_url), priority = ?, exclude = ?, back_at = ? WHERE job_id = ?`,
         avoidUrl,
         p,
+        merged.length ? JSON.stringify(merged) : null,
+        grew ? now : existing.back_at,
         jobId,
       );
       if (existing.priority === 1 && p === 0) this.#count(existing.client, -1, 0);
@@ -136,12 +186,14 @@ export class Line {
     }
     const client = this.clientOf(jobId);
     this.sql.exec(
-      `INSERT INTO waiting (job_id, arrived_at, avoid_url, client, priority) VALUES (?, ?, ?, ?, ?)`,
+      `INSERT INTO waiting (job_id, arrived_at, avoid_url, client, priority, exclude, back_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
       jobId,
       arrivedAt,
       avoidUrl,
       client,
       priority,
+      exclude.length ? JSON.stringify([...new Set(exclude)]) : null,
+      exclude.length ? now : 0,
     );
     if (priority === 1) this.#count(client, +1, arrivedAt);
   }
@@ -152,6 +204,7 @@ export class Line {
     if (!row) return false;
     this.sql.exec(`DELETE FROM waiting WHERE job_id = ?`, jobId);
     if (row.priority === 1) this.#count(row.client, -1, 0);
+    this.#dropClientIfIdle(row.client);
     return true;
   }
 
@@ -163,6 +216,28 @@ export class Line {
       client,
       now,
     );
+    // A job granted without a client on record (never registered) leaves nothing to keep.
+    this.#dropClientIfIdle(client);
+  }
+
+  /**
+   * The jobs the next grant may go to, in the order they are served: every job back at the head
+   * (few: those that came back), then the head of the turn. Jobs waiting their turn never carry
+   * exclusions, so if the turn's head cannot have a prover, none behind it can.
+   */
+  candidates(): WaitingRow[] {
+    const back = this.sql
+      .exec<WaitingRow>(`SELECT * FROM waiting WHERE priority = 0 ORDER BY arrived_at, job_id`)
+      .toArray();
+    const turn = this.#turnHead();
+    return turn ? [...back, turn] : back;
+  }
+
+  /** Every job waiting with exclusions (for the dispatcher's wake-up). */
+  excluding(): WaitingRow[] {
+    return this.sql
+      .exec<WaitingRow>(`SELECT * FROM waiting WHERE priority = 0 AND exclude IS NOT NULL`)
+      .toArray();
   }
 
   /**
@@ -176,7 +251,11 @@ export class Line {
         `SELECT * FROM waiting WHERE priority = 0 ORDER BY arrived_at, job_id LIMIT 1`,
       )
       .toArray()[0];
-    if (first) return first;
+    return first ?? this.#turnHead();
+  }
+
+  /** The oldest job of the client whose turn it is (jobs back at the head aside). */
+  #turnHead(): WaitingRow | null {
     const turn = this.sql
       .exec<{ client: string }>(
         `SELECT client FROM line_clients WHERE waiting > 0 ORDER BY served_at, joined_at, client LIMIT 1`,
@@ -304,3 +383,22 @@ export class Line {
     );
   }
 }
+
+/** The provers a waiting row must not go to while another can be had. */
+export function excludeOf(row: WaitingRow): string[] {
+  if (!row.exclude) return [];
+  try {
+    const list: unknown = JSON.parse(row.exclude);
+    return Array.isArray(list) ? list.filter((u): u is string => typeof u === "string") : [];
+  } catch {
+    return [];
+  }
+}
+
+/** A waiting row as the grant rules see it (src/core/grants.ts). */
+export const waitingOf = (row: WaitingRow): Waiting => ({
+  jobId: row.job_id,
+  avoid: row.avoid_url,
+  exclude: excludeOf(row),
+  backAt: row.back_at ?? 0,
+});

@@ -21,6 +21,7 @@ import {
   deliver,
   holderCheck,
   holderResent,
+  needsProver as stillNeedsProver,
   polled,
   pollsAgain,
   read,
@@ -32,11 +33,13 @@ import {
   type StoreAttempt,
   type WatchdogStep,
 } from "../core/job-steps.ts";
-import { expire, type MessageAction } from "../core/lifecycle.ts";
+import { expire, type MessageAction, type PollOutcome } from "../core/lifecycle.ts";
 import { placeFreshUntil } from "../core/line.ts";
 import { dueCleanups } from "../core/prover-cleanup.ts";
 import { claimKey, resultKey, tapeKey } from "../core/r2-keys.ts";
 import { ProverClient } from "../prover/client.ts";
+import { jobKeyFor, keyFromGrant } from "../prover/keys.ts";
+import { deadLetterApplies, type DeadLetter } from "../queue/message.ts";
 import { sendJob } from "../queue/send.ts";
 import { verifyProverReceipt } from "../verify/receipt.ts";
 import { indexRow, jobIndexOf } from "./job-index.ts";
@@ -108,9 +111,13 @@ export class ProofJob extends DurableObject<Env> {
     await this.#perform(jobId, step.effects);
     if (step.kind === "exists") return step;
     try {
-      await sendJob(this.env, jobId);
+      await sendJob(this.env, jobId, step.job.attempt);
     } catch (e) {
-      await this.#perform(jobId, createUndone(stored, now, cfg));
+      // Undone only if nothing changed the new attempt while the queue answered (an admin's
+      // cancel in that window stays).
+      if (this.#unchanged(step.job)) {
+        await this.#perform(jobId, createUndone(stored, Date.now(), cfg));
+      }
       return { kind: "enqueue_failed", message: e instanceof Error ? e.message : String(e) };
     }
     return step;
@@ -137,7 +144,8 @@ export class ProofJob extends DurableObject<Env> {
       job,
       queue: outlook && outlook.ahead !== null ? { ahead: outlook.ahead } : null,
       estimate: estimateFor(job, outlook ?? this.#cachedOutlook(job), now),
-      claim: job.status === "succeeded" ? await this.#claim() : null,
+      // A live record's claim is only ever written here (`reportClaim`): no R2 read for it.
+      claim: job.status === "succeeded" ? this.#keptClaim() : null,
       settlement,
     };
   }
@@ -161,8 +169,12 @@ export class ProofJob extends DurableObject<Env> {
    * The claim: kept in storage while the job's record lives (one read per view), in R2 beside the
    * result for as long as that is kept.
    */
+  #keptClaim(): Claim | null {
+    return this.ctx.storage.kv.get<Claim>(CLAIM) ?? null;
+  }
+
   async #claim(): Promise<Claim | null> {
-    const kept = this.ctx.storage.kv.get<Claim>(CLAIM);
+    const kept = this.#keptClaim();
     if (kept) return kept;
     const jobId = this.ctx.id.name;
     const object = jobId ? await this.env.TAPES.get(claimKey(jobId)) : null;
@@ -300,7 +312,8 @@ export class ProofJob extends DurableObject<Env> {
     if (!stored) return null;
     const step = read(stored, Date.now(), configFrom(this.env));
     await this.#perform(stored.jobId, step.effects);
-    return step.job;
+    // As it is now: the read's effects await the index and the sockets.
+    return this.#load();
   }
 
   /**
@@ -311,10 +324,12 @@ export class ProofJob extends DurableObject<Env> {
     const job = await this.get();
     const now = Date.now();
     const check = holderCheck(job, this.#lock(), now);
-    if (check.resend) {
-      const sent = await this.#resend(check.resend);
-      await this.#perform(job!.jobId, holderResent(job!, sent, now, configFrom(this.env)));
-    }
+    if (!check.resend) return check.needed;
+    const sent = await this.#resend(check.resend);
+    // What the send did is recorded only on the job it was decided for: a cancel (or anything
+    // else) that landed while the queue answered stays, and the answer is the job's as it is now.
+    if (!this.#unchanged(job!)) return stillNeedsProver(this.#load());
+    await this.#perform(job!.jobId, holderResent(job!, sent, now, configFrom(this.env)));
     return check.needed;
   }
 
@@ -340,11 +355,12 @@ export class ProofJob extends DurableObject<Env> {
     const delivery = deliver(stored, this.#lock(), Date.now(), cfg);
     await this.#perform(jobId, delivery.effects);
     if (delivery.next.kind === "answer") return delivery.next.message;
-    const { attempt, arrivedAt } = delivery.next;
+    const { attempt, arrivedAt, exclude } = delivery.next;
     const admission = await dispatcherOf(this.env).admit(
       jobId,
       arrivedAt,
       stored.client ?? undefined,
+      exclude,
     );
     const grant = admitted(this.#load(), attempt, admission, this.#lock(), Date.now(), cfg);
     await this.#perform(jobId, grant.effects);
@@ -354,7 +370,12 @@ export class ProofJob extends DurableObject<Env> {
       const object = await this.env.TAPES.get(tapeKey(stored.tape.sha256));
       if (!object) throw new Error(`tape ${stored.tape.sha256} is missing from R2`);
       const tape = new Uint8Array(await object.arrayBuffer());
-      const outcome = await new ProverClient(cfg, request.proverUrl).submit(tape, request);
+      // Cancelled (or replaced) while the tape was read: nothing to submit, the slot is released.
+      const current = this.#load();
+      if (current?.status !== "queued" || current.attempt !== attempt) return { ack: true };
+      // The prover's key comes with the grant and is kept apart from the job (src/prover/keys.ts).
+      const key = keyFromGrant(this.ctx.storage.kv, cfg, admission, request.proverUrl);
+      const outcome = await new ProverClient(cfg, request.proverUrl, key).submit(tape, request);
       const now = Date.now();
       const step = submitted(
         this.#load(),
@@ -374,10 +395,25 @@ export class ProofJob extends DurableObject<Env> {
     }
   }
 
-  /** The DLQ consumer: the job's deliveries ran out. */
-  async deadLetter(): Promise<Job | null> {
+  /**
+   * The DLQ consumer: the deliveries of attempt `letter.attempt` ran out. A dead letter of another
+   * attempt than the job's current one changes nothing (`deadLetterApplies`); without a letter
+   * (an operator, a test) the current attempt is meant.
+   */
+  async deadLetter(letter?: DeadLetter): Promise<Job | null> {
     const stored = this.#load();
     if (!stored) return null;
+    if (letter && !deadLetterApplies(stored, letter)) {
+      console.log(
+        JSON.stringify({
+          event: "dead_letter_stale",
+          jobId: stored.jobId,
+          attempt: stored.attempt,
+          letterAttempt: letter.attempt,
+        }),
+      );
+      return stored;
+    }
     const step = deadLetter(stored, Date.now(), configFrom(this.env));
     await this.#perform(stored.jobId, step.effects);
     return step.job;
@@ -395,7 +431,8 @@ export class ProofJob extends DurableObject<Env> {
     if (!first) return;
     const { jobId } = first;
     for (const entry of dueCleanups(first, startedAt)) {
-      const outcome = await new ProverClient(cfg, entry.url).delete(entry.proverJobId);
+      const key = jobKeyFor(this.ctx.storage.kv, cfg, entry.url);
+      const outcome = await new ProverClient(cfg, entry.url, key).delete(entry.proverJobId);
       const current = this.#load();
       if (!current) return;
       await this.#perform(jobId, cleanedUp(current, entry, outcome, Date.now(), cfg).effects);
@@ -406,13 +443,17 @@ export class ProofJob extends DurableObject<Env> {
     let step = alarmBegins(stored, startedAt, now, cfg);
     await this.#perform(jobId, step.effects);
     if (step.next.kind === "watchdog") {
-      step = afterWatchdog(await this.#watchdog(step.next.job, now), startedAt, cfg);
+      const found = await this.#watchdog(stored, step.next.job, now);
+      // The job moved while the dispatcher or the queue answered: that step re-armed its alarm.
+      if (!found) return this.#rearm(jobId, cfg);
+      step = afterWatchdog(found, startedAt, cfg);
       await this.#perform(jobId, step.effects);
     }
     if (step.next.kind === "end") return;
     let job = step.next.job;
     while (step.next.kind === "poll" && pollsAgain(job)) {
-      let outcome = await new ProverClient(cfg, job.prover.url!).status(job.prover.jobId!);
+      const key = jobKeyFor(this.ctx.storage.kv, cfg, job.prover.url!);
+      let outcome = await new ProverClient(cfg, job.prover.url!, key).status(job.prover.jobId!);
       if (outcome.kind === "succeeded" && cfg.verifyReceipts === "groth16") {
         const receipt = verifyProverReceipt(outcome.document, cfg.proverExpectedImageId!);
         outcome = { ...outcome, receipt };
@@ -422,14 +463,17 @@ export class ProofJob extends DurableObject<Env> {
       if (!current) return; // deleted meanwhile: nothing left to do
       stored = current;
       const poll = polled(stored, outcome, startedAt, now, cfg);
-      await this.#perform(jobId, poll.effects);
-      job = poll.job!;
-      if (poll.next.kind === "rearmed") return;
+      // The write, then the poll applied again to the job as it then is (`#store`).
       if (poll.next.kind === "store") {
-        job = await this.#store(job, poll.next.document, now, cfg);
-        break;
+        return this.#store(stored, outcome, poll.next.document, now, startedAt, cfg);
       }
-      if (poll.next.kind === "settle") break;
+      if (poll.next.kind === "settle") {
+        // The job left `proving`: saved at once, before the dispatcher is told anything.
+        const ends = alarmEnds(stored, poll.job!, now, cfg);
+        return this.#perform(jobId, savesFirst([...poll.effects, ...ends]));
+      }
+      await this.#perform(jobId, savesFirst(poll.effects));
+      if (poll.next.kind === "rearmed") return;
       await scheduler.wait(poll.next.ms);
       now = Date.now();
       const woken = this.#load();
@@ -437,25 +481,46 @@ export class ProofJob extends DurableObject<Env> {
       stored = woken;
       job = expire(stored, now, cfg);
     }
+    // Only the job's own storage was awaited since `stored` was read (the watchdog checked its
+    // own awaits): still, nothing is saved over a change.
+    if (!this.#unchanged(stored)) return this.#rearm(jobId, cfg);
     await this.#perform(jobId, alarmEnds(stored, job, now, cfg));
   }
 
-  /** Where a waiting job is, for its watchdog; it is sent again if it was lost. */
-  async #watchdog(job: Job, now: number): Promise<Job> {
+  /** Re-arms the alarm from the job as it is now (after a step found it changed meanwhile). */
+  async #rearm(jobId: string, cfg: Config): Promise<void> {
+    const current = this.#load();
+    if (current) await this.#perform(jobId, alarmEnds(current, current, Date.now(), cfg));
+  }
+
+  /** The job as stored if it is still exactly `base` (nothing saved it since); null otherwise. */
+  #unchanged(base: Job): Job | null {
+    const current = this.#load();
+    return current !== null && JSON.stringify(current) === JSON.stringify(base) ? current : null;
+  }
+
+  /**
+   * Where a waiting job is, for its watchdog; it is sent again if it was lost. `job` is `base`
+   * (as stored) with its deadlines applied. Null when the job changed while the dispatcher or the
+   * queue answered: what was found is about a job that is no longer there.
+   */
+  async #watchdog(base: Job, job: Job, now: number): Promise<Job | null> {
     let where = whereLocked(this.#lock(), now);
     try {
       where ??= await dispatcherOf(this.env).whereIs(job.jobId);
     } catch {
       where = "absent"; // the delivery will ask the dispatcher again
     }
-    return this.#resend(watchdogFound(job, where, now));
+    if (!this.#unchanged(base)) return null;
+    const found = await this.#resend(watchdogFound(job, where, now));
+    return this.#unchanged(base) ? found : null;
   }
 
   /** Sends the job through the queue when the watchdog step says so; the job as it then stands. */
   async #resend(found: WatchdogStep): Promise<Job> {
     if (!found.resend) return found.job;
     try {
-      await sendJob(this.env, found.job.jobId);
+      await sendJob(this.env, found.job.jobId, found.job.attempt);
     } catch (e) {
       console.error(
         JSON.stringify({ event: "watchdog_send_failed", jobId: found.job.jobId, error: String(e) }),
@@ -466,9 +531,23 @@ export class ProofJob extends DurableObject<Env> {
     return found.job;
   }
 
-  /** Writes the result document once (`If-None-Match: *`); the core decides what came of it. */
-  async #store(job: Job, document: ResultDocument, now: number, cfg: Config): Promise<Job> {
-    const key = resultKey(job.jobId);
+  /**
+   * Writes the result document once (`If-None-Match: *`); the core decides what came of it, for
+   * the job as it is once R2 has answered. Still proving this proof: the poll is applied to it
+   * again (whatever changed meanwhile, a delivery counted, is kept), then the write. Moved on
+   * (cancelled, ended, a new attempt): the proof is no longer this job's, and a document this
+   * write put in R2 is taken back, so that it never answers for the job (after its record is
+   * cleared, `archived` would).
+   */
+  async #store(
+    base: Job,
+    outcome: PollOutcome,
+    document: ResultDocument,
+    polledAt: number,
+    startedAt: number,
+    cfg: Config,
+  ): Promise<void> {
+    const key = resultKey(base.jobId);
     let attempt: StoreAttempt;
     try {
       const written = await this.env.TAPES.put(key, JSON.stringify(document), {
@@ -486,9 +565,31 @@ export class ProofJob extends DurableObject<Env> {
     } catch (e) {
       attempt = { kind: "error", message: e instanceof Error ? e.message : String(e) };
     }
-    const step = storeTried(job, document, attempt, now, cfg);
-    await this.#perform(job.jobId, step.effects);
-    return step.job;
+    const now = Date.now();
+    const current = this.#load();
+    if (!current) return;
+    const again = polled(current, outcome, startedAt, polledAt, cfg);
+    if (again.next.kind === "store" && sameProof(current, base)) {
+      const step = storeTried(again.job!, document, attempt, now, cfg);
+      const ends = alarmEnds(current, step.job, now, cfg);
+      await this.#perform(base.jobId, savesFirst([...again.effects, ...step.effects, ...ends]));
+      return;
+    }
+    if (attempt.kind === "written" && current.status !== "succeeded") {
+      try {
+        await this.env.TAPES.delete(key);
+      } catch (e) {
+        logError("result_take_back_failed", base.jobId, e);
+      }
+      const line = {
+        event: "result_discarded",
+        jobId: base.jobId,
+        attempt: base.attempt,
+        status: current.status,
+      };
+      console.log(JSON.stringify(line));
+    }
+    await this.#rearm(base.jobId, cfg);
   }
 
   /**
@@ -509,6 +610,12 @@ export class ProofJob extends DurableObject<Env> {
     return this.ctx.storage.kv.get<Job>(JOB) ?? null;
   }
 
+  /** Whether the job is queued (in attempt `attempt`, when given). */
+  #waits(attempt: number | null): boolean {
+    const job = this.#load();
+    return job?.status === "queued" && (attempt === null || job.attempt === attempt);
+  }
+
   #lock(): number | null {
     return this.ctx.storage.kv.get<number>(SUBMIT_LOCK) ?? null;
   }
@@ -519,7 +626,17 @@ export class ProofJob extends DurableObject<Env> {
    * left the call undone here (seen in test/integration/cancel.test.ts).
    */
   async #perform(jobId: string, effects: Effect[]): Promise<void> {
-    await this.#performEach(jobId, effects);
+    let attempt: number | null = null;
+    for (const e of effects) {
+      if (e.kind === "save") attempt = e.job.attempt;
+      // Back in line only while the job still waits there: a cancel that landed during an
+      // earlier effect's await has released it, and a stale requeue would hand it a prover.
+      if (BACK_IN_LINE.has(e.kind) && !this.#waits(attempt)) {
+        console.log(JSON.stringify({ event: "back_in_line_skipped", jobId, effect: e.kind }));
+        continue;
+      }
+      await this.#performEach(jobId, [e]);
+    }
     // Live status: every saved change reaches the job's sockets at once.
     if (effects.some((e) => e.kind === "save")) await this.#broadcast();
   }
@@ -554,32 +671,41 @@ export class ProofJob extends DurableObject<Env> {
           break;
         case "release":
           await logged("dispatcher_release_failed", jobId, () =>
-            dispatcherOf(this.env).release(jobId, e.observed),
+            dispatcherOf(this.env).release(jobId, e.observed, e.ending),
           );
           break;
         case "requeue":
           try {
-            await dispatcherOf(this.env).requeue(jobId, e.arrivedAt, e.avoidUrl);
+            await dispatcherOf(this.env).requeue(jobId, e.arrivedAt, e.avoidUrl, e.exclude);
           } catch (err) {
             logError("dispatcher_requeue_failed", jobId, err);
             await sendJob(this.env, jobId).catch(() => undefined);
           }
           break;
         case "busy":
-          await dispatcherOf(this.env).busy(jobId, e.arrivedAt);
+          await dispatcherOf(this.env).busy(jobId, e.arrivedAt, e.exclude);
           break;
         case "submitFailed":
-          await dispatcherOf(this.env).submitFailed(jobId, e.arrivedAt, e.error);
+          await dispatcherOf(this.env).submitFailed(jobId, e.arrivedAt, e.error, e.exclude);
           break;
         case "accepted":
           await logged("dispatcher_accepted_failed", jobId, () =>
             dispatcherOf(this.env).accepted(jobId, e.expectedEndAt),
           );
           break;
-        case "proverFault":
         case "pollFailed":
           await logged("dispatcher_open_circuit_failed", jobId, () =>
             dispatcherOf(this.env).openCircuit(e.url, e.error),
+          );
+          break;
+        case "contradicted":
+          await logged("dispatcher_contradicted_failed", jobId, () =>
+            dispatcherOf(this.env).contradicted(e.url, jobId, e.reason, e.atOnce),
+          );
+          break;
+        case "proofEnded":
+          await logged("dispatcher_proof_ended_failed", jobId, () =>
+            dispatcherOf(this.env).proofEnded(jobId, e.url, e.outcome),
           );
           break;
         case "index":
@@ -594,6 +720,19 @@ export class ProofJob extends DurableObject<Env> {
     }
   }
 }
+
+/** Effects that put the job back in the dispatcher's line. */
+const BACK_IN_LINE: ReadonlySet<Effect["kind"]> = new Set(["requeue", "busy", "submitFailed"]);
+
+/** The job's saves first, the rest in order: nothing is awaited between a read and its save. */
+const savesFirst = (effects: Effect[]): Effect[] => [
+  ...effects.filter((e) => e.kind === "save"),
+  ...effects.filter((e) => e.kind !== "save"),
+];
+
+/** Whether two readings of a job are on the same proof: attempt, prover and prover job. */
+const sameProof = (a: Job, b: Job) =>
+  a.attempt === b.attempt && a.prover.url === b.prover.url && a.prover.jobId === b.prover.jobId;
 
 function logError(event: string, jobId: string, error: unknown): void {
   console.error(JSON.stringify({ event, jobId, error: String(error) }));

@@ -2,13 +2,13 @@ import { DurableObject } from "cloudflare:workers";
 import { configFrom, type Config } from "../core/config.ts";
 import {
   canTakeWork,
-  choose,
   configuredProvers,
   fleetSummary,
   free,
   freeAtFor,
   grant,
   healthCheckDue,
+  isHeld,
   newProver,
   nextHealthCheckAt,
   onAccepted,
@@ -19,10 +19,21 @@ import {
   type ProverRecord,
   type ProverState,
 } from "../core/fleet.ts";
+import {
+  earlyProbeAt,
+  earlyProbeDue,
+  endingHoldOver,
+  fallbackWakeAt,
+  holderCheckDue,
+  nextGrant,
+  onHolderChecked,
+  onProofEnding,
+  onRelease,
+} from "../core/grants.ts";
+import { onContradicted, quarantineView, resumeProver } from "../core/quarantine.ts";
 import type { ObservedProof } from "../core/effects.ts";
 import { DEFAULT_TYPICAL_PROOF_MS, type Outlook } from "../core/estimate.ts";
 import { isTerminal, type Job } from "../core/job.ts";
-import type { Admission } from "../core/lifecycle.ts";
 import {
   speedFor,
   speedOf,
@@ -30,10 +41,11 @@ import {
   type Speed,
   type TimeoutMargins,
 } from "../core/speed.ts";
-import { holderCheckDueAt, lineAlarmAt, moveAlarm, slotCooldownUntil } from "../core/line.ts";
+import { lineAlarmAt, moveAlarm, slotCooldownUntil } from "../core/line.ts";
 import { ProverClient } from "../prover/client.ts";
+import { keyringOf, type KeyedAdmission } from "../prover/keys.ts";
 import { sendJob } from "../queue/send.ts";
-import { Line, NO_CLIENT } from "./line.ts";
+import { Line, NO_CLIENT, waitingOf } from "./line.ts";
 
 /**
  * The line in front of the provers: one Durable Object (named `DISPATCHER_NAME`) that knows
@@ -47,7 +59,10 @@ import { Line, NO_CLIENT } from "./line.ts";
  * the next available prover at once and is sent through the queue to be submitted. A free
  * prover's `/health` is read (when the last reading is older than PROVER_HEALTH_INTERVAL_MS)
  * before it gets work. A job's faults on a prover are the prover's: the job goes back to the
- * head of the line and the prover's circuit is charged.
+ * head of the line and the prover's circuit is charged. A prover whose verdicts against tapes are
+ * found false is charged contradictions and quarantined (src/core/quarantine.ts); a job with
+ * verdicts against its tape goes to another prover while one can be had (src/core/grants.ts).
+ * Every rule is in the core; this object loads its rows, asks the rules, and performs them.
  */
 export const DISPATCHER_NAME = "provers";
 
@@ -67,7 +82,9 @@ export interface ProverView {
   heldSince: number | null;
   health: (ProverRecord["health"] & { checkedAt: number | null }) | null;
   circuit: { failures: number; openUntil: number | null; opens: number; lastError: string | null };
-  counts: ProverRecord["counts"];
+  counts: { granted: number; faults: number; busy: number; contradictions: number };
+  /** Quarantined: since when, why, its contradictions since last resumed and their jobs. */
+  quarantine: ReturnType<typeof quarantineView>;
   /** Its newest succeeded proofs: how many, time per 1,000 frames, proof time. */
   speed: Speed;
 }
@@ -153,10 +170,16 @@ export class ProverDispatcher extends DurableObject<Env> {
   }
 
   /**
-   * A delivered job asks for a prover. `arrivedAt` (its POST time) fixes its place in line.
-   * Granted means: submit now, to that prover.
+   * A delivered job asks for a prover. `arrivedAt` (its POST time) fixes its place in line;
+   * `exclude`: the provers that gave a verdict against its tape (it waits at the head for
+   * another). Granted means: submit now, to that prover.
    */
-  async admit(jobId: string, arrivedAt: number, client?: string): Promise<Admission> {
+  async admit(
+    jobId: string,
+    arrivedAt: number,
+    client?: string,
+    exclude: string[] = [],
+  ): Promise<KeyedAdmission> {
     this.#count("admit");
     // A job that came in without a reservation (stored before clients were kept) is its own.
     if (client !== undefined && this.#line.clientOf(jobId) === NO_CLIENT) {
@@ -164,7 +187,7 @@ export class ProverDispatcher extends DurableObject<Env> {
     }
     let held = this.#heldBy(jobId);
     if (!held) {
-      this.#line.enqueue(jobId, arrivedAt, null, false);
+      this.#line.enqueue(jobId, arrivedAt, null, false, exclude, Date.now());
       const granted = await this.#pump(jobId);
       held = granted ? this.#load(granted) : null;
     }
@@ -173,19 +196,23 @@ export class ProverDispatcher extends DurableObject<Env> {
     const speed = speedFor(held.speed ?? [], fleet);
     // A guess is no schedule: only a measured speed sets the proof's expected end.
     const msPer1000Frames = speed.basis === "default" ? null : speed.msPer1000Frames;
-    return { kind: "granted", proverUrl: held.url, msPer1000Frames };
+    // How the job authenticates to that prover (its own key, the configured ones, or none):
+    // kept by the job apart from its document (src/prover/keys.ts).
+    const auth = keyringOf(this.ctx.storage.sql).authFor(held);
+    return { kind: "granted", proverUrl: held.url, msPer1000Frames, auth };
   }
 
   /**
    * The job no longer needs a prover (it ended, or was cancelled): free its prover or place.
    * `observed`: its proof succeeded, timed by the prover: a sample of that prover's speed.
+   * `ending`: its proof may still run on that prover, which stays held until `proofEnded`.
    */
-  async release(jobId: string, observed?: ObservedProof): Promise<void> {
+  async release(jobId: string, observed?: ObservedProof, ending?: { url: string }): Promise<void> {
     this.#count("release");
     this.#line.dequeue(jobId);
     this.#line.unregister(jobId);
     const held = this.#heldBy(jobId);
-    if (held) this.#save(free(held));
+    if (held) this.#save(onRelease(held, jobId, ending?.url ?? null, Date.now()));
     const timed = observed && this.#load(observed.url);
     if (timed) this.#save(onProofTimed(timed, observed.frames, observed.elapsedMs, Date.now()));
     await this.#pump();
@@ -193,40 +220,87 @@ export class ProverDispatcher extends DurableObject<Env> {
 
   /**
    * The job must be submitted again (rebuild): back in line at its own arrival time, preferably
-   * for another prover than `avoidUrl` (the one that lost or spoiled its proof).
+   * for another prover than `avoidUrl` (the one that lost or spoiled its proof), and for none of
+   * `exclude` (the provers that gave a verdict against its tape) while another can be had.
    */
-  async requeue(jobId: string, arrivedAt: number, avoidUrl: string | null = null): Promise<void> {
+  async requeue(
+    jobId: string,
+    arrivedAt: number,
+    avoidUrl: string | null = null,
+    exclude: string[] = [],
+  ): Promise<void> {
     this.#count("requeue");
-    await this.#backInLine(jobId, arrivedAt, (held) => free(held), avoidUrl);
+    await this.#backInLine(jobId, arrivedAt, (held) => free(held), avoidUrl, exclude);
+  }
+
+  /**
+   * A verdict of the prover on `url` against the tape of `jobId` was found false: one
+   * contradiction; quarantined at PROVER_QUARANTINE_AFTER, or `atOnce` (a receipt that does not
+   * verify).
+   */
+  async contradicted(url: string, jobId: string, reason: string, atOnce: boolean): Promise<void> {
+    this.#count("contradicted");
+    const cfg = configFrom(this.env);
+    const p = this.#load(url);
+    if (!p) return;
+    const charged = onContradicted(p, { jobId, reason, atOnce }, Date.now(), cfg);
+    this.#save(charged.prover);
+    (charged.quarantined ? console.error : console.log)(JSON.stringify(charged.line));
+    // A quarantine can leave a job waiting for a second opinion with no other prover to have:
+    // its fallback may be due now.
+    if (charged.quarantined) await this.#pump();
+  }
+
+  /**
+   * What the prover on `url` said to the deletion of the proof `jobId` left running when it
+   * ended: the prover held for that proof is freed once it ended (or is gone).
+   */
+  async proofEnded(
+    jobId: string,
+    url: string,
+    outcome: "ended" | "alive" | "unreachable",
+  ): Promise<void> {
+    this.#count("proofEnded");
+    const p = this.#load(url);
+    if (!p?.ending) return;
+    const next = onProofEnding(p, jobId, outcome, Date.now(), configFrom(this.env));
+    this.#save(next);
+    if (!next.ending) await this.#pump();
   }
 
   /**
    * The prover answered 429 to the job holding it: it is busy with work we did not send (or not
    * yet finished with a cancelled proof). The job goes back to the head of the line and the
-   * prover is offered again after a poll interval.
+   * prover is offered again after a poll interval. `exclude`: as for `requeue`.
    */
-  async busy(jobId: string, arrivedAt: number): Promise<void> {
+  async busy(jobId: string, arrivedAt: number, exclude: string[] = []): Promise<void> {
     this.#count("busy");
     const cfg = configFrom(this.env);
-    await this.#backInLine(jobId, arrivedAt, (held) => {
+    const leave = (held: ProverRecord) => {
       const cooled = free(held, slotCooldownUntil(Date.now(), cfg));
       return { ...cooled, counts: { ...cooled.counts, busy: cooled.counts.busy + 1 } };
-    });
+    };
+    await this.#backInLine(jobId, arrivedAt, leave, undefined, exclude);
   }
 
   /**
    * The prover failed the job's submission in transport (network, timeout, 5xx, 401, unreadable
    * reply): the prover's fault, never the job's. The prover is charged (its circuit may open)
    * and rests a poll interval; the job goes straight back to its place at the head of the line,
-   * for another prover if one is available.
+   * for another prover if one is available. `exclude`: as for `requeue`.
    */
-  async submitFailed(jobId: string, arrivedAt: number, error: string): Promise<void> {
+  async submitFailed(
+    jobId: string,
+    arrivedAt: number,
+    error: string,
+    exclude: string[] = [],
+  ): Promise<void> {
     this.#count("submitFailed");
     const cfg = configFrom(this.env);
     const now = Date.now();
-    await this.#backInLine(jobId, arrivedAt, (held) =>
-      free(onTransportFailure(held, error, now, cfg), slotCooldownUntil(now, cfg)),
-    );
+    const leave = (held: ProverRecord) =>
+      free(onTransportFailure(held, error, now, cfg), slotCooldownUntil(now, cfg));
+    await this.#backInLine(jobId, arrivedAt, leave, undefined, exclude);
   }
 
   /**
@@ -238,6 +312,7 @@ export class ProverDispatcher extends DurableObject<Env> {
     arrivedAt: number,
     leave: (held: ProverRecord) => ProverRecord,
     avoidUrl?: string | null,
+    exclude: string[] = [],
   ): Promise<void> {
     const held = this.#heldBy(jobId);
     if (held) this.#save(leave(held));
@@ -247,6 +322,8 @@ export class ProverDispatcher extends DurableObject<Env> {
       arrivedAt,
       avoidUrl === undefined ? (held?.url ?? null) : avoidUrl,
       true,
+      exclude,
+      Date.now(),
     );
     await this.#pump();
   }
@@ -289,8 +366,7 @@ export class ProverDispatcher extends DurableObject<Env> {
   /**
    * Opens the circuit of the prover on `url` at once: the job proving there saw
    * PROVER_CIRCUIT_FAILURES status reads in a row fail in transport (a run only that job can
-   * see: it is the only one polling that prover), or the prover returned a receipt that does not
-   * verify (what only a broken, misconfigured or dishonest prover does).
+   * see: it is the only one polling that prover).
    */
   async openCircuit(url: string, error: string): Promise<void> {
     this.#count("openCircuit");
@@ -358,22 +434,39 @@ export class ProverDispatcher extends DurableObject<Env> {
     return this.#all().map((p) => this.#view(p, now));
   }
 
-  /** Adds a prover at runtime (kept in storage; the URL is checked by the caller). */
-  async addProver(url: string): Promise<ProverChange> {
+  /**
+   * Adds a prover at runtime (kept in storage; the URL is checked by the caller) with its own
+   * `apiKey`, or none: a runtime prover never gets the configured keys. The key is kept apart
+   * from the prover's row (src/prover/keys.ts): no view or log line carries it.
+   */
+  async addProver(url: string, apiKey?: string): Promise<ProverChange> {
     const existing = this.#load(url);
     if (existing) return { kind: "exists", prover: this.#view(existing, Date.now()) };
+    keyringOf(this.ctx.storage.sql).set(url, apiKey ?? null);
     const p = newProver(url, "runtime");
     this.#save(p);
     await this.#pump();
     return { kind: "ok", prover: this.#view(this.#load(url) ?? p, Date.now()) };
   }
 
-  /** Drain: the prover finishes the proof it has and gets no new one. Resume undoes it. */
+  /** Drain: the prover finishes the proof it has and gets no new one. `resume` undoes it. */
   async setDraining(id: string, draining: boolean): Promise<ProverChange> {
     const p = this.#byId(id);
     if (!p) return { kind: "not_found" };
     this.#save({ ...p, draining });
     if (!draining) await this.#pump();
+    return { kind: "ok", prover: this.#view(this.#load(p.url)!, Date.now()) };
+  }
+
+  /** An operator resumes the prover: no longer drained nor quarantined; it may get work again. */
+  async resume(id: string): Promise<ProverChange> {
+    const p = this.#byId(id);
+    if (!p) return { kind: "not_found" };
+    this.#save(resumeProver(p));
+    if (p.quarantine) {
+      console.log(JSON.stringify({ event: "prover_resumed", prover: p.url, wasQuarantined: true }));
+    }
+    await this.#pump();
     return { kind: "ok", prover: this.#view(this.#load(p.url)!, Date.now()) };
   }
 
@@ -383,8 +476,9 @@ export class ProverDispatcher extends DurableObject<Env> {
     if (!p) return { kind: "not_found" };
     const view = this.#view(p, Date.now());
     if (p.source === "config") return { kind: "configured", prover: view };
-    if (p.holder) return { kind: "proving", prover: view };
+    if (isHeld(p)) return { kind: "proving", prover: view };
     this.ctx.storage.sql.exec(`DELETE FROM provers WHERE url = ?`, p.url);
+    keyringOf(this.ctx.storage.sql).delete(p.url);
     return { kind: "ok", prover: view };
   }
 
@@ -396,8 +490,8 @@ export class ProverDispatcher extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.#count("alarm");
     const cfg = configFrom(this.env);
-    const due = holderCheckDueAt(Date.now(), cfg);
-    for (const p of this.#all().filter((x) => x.holder && (x.checkedAt ?? 0) <= due)) {
+    const started = Date.now();
+    for (const p of this.#all().filter((x) => holderCheckDue(x, started, cfg))) {
       const holder = p.holder!;
       let needed = true;
       try {
@@ -412,8 +506,7 @@ export class ProverDispatcher extends DurableObject<Env> {
         );
       }
       const current = this.#load(p.url);
-      if (!current || current.holder !== holder) continue;
-      this.#save(needed ? { ...current, checkedAt: Date.now() } : free(current));
+      if (current) this.#save(onHolderChecked(current, holder, needed, Date.now()));
     }
     await this.#pump();
   }
@@ -426,22 +519,31 @@ export class ProverDispatcher extends DurableObject<Env> {
   async #pump(caller?: string): Promise<string | null> {
     const cfg = configFrom(this.env);
     this.#sync(cfg);
+    // A hold for an ended job's proof that nothing ended is over at the clean-up's own limit.
+    const started = Date.now();
+    for (const p of this.#all().filter((x) => endingHoldOver(x, started, cfg))) this.#save(free(p));
     let callerGrant: string | null = null;
     let checked = false;
     for (;;) {
       const now = Date.now();
-      const head = this.#line.head();
-      if (!head) break;
+      const candidates = this.#line.candidates();
+      if (candidates.length === 0) break;
       const provers = this.#all();
-      const chosen = choose(provers, head.avoid_url, now, cfg);
-      if (!chosen) {
-        // Nobody available: read the health of those that are due (once per pump), then retry.
-        const due = provers.filter((p) => healthCheckDue(p, now, cfg));
+      const next = nextGrant(candidates.map(waitingOf), provers, now, cfg);
+      if (!next) {
+        // Nobody can take one: read the health of those that are due (once per pump), then
+        // retry; an open circuit keeping the only prover that answers idle is probed too.
+        const waiting = this.#line.count();
+        const due = provers.filter(
+          (p) => healthCheckDue(p, now, cfg) || earlyProbeDue(p, provers, waiting, now, cfg),
+        );
         if (checked || due.length === 0) break;
         checked = true;
         await Promise.all(due.map((p) => this.#checkHealth(p.url, cfg)));
         continue;
       }
+      const head = candidates.find((c) => c.job_id === next.jobId)!;
+      const chosen = provers.find((p) => p.url === next.url)!;
       this.#line.dequeue(head.job_id);
       this.#line.served(head.client, now);
       this.#save(grant(chosen, head.job_id, now));
@@ -451,6 +553,7 @@ export class ProverDispatcher extends DurableObject<Env> {
           jobId: head.job_id,
           prover: chosen.url,
           waitedMs: now - head.arrived_at,
+          ...(next.fallback ? { fallback: true } : {}),
         }),
       );
       if (head.job_id === caller) {
@@ -468,7 +571,9 @@ export class ProverDispatcher extends DurableObject<Env> {
         if (current?.holder === head.job_id) {
           this.#save(free(current, slotCooldownUntil(Date.now(), cfg)));
         }
+        const w = waitingOf(head);
         this.#line.enqueue(head.job_id, head.arrived_at, head.avoid_url, head.priority === 0);
+        if (w.exclude.length) this.#line.enqueue(head.job_id, 0, null, true, w.exclude, w.backAt);
         break;
       }
     }
@@ -507,13 +612,22 @@ export class ProverDispatcher extends DurableObject<Env> {
    */
   async #arm(cfg: Config): Promise<void> {
     const now = Date.now();
+    const waiting = this.#line.count();
+    const provers = this.#all();
     // A free prover that cannot take work yet wakes the line when its cool-down or open circuit
-    // ends, or when its next /health read is due (soon after a failed one).
-    const ends = this.#all()
-      .filter((p) => !p.holder && !canTakeWork(p, now, cfg))
-      .flatMap((p) => [p.cooldownUntil, p.circuitUntil, nextHealthCheckAt(p, cfg)])
+    // ends (or its early probe is due), or when its next /health read is due (soon after a
+    // failed one); a job waiting for its fallback, when it may have it.
+    const ends = provers
+      .filter((p) => !isHeld(p) && !p.quarantine && !canTakeWork(p, now, cfg))
+      .flatMap((p) => [
+        p.cooldownUntil,
+        p.circuitUntil,
+        nextHealthCheckAt(p, cfg),
+        earlyProbeAt(p, provers, waiting, now, cfg) ?? 0,
+      ])
+      .concat(fallbackWakeAt(this.#line.excluding().map(waitingOf), cfg, now) ?? 0)
       .filter((t) => t > now);
-    const at = lineAlarmAt(this.#line.count(), ends.length ? Math.min(...ends) : null, now, cfg);
+    const at = lineAlarmAt(waiting, ends.length ? Math.min(...ends) : null, now, cfg);
     if (at === null) await this.ctx.storage.deleteAlarm();
     else if (moveAlarm(await this.ctx.storage.getAlarm(), at, now)) {
       await this.ctx.storage.setAlarm(at);
@@ -529,8 +643,8 @@ export class ProverDispatcher extends DurableObject<Env> {
       state,
       why,
       source: p.source,
-      job: p.holder,
-      heldSince: p.heldSince,
+      job: p.holder ?? p.ending?.jobId ?? null,
+      heldSince: p.heldSince ?? p.ending?.since ?? null,
       health: p.health ? { ...p.health, checkedAt: p.healthAt } : null,
       circuit: {
         failures: p.failures,
@@ -538,7 +652,8 @@ export class ProverDispatcher extends DurableObject<Env> {
         opens: p.circuitOpens,
         lastError: p.lastError,
       },
-      counts: p.counts,
+      counts: { ...p.counts, contradictions: p.counts.contradictions ?? 0 },
+      quarantine: quarantineView(p),
       speed: speedOf(p.speed ?? []),
     };
   }
@@ -603,7 +718,7 @@ export class ProverDispatcher extends DurableObject<Env> {
       else if (p.source !== "config") this.#save({ ...p, source: "config" });
     }
     for (const p of have.values()) {
-      if (p.source === "config" && !urls.includes(p.url) && !p.holder) {
+      if (p.source === "config" && !urls.includes(p.url) && !isHeld(p)) {
         this.ctx.storage.sql.exec(`DELETE FROM provers WHERE url = ?`, p.url);
       }
     }

@@ -1,10 +1,11 @@
 /**
  * `npm run timeouts -- --live <gateway URL>`: the timeout margins a running gateway observes.
- * Reads `/api/health` (the fleet's observed proof times against PROVER_POLL_TIMEOUT_MS and
- * MAX_JOB_WALL_TIME_MS, with the gateway's own warnings above 80 %) and, with the admin token
- * (`--token` or ADMIN_TOKEN in the environment), `/api/admin/provers` for each prover's speed.
+ * Needs the admin token (`--token` or ADMIN_TOKEN in the environment): reads
+ * `/api/admin/health` (the fleet's observed proof times against PROVER_POLL_TIMEOUT_MS and
+ * MAX_JOB_WALL_TIME_MS, with the gateway's own warnings above 80 %; the anonymous `/api/health`
+ * has counts only) and `/api/admin/provers` for each prover's speed.
  * Exit 0: no warning; 1: a proof time is above 80 % of a timeout (raise it before proofs reach
- * it); 2: bad arguments or the gateway could not be read.
+ * it); 2: bad arguments, no token, or the gateway could not be read.
  */
 import { MARGIN_WARN_FRACTION, type Speed, type TimeoutMargins } from "../core/speed.ts";
 
@@ -14,7 +15,7 @@ export interface LiveInput {
     line?: { timeouts?: TimeoutMargins; waiting?: number } | null;
     warnings?: string[];
   };
-  /** Null without the admin token (or when the admin API refused). */
+  /** Null when /api/admin/provers could not be read. */
   provers: { id: string; state: string; speed?: Speed }[] | null;
 }
 
@@ -55,7 +56,7 @@ export function liveReport(input: LiveInput, base: string): { text: string; code
       }
     }
   } else {
-    out.push("", "  (per-prover speeds need the admin token: --token or ADMIN_TOKEN)");
+    out.push("", "  (per-prover speeds: /api/admin/provers could not be read)");
   }
   out.push("");
   if (t.proofs === 0) out.push("No proof has been timed yet: nothing to compare.");
@@ -85,25 +86,27 @@ export async function liveMain(
     return 2;
   }
   const origin = url.origin;
+  if (!token) {
+    print("the margins are the operator's to see: pass --token or set ADMIN_TOKEN");
+    return 2;
+  }
+  const auth = { headers: { authorization: `Bearer ${token}` } };
   let health: LiveInput["health"];
   try {
-    const r = await fetcher(`${origin}/api/health`);
+    const r = await fetcher(`${origin}/api/admin/health`, auth);
+    if (!r.ok && r.status !== 503) throw new Error(`HTTP ${r.status}`);
     health = (await r.json()) as LiveInput["health"];
   } catch (e) {
-    print(`cannot read ${origin}/api/health: ${e instanceof Error ? e.message : String(e)}`);
+    print(`cannot read ${origin}/api/admin/health: ${e instanceof Error ? e.message : String(e)}`);
     return 2;
   }
   let provers: LiveInput["provers"] = null;
-  if (token) {
-    try {
-      const r = await fetcher(`${origin}/api/admin/provers`, {
-        headers: { authorization: `Bearer ${token}` },
-      });
-      if (r.ok) provers = ((await r.json()) as { provers: LiveInput["provers"] }).provers;
-      else print(`note: /api/admin/provers answered ${r.status}; per-prover speeds left out`);
-    } catch (e) {
-      print(`note: /api/admin/provers could not be read: ${String(e)}`);
-    }
+  try {
+    const r = await fetcher(`${origin}/api/admin/provers`, auth);
+    if (r.ok) provers = ((await r.json()) as { provers: LiveInput["provers"] }).provers;
+    else print(`note: /api/admin/provers answered ${r.status}; per-prover speeds left out`);
+  } catch (e) {
+    print(`note: /api/admin/provers could not be read: ${String(e)}`);
   }
   const { text, code } = liveReport({ health, provers }, origin);
   print(text);

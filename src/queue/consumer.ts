@@ -6,11 +6,16 @@ import { WEBHOOKS_QUEUE_NAME } from "../core/webhook.ts";
 import { isDeadLetterQueue, type JobMessage } from "./message.ts";
 import { handleWebhooks } from "./webhooks.ts";
 
-const jobMessage = z.object({ jobId: z.string().regex(JOB_ID_PATTERN) });
+const jobMessage = z.object({
+  jobId: z.string().regex(JOB_ID_PATTERN),
+  // Absent in older messages and in the dispatcher's grants.
+  attempt: z.number().int().positive().optional(),
+});
 
 /**
  * Every consumer. The jobs queue hands each job to its Durable Object, which submits the tape
- * and says whether to ack or retry (with backoff); the DLQ ends jobs whose deliveries ran out.
+ * and says whether to ack or retry (with backoff); the DLQ ends the attempt whose deliveries ran
+ * out (the one its message names, never a newer one).
  * A message is acked only once its job has dealt with it: any failure retries it. The webhooks
  * queue goes to its own consumer (src/queue/webhooks.ts).
  */
@@ -35,11 +40,16 @@ export async function handleQueue(
       message.ack();
       continue;
     }
-    const { jobId } = body.data satisfies JobMessage;
+    const { jobId, attempt } = body.data satisfies JobMessage;
     try {
       const stub = env.JOB.getByName(jobId);
       if (deadLetters) {
-        await stub.deadLetter();
+        // Ends that attempt only: a stale dead letter leaves a newer attempt alone.
+        const sentAt = message.timestamp?.getTime();
+        await stub.deadLetter({
+          attempt: attempt ?? null,
+          sentAt: Number.isFinite(sentAt) ? sentAt! : null,
+        });
         message.ack();
         continue;
       }

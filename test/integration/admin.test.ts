@@ -6,7 +6,19 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { tapeKey } from "../../src/core/r2-keys.ts";
-import { call, callWith, postTape, seedJob, stubOf, uniqueTape, waitForJob } from "./helpers.ts";
+import {
+  call,
+  callWith,
+  cfg,
+  dispatcher,
+  postTape,
+  prover,
+  seedJob,
+  stubOf,
+  uniqueTape,
+  until,
+  waitForJob,
+} from "./helpers.ts";
 
 const TOKEN = "admin-token-for-tests-0123456789";
 const VARS = { ADMIN_TOKEN: TOKEN };
@@ -168,5 +180,57 @@ describe("POST /api/admin/jobs/:jobId/redrive", () => {
     expect(r.status).toBe(409);
     expect(r.body.error.code).toBe("tape_missing");
     expect((await stubOf(jobId).get())!.status).toBe("failed");
+  });
+});
+
+describe("a quarantined prover (GET /api/admin/provers, POST …/resume)", () => {
+  const REASON = "said invalid_tape of a tape this gateway reads as valid and provable";
+  const view = async () => (await asAdmin("/api/admin/provers")).body.provers[0];
+
+  it("contradictions just under PROVER_QUARANTINE_AFTER leave it working; at the limit it is quarantined, named with why and which jobs, and gets no work until resumed", async () => {
+    const n = cfg.quarantineAfter;
+    const { url, id } = (await dispatcher().listProvers())[0]!;
+    for (let i = 1; i < n; i++) await dispatcher().contradicted(url, `job-${i}`, REASON, false);
+    expect(await view()).toMatchObject({
+      state: expect.not.stringMatching(/^quarantined$/),
+      quarantine: null,
+      counts: { contradictions: n - 1 },
+    });
+    await dispatcher().contradicted(url, `job-${n}`, REASON, false);
+    const quarantined = await view();
+    expect(quarantined).toMatchObject({
+      state: "quarantined",
+      quarantine: {
+        since: expect.any(Number),
+        contradictions: n,
+        jobs: Array.from({ length: n }, (_, i) => `job-${i + 1}`),
+      },
+      counts: { contradictions: n },
+    });
+    expect(quarantined.quarantine.reason).toContain(REASON);
+    expect(quarantined.why).toContain("resume");
+    // Whatever its /health says, it gets no work: a new job waits.
+    const posted = await postTape(uniqueTape());
+    await until(async () =>
+      (await dispatcher().snapshot()).waiting.some((w) => w.jobId === posted.body.job.jobId),
+    );
+    expect((await prover.stats()).submissions).toBe(0);
+    // The operator resumes it: the quarantine is lifted, its count starts again, the job runs.
+    const resumed = await asAdmin(`/api/admin/provers/${id}/resume`, { method: "POST" });
+    expect(resumed.status).toBe(200);
+    expect(resumed.body.prover).toMatchObject({ quarantine: null, counts: { contradictions: n } });
+    expect(resumed.body.prover.state).not.toBe("quarantined");
+    expect((await waitForJob(posted.body.job.jobId, (j) => j.status === "succeeded")).status).toBe(
+      "succeeded",
+    );
+  });
+
+  it("a forged receipt quarantines at once", async () => {
+    const { url } = (await dispatcher().listProvers())[0]!;
+    await dispatcher().contradicted(url, "job-1", "returned a receipt that does not verify", true);
+    expect(await view()).toMatchObject({
+      state: "quarantined",
+      quarantine: { reason: "returned a receipt that does not verify", contradictions: 1 },
+    });
   });
 });

@@ -93,7 +93,7 @@ describe("DELETE /api/proofs/jobs/:jobId", () => {
     expect((await getJob(body.job.jobId)).status).toBe("cancelled");
   });
 
-  it("a proving job stops being polled, its slot goes to the next job at once, and the prover is told to delete it once its proof ends", async () => {
+  it("a proving job stops being polled, the prover is told to delete it once its proof ends, and stays held for it until then: the next job gets it after (no 429)", async () => {
     const a = (await postTape(uniqueTape())).body;
     const b = (await postTape(uniqueTape())).body;
     await waitForJob(a.job.jobId, (j) => j.status === "proving");
@@ -105,8 +105,10 @@ describe("DELETE /api/proofs/jobs/:jobId", () => {
     expect(res.status).toBe(200);
     expect(res.body.job.status).toBe("cancelled");
     const proverJobId = res.body.job.prover.jobId;
-    // The slot is B's at once, although the prover is still running A's proof.
-    expect((await dispatcher().snapshot()).slots[0]?.holder).toBe(b.job.jobId);
+    // The prover cannot stop A's proof: it stays held for it (B is not sent to bounce on a 429).
+    const line = await dispatcher().snapshot();
+    expect(line.slots[0]?.holder).toBeNull();
+    expect(line.waiting.map((w) => w.jobId)).toEqual([b.job.jobId]);
     const polls = (await getJob(a.job.jobId)).attempts.polls;
     // The prover refuses the DELETE (409 job_active) until the proof ends, then accepts it.
     await until(async () => (await prover.stats()).byStatus["409"] >= 1);
@@ -115,6 +117,7 @@ describe("DELETE /api/proofs/jobs/:jobId", () => {
     expect(await getJob(a.job.jobId)).toMatchObject({ status: "cancelled", attempts: { polls } });
     // B gets the prover as soon as it is free.
     expect((await waitForJob(b.job.jobId, ended)).status).toBe("succeeded");
+    expect((await prover.stats()).rateLimited).toBe(0);
   });
 
   it("the DELETEs to the prover carry on from storage after the job's object is evicted", async () => {
@@ -159,7 +162,7 @@ describe("DELETE /api/proofs/jobs/:jobId", () => {
   });
 
   it("a failed job answers 409 job_failed and stays failed", async () => {
-    await prover.faults([{ kind: "fail_unknown" }]);
+    await prover.faults([{ kind: "fail_unknown", times: 2 }]); // one prover: its verdict stands only when given twice
     await prover.configure({ proofMs: 100 });
     const { body } = await postTape(uniqueTape());
     await waitForJob(body.job.jobId, ended);
@@ -191,7 +194,7 @@ describe("posting the same tape after failed or cancelled", () => {
   });
 
   it("after failed, too", async () => {
-    await prover.faults([{ kind: "fail_unknown" }]);
+    await prover.faults([{ kind: "fail_unknown", times: 2 }]); // one prover: its verdict stands only when given twice
     await prover.configure({ proofMs: 100 });
     const tape = uniqueTape();
     const first = (await postTape(tape)).body;

@@ -378,7 +378,7 @@ describe("completion webhooks from the job's object", () => {
 
   it("a failure is announced as proof.failed with its code", async () => {
     await prover.configure({ proofMs: 800 });
-    await prover.faults([{ kind: "fail_unknown", times: 1 }]);
+    await prover.faults([{ kind: "fail_unknown", times: 2 }]); // one prover: its verdict stands only when given twice
     const r = await postTape(uniqueTape());
     const jobId = r.body.job.jobId as string;
     const sent = await announcing(jobId);

@@ -74,6 +74,41 @@ describe("a fair line", () => {
   });
 });
 
+describe("the line's per-client rows", () => {
+  const clientRows = () =>
+    runInDurableObject(dispatcher(), (_i, state) =>
+      state.storage.sql
+        .exec<{ client: string; served_at: number; waiting: number }>(
+          `SELECT client, served_at, waiting FROM line_clients`,
+        )
+        .toArray(),
+    );
+
+  it("stay while the client has a job queued or proving (it keeps its turn), and go once it has nothing left in line", async () => {
+    await prover.configure({ proofMs: 1_500 });
+    const [mine] = await postMany(11, 1);
+    await waitForJob(mine!, (j) => j.status === "proving");
+    // Nothing of it waits, but its job proves: its row (when it was last served) stays.
+    const rows = await clientRows();
+    expect(rows).toHaveLength(1);
+    expect(rows[0]).toMatchObject({ waiting: 0 });
+    expect(rows[0]!.served_at).toBeGreaterThan(0);
+    expect((await waitForJob(mine!, ended, 10_000)).status).toBe("succeeded");
+    await until(async () => (await clientRows()).length === 0);
+    // A cancelled waiting job leaves nothing behind either.
+    await prover.configure({ proofMs: 60_000 });
+    const [blocker] = await postMany(12, 1);
+    await waitForJob(blocker!, (j) => j.status === "proving");
+    const [waiting] = await postMany(13, 1);
+    await until(async () => (await line()).includes(waiting!));
+    expect((await clientRows()).map((r) => r.waiting).sort()).toEqual([0, 1]);
+    await stubOf(waiting!).cancel({ admin: true });
+    await until(async () => (await clientRows()).length === 1);
+    await stubOf(blocker!).cancel({ admin: true });
+    await until(async () => (await clientRows()).length === 0);
+  });
+});
+
 describe("MAX_WAITING_PER_CLIENT", () => {
   it("cap jobs queued or proving are accepted; the next gets 429 too_many_waiting with Retry-After", async () => {
     await prover.configure({ proofMs: 60_000 });

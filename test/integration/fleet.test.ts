@@ -1,5 +1,6 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { expectedFromSpeed } from "../../src/core/speed.ts";
+import { TEST_API_KEY } from "../support/test-vars.ts";
 import {
   call,
   callWith,
@@ -33,8 +34,8 @@ beforeEach(async () => {
 
 describe("a fleet of provers", () => {
   it("spreads the line over every available prover, one proof each at a time", async () => {
-    await dispatcher().addProver(b.base);
-    await dispatcher().addProver(c.base);
+    await dispatcher().addProver(b.base, TEST_API_KEY);
+    await dispatcher().addProver(c.base, TEST_API_KEY);
     const posted = await Promise.all(Array.from({ length: 6 }, () => postTape(uniqueTape())));
     const jobs = await Promise.all(posted.map((p) => waitForJob(p.body.job.jobId, ended, 20_000)));
     expect(jobs.map((j) => j.status)).toEqual(Array(6).fill("succeeded"));
@@ -59,7 +60,7 @@ describe("a fleet of provers", () => {
     expect(line.waiting.map((w) => w.jobId)).toEqual([body.job.jobId]);
     expect(line.slots.every((s) => s.holder === null)).toBe(true);
     // A healthy prover joins: the job goes there.
-    await dispatcher().addProver(b.base);
+    await dispatcher().addProver(b.base, TEST_API_KEY);
     const job = await waitForJob(body.job.jobId, ended, 10_000);
     expect(job).toMatchObject({ status: "succeeded", prover: { url: b.base } });
     expect(job.attempts).toMatchObject({ recoveries: 0, deliveries: job.attempts.deliveries });
@@ -71,7 +72,7 @@ describe("a fleet of provers", () => {
     await prover.configure({ proofMs: 60_000 });
     const { body } = await postTape(uniqueTape());
     await waitForJob(body.job.jobId, (j) => j.status === "proving" && j.prover.url === prover.base);
-    await dispatcher().addProver(b.base);
+    await dispatcher().addProver(b.base, TEST_API_KEY);
     // Gone: every status read fails from now on, for longer than the stall window.
     await prover.faults([{ kind: "reset", on: "poll", times: 10_000 }]);
     const job = await waitForJob(body.job.jobId, ended, cfg.stallWindowMs + 15_000);
@@ -111,7 +112,7 @@ describe("a fleet of provers", () => {
 
   it("the health gate: a prover whose /health is incompatible gets no work until it is good again", async () => {
     await b.configure({ imageId: "not-a-32-byte-hex-image-id" });
-    await dispatcher().addProver(b.base);
+    await dispatcher().addProver(b.base, TEST_API_KEY);
     // The configured prover is drained: b is the only one that could take the job.
     await dispatcher().setDraining((await byUrl(prover.base)).id, true);
     const { body } = await postTape(uniqueTape());
@@ -135,12 +136,16 @@ describe("a fleet of provers", () => {
 });
 
 describe("a tape the guest refuses", () => {
-  it("is tried once more on another prover, then ends tape_rejected: two proofs, one per prover", async () => {
-    await dispatcher().addProver(b.base);
+  it("is tried once more on another prover, then ends tape_rejected (confirmed): two proofs, one per prover", async () => {
+    await dispatcher().addProver(b.base, TEST_API_KEY);
     for (const p of [prover, b]) await p.faults([{ kind: "fail_proof_error" }]);
     const { body } = await postTape(uniqueTape());
     const job = await waitForJob(body.job.jobId, ended, 10_000);
     expect(job).toMatchObject({ status: "failed", error: { code: "tape_rejected" } });
+    // Two different provers said so: confirmed, and nobody proved it, so nobody is charged.
+    expect(job.error!.unconfirmed).toBeUndefined();
+    expect(new Set(job.verdicts!.map((v) => v.url))).toEqual(new Set([prover.base, b.base]));
+    for (const p of await dispatcher().listProvers()) expect(p.counts.contradictions).toBe(0);
     const accepted = await Promise.all([prover, b].map(async (p) => (await p.stats()).accepted));
     expect(accepted).toEqual([1, 1]);
   });
@@ -169,7 +174,7 @@ describe("what the fleet learns from its proofs", () => {
       proving.prover.acceptedAt! + expectedFromSpeed(perK, 3000)!,
     );
     expect((await waitForJob(second, ended, 10_000)).status).toBe("succeeded");
-    const health = await call("/api/health");
+    const health = await admin("/health");
     expect(health.body.line.timeouts).toMatchObject({ proofs: 2, warnings: [] });
     expect(health.body.warnings).toEqual([]);
     // Every call to the dispatcher is counted (the bench divides them by jobs).
@@ -210,16 +215,16 @@ describe("what the fleet learns from its proofs", () => {
     for (const j of [blocker, id]) await dispatcher().release(j);
   });
 
-  it("warns on /api/health once observed proof times pass 80 % of PROVER_POLL_TIMEOUT_MS", async () => {
+  it("warns on /api/admin/health once observed proof times pass 80 % of PROVER_POLL_TIMEOUT_MS", async () => {
     const limit = cfg.pollTimeoutMs;
     await dispatcher().release("none", { url: prover.base, frames: 1000, elapsedMs: 0.8 * limit });
-    expect((await call("/api/health")).body.warnings).toEqual([]);
+    expect((await admin("/health")).body.warnings).toEqual([]);
     await dispatcher().release("none", {
       url: prover.base,
       frames: 1000,
       elapsedMs: 0.8 * limit + 1,
     });
-    const health = await call("/api/health");
+    const health = await admin("/health");
     expect(health.body.warnings.join(" ")).toContain("PROVER_POLL_TIMEOUT_MS");
     expect(health.body.line.timeouts.proofMs.max).toBe(0.8 * limit + 1);
   });
@@ -264,8 +269,13 @@ describe("operators change the fleet at runtime (admin API)", () => {
   it("a drained prover finishes the proof it has and gets no new one; deleting it while it proves is refused", async () => {
     // Only b works: the configured prover is drained.
     await dispatcher().setDraining((await byUrl(prover.base)).id, true);
-    const id = (await admin("/provers", { method: "POST", body: JSON.stringify({ url: b.base }) }))
-      .body.prover.id as string;
+    // A runtime prover brings its own key (the dev provers all have the test key).
+    const id = (
+      await admin("/provers", {
+        method: "POST",
+        body: JSON.stringify({ url: b.base, apiKey: TEST_API_KEY }),
+      })
+    ).body.prover.id as string;
     await b.configure({ proofMs: 1_500 });
     const first = (await postTape(uniqueTape())).body.job.jobId as string;
     await waitForJob(first, (j) => j.status === "proving");

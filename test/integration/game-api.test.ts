@@ -215,7 +215,7 @@ describe("the game's proof flow through the drop-in", () => {
   });
 
   it("a job the prover fails: failed with its code, no claim, no artifact", async () => {
-    await prover.faults([{ kind: "fail_unknown" }]);
+    await prover.faults([{ kind: "fail_unknown", times: 2 }]); // one prover: its verdict stands only when given twice
     const submitted = await submit(uniqueTape());
     const { job } = await followLikeTheGame(submitted.job.jobId);
     expect(job).toMatchObject({

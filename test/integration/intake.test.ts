@@ -200,3 +200,32 @@ describe("reading jobs", () => {
     expect(r.body.error.code).toBe("not_found");
   });
 });
+
+describe("who counts as one client (src/http/client.ts)", () => {
+  const cap = { MAX_WAITING_PER_CLIENT: "3" };
+  const post = (ip: string) => postTape(uniqueTape(), { "cf-connecting-ip": ip }, cap);
+
+  it("six addresses of one IPv6 /64 are one client: MAX_WAITING_PER_CLIENT holds across them; the next /64 is another", async () => {
+    await prover.configure({ proofMs: 5_000 });
+    const addresses = [
+      "2001:db8:77:1::1",
+      "2001:db8:77:1::2",
+      "2001:db8:77:1:1::3",
+      "2001:db8:77:1:ffff:ffff:ffff:4",
+      "2001:0db8:0077:0001:0000:0000:0000:0005",
+      "2001:db8:77:1:8000::6",
+    ];
+    const answers = [];
+    for (const ip of addresses) answers.push(await post(ip));
+    expect(answers.map((a) => a.status)).toEqual([202, 202, 202, 429, 429, 429]);
+    expect(answers[3]!.body.error.code).toBe("too_many_waiting");
+    expect((await post("2001:db8:77:2::1")).status).toBe(202);
+  });
+
+  it("an IPv4 address is its own client, written plain or IPv4-mapped", async () => {
+    await prover.configure({ proofMs: 5_000 });
+    for (let i = 0; i < 3; i++) expect((await post("203.0.113.50")).status).toBe(202);
+    expect((await post("::ffff:203.0.113.50")).status).toBe(429);
+    expect((await post("203.0.113.51")).status).toBe(202);
+  });
+});

@@ -19,6 +19,7 @@ import {
   uniqueTape,
   until,
   waitForJob,
+  withObjectEnv,
 } from "./helpers.ts";
 
 const JOBS = "proof-jobs";
@@ -30,8 +31,8 @@ beforeEach(async () => {
 });
 
 /** Delivers one message to the Worker's queue handler and reports what it acked or retried. */
-async function deliver(queue: string, body: unknown, attempts = 1) {
-  const batch = createMessageBatch(queue, [{ id: "m1", timestamp: new Date(), attempts, body }]);
+async function deliver(queue: string, body: unknown, attempts = 1, timestamp = new Date()) {
+  const batch = createMessageBatch(queue, [{ id: "m1", timestamp, attempts, body }]);
   const ctx = createExecutionContext();
   await worker.queue(batch, env, ctx);
   return getQueueResult(batch, ctx);
@@ -91,7 +92,7 @@ describe("the jobs queue consumer", () => {
     const second = await seedJob(uniqueTape());
     await deliver(JOBS, { jobId: first.jobId });
     await deliver(JOBS, { jobId: second.jobId });
-    const positionCalls = async () => (await call("/api/health")).body.line.calls.outlook ?? 0;
+    const positionCalls = async () => (await dispatcher().summary()).calls.outlook ?? 0;
     const before = await positionCalls();
     for (let i = 0; i < 5; i++) {
       expect((await call(`/api/proofs/jobs/${second.jobId}`)).body.queue).toEqual({ ahead: 0 });
@@ -243,6 +244,54 @@ describe("the dead-letter queue consumer", () => {
     );
     expect(await deliver(DLQ, { jobId })).toMatchObject(acked);
     expect((await storedJob(jobId))?.status).toBe("proving");
+  });
+
+  it("ends only the attempt it names: a stale dead letter of attempt 1 leaves attempt 2 alone", async () => {
+    const { jobId } = await seedJob(uniqueTape(), (j, now) => ({
+      ...j,
+      attempt: 2,
+      attemptStartedAt: now,
+    }));
+    expect(await deliver(DLQ, { jobId, attempt: 1 })).toMatchObject(acked);
+    expect(await storedJob(jobId)).toMatchObject({ attempt: 2, status: "queued", error: null });
+    expect(await deliver(DLQ, { jobId, attempt: 3 })).toMatchObject(acked);
+    expect(await storedJob(jobId)).toMatchObject({ attempt: 2, status: "queued" });
+    expect(await deliver(DLQ, { jobId, attempt: 2 })).toMatchObject(acked);
+    expect(await storedJob(jobId)).toMatchObject({
+      attempt: 2,
+      status: "failed",
+      error: { code: "retries_exhausted" },
+    });
+  });
+
+  it("a dead letter naming no attempt (an older message, a grant) ends an attempt only if it began before the message was sent", async () => {
+    const { jobId, job } = await seedJob(uniqueTape(), (j, now) => ({
+      ...j,
+      attempt: 2,
+      attemptStartedAt: now - 1_000,
+    }));
+    const sentJustBefore = new Date(job.attemptStartedAt - 1);
+    expect(await deliver(DLQ, { jobId }, 1, sentJustBefore)).toMatchObject(acked);
+    expect((await storedJob(jobId))?.status).toBe("queued");
+    const sentAtTheStart = new Date(job.attemptStartedAt);
+    expect(await deliver(DLQ, { jobId }, 1, sentAtTheStart)).toMatchObject(acked);
+    expect(await storedJob(jobId)).toMatchObject({
+      status: "failed",
+      error: { code: "retries_exhausted" },
+    });
+  });
+
+  it("the messages a job sends name its attempt", async () => {
+    const { jobId, job } = await seedJob(uniqueTape(), (j, now) => ({
+      ...j,
+      status: "cancelled",
+      finishedAt: now,
+    }));
+    const sent: unknown[] = [];
+    const queue = { send: async (m: unknown) => void sent.push(m) } as unknown as Queue;
+    await withObjectEnv(jobId, { JOBS_QUEUE: queue });
+    await stubOf(jobId).create(jobId, job.tape, "hash-2");
+    expect(sent).toEqual([{ jobId, attempt: 2 }]);
   });
 
   it("leaves a finished job alone", async () => {

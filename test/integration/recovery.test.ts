@@ -6,6 +6,7 @@ import { MIN_SEGMENT_LIMIT_PO2 } from "../../src/core/recovery.ts";
 import {
   call,
   cfg,
+  dispatcher,
   ended,
   postTape,
   prover,
@@ -111,16 +112,25 @@ describe("rebuild: a poisoned prover job is forgotten and the tape submitted afr
     expect((await prover.stats()).accepted).toBe(cfg.maxRecoveries + 1);
   });
 
-  it("a tape the guest refuses costs exactly two proofs and ends tape_rejected (never the four of PROVER_MAX_RECOVERIES)", async () => {
+  it("a tape the only prover refuses twice costs exactly two proofs and ends tape_rejected, unconfirmed (never the four of PROVER_MAX_RECOVERIES)", async () => {
     await prover.faults([{ kind: "fail_proof_error", times: 2 }]);
     const { body } = await postTape(uniqueTape());
     const job = await waitForJob(body.job.jobId, ended);
     expect(job).toMatchObject({
       status: "failed",
-      error: { code: "tape_rejected" },
+      error: { code: "tape_rejected", unconfirmed: true },
       attempts: { submissions: 2, recoveries: 0, rejections: 1 },
+      verdicts: [
+        { url: prover.base, code: "proof_error", kind: "refused" },
+        { url: prover.base, code: "proof_error", kind: "refused" },
+      ],
       result: null,
     });
+    expect(job.error!.message).toContain("unconfirmed");
+    // The one more try came after the cool-down, not at once.
+    expect(job.prover.acceptedAt! - job.verdicts![0]!.at).toBeGreaterThanOrEqual(
+      cfg.circuitCooldownMs,
+    );
     expect((await prover.stats()).accepted).toBe(2);
   });
 
@@ -136,22 +146,54 @@ describe("rebuild: a poisoned prover job is forgotten and the tape submitted afr
   });
 });
 
-describe("fatal: no resubmission", () => {
-  it.each([
-    ["fail_zero_score", "prover_rejected", "zero_score_not_allowed"],
-    ["fail_unknown", "prover_failed", ""],
-  ])("%s ends the job %s after one submission", async (kind, code, mentions) => {
-    await prover.faults([{ kind }]);
+describe("no job ends on one prover's word (a one-prover fleet)", () => {
+  it("zero_score_not_allowed for a tape scoring more than 0 is a lie: rebuilt, proved, the prover charged", async () => {
+    await prover.faults([{ kind: "fail_zero_score" }]);
+    const { body } = await postTape(uniqueTape());
+    const job = await waitForJob(body.job.jobId, ended);
+    expect(job).toMatchObject({
+      status: "succeeded",
+      attempts: { submissions: 2, recoveries: 0, proverRebuilds: 1 },
+      lastRecovery: { code: "prover_lied" },
+      verdicts: [{ url: prover.base, code: "zero_score_not_allowed", kind: "lied" }],
+    });
+    const [p] = await dispatcher().listProvers();
+    expect(p).toMatchObject({
+      state: "available",
+      counts: { contradictions: 1 },
+      quarantine: null,
+    });
+  });
+
+  it("an unknown failure code once: the same prover is asked once more after PROVER_CIRCUIT_COOLDOWN_MS, and proves it", async () => {
+    await prover.faults([{ kind: "fail_unknown" }]);
+    const { body } = await postTape(uniqueTape());
+    const job = await waitForJob(body.job.jobId, ended);
+    expect(job).toMatchObject({
+      status: "succeeded",
+      attempts: { submissions: 2, recoveries: 0, rejections: 1 },
+      lastRecovery: { code: "prover_failed" },
+      verdicts: [{ url: prover.base, kind: "refused" }],
+    });
+    expect(job.prover.acceptedAt! - job.verdicts![0]!.at).toBeGreaterThanOrEqual(
+      cfg.circuitCooldownMs,
+    );
+    // Its own proof contradicts only itself: nobody is charged.
+    expect((await dispatcher().listProvers())[0]!.counts.contradictions).toBe(0);
+  });
+
+  it("an unknown failure code twice from the only prover: failed prover_failed, marked unconfirmed, after two proofs", async () => {
+    await prover.faults([{ kind: "fail_unknown", times: 2 }]);
     const { body } = await postTape(uniqueTape());
     const job = await waitForJob(body.job.jobId, ended);
     expect(job).toMatchObject({
       status: "failed",
-      error: { code },
-      attempts: { submissions: 1, recoveries: 0 },
+      error: { code: "prover_failed", unconfirmed: true },
+      attempts: { submissions: 2, recoveries: 0 },
       result: null,
     });
-    expect(job.error!.message).toContain(mentions);
-    expect((await prover.stats()).accepted).toBe(1);
+    expect(job.error!.message).toMatch(/only one prover could be asked/i);
+    expect((await prover.stats()).accepted).toBe(2);
   });
 });
 

@@ -2,6 +2,7 @@ import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, inject, it } from "vitest";
 import { fixture } from "./fixtures.ts";
+import { TEST_API_KEY } from "../support/test-vars.ts";
 import {
   call,
   dispatcher,
@@ -68,22 +69,37 @@ describe("every receipt is verified", () => {
     expect(result.body.receipt.seal).toHaveLength(520); // 260 bytes: selector ‖ seal
   });
 
-  it("a forged receipt is never succeeded: nothing stored, rebuilt on another prover, that prover's circuit opened", async () => {
-    await dispatcher().addProver(b.base);
+  it("a forged receipt is never succeeded: nothing stored, rebuilt on another prover, the forger quarantined at once; with every prover quarantined the job waits until an operator resumes one", async () => {
+    await dispatcher().addProver(b.base, TEST_API_KEY);
     await prover.faults([{ kind: "forged_receipt" }]);
     await b.faults([{ kind: "forged_receipt" }]);
     const jobId = await verifiedJob(fixture("test-real-game"));
-    // The first proof comes back forged from one prover: rebuilt, that prover's circuit opens.
+    // The first proof comes back forged from one prover: rebuilt, that prover quarantined.
     await until(async () => (await getJob(jobId)).lastRecovery?.code === "receipt_invalid");
     expect(await env.TAPES.head(`results/${jobId}.json`)).toBeNull();
-    const states = (await dispatcher().listProvers()).map((p) => p.state);
-    expect(states).toContain("open");
-    // The other prover forges too; once a circuit closes the job is tried again, and the third
-    // proof (no fault left) verifies.
+    await until(async () =>
+      (await dispatcher().listProvers()).some((p) => p.state === "quarantined"),
+    );
+    const first = (await dispatcher().listProvers()).find((p) => p.state === "quarantined")!;
+    expect(first.quarantine).toMatchObject({
+      reason: "returned a receipt that does not verify",
+      contradictions: 1,
+      jobs: [jobId],
+    });
+    // The other prover forges too: both quarantined, the job waits (it never ends on a forgery).
+    await until(async () =>
+      (await dispatcher().listProvers()).every((p) => p.state === "quarantined"),
+    );
+    const waiting = await getJob(jobId);
+    expect(waiting).toMatchObject({ status: "queued", attempts: { proverRebuilds: 2 } });
+    expect(waiting.verdicts!.map((v) => v.code)).toEqual(["receipt_invalid", "receipt_invalid"]);
+    // An operator resumes one: its next proof (no fault left) verifies.
+    await dispatcher().resume(first.id);
     const job = await waitForJob(jobId, ended, 20_000);
     expect(job).toMatchObject({
       status: "succeeded",
       result: { verified: true },
+      prover: { url: first.url },
       attempts: { recoveries: 0, proverRebuilds: 2 },
     });
     const stored = await call(`/api/proofs/jobs/${jobId}/result`);

@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
 import {
-  apiKeyFor,
   canTakeWork,
   choose,
   configuredProvers,
@@ -8,6 +7,7 @@ import {
   freeAtFor,
   grant,
   healthCheckDue,
+  isHeld,
   MAX_CIRCUIT_DOUBLINGS,
   newProver,
   onAccepted,
@@ -128,6 +128,27 @@ describe.each(CONFIGS)("one prover's state (%s)", (_name, cfg) => {
     });
     expect(onAccepted(p)).toMatchObject({ failures: 0, circuitUntil: 0, circuitOpens: 0 });
   });
+
+  it("remembers when its circuit last opened (the early probe counts from there), forgets it once closed", () => {
+    let p = healthy();
+    for (let i = 0; i < cfg.circuitFailures; i++) p = onTransportFailure(p, "reset", T0 + 7, cfg);
+    expect(p.circuitOpenedAt).toBe(T0 + 7);
+    expect(onHealth(p, GOOD, T0 + 8, cfg).circuitOpenedAt).toBeNull();
+    expect(onAccepted(p).circuitOpenedAt).toBeNull();
+  });
+
+  it("a prover held for an ended job's proof, or quarantined, is not read for work; free() ends a hold", () => {
+    const stale = T0 + cfg.healthIntervalMs + 1;
+    const ending = { ...healthy(), ending: { jobId: "j", since: T0, failingSince: null } };
+    expect(isHeld(ending)).toBe(true);
+    expect(proverState(ending, T0, cfg).state).toBe("proving");
+    expect(healthCheckDue(ending, stale, cfg)).toBe(false);
+    expect(isHeld(free(ending))).toBe(false);
+    const q = { ...healthy(), quarantine: { since: T0, reason: "lies" } };
+    expect(proverState(q, T0, cfg).state).toBe("quarantined");
+    expect(healthCheckDue(q, stale, cfg)).toBe(false);
+    expect(freeAtFor(q, T0, cfg, 1)).toBeNull();
+  });
 });
 
 describe.each(CONFIGS)("when a prover should be free, for ETAs (%s)", (_name, cfg) => {
@@ -189,13 +210,7 @@ describe("the configured fleet", () => {
     );
   });
 
-  it("gives each prover its own key from PROVER_API_KEYS, else PROVER_API_KEY", () => {
-    const cfg = configWith({
-      PROVER_API_KEY: "shared",
-      PROVER_API_KEYS: JSON.stringify({ [URL_B]: "own" }),
-    });
-    expect(apiKeyFor(cfg, URL_A)).toBe("shared");
-    expect(apiKeyFor(cfg, URL_B)).toBe("own");
+  it("refuses a PROVER_API_KEYS that is not an object of origin → key (src/prover/keys.ts uses it)", () => {
     expect(() => configWith({ PROVER_API_KEYS: "[1,2]" })).toThrow(/PROVER_API_KEYS/);
     expect(() => configWith({ PROVER_API_KEYS: "{" })).toThrow(/PROVER_API_KEYS/);
   });

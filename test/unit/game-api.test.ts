@@ -1003,6 +1003,23 @@ describe("getGatewayHealth", () => {
     expect(h.checked_at).toBe(iso(T0 + 42));
   });
 
+  it("the gateway's own health: ok with the fleet's counts → compatible, checked when the gateway read it", async () => {
+    vi.useFakeTimers({ now: T0 + 5_000 });
+    gateway(() =>
+      json(200, {
+        success: true,
+        status: "ok",
+        config: { valid: true, proverExpectedImageId: "ab".repeat(32), verifyReceipts: "groth16" },
+        line: { waiting: 2, provers: { proving: 1, open: 1 } },
+        checkedAt: T0,
+      }),
+    );
+    const h = await getGatewayHealth();
+    expect(h.prover).toMatchObject({ status: "compatible", image_id: "ab".repeat(32) });
+    expect(h.expected.image_id).toBe("ab".repeat(32));
+    expect(h.checked_at).toBe(iso(T0));
+  });
+
   it("a counts-only health that is not ok → degraded, naming the status", async () => {
     gateway(() => json(200, { success: true, status: "degraded", config: {} }));
     const h = await getGatewayHealth();

@@ -14,6 +14,7 @@ import {
   alarmBegins,
   alarmEnds,
   cancelStep,
+  cleanedUp,
   create,
   createUndone,
   deliver,
@@ -146,6 +147,53 @@ describe.each(CONFIGS)("the job steps (%s)", (_name, cfg) => {
       expect(step.kind).toBe("cancelled");
       expect(kinds(step.effects)).toContain("release");
       expect(cancelStep(k.proving(), { admin: true }, T0 + 20, cfg).kind).toBe("cancelled");
+    });
+
+    it("a job cancelled while its proof runs keeps that prover held (release with `ending`); one whose proof is over, or that was only queued, frees it", () => {
+      const release = (job: Job) =>
+        cancelStep(job, { admin: true }, T0 + 20, cfg).effects.find((e) => e.kind === "release");
+      expect(release(k.proving())).toEqual({ kind: "release", ending: { url: URL_A } });
+      const running = {
+        ...k.proving(),
+        prover: { ...k.proving().prover, status: "running" as const },
+      };
+      expect(release(running)).toEqual({ kind: "release", ending: { url: URL_A } });
+      const proved = {
+        ...k.proving(),
+        prover: { ...k.proving().prover, status: "succeeded" as const },
+      };
+      expect(release(proved)).toEqual({ kind: "release" });
+      expect(release(k.queued())).toEqual({ kind: "release" });
+      // The wall-time cap abandons a running proof too.
+      const late = read(k.proving(), k.proving().wallDeadlineAt + 1, cfg).effects;
+      expect(late.find((e) => e.kind === "release")).toEqual({
+        kind: "release",
+        ending: { url: URL_A },
+      });
+    });
+
+    it("the deletion of a cancelled job's proof tells the dispatcher what the prover said: 200/404 ended, 409 alive, no answer unreachable, given up ended", () => {
+      const cancelled = cancelStep(k.proving(), { admin: true }, T0 + 20, cfg).job;
+      const entry = cancelled.cleanup[0]!;
+      expect(entry.reason).toBe("cancelled");
+      const said = (outcome: "deleted" | "gone" | "active" | "error", at = T0 + 21) =>
+        cleanedUp(cancelled, entry, outcome, at, cfg).effects.find((e) => e.kind === "proofEnded");
+      expect(said("deleted")).toEqual({ kind: "proofEnded", url: URL_A, outcome: "ended" });
+      expect(said("gone")).toEqual({ kind: "proofEnded", url: URL_A, outcome: "ended" });
+      expect(said("active")).toEqual({ kind: "proofEnded", url: URL_A, outcome: "alive" });
+      expect(said("error")).toEqual({ kind: "proofEnded", url: URL_A, outcome: "unreachable" });
+      // Past the clean-up's own limit it is dropped: the proof must have ended by then.
+      expect(said("active", entry.until)).toEqual({
+        kind: "proofEnded",
+        url: URL_A,
+        outcome: "ended",
+      });
+      // A finished proof's deletion holds no prover: the dispatcher is not called.
+      const stored = { ...entry, reason: "result_stored" };
+      const other = { ...cancelled, cleanup: [stored] };
+      expect(kinds(cleanedUp(other, stored, "deleted", T0 + 21, cfg).effects)).not.toContain(
+        "proofEnded",
+      );
     });
   });
 
@@ -290,7 +338,31 @@ describe.each(CONFIGS)("the job steps (%s)", (_name, cfg) => {
     it("busy: back to the head of the line at the attempt's arrival time", () => {
       const busy = { kind: "busy", error: { code: "prover_busy", message: "b" } } as const;
       const step = submitted(k.queued(), 1, URL_A, busy, T0 + 3, cfg);
-      expect(step.effects.at(-1)).toEqual({ kind: "busy", arrivedAt: T0 });
+      expect(step.effects.at(-1)).toEqual({ kind: "busy", arrivedAt: T0, exclude: [] });
+    });
+
+    it("busy or failing, a job with verdicts against its tape keeps the provers it must not go to", () => {
+      const refused = {
+        ...k.queued(),
+        verdicts: [{ url: URL_A, code: "proof_error", kind: "refused" as const, at: T0 }],
+      };
+      const busy = { kind: "busy", error: { code: "prover_busy", message: "b" } } as const;
+      const transient = {
+        kind: "transient",
+        error: { code: "prover_timeout", message: "t" },
+      } as const;
+      const b = "https://prover-b.example";
+      expect(submitted(refused, 1, b, busy, T0 + 3, cfg).effects.at(-1)).toEqual({
+        kind: "busy",
+        arrivedAt: T0,
+        exclude: [URL_A],
+      });
+      expect(submitted(refused, 1, b, transient, T0 + 3, cfg).effects.at(-1)).toEqual({
+        kind: "submitFailed",
+        arrivedAt: T0,
+        error: "prover_timeout",
+        exclude: [URL_A],
+      });
     });
   });
 
@@ -401,7 +473,7 @@ describe.each(CONFIGS)("the job steps (%s)", (_name, cfg) => {
       expect(step.job!.lastRecovery?.code).toBe("result_mismatch");
     });
 
-    it("a receipt that does not verify: never stored, rebuilt elsewhere, the prover's circuit opened, logged", () => {
+    it("a receipt that does not verify: never stored, rebuilt elsewhere, logged; its prover quarantined at once (before the requeue)", () => {
       const forged = proof(journal, { ok: false, reason: "the pairing check failed" });
       const step = polled(k.proving(), forged, T0 + 20, T0 + 20, cfg);
       if (cfg.verifyReceipts === "off") {
@@ -425,15 +497,23 @@ describe.each(CONFIGS)("the job steps (%s)", (_name, cfg) => {
             proverJobId: "p1",
           }),
         },
-        { kind: "proverFault", url: URL_A, error: "receipt_invalid" },
       ]);
-      // Its prover job is deleted there; the requeue avoids that prover.
+      // Its prover job is deleted there; the requeue excludes that prover, which is charged
+      // (quarantined at once) before the line moves on.
       expect(step.job!.cleanup).toEqual([expect.objectContaining({ proverJobId: "p1" })]);
-      expect(alarmEnds(k.proving(), step.job!, T0 + 20, cfg)).toContainEqual({
-        kind: "requeue",
-        arrivedAt: T0,
-        avoidUrl: URL_A,
-      });
+      const ends = alarmEnds(k.proving(), step.job!, T0 + 20, cfg);
+      const charge = {
+        kind: "contradicted",
+        url: URL_A,
+        reason: "returned a receipt that does not verify",
+        atOnce: true,
+      };
+      const requeue = { kind: "requeue", arrivedAt: T0, avoidUrl: URL_A, exclude: [URL_A] };
+      expect(ends).toContainEqual(charge);
+      expect(ends).toContainEqual(requeue);
+      expect(ends.findIndex((e) => e.kind === "contradicted")).toBeLessThan(
+        ends.findIndex((e) => e.kind === "requeue"),
+      );
     });
 
     it("a valid receipt for another journal, or none at all, is not a proof of this tape either", () => {
@@ -561,6 +641,7 @@ describe.each(CONFIGS)("the job steps (%s)", (_name, cfg) => {
       kind: "requeue",
       arrivedAt: T0,
       avoidUrl: URL_A,
+      exclude: [],
     });
   });
 });

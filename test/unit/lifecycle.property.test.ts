@@ -58,6 +58,7 @@ import {
 import { dueCleanups, type CleanupOutcome } from "../../src/core/prover-cleanup.ts";
 import { MAX_REJECTION_RETRIES, MIN_SEGMENT_LIMIT_PO2 } from "../../src/core/recovery.ts";
 import { buildTape, parseTape, RULES_DIGEST_AST3 } from "../../src/core/tape.ts";
+import { excludedProvers, tapeProvable } from "../../src/core/verdicts.ts";
 import { CONFIGS as BASE_CONFIGS, configWith, T0 } from "../support/configs.ts";
 import { TEST_VARS } from "../support/test-vars.ts";
 
@@ -602,13 +603,42 @@ function checkState(job: Job, now: number, cfg: Config, expected: Journal): void
       );
       inv(p.jobId !== null, "succeeded without a prover job", job);
       break;
-    case "failed":
+    case "failed": {
       inv(
         job.error !== null && typeof job.error.code === "string" && job.error.code.length > 0,
         "failed without an error code",
         job,
       );
+      // No job ends on one prover's word against a tape the gateway reads as provable.
+      inv(
+        job.error.code !== "prover_rejected" || !tapeProvable(job.tape),
+        "failed prover_rejected on a prover's word for a tape this gateway reads as provable",
+        job,
+      );
+      const refusals = (job.verdicts ?? []).filter((v) => v.kind === "refused");
+      if (job.error.code === "tape_rejected" || job.error.code === "prover_failed") {
+        const last = refusals[refusals.length - 1];
+        const earlier = refusals.slice(0, -1);
+        inv(
+          last !== undefined && earlier.length > 0,
+          `${job.error.code} without two refusals on record`,
+          job,
+        );
+        const other = earlier.some((v) => v.url !== last.url);
+        inv(
+          other ? job.error.unconfirmed === undefined : job.error.unconfirmed === true,
+          "a verdict from one prover is not marked unconfirmed, or one from two provers is",
+          job,
+        );
+      } else {
+        inv(
+          job.error.unconfirmed === undefined,
+          "an error that is no verdict marked unconfirmed",
+          job,
+        );
+      }
       break;
+    }
     case "cancelled":
       inv(job.error === null, "cancelled with an error", job);
       break;
@@ -693,6 +723,8 @@ class Model {
   /** What an undone intake must put back. */
   undoTo: Job | null = null;
   released = 0;
+  /** Contradictions charged to provers. */
+  charged = 0;
   seq = 0;
   /** The attempt that was cancelled and the prover job it had then. */
   cancelled: { attempt: number; proverJobId: string | null } | null = null;
@@ -904,9 +936,37 @@ class Model {
         case "requeue":
           inv(job.status === "queued", `requeued a ${job.status} job`, job);
           inv(e.arrivedAt === job.attemptStartedAt, "requeued at another place in line", job);
+          inv(
+            sameJson(e.exclude, excludedProvers(job)),
+            "requeued without excluding exactly the provers that gave a verdict",
+            job,
+          );
+          break;
+        case "contradicted":
+          inv(
+            (job.verdicts ?? []).some(
+              (v) =>
+                v.url === e.url &&
+                (v.kind === "lied" || (job.status === "succeeded" && job.prover.url !== e.url)),
+            ),
+            "charged a prover with no false verdict on record",
+            job,
+          );
+          inv(
+            e.atOnce === (e.reason === "returned a receipt that does not verify"),
+            "only a receipt that does not verify quarantines at once",
+            job,
+          );
+          this.charged++;
           break;
         case "busy":
-          inv(job.status === "queued", `a busy prover reported for a ${job.status} job`, job);
+        case "submitFailed":
+          inv(job.status === "queued", `a ${e.kind} prover reported for a ${job.status} job`, job);
+          inv(
+            sameJson(e.exclude, excludedProvers(job)),
+            `back in line (${e.kind}) without the provers that gave a verdict`,
+            job,
+          );
           break;
         case "index":
           inv(e.job === job, "indexed another job than the one saved", e.job);
@@ -1100,10 +1160,19 @@ class Model {
         "proving with other segments than submitted",
         job,
       );
-    const want = { accepted: "proving", busy: "queued", transient: "queued", rejected: "failed" }[
+    // A 400 for a tape the gateway parsed (every tape here) is a lie: back for another prover.
+    const want = { accepted: "proving", busy: "queued", transient: "queued", rejected: "queued" }[
       outcome.kind
     ];
     inv(job.status === want, `${outcome.kind} submit → ${job.status}, expected ${want}`, job);
+    if (outcome.kind === "rejected") {
+      inv(
+        step.effects.some((e) => e.kind === "contradicted" && e.url === flight.url) &&
+          step.effects.some((e) => e.kind === "requeue" && e.exclude.includes(flight.url)),
+        "a false 400 must charge its prover and send the job to another",
+        job,
+      );
+    }
     this.perform(step.effects, stored);
   }
 
@@ -1346,6 +1415,7 @@ describe.each(CONFIGS)("the lifecycle core under random event sequences (%s)", (
       floor: 0,
       maxRecoveries: 0,
       fullHistory: 0,
+      charged: 0,
     };
     fc.assert(
       fc.property(tapeArb, events, (tc, evs) => {
@@ -1357,6 +1427,7 @@ describe.each(CONFIGS)("the lifecycle core under random event sequences (%s)", (
         if (m.saved.some((j) => j.attempts.recoveries === cfg.maxRecoveries))
           totals.maxRecoveries++;
         if (m.saved.some((j) => j.history.length === HISTORY_LENGTH)) totals.fullHistory++;
+        totals.charged += m.charged;
       }),
       params(2, 400),
     );
@@ -1367,6 +1438,7 @@ describe.each(CONFIGS)("the lifecycle core under random event sequences (%s)", (
       totals.proving,
       totals.orphans,
       totals.maxRecoveries,
+      totals.charged,
     ];
     // Only a config whose segment limit sits close to 16 can reach the floor within its recoveries.
     if (cfg.segmentLimitPo2 - MIN_SEGMENT_LIMIT_PO2 < cfg.maxRecoveries) reached.push(totals.floor);

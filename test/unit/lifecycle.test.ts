@@ -238,10 +238,47 @@ describe.each(CONFIGS)("submitting (%s)", (_name, cfg) => {
     expect(j).toMatchObject({ status: "queued", attempts: { submissions: 50, recoveries: 0 } });
   });
 
-  it("rejected (400) → failed prover_rejected, naming the prover's reason, acked", () => {
+  it.each([
+    "invalid_tape",
+    "tape_empty",
+    "tape_too_large",
+    "invalid_max_frames",
+    "invalid_segment_limit",
+    "zero_score_not_allowed",
+    "bad_request",
+  ])(
+    "rejected (400 %s) for a tape this gateway parsed as valid is a lie: still queued, back for another prover, acked",
+    (code) => {
+      const r = onSubmit(
+        k.queued(),
+        { kind: "rejected", error: { code, message: "bad header" } },
+        URL_A,
+        T0 + 3,
+        cfg,
+      );
+      expect(r.message).toEqual({ ack: true });
+      expect(r.line).toBe("lied");
+      expect(r.job).toMatchObject({
+        status: "queued",
+        error: null,
+        finishedAt: null,
+        attempts: { submissions: 1, recoveries: 0 },
+        lastRecovery: { code: "prover_lied" },
+        verdicts: [{ url: URL_A, code, kind: "lied", at: T0 + 3 }],
+        prover: { url: null, jobId: null },
+        cleanup: [],
+      });
+      expect(r.job.lastRecovery!.message).toContain(code);
+      expect(r.job.lastRecovery!.message).toContain("bad header");
+      expect(r.job.detail).toMatch(/another prover/);
+    },
+  );
+
+  it("rejected (400) for a tape this gateway finds unprovable too (a zero score) → failed prover_rejected, acked", () => {
+    const zero = newJob(JOB_ID, { ...tape, finalScore: 0 }, T0, cfg);
     const r = onSubmit(
-      k.queued(),
-      { kind: "rejected", error: { code: "invalid_tape", message: "bad header" } },
+      zero,
+      { kind: "rejected", error: { code: "zero_score_not_allowed", message: "score 0" } },
       URL_A,
       T0 + 3,
       cfg,
@@ -255,8 +292,8 @@ describe.each(CONFIGS)("submitting (%s)", (_name, cfg) => {
       attempts: { submissions: 1 },
       cleanup: [],
     });
-    expect(r.job.error!.message).toContain("invalid_tape");
-    expect(r.job.error!.message).toContain("bad header");
+    expect(r.job.error!.message).toContain("zero_score_not_allowed");
+    expect(r.job.error!.message).toContain("score 0");
   });
 
   it("waiting in line tells the player how many are ahead (and changes nothing when that did not change)", () => {

@@ -3,7 +3,14 @@ import { describe, expect, it } from "vitest";
 import { parseConfig, type Config } from "../../src/core/config.ts";
 import type { JobError } from "../../src/core/job.ts";
 import { unsubmitted, type Job } from "../../src/core/job.ts";
-import { expire, newJob, onPoll, onResultInvalid, onSubmit } from "../../src/core/lifecycle.ts";
+import {
+  expire,
+  newJob,
+  onPoll,
+  onReceiptInvalid,
+  onResultInvalid,
+  onSubmit,
+} from "../../src/core/lifecycle.ts";
 import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
 import {
   failureAction,
@@ -24,6 +31,7 @@ const CONFIGS: [string, Config][] = [
 ];
 
 const URL_A = "https://prover-a.example";
+const URL_B = "https://prover-b.example";
 const T0 = 1_700_000_000_000;
 const tape = SAMPLE_TAPE;
 const failed = (code: string, message = "x") =>
@@ -34,8 +42,8 @@ const transient = {
 } as const;
 
 const queued = (cfg: Config) => newJob("a".repeat(64), tape, T0, cfg);
-const accept = (job: Job, at: number, cfg: Config, proverJobId = "p1") =>
-  onSubmit(job, { kind: "accepted", proverJobId }, URL_A, at, cfg).job;
+const accept = (job: Job, at: number, cfg: Config, proverJobId = "p1", url = URL_A) =>
+  onSubmit(job, { kind: "accepted", proverJobId }, url, at, cfg).job;
 const proving = (cfg: Config, patch: Partial<Job["prover"]> = {}, recoveries = 0): Job => {
   const j = accept(queued(cfg), T0 + 1, cfg);
   return { ...j, prover: { ...j.prover, ...patch }, attempts: { ...j.attempts, recoveries } };
@@ -47,17 +55,17 @@ describe("what a prover failure means (by error_code; the message only tells out
     ["server_restarted", "out of memory", "rebuild"],
     ["internal_error", "join error", "rebuild"],
     ["internal_error", "allocation failed", "rebuild"],
-    ["proof_error", "segment proving error", "guest_rejected"],
-    ["proof_error", "guest verification failed: final score mismatch", "guest_rejected"],
+    ["proof_error", "segment proving error", "guest_refused"],
+    ["proof_error", "guest verification failed: final score mismatch", "guest_refused"],
     ["proof_error", "prover failed: out of memory", "rebuild_smaller"],
     ["proof_error", "Out Of Memory on device 0", "rebuild_smaller"],
     ["proof_error", "CUDA allocation failed on device", "rebuild_smaller"],
-    ["proof_error", "memory allocation ok, then failed", "guest_rejected"],
+    ["proof_error", "memory allocation ok, then failed", "guest_refused"],
     ["proof_timeout", "ran past 600 s", "rebuild_smaller"],
-    ["zero_score_not_allowed", "score 0", "reject"],
-    ["zero_score_not_allowed", "out of memory", "reject"],
-    ["something_new", "?", "fatal"],
-    ["something_new", "out of memory", "fatal"],
+    ["zero_score_not_allowed", "score 0", "zero_score"],
+    ["zero_score_not_allowed", "out of memory", "zero_score"],
+    ["something_new", "?", "unknown"],
+    ["something_new", "out of memory", "unknown"],
   ])("%s (%s) → %s", (code, message, action) =>
     expect(failureAction({ code, message })).toBe(action),
   );
@@ -158,23 +166,43 @@ describe.each(CONFIGS)("rebuilding after a poll (%s)", (_name, cfg) => {
     ).toBe(MIN_SEGMENT_LIMIT_PO2);
   });
 
-  it("a tape the guest refuses twice ends tape_rejected: exactly two proofs, no recovery used", () => {
+  it("a tape two different provers refuse ends tape_rejected, confirmed: exactly two proofs, no recovery used", () => {
     const refused = failed("proof_error", "guest verification failed: final score 99999 != 90");
     const first = onPoll(proving(cfg), refused, now, cfg).job;
-    expect(first).toMatchObject({ status: "queued", attempts: { rejections: 1, recoveries: 0 } });
+    expect(first).toMatchObject({
+      status: "queued",
+      attempts: { rejections: 1, recoveries: 0 },
+      lastRecovery: { code: "proof_error" },
+      verdicts: [{ url: URL_A, code: "proof_error", kind: "refused", at: now }],
+    });
     expect(MAX_REJECTION_RETRIES).toBe(1);
-    const again = accept(first, now + 1, cfg, "p2");
+    const again = accept(first, now + 1, cfg, "p2", URL_B);
     const r = onPoll(again, refused, now + 2, cfg);
     expect(r.job).toMatchObject({
       status: "failed",
       error: { code: "tape_rejected" },
       attempts: { rejections: 1, recoveries: 0, submissions: 2 },
     });
+    expect(r.job.error!.unconfirmed).toBeUndefined();
     expect(r.job.error!.message).toContain("final score 99999");
+    expect(r.job.error!.message).toContain("Two provers");
     // Its prover job is deleted there, like any ended one.
     expect(r.job.cleanup).toEqual(
       expect.arrayContaining([expect.objectContaining({ proverJobId: "p2" })]),
     );
+  });
+
+  it("the same prover refusing it twice (no other could be asked) ends it too, marked unconfirmed", () => {
+    const refused = failed("proof_error", "guest verification failed");
+    const first = onPoll(proving(cfg), refused, now, cfg).job;
+    const r = onPoll(accept(first, now + 1, cfg, "p2", URL_A), refused, now + 2, cfg);
+    expect(r.job).toMatchObject({
+      status: "failed",
+      error: { code: "tape_rejected", unconfirmed: true },
+      attempts: { rejections: 1, recoveries: 0, submissions: 2 },
+    });
+    expect(r.job.error!.message).toContain("unconfirmed");
+    expect(r.job.error!.message).toContain("PROVER_CIRCUIT_COOLDOWN_MS");
   });
 
   it("a refused tape's second chance does not depend on PROVER_MAX_RECOVERIES; out of memory still halves", () => {
@@ -186,27 +214,55 @@ describe.each(CONFIGS)("rebuilding after a poll (%s)", (_name, cfg) => {
     expect(oom.prover.segmentLimitPo2).toBe(cfg.segmentLimitPo2 - 1);
   });
 
-  it("zero_score_not_allowed → failed prover_rejected, no recovery used", () => {
+  it("zero_score_not_allowed for a tape scoring more than 0 is a lie: rebuilt for another prover (prover_lied), no recovery used", () => {
     const r = onPoll(proving(cfg), failed("zero_score_not_allowed", "score 0"), now, cfg);
     expect(r.next).toEqual({ kind: "done" });
+    expect(r.job).toMatchObject({
+      status: "queued",
+      error: null,
+      attempts: { recoveries: 0, proverRebuilds: 1, rejections: 0 },
+      lastRecovery: { code: "prover_lied" },
+      verdicts: [{ url: URL_A, code: "zero_score_not_allowed", kind: "lied", at: now }],
+    });
+    expect(r.job.cleanup).toEqual([
+      expect.objectContaining({ proverJobId: "p1", reason: "zero_score_not_allowed" }),
+    ]);
+    expect(r.job.lastRecovery!.message).toContain(`final score is ${tape.finalScore}`);
+  });
+
+  it("zero_score_not_allowed for a tape this gateway reads as scoring 0 too stands: failed prover_rejected", () => {
+    const zero = { ...tape, finalScore: 0 };
+    const job = accept(newJob("a".repeat(64), zero, T0, cfg), T0 + 1, cfg);
+    const r = onPoll(job, failed("zero_score_not_allowed", "score 0"), now, cfg);
     expect(r.job).toMatchObject({
       status: "failed",
       finishedAt: now,
       error: { code: "prover_rejected" },
       attempts: { recoveries: 0 },
     });
-    expect(r.job.cleanup).toEqual([
-      expect.objectContaining({ proverJobId: "p1", reason: "zero_score_not_allowed" }),
-    ]);
+    expect(r.job.error!.unconfirmed).toBeUndefined();
     expect(r.job.error!.message).toContain("zero_score_not_allowed");
   });
 
-  it("an unknown code → failed prover_failed, naming it, no recovery used", () => {
-    const r = onPoll(proving(cfg), failed("gpu_on_fire", "smoke"), now, cfg);
-    expect(r.next).toEqual({ kind: "done" });
+  it("an unknown code asks another prover (its one second opinion); a second prover saying so ends it prover_failed, naming it", () => {
+    const first = onPoll(proving(cfg), failed("gpu_on_fire", "smoke"), now, cfg);
+    expect(first.next).toEqual({ kind: "done" });
+    expect(first.job).toMatchObject({
+      status: "queued",
+      error: null,
+      attempts: { recoveries: 0, rejections: 1 },
+      lastRecovery: { code: "prover_failed" },
+      verdicts: [{ url: URL_A, code: "gpu_on_fire", kind: "refused" }],
+    });
+    const r = onPoll(
+      accept(first.job, now + 1, cfg, "p2", URL_B),
+      failed("gpu_on_fire", "smoke"),
+      now + 2,
+      cfg,
+    );
     expect(r.job).toMatchObject({
       status: "failed",
-      finishedAt: now,
+      finishedAt: now + 2,
       error: { code: "prover_failed" },
       attempts: { recoveries: 0 },
     });
@@ -270,6 +326,8 @@ const CAUSES: {
   proverFault: boolean;
   exhausted: string;
   deletes: boolean;
+  /** The clean-up's reason, when not `code`. */
+  reason?: string;
   apply: (job: Job, cfg: Config) => Job;
 }[] = [
   {
@@ -313,6 +371,21 @@ const CAUSES: {
     exhausted: "recovery_exhausted",
     deletes: true,
     apply: (j, cfg) => onResultInvalid(j, "no journal", T0 + 2, cfg),
+  },
+  {
+    code: "receipt_invalid",
+    proverFault: true,
+    exhausted: "recovery_exhausted",
+    deletes: true,
+    apply: (j, cfg) => onReceiptInvalid(j, "the pairing check failed", T0 + 2, cfg),
+  },
+  {
+    code: "prover_lied",
+    proverFault: true,
+    exhausted: "recovery_exhausted",
+    deletes: true,
+    reason: "zero_score_not_allowed",
+    apply: (j, cfg) => onPoll(j, failed("zero_score_not_allowed"), T0 + 2, cfg).job,
   },
   {
     code: "prover_stalled",
@@ -388,7 +461,7 @@ describe.each(BOUND_CONFIGS)("PROVER_MAX_RECOVERIES = %s", (_name, cfg) => {
 
   it.each(CAUSES)(
     "$code with every recovery used → failed $exhausted, unless the prover caused it",
-    ({ code, proverFault, exhausted, deletes, apply }) => {
+    ({ code, proverFault, exhausted, deletes, reason, apply }) => {
       const j = apply(proving(cfg, {}, n), cfg);
       if (proverFault) {
         expect(j).toMatchObject({
@@ -406,7 +479,9 @@ describe.each(BOUND_CONFIGS)("PROVER_MAX_RECOVERIES = %s", (_name, cfg) => {
         expect(j.error!.message).toContain(code);
       }
       expect(j.cleanup).toEqual(
-        deletes ? [expect.objectContaining({ proverJobId: "p1", url: URL_A, reason: code })] : [],
+        deletes
+          ? [expect.objectContaining({ proverJobId: "p1", url: URL_A, reason: reason ?? code })]
+          : [],
       );
     },
   );
@@ -414,7 +489,7 @@ describe.each(BOUND_CONFIGS)("PROVER_MAX_RECOVERIES = %s", (_name, cfg) => {
   if (n > 0) {
     it.each(CAUSES)(
       "$code with one recovery left → the last rebuild still happens",
-      ({ code, proverFault, deletes, apply }) => {
+      ({ code, proverFault, deletes, reason, apply }) => {
         const j = apply(proving(cfg, {}, n - 1), cfg);
         expect(j).toMatchObject({
           status: "queued",
@@ -424,7 +499,9 @@ describe.each(BOUND_CONFIGS)("PROVER_MAX_RECOVERIES = %s", (_name, cfg) => {
           lastRecovery: { code },
         });
         expect(j.cleanup).toEqual(
-          deletes ? [expect.objectContaining({ proverJobId: "p1", url: URL_A, reason: code })] : [],
+          deletes
+            ? [expect.objectContaining({ proverJobId: "p1", url: URL_A, reason: reason ?? code })]
+            : [],
         );
       },
     );

@@ -21,7 +21,7 @@ describe("npm run timeouts -- --live", () => {
     const r = liveReport({ health: health([100_000, 528_000]), provers: null }, "http://gw");
     expect(r.code).toBe(0);
     expect(r.text).toContain("p95 80 %");
-    expect(r.text).toContain("per-prover speeds need the admin token");
+    expect(r.text).toContain("per-prover speeds: /api/admin/provers could not be read");
   });
 
   it("exit 1 and a warning naming the var just past 80 %", () => {
@@ -48,15 +48,27 @@ describe("npm run timeouts -- --live", () => {
     const printed: string[] = [];
     expect(await liveMain("not a url", undefined, (s) => printed.push(s))).toBe(2);
     const down = (() => Promise.reject(new Error("ECONNREFUSED"))) as typeof fetch;
-    expect(await liveMain("http://127.0.0.1:9", undefined, (s) => printed.push(s), down)).toBe(2);
+    expect(await liveMain("http://127.0.0.1:9", "t0ken", (s) => printed.push(s), down)).toBe(2);
     expect(printed.join("\n")).toContain("ECONNREFUSED");
+    const refused = (async () => new Response("{}", { status: 401 })) as typeof fetch;
+    expect(await liveMain("http://gw", "wrong", (s) => printed.push(s), refused)).toBe(2);
+    expect(printed.join("\n")).toContain("HTTP 401");
   });
 
-  it("reads /api/health, and /api/admin/provers with the bearer token", async () => {
+  it("without the admin token: exit 2, nothing read (the anonymous health has counts only)", async () => {
+    const seen: string[] = [];
+    const fake = (async (url: string) => (seen.push(url), new Response("{}"))) as typeof fetch;
+    const printed: string[] = [];
+    expect(await liveMain("http://gw.example", undefined, (s) => printed.push(s), fake)).toBe(2);
+    expect(seen).toEqual([]);
+    expect(printed.join("\n")).toContain("ADMIN_TOKEN");
+  });
+
+  it("reads /api/admin/health and /api/admin/provers with the bearer token", async () => {
     const seen: { url: string; auth: string | null }[] = [];
     const fake = (async (url: string, init?: RequestInit) => {
       seen.push({ url, auth: new Headers(init?.headers).get("authorization") });
-      const body = url.endsWith("/api/health")
+      const body = url.endsWith("/api/admin/health")
         ? health([1000])
         : { provers: [{ id: "gpu-1", state: "available", speed: speed(1000) }] };
       return new Response(JSON.stringify(body));
@@ -64,7 +76,7 @@ describe("npm run timeouts -- --live", () => {
     const printed: string[] = [];
     expect(await liveMain("http://gw.example/x", "t0ken", (s) => printed.push(s), fake)).toBe(0);
     expect(seen).toEqual([
-      { url: "http://gw.example/api/health", auth: null },
+      { url: "http://gw.example/api/admin/health", auth: "Bearer t0ken" },
       { url: "http://gw.example/api/admin/provers", auth: "Bearer t0ken" },
     ]);
     expect(printed.join("\n")).toContain("gpu-1");
