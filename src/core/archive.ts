@@ -1,5 +1,5 @@
 import { resultSummary } from "./job-steps.ts";
-import { journalMismatch } from "./lifecycle.ts";
+import { journalMismatch, noAttempts } from "./lifecycle.ts";
 import { unsubmitted, type Job, type ResultDocument } from "./job.ts";
 import { RULES_DIGEST_AST3 } from "./tape.ts";
 
@@ -24,15 +24,7 @@ export function archivedJob(jobId: string, doc: ResultDocument | null): Job | nu
     finishedAt: at,
     tape: doc.tape,
     prover: { ...unsubmitted(0), jobId: doc.proverJobId, status: "succeeded" },
-    attempts: {
-      deliveries: 0,
-      submissions: 0,
-      polls: 0,
-      recoveries: 0,
-      proverRebuilds: 0,
-      rejections: 0,
-      redispatches: 0,
-    },
+    attempts: noAttempts(),
     watchdogCheckedAt: null,
     lastRecovery: null,
     result: resultSummary(doc),

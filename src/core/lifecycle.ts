@@ -93,6 +93,17 @@ export type Admission =
   | { kind: "granted"; proverUrl: string; msPer1000Frames?: number | null }
   | { kind: "waiting"; ahead: number };
 
+/** The counts of an attempt nothing has happened to yet. */
+export const noAttempts = (): Job["attempts"] => ({
+  deliveries: 0,
+  submissions: 0,
+  polls: 0,
+  recoveries: 0,
+  proverRebuilds: 0,
+  rejections: 0,
+  redispatches: 0,
+});
+
 export function newJob(
   jobId: string,
   tape: TapeInfo,
@@ -113,15 +124,7 @@ export function newJob(
     finishedAt: null,
     tape,
     prover: unsubmitted(cfg.segmentLimitPo2),
-    attempts: {
-      deliveries: 0,
-      submissions: 0,
-      polls: 0,
-      recoveries: 0,
-      proverRebuilds: 0,
-      rejections: 0,
-      redispatches: 0,
-    },
+    attempts: noAttempts(),
     watchdogCheckedAt: null,
     lastRecovery: null,
     result: null,

@@ -38,6 +38,16 @@ const whole = (unit: string) => (def: number, min: number, max: number) => (name
 const ms = whole(" of milliseconds");
 const int = whole("");
 
+/** An optional bearer token: at least 16 characters, so that it cannot be guessed. */
+const bearerSecret = (name: string) =>
+  z.preprocess(
+    blankToUndefined,
+    z
+      .string()
+      .min(16, `${name} must be at least 16 characters (use a long random secret)`)
+      .optional(),
+  );
+
 /** The prover's own intake limit; the gateway never accepts more. */
 export const PROVER_MAX_TAPE_BYTES = 2_097_152;
 /** Cloudflare Queues refuse a retry delay above 12 h. */
@@ -141,14 +151,7 @@ export const VARS = {
   ADMIN_TOKEN: {
     key: "adminToken",
     group: "secret",
-    schema: (name) =>
-      z.preprocess(
-        blankToUndefined,
-        z
-          .string()
-          .min(16, `${name} must be at least 16 characters (use a long random secret)`)
-          .optional(),
-      ),
+    schema: bearerSecret,
     meaning:
       "Operator bearer token for /api/admin/* and cancelling any job (secret; unset: admin API disabled).",
   },
@@ -408,14 +411,7 @@ export const VARS = {
   SETTLEMENT_TOKEN: {
     key: "settlementToken",
     group: "secret",
-    schema: (name) =>
-      z.preprocess(
-        blankToUndefined,
-        z
-          .string()
-          .min(16, `${name} must be at least 16 characters (use a long random secret)`)
-          .optional(),
-      ),
+    schema: bearerSecret,
     meaning:
       "Bearer token the settlement service sends to PUT /api/settlement/jobs/:jobId/claim (secret, optional).",
   },

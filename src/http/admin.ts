@@ -1,5 +1,6 @@
 import { Hono } from "hono";
-import { bearerToken, newCancelToken, sameSecret } from "./cancel-token.ts";
+import { ADMIN_GATE, requireBearer } from "./bearer.ts";
+import { newCancelToken } from "./cancel-token.ts";
 import { checkProverUrl, configFrom } from "../core/config.ts";
 import type { AppEnv } from "./app-env.ts";
 import { ApiError, conflict, notFound, queueUnavailable } from "./errors.ts";
@@ -19,23 +20,7 @@ export const admin = new Hono<AppEnv>();
 
 admin.use("*", async (c, next) => {
   const cfg = configFrom(c.env);
-  if (cfg.adminToken === undefined) {
-    throw new ApiError(
-      403,
-      "admin_disabled",
-      "the admin API is disabled: no ADMIN_TOKEN is configured",
-    );
-  }
-  const token = bearerToken(c.req.header("authorization"));
-  if (token === null || !(await sameSecret(token, cfg.adminToken))) {
-    throw new ApiError(
-      401,
-      "unauthorized",
-      token === null ? "send Authorization: Bearer <ADMIN_TOKEN>" : "that admin token is not valid",
-      undefined,
-      { "www-authenticate": 'Bearer realm="admin"' },
-    );
-  }
+  await requireBearer(c.req.header("authorization"), cfg.adminToken, ADMIN_GATE);
   c.set("config", cfg);
   await next();
 });

@@ -4,7 +4,7 @@ import { VAR_SCHEMAS } from "../core/vars.ts";
 import { dispatcherOf, type LineSummary } from "../objects/prover-dispatcher.ts";
 import { proverHealth } from "../prover/health.ts";
 import type { AppEnv } from "./app-env.ts";
-import { bearerToken, sameSecret } from "./cancel-token.ts";
+import { ADMIN_GATE, requireBearer } from "./bearer.ts";
 import { clientKey } from "./client.ts";
 import { ApiError } from "./errors.ts";
 
@@ -204,22 +204,9 @@ async function limitHealth(c: Context<AppEnv>): Promise<void> {
  */
 async function requireAdmin(c: Context<AppEnv>): Promise<void> {
   const raw = (c.env as unknown as Record<string, unknown>).ADMIN_TOKEN;
-  const adminToken = VAR_SCHEMAS.ADMIN_TOKEN.safeParse(raw).data;
-  if (adminToken === undefined) {
-    throw new ApiError(
-      403,
-      "admin_disabled",
-      "the admin API is disabled: no valid ADMIN_TOKEN is configured",
-    );
-  }
-  const token = bearerToken(c.req.header("authorization"));
-  if (token === null || !(await sameSecret(token, adminToken))) {
-    throw new ApiError(
-      401,
-      "unauthorized",
-      token === null ? "send Authorization: Bearer <ADMIN_TOKEN>" : "that admin token is not valid",
-      undefined,
-      { "www-authenticate": 'Bearer realm="admin"' },
-    );
-  }
+  await requireBearer(
+    c.req.header("authorization"),
+    VAR_SCHEMAS.ADMIN_TOKEN.safeParse(raw).data,
+    ADMIN_GATE,
+  );
 }

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { configFrom } from "../core/config.ts";
 import type { AppEnv } from "./app-env.ts";
 import { readBodyLimited } from "./body.ts";
-import { bearerToken, sameSecret } from "./cancel-token.ts";
+import { requireBearer } from "./bearer.ts";
 import { ApiError, conflict, notFound } from "./errors.ts";
 import { checkedJobId, publicJob } from "./job-view.ts";
 import { ClaimReportBody } from "./schemas.ts";
@@ -19,25 +19,14 @@ export const MAX_CLAIM_REPORT_BYTES = 4096;
 
 settlement.use("*", async (c, next) => {
   const cfg = configFrom(c.env);
-  if (cfg.settlementToken === undefined) {
-    throw new ApiError(
-      403,
-      "settlement_disabled",
-      "claim reports are disabled: no SETTLEMENT_TOKEN is configured",
-    );
-  }
-  const token = bearerToken(c.req.header("authorization"));
-  if (token === null || !(await sameSecret(token, cfg.settlementToken))) {
-    throw new ApiError(
-      401,
-      "unauthorized",
-      token === null
-        ? "send Authorization: Bearer <SETTLEMENT_TOKEN>"
-        : "that settlement token is not valid",
-      undefined,
-      { "www-authenticate": 'Bearer realm="settlement"' },
-    );
-  }
+  await requireBearer(c.req.header("authorization"), cfg.settlementToken, {
+    name: "SETTLEMENT_TOKEN",
+    realm: "settlement",
+    disabled: {
+      code: "settlement_disabled",
+      message: "claim reports are disabled: no SETTLEMENT_TOKEN is configured",
+    },
+  });
   c.set("config", cfg);
   await next();
 });
