@@ -36,7 +36,7 @@ import { buildTape } from "../core/tape.ts";
 import { WEBHOOKS_QUEUE_NAME, webhookRetryDelaySeconds } from "../core/webhook.ts";
 import { parseVarFlag, readWranglerConfig } from "../ops/wrangler-config.ts";
 import { nearestRank, table } from "./bench-figures.ts";
-import { freePort, snapshotWorker, startStack, type Stack } from "./stack.ts";
+import { freePort, snapshotWorker, startStack, type Stack, localWranglerArgs } from "./stack.ts";
 import { newWebhookSecret, startWebhookReceiver, type Delivery } from "./webhook-receiver.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -191,17 +191,7 @@ async function main(): Promise<number> {
     ];
     stack = await startStack({
       prover: { port: 0, proofMs },
-      wranglerArgs: [
-        "-c",
-        config,
-        "--port",
-        String(port),
-        "--ip",
-        "127.0.0.1",
-        "--persist-to",
-        join(work, "state"),
-        ...vars.flatMap((v) => ["--var", v]),
-      ],
+      wranglerArgs: ["-c", config, ...localWranglerArgs(port, join(work, "state"), vars)],
       onOutput: (text) => {
         output = (output + text).slice(-50_000);
         // The consumer's own log lines: what it asked the queue for.

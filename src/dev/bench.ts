@@ -52,7 +52,7 @@ import {
   type DispatcherCalls,
   type GapFigures,
 } from "./bench-figures.ts";
-import { freePort, snapshotWorker, startStack, type Stack } from "./stack.ts";
+import { freePort, snapshotWorker, startStack, type Stack, localWranglerArgs } from "./stack.ts";
 
 const USAGE =
   "usage: npm run bench [-- --jobs 24] [--proof-ms 3000] [--provers 1,3] [--var NAME:VALUE ...] [--json] [--warm]";
@@ -205,13 +205,10 @@ async function bench(provers: number, config: string): Promise<Figures> {
     wranglerArgs: [
       "-c",
       config,
-      "--port",
-      String(port),
-      "--ip",
-      "127.0.0.1",
-      "--persist-to",
-      mkdtempSync(join(work, `state-${provers}-`)),
-      ...[...vars, `ADMIN_TOKEN:${ADMIN_TOKEN}`].flatMap((v) => ["--var", v]),
+      ...localWranglerArgs(port, mkdtempSync(join(work, `state-${provers}-`)), [
+        ...vars,
+        `ADMIN_TOKEN:${ADMIN_TOKEN}`,
+      ]),
     ],
     onOutput: (text) => void (output = (output + text).slice(-20_000)),
   });

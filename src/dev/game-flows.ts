@@ -48,7 +48,7 @@ import { parseVarFlag } from "../ops/wrangler-config.ts";
 import { gameSealHex } from "../../test/support/game-seal.ts";
 import { newWebhookSecret, startWebhookReceiver, type Delivery } from "./webhook-receiver.ts";
 import { FIXTURES_DIR } from "./fixture-receipts.ts";
-import { freePort, snapshotWorker, startStack, type Stack } from "./stack.ts";
+import { freePort, snapshotWorker, startStack, type Stack, localWranglerArgs } from "./stack.ts";
 
 const USAGE =
   "usage: npm run game-flows [-- --proof-ms 3000] [--timeout-s 300] [--var NAME:VALUE ...]";
@@ -238,13 +238,10 @@ async function startGateway(
     wranglerArgs: [
       "-c",
       config,
-      "--port",
-      String(port),
-      "--ip",
-      "127.0.0.1",
-      "--persist-to",
-      mkdtempSync(join(work, `state-${name}-`)),
-      ...[...vars(port), ...extraVars].flatMap((v) => ["--var", v]),
+      ...localWranglerArgs(port, mkdtempSync(join(work, `state-${name}-`)), [
+        ...vars(port),
+        ...extraVars,
+      ]),
     ],
     onOutput: (text) => void (output = (output + text).slice(-20_000)),
   });

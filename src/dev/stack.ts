@@ -22,6 +22,20 @@ const WRANGLER_BIN = fileURLToPath(
 const WRANGLER_CONFIG = fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url));
 
 /**
+ * `wrangler dev` on loopback at `port`, its state in `persistTo`, each of `vars` (`NAME:VALUE`) as
+ * a `--var`: the arguments every local run shares (the config file comes before them).
+ */
+export const localWranglerArgs = (port: number, persistTo: string, vars: readonly string[]) => [
+  "--port",
+  String(port),
+  "--ip",
+  "127.0.0.1",
+  "--persist-to",
+  persistTo,
+  ...vars.flatMap((v) => ["--var", v]),
+];
+
+/**
  * Bundles the Worker once (`wrangler deploy --dry-run`) into `dir` with a copy of wrangler.jsonc
  * that runs that bundle as it is; returns the copy's path, for `wrangler dev -c`. wrangler dev
  * then never rebuilds or reloads when someone edits src/ or wrangler.jsonc during a long run.
@@ -302,16 +316,7 @@ export async function startLocalRun(opts: {
     prover: { ...opts.prover, port: 0, proofMs: opts.proofMs },
     provers: opts.provers,
     each: opts.each,
-    wranglerArgs: [
-      ...config,
-      "--port",
-      String(port),
-      "--ip",
-      "127.0.0.1",
-      "--persist-to",
-      state,
-      ...opts.vars.flatMap((v) => ["--var", v]),
-    ],
+    wranglerArgs: [...config, ...localWranglerArgs(port, state, opts.vars)],
     onOutput: (text) => {
       output = (output + text).slice(-OUTPUT_KEEP);
       opts.onOutput?.(text);

@@ -89,11 +89,10 @@ app.post("/api/proofs/jobs", async (c) => {
   const sha256 = await sha256Hex(bytes);
   const stub = c.env.JOB.getByName(sha256);
   const existing = await stub.get();
-  if (!existing) {
-    // Proved before and its record since cleared: the kept proof answers; nothing is proved again.
-    const kept = await stub.view();
-    if (kept) return c.json({ success: true, status_url: statusUrl(sha256), ...viewBody(kept) });
-  }
+  // Proved before and its record since cleared: the kept proof answers; nothing is proved again.
+  // (Only the R2 check for a new tape; its view, with the claim, only when there is one.)
+  const kept = !existing && (await stub.archived()) ? await stub.view() : null;
+  if (kept) return c.json({ success: true, status_url: statusUrl(sha256), ...viewBody(kept) });
   const fresh = !existing || startsNewAttempt(existing);
   // A tape already in flight (the 200 answer) takes no place; a new attempt counts against its
   // client from now until it ends.
