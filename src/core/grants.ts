@@ -8,7 +8,7 @@ import {
   type ProverRecord,
   type ProverState,
 } from "./fleet.ts";
-import { holderCheckDueAt, type LineConfig } from "./line.ts";
+import { holderCheckDueAt, type LineConfig } from "./line-timing.ts";
 import { speedOf } from "./speed.ts";
 
 /**

@@ -59,7 +59,8 @@ export interface TapeInfo extends TapeFacts {
   sha256: string;
 }
 
-export interface ProverState {
+/** A job's side of its prover: which prover holds its submission and how polling it goes (not a prover's fleet state, src/core/fleet.ts). */
+export interface JobProverSide {
   /** Which prover (base URL) holds the current submission; the dispatcher picks it. */
   url: string | null;
   /** The prover's id for the current submission, once it has accepted the tape. */
@@ -87,7 +88,7 @@ export interface ProverState {
 export function unsubmitted(
   segmentLimitPo2: number,
   lastError: JobError | null = null,
-): ProverState {
+): JobProverSide {
   return {
     url: null,
     jobId: null,
@@ -232,7 +233,7 @@ export interface Job {
   wallDeadlineAt: number;
   finishedAt: number | null;
   tape: TapeInfo;
-  prover: ProverState;
+  prover: JobProverSide;
   attempts: {
     /** Queue deliveries that reached the job. */
     deliveries: number;

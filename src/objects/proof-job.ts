@@ -34,7 +34,7 @@ import {
   type WatchdogStep,
 } from "../core/job-steps.ts";
 import { expire, type MessageAction, type PollOutcome } from "../core/lifecycle.ts";
-import { placeFreshUntil } from "../core/line.ts";
+import { placeFreshUntil } from "../core/line-timing.ts";
 import { dueCleanups } from "../core/prover-cleanup.ts";
 import { claimKey, resultKey, tapeKey } from "../core/r2-keys.ts";
 import { ProverClient } from "../prover/client.ts";

@@ -41,11 +41,11 @@ import {
   type Speed,
   type TimeoutMargins,
 } from "../core/speed.ts";
-import { lineAlarmAt, moveAlarm, slotCooldownUntil } from "../core/line.ts";
+import { lineAlarmAt, moveAlarm, slotCooldownUntil } from "../core/line-timing.ts";
 import { ProverClient } from "../prover/client.ts";
 import { keyringOf, type KeyedAdmission } from "../prover/keys.ts";
 import { sendJob } from "../queue/send.ts";
-import { Line, NO_CLIENT, waitingOf } from "./line.ts";
+import { Line, NO_CLIENT, waitingOf } from "../storage/line-table.ts";
 
 /**
  * The line in front of the provers: one Durable Object (named `DISPATCHER_NAME`) that knows

@@ -225,7 +225,7 @@ export const parkAlarm = (jobId: string) =>
 export const storedAlarm = (jobId: string) =>
   runInDurableObject(stubOf(jobId), (_i, state) => state.storage.getAlarm());
 
-/** A dev prover's HTTP control surface (src/dev/prover-control.ts), at `base`. */
+/** A dev prover's HTTP control surface (tools/dev/prover-control.ts), at `base`. */
 export function proverAt(base: string) {
   const self = {
     base,

@@ -2,7 +2,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult } from "clou
 import { env } from "cloudflare:workers";
 import { beforeEach, describe, expect, inject, it } from "vitest";
 import worker from "../../src/index.ts";
-import { PLACE_CACHE_MIN_MS } from "../../src/core/line.ts";
+import { PLACE_CACHE_MIN_MS } from "../../src/core/line-timing.ts";
 import type { Job } from "../../src/core/job.ts";
 import { fixture } from "./fixtures.ts";
 import {

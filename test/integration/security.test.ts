@@ -199,7 +199,7 @@ describe("secrets", () => {
  * Bounded, private conversations with provers (src/prover/): the key only on `/api/*` and only
  * the prover's own, redirects never followed, replies read up to their route's cap, strings
  * clamped. What the Worker hands to `fetch` is watched by a pass-through spy; what reaches the
- * provers is counted by the dev provers themselves (their hostile modes, src/dev/prover-hostile.ts).
+ * provers is counted by the dev provers themselves (their hostile modes, tools/dev/prover-hostile.ts).
  */
 describe("conversations with provers", () => {
   const [b, c] = fleet as [(typeof fleet)[number], (typeof fleet)[number]];

@@ -15,7 +15,7 @@ import {
 
 /**
  * No job ends on one prover's word: a fleet of three dev provers, one of them hostile for its
- * whole life (src/dev/prover-hostile.ts), or one that refuses a tape another proves. Every job
+ * whole life (tools/dev/prover-hostile.ts), or one that refuses a tape another proves. Every job
  * succeeds; the liar is charged and quarantined after PROVER_QUARANTINE_AFTER contradictions.
  */
 const [b, c] = fleet as [(typeof fleet)[number], (typeof fleet)[number]];

@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { parseConfig, type Config } from "../../src/core/config.ts";
-import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
+import { readWranglerConfig } from "../../tools/ops/wrangler-config.ts";
 import { TEST_VARS } from "./test-vars.ts";
 
 /**

@@ -9,8 +9,8 @@ import {
   waitingGaps,
   workWaiting,
   type BacklogJob,
-} from "../../src/dev/bench-figures.ts";
-import type { TimelineEntry } from "../../src/dev/dispatch-gaps.ts";
+} from "../../tools/dev/bench-figures.ts";
+import type { TimelineEntry } from "../../tools/dev/dispatch-gaps.ts";
 
 const entry = (
   id: string,

@@ -8,8 +8,8 @@ import {
   isQuarantined,
   quarantineSupported,
   type HostileRun,
-} from "../../src/dev/chaos-hostile.ts";
-import { freshHostileStats } from "../../src/dev/prover-hostile.ts";
+} from "../../tools/dev/chaos-hostile.ts";
+import { freshHostileStats } from "../../tools/dev/prover-hostile.ts";
 
 const run = (o: Partial<HostileRun> & { lies?: number; sinkRequests?: number } = {}) => {
   const stats = freshHostileStats(o.mode ?? "lie_zero_score", null);

@@ -2,7 +2,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { ConfigError, parseConfig, publicConfig } from "../../src/core/config.ts";
 import { CONFIG_VARS, VAR_MEANINGS } from "../../src/core/vars.ts";
-import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
+import { readWranglerConfig } from "../../tools/ops/wrangler-config.ts";
 
 /** The committed wrangler.jsonc vars: what production runs by default. */
 function committedVars(): Record<string, string> {

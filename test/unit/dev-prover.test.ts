@@ -5,13 +5,13 @@
 import { describe, it, expect, beforeAll, afterAll, beforeEach } from "vitest";
 import { readFileSync } from "node:fs";
 import { request } from "node:http";
-import { dispatchGaps, summarizeGaps } from "../../src/dev/dispatch-gaps.ts";
+import { dispatchGaps, summarizeGaps } from "../../tools/dev/dispatch-gaps.ts";
 import {
   DEV_PROVER_IMAGE_ID,
   startDevProver,
   TIMELINE_LENGTH,
   type DevProver,
-} from "../../src/dev/prover-server.ts";
+} from "../../tools/dev/prover-server.ts";
 import { verifyProverReceipt } from "../../src/verify/receipt.ts";
 import { receiptFixture } from "../support/fixtures.ts";
 

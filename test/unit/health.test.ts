@@ -1,6 +1,6 @@
 import { fileURLToPath } from "node:url";
 import { describe, expect, it, vi } from "vitest";
-import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
+import { readWranglerConfig } from "../../tools/ops/wrangler-config.ts";
 
 // src/http/health.ts imports the Durable Object classes, whose base class only workerd has.
 vi.mock("cloudflare:workers", () => ({ DurableObject: class {} }));

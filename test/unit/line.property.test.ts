@@ -23,7 +23,7 @@ import {
   type Grant,
   type Waiting,
 } from "../../src/core/grants.ts";
-import { slotCooldownUntil } from "../../src/core/line.ts";
+import { slotCooldownUntil } from "../../src/core/line-timing.ts";
 import { onContradicted, resumeProver } from "../../src/core/quarantine.ts";
 import { CONFIGS, T0 } from "../support/configs.ts";
 

@@ -9,7 +9,7 @@ import type { Job, ReceiptRecord, ResultDocument } from "../../src/core/job.ts";
 import type { Speed, TimeoutMargins } from "../../src/core/speed.ts";
 import type { TapeErrorCode } from "../../src/core/tape.ts";
 import { API_VERSION, openApiDocument } from "../../src/http/openapi.ts";
-import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
+import { readWranglerConfig } from "../../tools/ops/wrangler-config.ts";
 import * as S from "../../src/http/schemas.ts";
 import { ERROR_CODES, type ErrorCodeName } from "../../src/http/schemas.ts";
 

@@ -7,7 +7,7 @@ import {
   platformNeeds,
   registryLookup,
   type Lockfile,
-} from "../../src/ops/platforms.ts";
+} from "../../tools/ops/platforms.ts";
 
 const WORKERD_BUILDS = {
   "@cloudflare/workerd-darwin-64": { os: ["darwin"], cpu: ["x64"] },

@@ -11,7 +11,7 @@ import {
   onResultInvalid,
   onSubmit,
 } from "../../src/core/lifecycle.ts";
-import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
+import { readWranglerConfig } from "../../tools/ops/wrangler-config.ts";
 import {
   failureAction,
   MAX_REJECTION_RETRIES,

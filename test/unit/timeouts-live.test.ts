@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { timeoutMargins } from "../../src/core/speed.ts";
-import { liveMain, liveReport, type LiveInput } from "../../src/ops/timeouts-live.ts";
+import { liveMain, liveReport, type LiveInput } from "../../tools/ops/timeouts-live.ts";
 
 const cfg = { pollTimeoutMs: 660_000, maxJobWallTimeMs: 720_000 };
 const health = (elapsed: number[]): LiveInput["health"] => {

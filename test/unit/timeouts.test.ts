@@ -2,12 +2,12 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { audit, main } from "../../src/ops/timeouts.ts";
+import { audit, main } from "../../tools/ops/timeouts.ts";
 import {
   parseVarFlag,
   parseWranglerConfig,
   type WranglerConfig,
-} from "../../src/ops/wrangler-config.ts";
+} from "../../tools/ops/wrangler-config.ts";
 import { worstCaseRetrySchedule } from "../../src/core/retries.ts";
 import { isDeadLetterQueue } from "../../src/queue/message.ts";
 
@@ -144,7 +144,7 @@ describe("reading wrangler.jsonc and --var like wrangler", () => {
 
 describe("as a command", () => {
   const cli = (args: string[]) =>
-    spawnSync(process.execPath, [`${ROOT}src/ops/timeouts.ts`, ...args], {
+    spawnSync(process.execPath, [`${ROOT}tools/ops/timeouts.ts`, ...args], {
       cwd: ROOT,
       encoding: "utf8",
     });

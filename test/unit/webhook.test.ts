@@ -13,7 +13,7 @@ import {
   webhookRetryDelaySeconds,
   WEBHOOKS_QUEUE_NAME,
 } from "../../src/core/webhook.ts";
-import { readWranglerConfig } from "../../src/ops/wrangler-config.ts";
+import { readWranglerConfig } from "../../tools/ops/wrangler-config.ts";
 import { SAMPLE_JOURNAL, SAMPLE_TAPE } from "../support/sample-job.ts";
 
 const IMAGE = "30cb1dceaa1c626ed7eb906e1567347806eefed4b759b829a3ca3696573b7090";

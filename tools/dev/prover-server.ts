@@ -68,7 +68,7 @@ export interface DevProverOptions {
   /** Finished jobs older than this are swept (real server: 24 h). */
   finishedJobTtlMs?: number;
   /**
-   * A hostile box for its whole life (src/dev/prover-hostile.ts): lies, refuses every tape,
+   * A hostile box for its whole life (tools/dev/prover-hostile.ts): lies, refuses every tape,
    * floods every reply or redirects every request. Null: honest.
    */
   hostile?: HostileMode | null;

@@ -13,9 +13,9 @@
  */
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import type { Job } from "../core/job.ts";
+import type { Job } from "../../src/core/job.ts";
 import { readWranglerConfig } from "../ops/wrangler-config.ts";
-import { buildTape } from "../core/tape.ts";
+import { buildTape } from "../../src/core/tape.ts";
 import { dispatchGaps, summarizeGaps } from "./dispatch-gaps.ts";
 import { startLocalRun } from "./stack.ts";
 

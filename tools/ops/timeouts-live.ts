@@ -7,7 +7,7 @@
  * Exit 0: no warning; 1: a proof time is above 80 % of a timeout (raise it before proofs reach
  * it); 2: bad arguments, no token, or the gateway could not be read.
  */
-import { MARGIN_WARN_FRACTION, type Speed, type TimeoutMargins } from "../core/speed.ts";
+import { MARGIN_WARN_FRACTION, type Speed, type TimeoutMargins } from "../../src/core/speed.ts";
 
 export interface LiveInput {
   health: {

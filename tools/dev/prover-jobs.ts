@@ -5,8 +5,8 @@
  * server).
  */
 import { createHash, randomUUID } from "node:crypto";
-import type { Journal } from "../core/job.ts";
-import { RULES_DIGEST_AST3, type TapeFacts } from "../core/tape.ts";
+import type { Journal } from "../../src/core/job.ts";
+import { RULES_DIGEST_AST3, type TapeFacts } from "../../src/core/tape.ts";
 import { receiptKey, type RealReceipts } from "./fixture-receipts.ts";
 import type { JobFaultKind } from "./prover-faults.ts";
 
@@ -180,7 +180,7 @@ export class JobStore {
   private readonly hooks: JobStoreHooks;
   imageId: string;
 
-  /** Real GPU receipts by image and journal (src/dev/fixture-receipts.ts). */
+  /** Real GPU receipts by image and journal (tools/dev/fixture-receipts.ts). */
   private readonly real: RealReceipts;
 
   constructor(hooks: JobStoreHooks, imageId: string, real: RealReceipts = new Map()) {

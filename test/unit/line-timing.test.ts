@@ -7,7 +7,7 @@ import {
   PLACE_CACHE_MIN_MS,
   placeFreshUntil,
   slotCooldownUntil,
-} from "../../src/core/line.ts";
+} from "../../src/core/line-timing.ts";
 import { CONFIGS, T0 } from "../support/configs.ts";
 
 describe.each(CONFIGS)("the line's timing rules (%s)", (_name, cfg) => {

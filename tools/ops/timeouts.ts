@@ -7,10 +7,16 @@
  */
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import { ConfigError, ORDER_RULES, holds, parseConfig, ruleMessage } from "../core/config.ts";
-import { worstCaseRetrySchedule } from "../core/retries.ts";
-import { CONFIG_VARS, VAR_MEANINGS, VAR_SCHEMAS, type VarName } from "../core/vars.ts";
-import { isDeadLetterQueue } from "../queue/message.ts";
+import {
+  ConfigError,
+  ORDER_RULES,
+  holds,
+  parseConfig,
+  ruleMessage,
+} from "../../src/core/config.ts";
+import { worstCaseRetrySchedule } from "../../src/core/retries.ts";
+import { CONFIG_VARS, VAR_MEANINGS, VAR_SCHEMAS, type VarName } from "../../src/core/vars.ts";
+import { isDeadLetterQueue } from "../../src/queue/message.ts";
 import { liveMain } from "./timeouts-live.ts";
 import {
   parseVarFlag,
@@ -284,7 +290,7 @@ export function main(
   return report.problems.length ? 1 : 0;
 }
 
-/** `--live URL [--token T]`: the running gateway's observed margins (src/ops/timeouts-live.ts). */
+/** `--live URL [--token T]`: the running gateway's observed margins (tools/ops/timeouts-live.ts). */
 async function cli(argv: string[]): Promise<number> {
   const at = argv.indexOf("--live");
   if (at === -1) return main(argv);

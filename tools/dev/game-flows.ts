@@ -41,9 +41,9 @@ import {
   submitProofJob,
   type ProofJobPublic,
   type StorageLike,
-} from "../client/game-api.ts";
-import { buildTape } from "../core/tape.ts";
-import { encodeStrKey } from "../core/strkey.ts";
+} from "../../src/client/game-api.ts";
+import { buildTape } from "../../src/core/tape.ts";
+import { encodeStrKey } from "../../src/core/strkey.ts";
 import { parseVarFlag } from "../ops/wrangler-config.ts";
 import { gameSealHex } from "../../test/support/game-seal.ts";
 import { newWebhookSecret, startWebhookReceiver, type Delivery } from "./webhook-receiver.ts";

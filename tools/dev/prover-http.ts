@@ -9,7 +9,7 @@ import {
   RULES_DIGEST_AST3,
   TapeError,
   type TapeFacts,
-} from "../core/tape.ts";
+} from "../../src/core/tape.ts";
 import type { RouteKind } from "./prover-faults.ts";
 import type { JobOptions, ReceiptKind } from "./prover-jobs.ts";
 

@@ -18,7 +18,7 @@ import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { chromium, type Browser, type Page } from "playwright-core";
-import { encodeStrKey } from "../core/strkey.ts";
+import { encodeStrKey } from "../../src/core/strkey.ts";
 import { startLocalRun } from "./stack.ts";
 
 const { values } = parseArgs({

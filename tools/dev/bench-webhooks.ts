@@ -23,7 +23,7 @@
  * `--timeout-s`). Exit 1 when a figure could not be measured (the stack did not start, a job did
  * not end, an event was not delivered) or a signature did not verify, 2 on bad arguments.
  *
- * The receiver is src/dev/webhook-receiver.ts (`npm run game-flows` uses it too).
+ * The receiver is tools/dev/webhook-receiver.ts (`npm run game-flows` uses it too).
  */
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -31,9 +31,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { isTerminal, type Job } from "../core/job.ts";
-import { buildTape } from "../core/tape.ts";
-import { WEBHOOKS_QUEUE_NAME, webhookRetryDelaySeconds } from "../core/webhook.ts";
+import { isTerminal, type Job } from "../../src/core/job.ts";
+import { buildTape } from "../../src/core/tape.ts";
+import { WEBHOOKS_QUEUE_NAME, webhookRetryDelaySeconds } from "../../src/core/webhook.ts";
 import { parseVarFlag, readWranglerConfig } from "../ops/wrangler-config.ts";
 import { nearestRank, table } from "./bench-figures.ts";
 import { freePort, snapshotWorker, startStack, type Stack, localWranglerArgs } from "./stack.ts";

@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { build } from "esbuild";
 
-const ENTRY = fileURLToPath(new URL("../page/app.ts", import.meta.url));
+const ENTRY = fileURLToPath(new URL("../../src/page/app.ts", import.meta.url));
 export const PAGE_BUNDLE = fileURLToPath(new URL("../../public/app.js", import.meta.url));
 
 const BANNER =

@@ -1,6 +1,6 @@
 /**
  * CLI for the dev prover (used by `npm run dev` and by hand):
- *   node src/dev/prover-main.ts [--port 8790] [--api-key K] [--proof-ms 1500]
+ *   node tools/dev/prover-main.ts [--port 8790] [--api-key K] [--proof-ms 1500]
  *                               [--proof-ms-per-frame 0] [--seed N] [--fault-rate 0.1]
  * Env fallbacks: DEV_PROVER_PORT, DEV_PROVER_API_KEY, DEV_PROVER_PROOF_MS.
  */
@@ -32,7 +32,7 @@ const { values } = parseArgs({
 
 if (values.help) {
   console.log(
-    "usage: node src/dev/prover-main.ts [--port 8790] [--host 127.0.0.1] [--api-key K] [--proof-ms 1500]\n" +
+    "usage: node tools/dev/prover-main.ts [--port 8790] [--host 127.0.0.1] [--api-key K] [--proof-ms 1500]\n" +
       "                                  [--proof-ms-per-frame 0] [--seed N] [--fault-rate 0.1]\n" +
       "env: DEV_PROVER_PORT, DEV_PROVER_API_KEY, DEV_PROVER_PROOF_MS",
   );

@@ -35,11 +35,11 @@
  *                 [--prover-outage-ms MS] [--clients N] [--log FILE] [--var NAME:VALUE ...]
  *
  * `--hostile MODE` makes prover `--hostile-prover K` (default the last) hostile for the whole run
- * (src/dev/prover-hostile.ts: lie_zero_score, lie_unknown_code, reject_all, huge_replies,
+ * (tools/dev/prover-hostile.ts: lie_zero_score, lie_unknown_code, reject_all, huge_replies,
  * redirect), with no random faults on it. It then defaults to `--jobs 60 --rate 0 --cancel-rate 0`
  * so that every job must succeed on the honest majority, reports the box's lies, when the gateway
  * quarantined it, the jobs it proved and the key it was sent, and checks them
- * (src/dev/chaos-hostile.ts): the checks that need the gateway's quarantine are skipped, and say so,
+ * (tools/dev/chaos-hostile.ts): the checks that need the gateway's quarantine are skipped, and say so,
  * until GET /api/admin/provers knows a `quarantined` state. Every run prints a `figures` line; a
  * hostile run also prints the same run with every prover honest, to compare.
  *
@@ -50,12 +50,12 @@
 import { createWriteStream } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { isTerminal, type Job, type TapeInfo } from "../core/job.ts";
-import { journalMismatch } from "../core/lifecycle.ts";
+import { isTerminal, type Job, type TapeInfo } from "../../src/core/job.ts";
+import { journalMismatch } from "../../src/core/lifecycle.ts";
 import { audit } from "../ops/timeouts.ts";
 import { parseVarFlag, readWranglerConfig } from "../ops/wrangler-config.ts";
-import { buildTape, parseTape, RULES_DIGEST_AST3 } from "../core/tape.ts";
-import { sha256Hex } from "../core/hex.ts";
+import { buildTape, parseTape, RULES_DIGEST_AST3 } from "../../src/core/tape.ts";
+import { sha256Hex } from "../../src/core/hex.ts";
 import { mulberry32, type FaultKind } from "./prover-faults.ts";
 import { HOSTILE_MODES, isHostileMode, type HostileMode } from "./prover-hostile.ts";
 import {

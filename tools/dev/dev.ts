@@ -1,6 +1,6 @@
 /**
  * `npm run dev`: the whole system on this machine. Starts the dev prover and `wrangler dev`
- * for the gateway, wired together (src/dev/stack.ts), prints both URLs, and stops both on
+ * for the gateway, wired together (tools/dev/stack.ts), prints both URLs, and stops both on
  * Ctrl-C. `npm run dev -- --provers 3` starts three dev provers (a fleet, wired in through
  * PROVER_BASE_URLS). Other arguments go to wrangler: `npm run dev -- --port 8788`.
  * Env: DEV_PROVER_PORT (8790), DEV_PROVER_PROOF_MS (3000), DEV_PROVER_PROOF_MS_PER_FRAME (0).

@@ -35,8 +35,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { isTerminal, type Job } from "../core/job.ts";
-import { buildTape } from "../core/tape.ts";
+import { isTerminal, type Job } from "../../src/core/job.ts";
+import { buildTape } from "../../src/core/tape.ts";
 import { audit } from "../ops/timeouts.ts";
 import { parseVarFlag, readWranglerConfig } from "../ops/wrangler-config.ts";
 import {

@@ -15,10 +15,10 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { journalMismatch } from "../core/lifecycle.ts";
-import { parseTape, RULES_DIGEST_AST3 } from "../core/tape.ts";
-import { isTerminal } from "../core/job.ts";
-import { createGatewayClient } from "../client/index.ts";
+import { journalMismatch } from "../../src/core/lifecycle.ts";
+import { parseTape, RULES_DIGEST_AST3 } from "../../src/core/tape.ts";
+import { isTerminal } from "../../src/core/job.ts";
+import { createGatewayClient } from "../../src/client/index.ts";
 import { startLocalRun } from "./stack.ts";
 
 const { values } = parseArgs({
