@@ -1,10 +1,32 @@
 import * as z from "zod";
+import {
+  bearerSecret,
+  blankToUndefined,
+  browserOrigins,
+  flag,
+  imageId,
+  int,
+  keyMap,
+  MAX_POLL_BUDGET_MS,
+  MAX_WEBHOOK_RETRY_WINDOW_MS,
+  ms,
+  oneOf,
+  optionalOrigin,
+  optionalString,
+  optionalUrl,
+  PROVER_MAX_TAPE_BYTES,
+  proverOrigin,
+  proverOrigins,
+  QUEUE_MAX_DELAY_SECONDS,
+} from "./var-schemas.ts";
+
+export { blankToUndefined, MAX_WEBHOOK_RETRY_WINDOW_MS, PROVER_MAX_TAPE_BYTES };
 
 /**
  * Every wrangler var, once: its `Config` key, its group, its schema (default and bounds) and what
  * it is for. `config.ts` derives the `Config` type, the zod object and `parseConfig` from this
- * list, `npm run timeouts` its table, and a unit test checks the README table against it; adding
- * a var is one entry here. Bounds are wide on purpose (tests and local runs use hundreds of
+ * list, `npm run timeouts` its table and `npm run docs` the README's var table; adding a var is
+ * one entry here. Bounds are wide on purpose (tests and local runs use hundreds of
  * milliseconds); the cross-field rules in `config.ts` are what keep the timeouts nested sensibly.
  */
 
@@ -16,90 +38,25 @@ interface VarSpec {
   group: VarGroup;
   /** Built with the var's name, which its error messages quote. */
   schema: (name: string) => z.ZodType;
-  /** One sentence: `npm run timeouts`, `/api/health` readers and the README use these. */
+  /** One sentence: `npm run timeouts` and the README's var table (`npm run docs`) show it. */
   meaning: string;
 }
-
-/** A blank var ("" or spaces) counts as not set: its default applies. */
-export const blankToUndefined = (v: unknown) =>
-  typeof v === "string" && v.trim() === "" ? undefined : v;
-
-/** A whole number within bounds; `unit` completes its type error ("… must be a whole number"). */
-const whole = (unit: string) => (def: number, min: number, max: number) => (name: string) =>
-  z.preprocess(
-    blankToUndefined,
-    z.coerce
-      .number({ error: `${name} must be a whole number${unit}` })
-      .int(`${name} must be a whole number${unit}`)
-      .min(min, `${name} must be at least ${min}`)
-      .max(max, `${name} must be at most ${max}`)
-      .default(def),
-  );
-const ms = whole(" of milliseconds");
-const int = whole("");
-
-/** An optional bearer token: at least 16 characters, so that it cannot be guessed. */
-const bearerSecret = (name: string) =>
-  z.preprocess(
-    blankToUndefined,
-    z
-      .string()
-      .min(16, `${name} must be at least 16 characters (use a long random secret)`)
-      .optional(),
-  );
-
-/** The prover's own intake limit; the gateway never accepts more. */
-export const PROVER_MAX_TAPE_BYTES = 2_097_152;
-/** Cloudflare Queues refuse a retry delay above 12 h. */
-const QUEUE_MAX_DELAY_SECONDS = 43_200;
-/**
- * The longest webhook retry window: `max_retries` 100 (the Queues maximum) of the capped backoff
- * in src/core/webhook.ts spans ~3.8 days, and a queue keeps a message 4 days by default.
- */
-export const MAX_WEBHOOK_RETRY_WINDOW_MS = 3 * 86_400_000;
-/** Keep one alarm invocation well inside the Durable Object 15-minute wall limit. */
-const MAX_POLL_BUDGET_MS = 600_000;
-
-/** `https://game.example` or `http://localhost:5173`: what a browser sends as Origin. */
-function isOrigin(s: string): boolean {
-  try {
-    const u = new URL(s);
-    return (u.protocol === "https:" || u.protocol === "http:") && u.origin === s;
-  } catch {
-    return false;
-  }
-}
-
-/** An http(s) origin, trailing slashes dropped (the https rule is checked across vars in config.ts). */
-const proverUrl = (name: string) =>
-  z
-    .url({ error: `${name} must be an absolute http(s) URL`, protocol: /^https?$/ })
-    .transform((s) => s.replace(/\/+$/, ""));
 
 // The order is the `npm run timeouts` table's (and the order errors are reported in).
 export const VARS = {
   PROVER_BASE_URL: {
     key: "proverBaseUrl",
     group: "prover",
-    schema: (name) => z.preprocess(blankToUndefined, proverUrl(name)),
-    meaning: "Base URL of the prover (https unless loopback or allowed); the fleet's first prover.",
+    schema: proverOrigin,
+    meaning:
+      "The fleet's first prover: its origin, https unless loopback or ALLOW_INSECURE_PROVER_URL=1 (wrangler.jsonc names the dev prover: set it for production).",
   },
   PROVER_BASE_URLS: {
     key: "proverBaseUrls",
     group: "prover",
-    schema: (name) =>
-      z.preprocess(
-        (v) =>
-          typeof v === "string"
-            ? v
-                .split(",")
-                .map((u) => u.trim())
-                .filter(Boolean)
-            : [],
-        z.array(proverUrl(name)),
-      ),
+    schema: proverOrigins,
     meaning:
-      "More provers for the fleet, comma-separated origins (same rules as PROVER_BASE_URL); empty: just that one.",
+      "More provers for the fleet, comma-separated origins under the same rules; with PROVER_BASE_URL they are the configured provers (operators add more at runtime).",
   },
   ALLOW_INSECURE_PROVER_URL: {
     key: "allowInsecureProverUrl",
@@ -110,41 +67,21 @@ export const VARS = {
   PROVER_ALLOW_CPU: {
     key: "allowCpu",
     group: "prover",
-    schema: (name) =>
-      z.preprocess(
-        blankToUndefined,
-        z
-          .enum(["0", "1"], { error: `${name} must be 0 or 1` })
-          .default("0")
-          .transform((v) => v === "1"),
-      ),
+    schema: flag,
     meaning:
-      "1 lets a prover on the CPU (accelerator cpu: no GPU) get work; 0: such a prover gets none.",
+      "1 lets a prover whose /health says accelerator cpu get work (the dev prover, CI); 0: such a prover (a GPU box that lost its GPU) gets none.",
   },
   PROVER_API_KEY: {
     key: "proverApiKey",
     group: "secret",
-    schema: () => z.preprocess(blankToUndefined, z.string().optional()),
+    schema: optionalString,
     meaning:
       "Sent as x-api-key on /api/* to the configured provers (PROVER_BASE_URL(S)) only: never on /health, never to a prover added at runtime (secret).",
   },
   PROVER_API_KEYS: {
     key: "proverApiKeys",
     group: "secret",
-    schema: (name) =>
-      z.preprocess(
-        (v) => {
-          if (blankToUndefined(v) === undefined) return {};
-          try {
-            return JSON.parse(String(v));
-          } catch {
-            return null;
-          }
-        },
-        z.record(z.string(), z.string().min(1), {
-          error: `${name} must be a JSON object of prover origin → API key`,
-        }),
-      ),
+    schema: keyMap,
     meaning:
       "Per-prover API keys of configured provers, a JSON object origin → key (secret); a configured prover not listed gets PROVER_API_KEY.",
   },
@@ -153,21 +90,14 @@ export const VARS = {
     group: "secret",
     schema: bearerSecret,
     meaning:
-      "Operator bearer token for /api/admin/* and cancelling any job (secret; unset: admin API disabled).",
+      "Operator bearer token (≥ 16 characters) for /api/admin/* and cancelling any job (secret; unset: the admin API answers 403 admin_disabled).",
   },
   PROVER_EXPECTED_IMAGE_ID: {
     key: "proverExpectedImageId",
     group: "prover",
-    schema: (name) =>
-      z.preprocess(
-        blankToUndefined,
-        z
-          .string()
-          .regex(/^[0-9a-fA-F]{64}$/, `${name} must be 64 hex characters (a 32-byte image id)`)
-          .transform((s) => s.toLowerCase())
-          .optional(),
-      ),
-    meaning: "Pin the prover's image_id; /api/health reports a mismatch.",
+    schema: imageId,
+    meaning:
+      "The 64-hex image id every receipt must prove and every prover must report in /health (another image: incompatible, no work).",
   },
   PROVER_REQUEST_TIMEOUT_MS: {
     key: "requestTimeoutMs",
@@ -264,69 +194,35 @@ export const VARS = {
   PROVER_RECEIPT_KIND: {
     key: "receiptKind",
     group: "prover",
-    schema: (name) =>
-      z.preprocess(
-        blankToUndefined,
-        z
-          .enum(["composite", "succinct", "groth16"], {
-            error: `${name} must be composite, succinct or groth16`,
-          })
-          .default("groth16"),
-      ),
+    schema: oneOf(["composite", "succinct", "groth16"], "groth16"),
     meaning: "receipt_kind asked of the prover (groth16 for on-chain verification).",
   },
   VERIFY_RECEIPTS: {
     key: "verifyReceipts",
     group: "prover",
-    schema: (name) =>
-      z.preprocess(
-        blankToUndefined,
-        z.enum(["groth16", "off"], { error: `${name} must be groth16 or off` }).default("groth16"),
-      ),
+    schema: oneOf(["groth16", "off"], "groth16"),
     meaning:
-      "groth16: a result counts only when its Groth16 receipt verifies for PROVER_EXPECTED_IMAGE_ID (RISC Zero verifier v3.0.0); off: only for dev provers, whose receipts are fakes.",
+      "groth16: a result counts only when its Groth16 receipt verifies for PROVER_EXPECTED_IMAGE_ID (RISC Zero verifier v3.0.0; needs PROVER_RECEIPT_KIND=groth16); off: only for dev provers, whose receipts are fakes.",
   },
   PROVER_SEGMENT_LIMIT_PO2: {
     key: "segmentLimitPo2",
     group: "prover",
     schema: int(21, 16, 21),
     meaning:
-      "segment_limit_po2 of a first submission; lowered by one (floor 16) after each out-of-memory or proof_timeout.",
+      "segment_limit_po2 of a first submission (16..21); lowered by one (floor 16) after each out-of-memory or proof_timeout.",
   },
-  /** Browser origins that get CORS headers (exact match); empty: none. */
   CORS_ALLOWED_ORIGINS: {
     key: "corsAllowedOrigins",
     group: "limit",
-    schema: (name) =>
-      z.preprocess(
-        blankToUndefined,
-        z
-          .string()
-          .optional()
-          .transform((s) =>
-            (s ?? "")
-              .split(",")
-              .map((o) => o.trim())
-              .filter(Boolean),
-          )
-          .refine((list) => list.every(isOrigin), {
-            error: `${name} must be a comma-separated list of origins like https://game.example (scheme and host only, no path, no *)`,
-          }),
-      ),
+    schema: browserOrigins,
     meaning:
       "Comma-separated browser origins of the game client that get CORS headers; empty: none, never *.",
   },
   PROVER_VERIFY_MODE: {
     key: "verifyMode",
     group: "prover",
-    schema: (name) =>
-      z.preprocess(
-        blankToUndefined,
-        z
-          .enum(["verify", "policy"], { error: `${name} must be verify or policy` })
-          .default("policy"),
-      ),
-    meaning: "verify_mode asked of the prover.",
+    schema: oneOf(["verify", "policy"], "policy"),
+    meaning: "verify_mode asked of the prover (verify or policy).",
   },
   PROVER_HEALTH_INTERVAL_MS: {
     key: "healthIntervalMs",
@@ -359,13 +255,7 @@ export const VARS = {
   WEBHOOK_URL: {
     key: "webhookUrl",
     group: "webhook",
-    schema: (name) =>
-      z.preprocess(
-        blankToUndefined,
-        z
-          .url({ error: `${name} must be an absolute http(s) URL`, protocol: /^https?$/ })
-          .optional(),
-      ),
+    schema: optionalUrl,
     meaning:
       "Where each ended job's signed event is POSTed (Standard Webhooks; https unless loopback); empty: no webhooks.",
   },
@@ -374,24 +264,14 @@ export const VARS = {
     group: "secret",
     // Its format (whsec_ + base64 of the key) is checked in config.ts, so that an error can name
     // WEBHOOK_URL too.
-    schema: () => z.preprocess(blankToUndefined, z.string().optional()),
+    schema: optionalString,
     meaning:
       "The webhook signing key, whsec_ + base64 of 24 to 64 random bytes (secret); required with WEBHOOK_URL.",
   },
   PUBLIC_BASE_URL: {
     key: "publicBaseUrl",
     group: "webhook",
-    schema: (name) =>
-      z.preprocess(
-        blankToUndefined,
-        z
-          .string()
-          .transform((s) => s.trim().replace(/\/+$/, ""))
-          .refine(isOrigin, {
-            error: `${name} must be an origin like https://gateway.example (scheme and host, no path)`,
-          })
-          .optional(),
-      ),
+    schema: optionalOrigin,
     meaning:
       "The gateway's public origin; webhook events link the result from it. Required with WEBHOOK_URL.",
   },
@@ -413,7 +293,7 @@ export const VARS = {
     group: "secret",
     schema: bearerSecret,
     meaning:
-      "Bearer token the settlement service sends to PUT /api/settlement/jobs/:jobId/claim (secret, optional).",
+      "Bearer token (≥ 16 characters) the settlement service sends to PUT /api/settlement/jobs/:jobId/claim (secret, optional).",
   },
 } as const satisfies Record<string, VarSpec>;
 
