@@ -145,7 +145,7 @@ export const VARS = {
     group: "timeout",
     schema: ms(90_000, 100, 86_400_000),
     meaning:
-      "A waiting job not picked up by the queue for this long (lost message, crash) is re-sent by its own Durable Object.",
+      "A queued job nothing moved for this long is looked for by its own Durable Object and re-sent if it is lost (lost message, crash); found waiting, it looks again later and later.",
   },
   MAX_JOB_WALL_TIME_MS: {
     key: "maxJobWallTimeMs",
@@ -189,7 +189,8 @@ export const VARS = {
     key: "completedJobRetentionMs",
     group: "timeout",
     schema: ms(86_400_000, 0, 30 * 86_400_000),
-    meaning: "How long an ended job stays readable before its Durable Object is cleared.",
+    meaning:
+      "How long an ended job's Durable Object is kept before it is cleared (a proved job stays readable from its R2 result).",
   },
   PROVER_RECEIPT_KIND: {
     key: "receiptKind",
