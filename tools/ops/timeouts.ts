@@ -209,7 +209,7 @@ export function format(report: Report, source: string): string {
   if (s) {
     out.push(
       "",
-      `Worst-case retry schedule of queue ${s.queue} (max_retries ${s.maxRetries}, full jitter):`,
+      `Worst-case retry schedule of queue ${s.queue} (max_retries ${s.maxRetries}, each delay at the top of its jitter):`,
     );
     const ok = s.totalSeconds * 1000 < s.wallCapMs;
     out.push(
