@@ -1,4 +1,5 @@
-import { freeAtFor, type FleetConfig, type ProverRecord } from "./fleet.ts";
+import type { FleetConfig, ProverRecord } from "./fleet.ts";
+import { freeAtFor } from "./prover-work.ts";
 import { isTerminal, type Job } from "./job.ts";
 import { DEFAULT_MS_PER_1000_FRAMES, expectedFromSpeed, speedFor, speedOf } from "./speed.ts";
 

@@ -2,14 +2,14 @@ import type { Config } from "./config.ts";
 import { DEFAULT_TYPICAL_PROOF_MS } from "./estimate.ts";
 import {
   canTakeWork,
-  free,
   isHeld,
-  nextHealthCheckAt,
   proverState,
   type FleetConfig,
   type ProverRecord,
   type ProverState,
 } from "./fleet.ts";
+import { nextHealthCheckAt } from "./prover-health.ts";
+import { free } from "./prover-work.ts";
 import { holderCheckDueAt, lineAlarmAt, type LineConfig } from "./line-timing.ts";
 import { speedOf } from "./speed.ts";
 

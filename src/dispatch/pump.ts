@@ -1,5 +1,7 @@
 import { configFrom, type Config } from "../core/config.ts";
-import { free, grant, healthCheckDue, onHealth, proverState } from "../core/fleet.ts";
+import { proverState } from "../core/fleet.ts";
+import { healthCheckDue, onHealth } from "../core/prover-health.ts";
+import { free, grant } from "../core/prover-work.ts";
 import {
   earlyProbeDue,
   endingHoldOver,

@@ -1,23 +1,15 @@
 import { DurableObject } from "cloudflare:workers";
 import { configFrom } from "../core/config.ts";
-import {
-  fleetSummary,
-  free,
-  onAccepted,
-  onProofTimed,
-  onTransportFailure,
-  type ProverRecord,
-  type ProverState,
-} from "../core/fleet.ts";
-import { onProofEnding, onRelease } from "../core/grants.ts";
-import { onContradicted } from "../core/quarantine.ts";
+import { fleetSummary, type ProverState } from "../core/fleet.ts";
+import { free, onProofTimed } from "../core/prover-work.ts";
+import { onRelease } from "../core/grants.ts";
 import type { ObservedProof } from "../core/effects.ts";
 import { outlookOf, type Outlook } from "../core/estimate.ts";
 import { isTerminal, type Job } from "../core/job.ts";
 import { slotOf, type ProverView, type SlotView } from "../core/prover-view.ts";
 import { speedFor, timeoutMargins, type TimeoutMargins } from "../core/speed.ts";
-import { slotCooldownUntil } from "../core/line-timing.ts";
 import * as admin from "../dispatch/fleet-admin.ts";
+import * as reports from "../dispatch/prover-reports.ts";
 import { checkHolders, pump, type Dispatch } from "../dispatch/pump.ts";
 import { keyringOf, type KeyedAdmission } from "../prover/keys.ts";
 import { createLineTables } from "../storage/line-schema.ts";
@@ -41,8 +33,8 @@ import { createProverTable, ProverTable } from "../storage/prover-table.ts";
  * verdicts against its tape goes to another prover while one can be had (src/core/grants.ts).
  * Every rule is in the core; this object loads its rows, asks the rules, and performs them:
  * its tables are src/storage/line-table.ts and src/storage/prover-table.ts, moving the line
- * (grants, `/health` reads, holder checks, the alarm) is src/dispatch/pump.ts, operators' changes
- * src/dispatch/fleet-admin.ts. Tests inspect it through a subclass (test/integration/test-worker.ts).
+ * (grants, `/health` reads, holder checks, the alarm) is src/dispatch/pump.ts, what jobs report
+ * of their provers src/dispatch/prover-reports.ts, operators' changes src/dispatch/fleet-admin.ts. Tests inspect it through a subclass (test/integration/test-worker.ts).
  */
 export const DISPATCHER_NAME = "provers";
 
@@ -172,65 +164,23 @@ export class ProverDispatcher extends DurableObject<Env> {
     exclude: string[] = [],
   ): Promise<void> {
     this.#count("requeue");
-    await this.#backInLine(jobId, arrivedAt, (held) => free(held), avoidUrl, exclude);
+    await reports.backInLine(this.#dispatch(), jobId, arrivedAt, free, avoidUrl, exclude);
   }
 
-  /**
-   * A verdict of the prover on `url` against the tape of `jobId` was found false: one
-   * contradiction; quarantined at PROVER_QUARANTINE_AFTER, or `atOnce` (a receipt that does not
-   * verify).
-   */
-  async contradicted(url: string, jobId: string, reason: string, atOnce: boolean): Promise<void> {
-    this.#count("contradicted");
-    const cfg = configFrom(this.env);
-    const p = this.#provers.load(url);
-    if (!p) return;
-    const charged = onContradicted(p, { jobId, reason, atOnce }, Date.now(), cfg);
-    this.#provers.save(charged.prover);
-    (charged.quarantined ? console.error : console.log)(JSON.stringify(charged.line));
-    // A quarantine can leave a job waiting for a second opinion with no other prover to have:
-    // its fallback may be due now.
-    if (charged.quarantined) await pump(this.#dispatch());
+  // --- What a job reports about its prover (src/dispatch/prover-reports.ts) --------------------
+
+  async accepted(jobId: string, expectedEndAt: number | null = null): Promise<void> {
+    this.#count("accepted");
+    reports.accepted(this.#dispatch(), jobId, expectedEndAt);
   }
 
-  /**
-   * What the prover on `url` said to the deletion of the proof `jobId` left running when it
-   * ended: the prover held for that proof is freed once it ended (or is gone).
-   */
-  async proofEnded(
-    jobId: string,
-    url: string,
-    outcome: "ended" | "alive" | "unreachable",
-  ): Promise<void> {
-    this.#count("proofEnded");
-    const p = this.#provers.load(url);
-    if (!p?.ending) return;
-    const next = onProofEnding(p, jobId, outcome, Date.now(), configFrom(this.env));
-    this.#provers.save(next);
-    if (!next.ending) await pump(this.#dispatch());
-  }
-
-  /**
-   * The prover answered 429 to the job holding it: it is busy with work we did not send (or not
-   * yet finished with a cancelled proof). The job goes back to the head of the line and the
-   * prover is offered again after a poll interval. `exclude`: as for `requeue`.
-   */
+  /** A 429: the job back at the head of the line; `exclude` as for `requeue`. */
   async busy(jobId: string, arrivedAt: number, exclude: string[] = []): Promise<void> {
     this.#count("busy");
-    const cfg = configFrom(this.env);
-    const leave = (held: ProverRecord) => {
-      const cooled = free(held, slotCooldownUntil(Date.now(), cfg));
-      return { ...cooled, counts: { ...cooled.counts, busy: cooled.counts.busy + 1 } };
-    };
-    await this.#backInLine(jobId, arrivedAt, leave, undefined, exclude);
+    await reports.busy(this.#dispatch(), jobId, arrivedAt, exclude);
   }
 
-  /**
-   * The prover failed the job's submission in transport (network, timeout, 5xx, 401, unreadable
-   * reply): the prover's fault, never the job's. The prover is charged (its circuit may open)
-   * and rests a poll interval; the job goes straight back to its place at the head of the line,
-   * for another prover if one is available. `exclude`: as for `requeue`.
-   */
+  /** A transport failure on submit: the prover charged, the job back at the head. */
   async submitFailed(
     jobId: string,
     arrivedAt: number,
@@ -238,44 +188,29 @@ export class ProverDispatcher extends DurableObject<Env> {
     exclude: string[] = [],
   ): Promise<void> {
     this.#count("submitFailed");
-    const cfg = configFrom(this.env);
-    const now = Date.now();
-    const leave = (held: ProverRecord) =>
-      free(onTransportFailure(held, error, now, cfg), slotCooldownUntil(now, cfg));
-    await this.#backInLine(jobId, arrivedAt, leave, undefined, exclude);
+    await reports.submitFailed(this.#dispatch(), jobId, arrivedAt, error, exclude);
   }
 
-  /**
-   * The job leaves the prover it holds (updated by `leave`) and goes back in line at its arrival
-   * time, by default for another prover than that one; then the line moves.
-   */
-  async #backInLine(
+  async openCircuit(url: string, error: string): Promise<void> {
+    this.#count("openCircuit");
+    reports.openCircuit(this.#dispatch(), url, error);
+  }
+
+  async contradicted(url: string, jobId: string, reason: string, atOnce: boolean): Promise<void> {
+    this.#count("contradicted");
+    await reports.contradicted(this.#dispatch(), url, jobId, reason, atOnce);
+  }
+
+  async proofEnded(
     jobId: string,
-    arrivedAt: number,
-    leave: (held: ProverRecord) => ProverRecord,
-    avoidUrl?: string | null,
-    exclude: string[] = [],
+    url: string,
+    outcome: "ended" | "alive" | "unreachable",
   ): Promise<void> {
-    const held = this.#provers.heldBy(jobId);
-    if (held) this.#provers.save(leave(held));
-    // It was served once already: back at the very head, not at the end of its client's turn.
-    this.#line.enqueue(
-      jobId,
-      arrivedAt,
-      avoidUrl === undefined ? (held?.url ?? null) : avoidUrl,
-      true,
-      exclude,
-      Date.now(),
-    );
-    await pump(this.#dispatch());
+    this.#count("proofEnded");
+    await reports.proofEnded(this.#dispatch(), jobId, url, outcome);
   }
 
-  /** The prover accepted the job's submission: it works, its run of failures is over. */
-  async accepted(jobId: string, expectedEndAt: number | null = null): Promise<void> {
-    this.#count("accepted");
-    const held = this.#provers.heldBy(jobId);
-    if (held) this.#provers.save(onAccepted(held, expectedEndAt));
-  }
+  // --- Reading the line ------------------------------------------------------------------------
 
   /**
    * What the line looks like from a waiting job (for its ETA, src/core/estimate.ts): its place,
@@ -291,20 +226,6 @@ export class ProverDispatcher extends DurableObject<Env> {
       live: this.#line.liveCount(jobId),
     };
     return outlookOf(jobId, line, this.#provers.all(), Date.now(), cfg);
-  }
-
-  /**
-   * Opens the circuit of the prover on `url` at once: the job proving there saw
-   * PROVER_CIRCUIT_FAILURES status reads in a row fail in transport (a run only that job can
-   * see: it is the only one polling that prover).
-   */
-  async openCircuit(url: string, error: string): Promise<void> {
-    this.#count("openCircuit");
-    const cfg = configFrom(this.env);
-    const p = this.#provers.load(url);
-    if (!p) return;
-    const run = { ...p, failures: Math.max(p.failures, cfg.circuitFailures - 1) };
-    this.#provers.save(onTransportFailure(run, error, Date.now(), cfg));
   }
 
   /** For a job's watchdog: is it in line, holding a prover, or unknown here? */

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { configFrom } from "../../src/core/config.ts";
-import { onTransportFailure } from "../../src/core/fleet.ts";
+import { onTransportFailure } from "../../src/core/prover-health.ts";
 import { slotOf, type SlotView } from "../../src/core/prover-view.ts";
 import { dispatcherOf, ProverDispatcher } from "../../src/objects/prover-dispatcher.ts";
 import { Line } from "../../src/storage/line-table.ts";

@@ -1,14 +1,12 @@
 import { describe, expect, it } from "vitest";
 import {
-  grant,
   newProver,
-  onAccepted,
-  onHealth,
-  onTransportFailure,
   proverState,
   type HealthReading,
   type ProverRecord,
 } from "../../src/core/fleet.ts";
+import { onAccepted, onHealth, onTransportFailure } from "../../src/core/prover-health.ts";
+import { grant } from "../../src/core/prover-work.ts";
 import {
   earlyProbeAt,
   earlyProbeDue,
