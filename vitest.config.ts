@@ -23,8 +23,13 @@ export default defineConfig({
         plugins: [
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: "./wrangler.jsonc" },
+            // The production Worker plus the dispatcher's test-only RPCs (TestProverDispatcher).
+            main: "./test/integration/test-worker.ts",
             miniflare: {
               bindings: { ...TEST_VARS, PROVER_BASE_URL: inject<string>("proverUrl") },
+              durableObjects: {
+                DISPATCHER: { className: "TestProverDispatcher", useSQLite: true },
+              },
             },
           })),
         ],

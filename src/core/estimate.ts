@@ -1,5 +1,7 @@
+import type { FleetConfig, ProverRecord } from "./fleet.ts";
+import { freeAtFor } from "./prover-work.ts";
 import { isTerminal, type Job } from "./job.ts";
-import { DEFAULT_MS_PER_1000_FRAMES, expectedFromSpeed } from "./speed.ts";
+import { DEFAULT_MS_PER_1000_FRAMES, expectedFromSpeed, speedFor, speedOf } from "./speed.ts";
 
 /**
  * The ETA a player sees: when the job should reach a prover and when its proof should be ready,
@@ -41,6 +43,36 @@ export const DEFAULT_TYPICAL_PROOF_MS = expectedFromSpeed(
   DEFAULT_MS_PER_1000_FRAMES,
   DEFAULT_TYPICAL_FRAMES,
 )!;
+
+/**
+ * What the line looks like from the waiting job `jobId`: its place (`ahead`, null: not in line),
+ * the jobs in line (`inLine`) and not ended (`live`, itself left out), and the fleet: when each
+ * prover that can work should be free, and the speed its measured proofs show.
+ */
+export function outlookOf(
+  jobId: string,
+  line: { ahead: number | null; inLine: number; live: number },
+  provers: readonly ProverRecord[],
+  now: number,
+  cfg: FleetConfig,
+): Outlook {
+  const samples = provers.flatMap((p) => p.speed ?? []);
+  const typicalProofMs = speedOf(samples).proofMs.median ?? DEFAULT_TYPICAL_PROOF_MS;
+  const freeAt = provers
+    .map((p) => freeAtFor(p, now, cfg, typicalProofMs))
+    .filter((t): t is number => t !== null);
+  // A job not in line yet (its message is on the way, e.g. right after its POST) comes after
+  // every live job that is not on a prover yet: those in line and those on their way too.
+  const holders = provers.filter((p) => p.holder && p.holder !== jobId).length;
+  return {
+    ahead: line.ahead,
+    waiting: Math.max(line.inLine, line.live - holders),
+    freeAt,
+    typicalProofMs,
+    msPer1000Frames: speedFor([], samples).msPer1000Frames,
+    basis: samples.length ? "measured" : "default",
+  };
+}
 
 /**
  * When the `k`-th job ahead (0-based) starts, and the job after them: provers free at `freeAt`

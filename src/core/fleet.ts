@@ -1,9 +1,12 @@
 import type { Config } from "./config.ts";
-import { addSample, type ProofSample } from "./speed.ts";
+import type { ProofSample } from "./speed.ts";
 
 /**
  * The provers, each the unit of health: which one may get work now, and why not. Pure: the
  * dispatcher (src/objects/prover-dispatcher.ts) keeps one row per prover and asks these rules.
+ *
+ * Its health and circuit are src/core/prover-health.ts; giving it work and taking it back,
+ * src/core/prover-work.ts.
  *
  * A prover gets work only while it is `available`: not proving, not cooling down after a 429 or
  * a failed submission, its circuit closed, not draining, and its last `/health` reading fresh
@@ -28,9 +31,6 @@ export type FleetConfig = Pick<
   | "requestTimeoutMs"
   | "verifyReceipts"
 >;
-
-/** The most a circuit's cool-down grows: ×16 the first. */
-export const MAX_CIRCUIT_DOUBLINGS = 4;
 
 /** What one `/health` read found, as the prover client judged it. */
 export interface HealthReading {
@@ -150,17 +150,6 @@ export function newProver(url: string, source: ProverRecord["source"]): ProverRe
     speed: [],
   };
 }
-
-/** A proof on this prover succeeded in `elapsedMs` (its own timing) for a tape of `frames`. */
-export function onProofTimed(
-  p: ProverRecord,
-  frames: number,
-  elapsedMs: number,
-  now: number,
-): ProverRecord {
-  return { ...p, speed: addSample(p.speed ?? [], { frames, elapsedMs, at: now }) };
-}
-
 /** What a health reading means for work, ignoring freshness. */
 function healthState(h: HealthReading, cfg: FleetConfig): ProverState | null {
   if (!h.reachable) return "unreachable";
@@ -219,125 +208,6 @@ export function proverState(
 
 export const canTakeWork = (p: ProverRecord, now: number, cfg: FleetConfig) =>
   proverState(p, now, cfg).state === "available";
-
-/**
- * When the next `/health` read of this prover is due: PROVER_HEALTH_INTERVAL_MS after the last
- * one, but one poll interval after a read that failed (a single lost reply must not keep a prover
- * out for a whole interval: its circuit, not the reading, decides when it is really gone).
- */
-export function nextHealthCheckAt(p: ProverRecord, cfg: FleetConfig): number {
-  if (p.healthAt === null) return 0;
-  return (
-    p.healthAt + (p.health?.reachable === false ? cfg.pollIntervalMs : cfg.healthIntervalMs + 1)
-  );
-}
-
-/**
- * Whether a `/health` read is due before this prover can get work: it is free, not drained, its
- * circuit is not open (a read at the end of the cool-down is the half-open probe), not cooling
- * down, and its reading is missing, stale, or failed a poll interval ago (a bad reading is read
- * again once stale, to see whether the prover recovered).
- */
-export function healthCheckDue(p: ProverRecord, now: number, cfg: FleetConfig): boolean {
-  if (p.holder || p.ending || p.quarantine || p.draining) return false;
-  if (p.circuitUntil > now || p.cooldownUntil > now) return false;
-  return now >= nextHealthCheckAt(p, cfg);
-}
-
-/** A `/health` read came back. A good one closes the circuit; a failed one counts as a fault. */
-export function onHealth(
-  p: ProverRecord,
-  h: HealthReading,
-  now: number,
-  cfg: FleetConfig,
-): ProverRecord {
-  const read = { ...p, health: h, healthAt: now };
-  if (!h.reachable) return onTransportFailure(read, h.problems[0] ?? "unreachable", now, cfg);
-  return { ...read, failures: 0, circuitUntil: 0, circuitOpens: 0, circuitOpenedAt: null };
-}
-
-/** A submission or poll on this prover failed in transport: count it, maybe open the circuit. */
-export function onTransportFailure(
-  p: ProverRecord,
-  error: string,
-  now: number,
-  cfg: FleetConfig,
-): ProverRecord {
-  const failures = p.failures + 1;
-  const counted = {
-    ...p,
-    failures,
-    lastError: error,
-    counts: { ...p.counts, faults: p.counts.faults + 1 },
-  };
-  // Open once the run of failures reaches the threshold; a failure at the half-open probe (the
-  // cool-down over, the run not broken by a success) reopens it. While open, failures only count.
-  if (failures < cfg.circuitFailures || p.circuitUntil > now) return counted;
-  const opens = p.circuitOpens + 1;
-  const coolMs = cfg.circuitCooldownMs * 2 ** Math.min(opens - 1, MAX_CIRCUIT_DOUBLINGS);
-  return { ...counted, circuitOpens: opens, circuitUntil: now + coolMs, circuitOpenedAt: now };
-}
-
-/**
- * The prover accepted a submission: it works; its run of failures is over. `expectedEndAt`:
- * when that proof should end (for ETAs of the jobs behind it).
- */
-export function onAccepted(p: ProverRecord, expectedEndAt: number | null = null): ProverRecord {
-  return {
-    ...p,
-    failures: 0,
-    circuitUntil: 0,
-    circuitOpens: 0,
-    circuitOpenedAt: null,
-    expectedFreeAt: expectedEndAt,
-  };
-}
-
-/**
- * When the prover should be free to take the next job, for an ETA; null when it is out
- * (draining, incompatible, unreachable, on the CPU, in dev mode). A proving prover is free when
- * its proof should end (`typicalProofMs` after it began when its job said nothing), a cooling or
- * open one when that ends.
- */
-export function freeAtFor(
-  p: ProverRecord,
-  now: number,
-  cfg: FleetConfig,
-  typicalProofMs: number,
-): number | null {
-  const { state } = proverState(p, now, cfg);
-  switch (state) {
-    case "available":
-    case "unchecked":
-      return now;
-    case "proving":
-      return p.expectedFreeAt ?? (p.heldSince ?? p.ending?.since ?? now) + typicalProofMs;
-    case "busy":
-      return p.cooldownUntil;
-    case "open":
-      return p.circuitUntil;
-    default:
-      return null;
-  }
-}
-
-/**
- * Which available prover the head of the line gets: any but `avoid` (the prover that lost or
- * spoiled this job's last proof) while another is available, else `avoid` too; the one idle
- * longest first (even spread), then by id.
- */
-export function choose(
-  provers: ProverRecord[],
-  avoid: string | null,
-  now: number,
-  cfg: FleetConfig,
-): ProverRecord | null {
-  const free = provers
-    .filter((p) => canTakeWork(p, now, cfg))
-    .sort((a, b) => (a.lastGrantedAt ?? 0) - (b.lastGrantedAt ?? 0) || a.id.localeCompare(b.id));
-  return free.find((p) => p.url !== avoid) ?? free[0] ?? null;
-}
-
 /** How many provers are in each state (for `/api/health`). */
 export function fleetSummary(
   provers: ProverRecord[],
@@ -351,31 +221,5 @@ export function fleetSummary(
   }
   return out;
 }
-
-/** The prover is given `jobId`. */
-export function grant(p: ProverRecord, jobId: string, now: number): ProverRecord {
-  return {
-    ...p,
-    holder: jobId,
-    heldSince: now,
-    checkedAt: now,
-    lastGrantedAt: now,
-    counts: { ...p.counts, granted: p.counts.granted + 1 },
-  };
-}
-
-/** The prover's job left it (ended, rebuilt, or could not be submitted); `cooldownUntil` if it must rest. */
-export function free(p: ProverRecord, cooldownUntil?: number): ProverRecord {
-  return {
-    ...p,
-    holder: null,
-    heldSince: null,
-    checkedAt: null,
-    expectedFreeAt: null,
-    ending: null,
-    cooldownUntil: cooldownUntil ?? p.cooldownUntil,
-  };
-}
-
 /** Whether it holds work: a job proving, or the proof of a job that already ended. */
 export const isHeld = (p: ProverRecord) => p.holder !== null || Boolean(p.ending);

@@ -2,13 +2,15 @@ import type { Config } from "./config.ts";
 import { DEFAULT_TYPICAL_PROOF_MS } from "./estimate.ts";
 import {
   canTakeWork,
-  free,
+  isHeld,
   proverState,
   type FleetConfig,
   type ProverRecord,
   type ProverState,
 } from "./fleet.ts";
-import { holderCheckDueAt, type LineConfig } from "./line-timing.ts";
+import { nextHealthCheckAt } from "./prover-health.ts";
+import { free } from "./prover-work.ts";
+import { holderCheckDueAt, lineAlarmAt, type LineConfig } from "./line-timing.ts";
 import { speedOf } from "./speed.ts";
 
 /**
@@ -231,4 +233,32 @@ export function earlyProbeDue(
 ): boolean {
   const at = earlyProbeAt(p, provers, waiting, now, cfg);
   return at !== null && now >= at && (p.healthAt ?? -Infinity) < at;
+}
+
+// --- The line's wake-up ---------------------------------------------------------------------------
+
+/**
+ * When the dispatcher's alarm should ring (null: never, nobody waits): while jobs wait, when a
+ * free prover that cannot take work yet may (its cool-down or open circuit ends, its early probe
+ * or its next `/health` read is due: soon after a failed one), when a job waiting for its
+ * fallback may have it, and at least every poll budget to check holders.
+ */
+export function lineWakeAt(
+  provers: readonly ProverRecord[],
+  excluding: readonly Waiting[],
+  waiting: number,
+  now: number,
+  cfg: GrantConfig,
+): number | null {
+  const ends = provers
+    .filter((p) => !isHeld(p) && !p.quarantine && !canTakeWork(p, now, cfg))
+    .flatMap((p) => [
+      p.cooldownUntil,
+      p.circuitUntil,
+      nextHealthCheckAt(p, cfg),
+      earlyProbeAt(p, provers, waiting, now, cfg) ?? 0,
+    ])
+    .concat(fallbackWakeAt(excluding, cfg, now) ?? 0)
+    .filter((t) => t > now);
+  return lineAlarmAt(waiting, ends.length ? Math.min(...ends) : null, now, cfg);
 }

@@ -1,5 +1,6 @@
 import type { Config } from "../core/config.ts";
-import { ProverClient, type ProverHealth } from "./client.ts";
+import { ProverClient } from "./client.ts";
+import type { ProverHealth } from "./health-reading.ts";
 
 /** How long one prover health reading is reused (per isolate) so `/api/health` stays cheap. */
 export const HEALTH_CACHE_MS = 15_000;

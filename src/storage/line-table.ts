@@ -8,27 +8,15 @@
  * A job with verdicts against its tape (src/core/verdicts.ts) comes back to the head with the
  * provers it must not go to while another can be had (`exclude`, src/core/grants.ts).
  *
- * Tables: `waiting` (one row per waiting job), `line_clients` (per client: when it was last
- * served, how many of its jobs wait in turn, when the oldest of them arrived; a client's row goes
- * once it has nothing queued or proving) and `live` (every job not yet ended, by client: what
- * MAX_WAITING_PER_CLIENT counts). Every query is an index lookup or range, so a pick does not get
- * slower as the line grows; `ahead` is one pass over the clients that wait.
+ * Tables (src/storage/line-schema.ts): `waiting` (one row per waiting job), `line_clients` (per
+ * client: when it was last served, how many of its jobs wait in turn, when the oldest of them
+ * arrived; a client's row goes once it has nothing queued or proving) and `live` (every job not
+ * yet ended, by client: what MAX_WAITING_PER_CLIENT counts). Every query is an index lookup or
+ * range, so a pick does not get slower as the line grows; `ahead` is one pass over the clients
+ * that wait.
  */
 
-import type { Waiting } from "../core/grants.ts";
-
-export interface WaitingRow extends Record<string, SqlStorageValue> {
-  job_id: string;
-  arrived_at: number;
-  avoid_url: string | null;
-  /** JSON array of the provers it goes to only when no other can be had; null: none. */
-  exclude: string | null;
-  /** When it came back to the line with those (0: never). */
-  back_at: number;
-  client: string;
-  /** 0: back at the head (it was already served once); 1: waits its client's turn. */
-  priority: number;
-}
+import { excludeOf, type WaitingRow } from "./waiting-row.ts";
 
 /** The client of jobs that have none on record (stored before clients were kept). */
 export const NO_CLIENT = "";
@@ -36,47 +24,9 @@ export const NO_CLIENT = "";
 export class Line {
   readonly sql: SqlStorage;
 
+  /** The line's tables must exist (`createLineTables`, src/storage/line-schema.ts). */
   constructor(sql: SqlStorage) {
     this.sql = sql;
-    sql.exec(
-      `CREATE TABLE IF NOT EXISTS waiting (job_id TEXT PRIMARY KEY, arrived_at INTEGER NOT NULL, avoid_url TEXT)`,
-    );
-    const columns = sql.exec<{ name: string }>(`PRAGMA table_info(waiting)`).toArray();
-    const has = (c: string) => columns.some((x) => x.name === c);
-    if (!has("avoid_url")) sql.exec(`ALTER TABLE waiting ADD COLUMN avoid_url TEXT`);
-    if (!has("client")) sql.exec(`ALTER TABLE waiting ADD COLUMN client TEXT NOT NULL DEFAULT ''`);
-    if (!has("priority"))
-      sql.exec(`ALTER TABLE waiting ADD COLUMN priority INTEGER NOT NULL DEFAULT 1`);
-    if (!has("exclude")) sql.exec(`ALTER TABLE waiting ADD COLUMN exclude TEXT`);
-    if (!has("back_at"))
-      sql.exec(`ALTER TABLE waiting ADD COLUMN back_at INTEGER NOT NULL DEFAULT 0`);
-    sql.exec(`DROP INDEX IF EXISTS waiting_order`);
-    sql.exec(
-      `CREATE INDEX IF NOT EXISTS waiting_turn ON waiting (priority, client, arrived_at, job_id)`,
-    );
-    // served_at: when it was last served (0: never); joined_at: when its oldest waiting job
-    // arrived, which orders clients that were served at the same time (never, mostly).
-    sql.exec(
-      `CREATE TABLE IF NOT EXISTS line_clients (client TEXT PRIMARY KEY, served_at INTEGER NOT NULL DEFAULT 0, waiting INTEGER NOT NULL DEFAULT 0, joined_at INTEGER NOT NULL DEFAULT 0)`,
-    );
-    sql.exec(
-      `CREATE INDEX IF NOT EXISTS line_clients_turn ON line_clients (served_at, joined_at, client) WHERE waiting > 0`,
-    );
-    sql.exec(
-      `CREATE TABLE IF NOT EXISTS live (job_id TEXT PRIMARY KEY, client TEXT NOT NULL, since INTEGER NOT NULL)`,
-    );
-    sql.exec(`CREATE INDEX IF NOT EXISTS live_client ON live (client)`);
-    // The per-client counts are derived: recounted on start, so they cannot drift for long.
-    sql.exec(`UPDATE line_clients SET waiting = 0`);
-    sql.exec(
-      `INSERT INTO line_clients (client, waiting, joined_at)
-       SELECT client, COUNT(*), MIN(arrived_at) FROM waiting WHERE priority = 1 GROUP BY client
-       ON CONFLICT (client) DO UPDATE SET waiting = excluded.waiting, joined_at = excluded.joined_at`,
-    );
-    // Rows of clients with nothing left (kept for ever before they were dropped as they idle).
-    sql.exec(
-      `DELETE FROM line_clients WHERE client NOT IN (SELECT client FROM live) AND client NOT IN (SELECT client FROM waiting)`,
-    );
   }
 
   // --- Clients and their live jobs -------------------------------------------------------------
@@ -240,20 +190,6 @@ export class Line {
       .toArray();
   }
 
-  /**
-   * The next job to serve: the oldest of those back at the head, else the oldest job of the
-   * client whose turn it is (served longest ago, never served first; then the one waiting
-   * longest).
-   */
-  head(): WaitingRow | null {
-    const first = this.sql
-      .exec<WaitingRow>(
-        `SELECT * FROM waiting WHERE priority = 0 ORDER BY arrived_at, job_id LIMIT 1`,
-      )
-      .toArray()[0];
-    return first ?? this.#turnHead();
-  }
-
   /** The oldest job of the client whose turn it is (jobs back at the head aside). */
   #turnHead(): WaitingRow | null {
     const turn = this.sql
@@ -336,38 +272,6 @@ export class Line {
     return headBefore("") + rank - 1 + (others ?? 0);
   }
 
-  /** Every waiting job in the order it will be served (tests, debugging: loads the whole line). */
-  ordered(): WaitingRow[] {
-    const rows = this.sql
-      .exec<WaitingRow & { served_at: number | null; joined_at: number | null }>(
-        `SELECT w.*, c.served_at, c.joined_at FROM waiting w LEFT JOIN line_clients c ON c.client = w.client`,
-      )
-      .toArray();
-    type Row = (typeof rows)[number];
-    const byArrival = (a: Row, b: Row) =>
-      a.arrived_at - b.arrived_at || a.job_id.localeCompare(b.job_id);
-    const head = rows.filter((r) => r.priority === 0).sort(byArrival);
-    const clients = new Map<string, { servedAt: number; joinedAt: number; jobs: Row[] }>();
-    for (const r of rows.filter((x) => x.priority === 1).sort(byArrival)) {
-      const c = clients.get(r.client) ?? {
-        servedAt: r.served_at ?? 0,
-        joinedAt: r.joined_at ?? 0,
-        jobs: [],
-      };
-      c.jobs.push(r);
-      clients.set(r.client, c);
-    }
-    const turns = [...clients.entries()].sort(
-      ([a, x], [b, y]) =>
-        x.servedAt - y.servedAt || x.joinedAt - y.joinedAt || (a < b ? -1 : a > b ? 1 : 0),
-    );
-    const out = [...head];
-    for (let round = 0; out.length < rows.length; round++) {
-      for (const [, c] of turns) if (c.jobs[round]) out.push(c.jobs[round]!);
-    }
-    return out.map(({ served_at: _s, joined_at: _j, ...w }) => w as WaitingRow);
-  }
-
   /** `delta` more of the client's jobs wait in turn; one that starts its wait arrived at `at`. */
   #count(client: string, delta: number, at: number): void {
     this.sql.exec(
@@ -383,22 +287,3 @@ export class Line {
     );
   }
 }
-
-/** The provers a waiting row must not go to while another can be had. */
-export function excludeOf(row: WaitingRow): string[] {
-  if (!row.exclude) return [];
-  try {
-    const list: unknown = JSON.parse(row.exclude);
-    return Array.isArray(list) ? list.filter((u): u is string => typeof u === "string") : [];
-  } catch {
-    return [];
-  }
-}
-
-/** A waiting row as the grant rules see it (src/core/grants.ts). */
-export const waitingOf = (row: WaitingRow): Waiting => ({
-  jobId: row.job_id,
-  avoid: row.avoid_url,
-  exclude: excludeOf(row),
-  backAt: row.back_at ?? 0,
-});

@@ -2,8 +2,8 @@ import { createExecutionContext, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import { inject } from "vitest";
 import { parseConfig } from "../../src/core/config.ts";
-import { dispatcherOf } from "../../src/objects/prover-dispatcher.ts";
 import { jobIndexOf } from "../../src/objects/job-index.ts";
+import { testDispatcher } from "./test-worker.ts";
 import worker from "../../src/index.ts";
 import { isTerminal, type Job, type JobStatus } from "../../src/core/job.ts";
 import { newJob } from "../../src/core/lifecycle.ts";
@@ -193,7 +193,7 @@ export async function withObjectEnv(jobId: string, overrides: Partial<Env>) {
   return { restore: () => set(env) };
 }
 
-export const dispatcher = () => dispatcherOf(env);
+export const dispatcher = testDispatcher;
 
 /**
  * Empties the line and forgets every prover (runtime-added ones too, with their health and

@@ -8,7 +8,7 @@ import { openApiDocument } from "../../src/http/openapi.ts";
 import type { JobView, publicJob, socketMessage } from "../../src/http/job-view.ts";
 import * as S from "../../src/http/schemas.ts";
 import type { IndexedJob } from "../../src/objects/job-index.ts";
-import type { ProverView } from "../../src/objects/prover-dispatcher.ts";
+import type { ProverView } from "../../src/core/prover-view.ts";
 import { call, callWith, ended, postTape, uniqueTape, waitForJob } from "./helpers.ts";
 
 const TOKEN = "admin-token-for-tests-0123456789";

@@ -3,12 +3,16 @@ import {
   DEFAULT_TYPICAL_FRAMES,
   DEFAULT_TYPICAL_PROOF_MS,
   estimateFor,
+  outlookOf,
   startAfter,
   type Outlook,
 } from "../../src/core/estimate.ts";
+import { newProver, type HealthReading } from "../../src/core/fleet.ts";
 import { cancel, newJob, onSubmit } from "../../src/core/lifecycle.ts";
+import { onHealth } from "../../src/core/prover-health.ts";
+import { grant, onProofTimed } from "../../src/core/prover-work.ts";
 import { DEFAULT_MS_PER_1000_FRAMES, expectedFromSpeed } from "../../src/core/speed.ts";
-import { CONFIGS, T0, URL_A } from "../support/configs.ts";
+import { CONFIGS, T0, URL_A, URL_B } from "../support/configs.ts";
 import { SAMPLE_TAPE } from "../support/sample-job.ts";
 
 const tape = { ...SAMPLE_TAPE, sha256: "e".repeat(64) };
@@ -93,5 +97,51 @@ describe.each(CONFIGS)("a job's ETA (%s)", (_name, cfg) => {
   });
   it("ended: no ETA", () => {
     expect(estimateFor(cancel(queued(), T0 + 1, cfg), outlook(), T0 + 2)).toBeNull();
+  });
+});
+
+describe.each(CONFIGS)("what the line looks like from a waiting job (%s)", (_name, cfg) => {
+  const GOOD: HealthReading = {
+    reachable: true,
+    compatible: true,
+    problems: [],
+    accelerator: "cuda",
+    imageId: "ab".repeat(32),
+    devMode: false,
+  };
+  const healthy = (url: string) => onHealth(newProver(url, "config"), GOOD, T0, cfg);
+  const line = { ahead: 2, inLine: 3, live: 3 };
+
+  it("before anything was timed: the default proof time and speed, a free prover free now", () => {
+    expect(outlookOf("j1", line, [healthy(URL_A)], T0, cfg)).toEqual({
+      ahead: 2,
+      waiting: 3,
+      freeAt: [T0],
+      typicalProofMs: DEFAULT_TYPICAL_PROOF_MS,
+      msPer1000Frames: DEFAULT_MS_PER_1000_FRAMES,
+      basis: "default",
+    });
+  });
+
+  it("from measured proofs: their median time, and a proving prover free when its proof should end", () => {
+    const timed = onProofTimed(healthy(URL_A), 2_000, 20_000, T0);
+    const proving = { ...grant(timed, "other", T0), expectedFreeAt: T0 + 5_000 };
+    const out = outlookOf("j1", line, [proving], T0, cfg);
+    expect(out).toMatchObject({ freeAt: [T0 + 5_000], typicalProofMs: 20_000, basis: "measured" });
+    expect(out.msPer1000Frames).toBe(10_000);
+  });
+
+  it("a prover that cannot work (unreachable) has no place in the ETA", () => {
+    const down = onHealth(newProver(URL_B, "config"), { ...GOOD, reachable: false }, T0, cfg);
+    expect(outlookOf("j1", line, [healthy(URL_A), down], T0, cfg).freeAt).toEqual([T0]);
+  });
+
+  it("a job not in line yet waits behind every live job not on a prover (itself left out)", () => {
+    const notYet = { ahead: null, inLine: 1, live: 4 };
+    const holdingOther = grant(healthy(URL_A), "other", T0);
+    expect(outlookOf("j1", notYet, [holdingOther], T0, cfg).waiting).toBe(3);
+    const holdingItself = grant(healthy(URL_A), "j1", T0);
+    expect(outlookOf("j1", notYet, [holdingItself], T0, cfg).waiting).toBe(4);
+    expect(outlookOf("j1", { ...notYet, live: 0 }, [holdingOther], T0, cfg).waiting).toBe(1);
   });
 });

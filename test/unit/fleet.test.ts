@@ -1,23 +1,22 @@
 import { describe, expect, it } from "vitest";
 import {
   canTakeWork,
-  choose,
   configuredProvers,
-  free,
-  freeAtFor,
-  grant,
-  healthCheckDue,
   isHeld,
-  MAX_CIRCUIT_DOUBLINGS,
   newProver,
-  onAccepted,
-  onHealth,
-  onTransportFailure,
   proverId,
   proverState,
   type HealthReading,
   type ProverRecord,
 } from "../../src/core/fleet.ts";
+import {
+  healthCheckDue,
+  MAX_CIRCUIT_DOUBLINGS,
+  onAccepted,
+  onHealth,
+  onTransportFailure,
+} from "../../src/core/prover-health.ts";
+import { choose, free, freeAtFor, grant } from "../../src/core/prover-work.ts";
 import { CONFIGS, configWith, T0, URL_A, URL_B } from "../support/configs.ts";
 
 const GOOD: HealthReading = {

@@ -1,14 +1,12 @@
 import { describe, expect, it } from "vitest";
 import {
-  grant,
   newProver,
-  onAccepted,
-  onHealth,
-  onTransportFailure,
   proverState,
   type HealthReading,
   type ProverRecord,
 } from "../../src/core/fleet.ts";
+import { onAccepted, onHealth, onTransportFailure } from "../../src/core/prover-health.ts";
+import { grant } from "../../src/core/prover-work.ts";
 import {
   earlyProbeAt,
   earlyProbeDue,
@@ -16,6 +14,7 @@ import {
   fallbackAt,
   fallbackWakeAt,
   holderCheckDue,
+  lineWakeAt,
   medianProofMs,
   nextGrant,
   onHolderChecked,
@@ -287,5 +286,31 @@ describe.each(CONFIGS)("an open circuit and the only prover that answers (%s)", 
     const other = { ...newProver(URL_B, "config"), speed: [{ frames: 1, elapsedMs: 3, at: 0 }] };
     expect(medianProofMs(p, [p, other])).toBe(3);
     expect(medianProofMs(p, [p])).toBeGreaterThan(0);
+  });
+});
+
+describe.each(CONFIGS)("when the line wakes (%s)", (_name, cfg) => {
+  const healthy = (url: string) => onHealth(newProver(url, "config"), GOOD, T0, cfg);
+  const cooling = (url: string) => ({ ...healthy(url), cooldownUntil: T0 + cfg.pollIntervalMs });
+  const back = (backAt: number) => waiting({ exclude: [URL_A], backAt });
+
+  it("never while nobody waits, whatever the provers", () => {
+    expect(lineWakeAt([cooling(URL_A)], [back(T0)], 0, T0, cfg)).toBeNull();
+  });
+
+  it("every poll budget while jobs wait and nothing ends sooner", () => {
+    expect(lineWakeAt([healthy(URL_A)], [], 1, T0, cfg)).toBe(T0 + cfg.pollBudgetMs);
+  });
+
+  it("when a free prover's cool-down ends; a held prover's does not count", () => {
+    expect(lineWakeAt([cooling(URL_A)], [], 1, T0, cfg)).toBe(T0 + cfg.pollIntervalMs);
+    const held = { ...grant(cooling(URL_A), "j9", T0), cooldownUntil: T0 + cfg.pollIntervalMs };
+    expect(lineWakeAt([held], [], 1, T0, cfg)).toBe(T0 + cfg.pollBudgetMs);
+  });
+
+  it("when a job waiting for its fallback may have it; a fallback already due does not", () => {
+    expect(lineWakeAt([], [back(T0)], 1, T0, cfg)).toBe(T0 + cfg.circuitCooldownMs);
+    const due = back(T0 - cfg.circuitCooldownMs);
+    expect(lineWakeAt([], [due], 1, T0, cfg)).toBe(T0 + cfg.pollBudgetMs);
   });
 });

@@ -3,17 +3,18 @@ import { describe, it } from "vitest";
 import type { Config } from "../../src/core/config.ts";
 import {
   canTakeWork,
-  free,
-  grant,
-  healthCheckDue,
   newProver,
-  onAccepted,
-  onHealth,
-  onTransportFailure,
   proverState,
   type HealthReading,
   type ProverRecord,
 } from "../../src/core/fleet.ts";
+import {
+  healthCheckDue,
+  onAccepted,
+  onHealth,
+  onTransportFailure,
+} from "../../src/core/prover-health.ts";
+import { free, grant } from "../../src/core/prover-work.ts";
 import {
   earlyProbeDue,
   endingHoldOver,

@@ -2,13 +2,13 @@ import { describe, expect, it } from "vitest";
 import type { Config } from "../../src/core/config.ts";
 import {
   canTakeWork,
-  grant,
   newProver,
-  onHealth,
   proverState,
   type HealthReading,
   type ProverRecord,
 } from "../../src/core/fleet.ts";
+import { onHealth } from "../../src/core/prover-health.ts";
+import { grant } from "../../src/core/prover-work.ts";
 import {
   CONTRADICTED_JOBS_KEPT,
   onContradicted,

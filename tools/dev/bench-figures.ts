@@ -99,7 +99,7 @@ export interface DispatcherCalls {
 
 /**
  * The calls made to the dispatcher between two `/api/admin/health` bodies, from their `line.calls`
- * (`{ [method]: count, total: count }` since the dispatcher's storage began). Null when either
+ * (`{ [method]: count, total: count }` since the dispatcher last started). Null when either
  * body has no numeric `line.calls.total` (a gateway that does not count them).
  */
 export function dispatcherCalls(before: unknown, after: unknown): DispatcherCalls | null {
