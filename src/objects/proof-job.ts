@@ -1,16 +1,14 @@
 import { DurableObject } from "cloudflare:workers";
-import { configFrom, type Config } from "../core/config.ts";
+import { configFrom } from "../core/config.ts";
 import { archivedJob } from "../core/archive.ts";
 import type { Claim, ClaimReport } from "../core/claim.ts";
-import type { Effect } from "../core/effects.ts";
-import { endsAttempt, type Job, type ResultDocument, type TapeInfo } from "../core/job.ts";
-import type { Canceller, StoreAttempt } from "../core/job-steps.ts";
+import type { Job, ResultDocument, TapeInfo } from "../core/job.ts";
+import type { Canceller } from "../core/steps/reads.ts";
 import type { MessageAction } from "../core/lifecycle.ts";
 import { alarmFlow } from "../core/flows/alarm.ts";
 import { dispatchFlow } from "../core/flows/dispatch.ts";
 import { createFlow } from "../core/flows/intake.ts";
-import type { Answers, CachedOutlook, Flow, JobRequest } from "../core/flows/io.ts";
-import { performEffects } from "../core/flows/perform.ts";
+import type { Flow } from "../core/flows/io.ts";
 import {
   cancelFlow,
   deadLetterFlow,
@@ -19,17 +17,11 @@ import {
   type CancelOutcome,
 } from "../core/flows/reads.ts";
 import { claimFlow, viewFlow } from "../core/flows/view.ts";
-import { claimKey, resultKey, tapeKey } from "../core/r2-keys.ts";
-import { webhookEventFor } from "../core/webhook.ts";
+import { resultKey } from "../core/r2-keys.ts";
 import { socketMessage, viewIsFinal, type JobView } from "../http/job-view.ts";
-import { ProverClient } from "../prover/client.ts";
-import { jobKeyFor, keyFromGrant } from "../prover/keys.ts";
 import type { DeadLetter } from "../queue/message.ts";
-import { sendJob } from "../queue/send.ts";
-import { sendWebhook } from "../queue/webhook-send.ts";
-import { verifyProverReceipt } from "../verify/receipt.ts";
-import { indexRow, jobIndexOf } from "./job-index.ts";
-import { dispatcherOf } from "./prover-dispatcher.ts";
+import { answer as answerRequest } from "./proof-job/requests.ts";
+import type { JobShell } from "./proof-job/shell.ts";
 
 export type { Canceller };
 
@@ -52,11 +44,6 @@ export type ClaimResult =
 
 export type CancelResult = CancelOutcome;
 
-const JOB = "job";
-const SUBMIT_LOCK = "submitLock";
-const PLACE = "outlook";
-const CLAIM = "claim";
-
 /** How many live-status sockets one job serves at once. */
 export const MAX_SOCKETS_PER_JOB = 20;
 
@@ -68,6 +55,15 @@ export const MAX_SOCKETS_PER_JOB = 20;
  * kept in memory between calls, so an eviction loses nothing.
  */
 export class ProofJob extends DurableObject<Env> {
+  /** What the request and effect performers (./proof-job/) use of this object. */
+  readonly #shell: JobShell = {
+    env: this.env,
+    storage: this.ctx.storage,
+    drive: (flow) => this.#drive(flow),
+    broadcast: () => this.#broadcast(),
+    archived: () => this.archived(),
+  };
+
   /**
    * Registers a new job and enqueues it, or returns the existing one (content addressing).
    * After `failed` or `cancelled` the same tape starts a fresh attempt instead.
@@ -237,7 +233,7 @@ export class ProofJob extends DurableObject<Env> {
     while (!step.done) {
       let answer: unknown;
       try {
-        answer = this.#answer(step.value, cfg);
+        answer = answerRequest(this.#shell, step.value, cfg);
         // (a Durable Object RPC answers with a thenable that is no `Promise`)
         if (isThenable(answer)) answer = await answer;
       } catch (e) {
@@ -248,218 +244,7 @@ export class ProofJob extends DurableObject<Env> {
     }
     return step.value;
   }
-
-  /** The answer to one request (a promise when it awaits I/O). */
-  #answer(r: JobRequest, cfg: Config): unknown {
-    const kv = this.ctx.storage.kv;
-    switch (r.kind) {
-      case "now":
-        return Date.now();
-      case "load":
-        return this.#load();
-      case "lock":
-        return kv.get<number>(SUBMIT_LOCK) ?? null;
-      case "perform":
-        return this.#drive(performEffects(r.jobId, r.effects));
-      case "effect":
-        return this.#perform(r.jobId, r.effect);
-      case "broadcast":
-        return this.#broadcast();
-      case "enqueue":
-        return sendJob(this.env, r.jobId, r.attempt);
-      case "admit":
-        return dispatcherOf(this.env).admit(r.jobId, r.arrivedAt, r.client, r.exclude);
-      case "whereIs":
-        return dispatcherOf(this.env).whereIs(r.jobId);
-      case "outlook":
-        return dispatcherOf(this.env).outlook(r.jobId);
-      case "readTape":
-        return this.#readTape(r.sha256);
-      case "submit": {
-        // The prover's key comes with the grant and is kept apart from the job (src/prover/keys.ts).
-        const url = r.request.proverUrl;
-        const key = keyFromGrant(kv, cfg, r.grant, url);
-        return new ProverClient(cfg, url, key).submit(r.tape, r.request);
-      }
-      case "status":
-        return this.#prover(cfg, r.url).status(r.proverJobId);
-      case "verify":
-        return verifyProverReceipt(r.document, r.imageId);
-      case "deleteProverJob":
-        return this.#prover(cfg, r.url).delete(r.proverJobId);
-      case "writeResult":
-        return this.#writeResult(r.jobId, r.document);
-      case "deleteResult":
-        return this.env.TAPES.delete(resultKey(r.jobId));
-      case "archived":
-        return this.archived();
-      case "keptClaim":
-        return kv.get<Claim>(CLAIM) ?? null;
-      case "storedClaim":
-        return this.#storedClaim(r.jobId);
-      case "writeClaim":
-        return this.env.TAPES.put(claimKey(r.jobId), JSON.stringify(r.claim), {
-          httpMetadata: { contentType: "application/json" },
-        });
-      case "keepClaim":
-        return kv.put(CLAIM, r.claim);
-      case "cachedOutlook":
-        return kv.get<CachedOutlook>(PLACE) ?? null;
-      case "cacheOutlook":
-        return kv.put(PLACE, r.cached);
-      case "sleep":
-        return scheduler.wait(r.ms);
-    }
-  }
-
-  /** A prover client for a prover job of this job's, with the key its grant gave. */
-  #prover(cfg: Config, url: string): ProverClient {
-    return new ProverClient(cfg, url, jobKeyFor(this.ctx.storage.kv, cfg, url));
-  }
-
-  async #readTape(sha256: string): Promise<Answers["readTape"]> {
-    const object = await this.env.TAPES.get(tapeKey(sha256));
-    if (!object) throw new Error(`tape ${sha256} is missing from R2`);
-    return new Uint8Array(await object.arrayBuffer());
-  }
-
-  /** The conditional write of the result, and what came of it (src/core/job-steps.ts). */
-  async #writeResult(jobId: string, document: ResultDocument): Promise<StoreAttempt> {
-    const key = resultKey(jobId);
-    try {
-      const written = await this.env.TAPES.put(key, JSON.stringify(document), {
-        onlyIf: { etagDoesNotMatch: "*" },
-        httpMetadata: { contentType: "application/json" },
-      });
-      if (written !== null) return { kind: "written" };
-      const earlier = await this.env.TAPES.get(key);
-      return { kind: "exists", earlier: earlier ? await earlier.json<ResultDocument>() : null };
-    } catch (e) {
-      return { kind: "error", message: e instanceof Error ? e.message : String(e) };
-    }
-  }
-
-  async #storedClaim(jobId: string): Promise<Claim | null> {
-    const object = await this.env.TAPES.get(claimKey(jobId));
-    if (!object) return null;
-    try {
-      return await object.json<Claim>();
-    } catch {
-      return null;
-    }
-  }
-
-  /**
-   * The attempt ended: its completion event goes to the settlement service's webhook (through the
-   * webhooks queue: delivered, signed and retried off this path). A failed send is logged.
-   */
-  async #announce(job: Job): Promise<void> {
-    const event = webhookEventFor(job, configFrom(this.env), Date.now());
-    if (!event) return;
-    try {
-      await sendWebhook(this.env, event);
-    } catch (err) {
-      logError("webhook_enqueue_failed", job.jobId, err);
-    }
-  }
-
-  #load(): Job | null {
-    return this.ctx.storage.kv.get<Job>(JOB) ?? null;
-  }
-
-  /**
-   * Performs one of the core's effects with the failure rule src/core/effects.ts states. Durable
-   * Object RPCs are awaited inside try/catch: chaining `.catch()` onto an RPC promise left the
-   * call undone here (seen in test/integration/cancel.test.ts).
-   */
-  async #perform(jobId: string, e: Effect): Promise<void> {
-    const storage = this.ctx.storage;
-    switch (e.kind) {
-      case "save": {
-        const before = this.#load();
-        storage.kv.put(JOB, e.job);
-        if (endsAttempt(before, e.job)) await this.#announce(e.job);
-        break;
-      }
-      case "forget":
-        await storage.deleteAlarm();
-        await storage.deleteAll();
-        try {
-          await jobIndexOf(this.env).forget(jobId);
-        } catch {
-          // best effort: a stale row points at a job that answers 404
-        }
-        break;
-      case "alarm":
-        if (!e.onlyIfNone || (await storage.getAlarm()) === null) await storage.setAlarm(e.at);
-        break;
-      case "lock":
-        storage.kv.put(SUBMIT_LOCK, e.until);
-        break;
-      case "unlock":
-        storage.kv.delete(SUBMIT_LOCK);
-        break;
-      case "release":
-        await logged("dispatcher_release_failed", jobId, () =>
-          dispatcherOf(this.env).release(jobId, e.observed, e.ending),
-        );
-        break;
-      case "requeue":
-        try {
-          await dispatcherOf(this.env).requeue(jobId, e.arrivedAt, e.avoidUrl, e.exclude);
-        } catch (err) {
-          logError("dispatcher_requeue_failed", jobId, err);
-          await sendJob(this.env, jobId).catch(() => undefined);
-        }
-        break;
-      case "busy":
-        await dispatcherOf(this.env).busy(jobId, e.arrivedAt, e.exclude);
-        break;
-      case "submitFailed":
-        await dispatcherOf(this.env).submitFailed(jobId, e.arrivedAt, e.error, e.exclude);
-        break;
-      case "accepted":
-        await logged("dispatcher_accepted_failed", jobId, () =>
-          dispatcherOf(this.env).accepted(jobId, e.expectedEndAt),
-        );
-        break;
-      case "pollFailed":
-        await logged("dispatcher_open_circuit_failed", jobId, () =>
-          dispatcherOf(this.env).openCircuit(e.url, e.error),
-        );
-        break;
-      case "contradicted":
-        await logged("dispatcher_contradicted_failed", jobId, () =>
-          dispatcherOf(this.env).contradicted(e.url, jobId, e.reason, e.atOnce),
-        );
-        break;
-      case "proofEnded":
-        await logged("dispatcher_proof_ended_failed", jobId, () =>
-          dispatcherOf(this.env).proofEnded(jobId, e.url, e.outcome),
-        );
-        break;
-      case "index":
-        await logged("job_index_failed", jobId, () => jobIndexOf(this.env).record(indexRow(e.job)));
-        break;
-      case "log":
-        (e.level === "error" ? console.error : console.log)(JSON.stringify(e.line));
-        break;
-    }
-  }
 }
 
 const isThenable = (v: unknown): v is PromiseLike<unknown> =>
   typeof (v as { then?: unknown } | null)?.then === "function";
-
-function logError(event: string, jobId: string, error: unknown): void {
-  console.error(JSON.stringify({ event, jobId, error: String(error) }));
-}
-
-/** Best effort: awaits `call` and logs `event` if it fails (the failure rules in effects.ts). */
-async function logged(event: string, jobId: string, call: () => Promise<unknown>): Promise<void> {
-  try {
-    await call();
-  } catch (err) {
-    logError(event, jobId, err);
-  }
-}

@@ -1,13 +1,7 @@
 import type { Config } from "../config.ts";
 import type { Job } from "../job.ts";
-import {
-  afterWatchdog,
-  alarmBegins,
-  alarmEnds,
-  cleanedUp,
-  polled,
-  pollsAgain,
-} from "../job-steps.ts";
+import { afterWatchdog, alarmBegins, alarmEnds, cleanedUp, pollsAgain } from "../steps/alarm.ts";
+import { polled } from "../steps/poll.ts";
 import { expire, type LifecycleConfig, type PollOutcome } from "../lifecycle.ts";
 import { dueCleanups } from "../prover-cleanup.ts";
 import { ask, load, now, perform, rearm, unchanged, type Flow } from "./io.ts";

@@ -1,5 +1,5 @@
 import type { Effect } from "../effects.ts";
-import { admitted, deliver, submitted, type StepConfig } from "../job-steps.ts";
+import { admitted, deliver, submitted, type StepConfig } from "../steps/dispatch.ts";
 import type { MessageAction } from "../lifecycle.ts";
 import { ask, load, lock, now, perform, type Flow } from "./io.ts";
 

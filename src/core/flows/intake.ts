@@ -1,4 +1,4 @@
-import { create, createUndone, type CreateStep, type NewAttemptInput } from "../job-steps.ts";
+import { create, createUndone, type CreateStep, type NewAttemptInput } from "../steps/intake.ts";
 import type { LifecycleConfig } from "../lifecycle.ts";
 import { ask, load, now, perform, unchanged, type Flow } from "./io.ts";
 

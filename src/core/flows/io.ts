@@ -10,7 +10,9 @@ import type {
   Whereabouts,
 } from "../lifecycle.ts";
 import type { CleanupOutcome } from "../prover-cleanup.ts";
-import { alarmEnds, type StoreAttempt, type SubmitRequest } from "../job-steps.ts";
+import { alarmEnds } from "../steps/alarm.ts";
+import type { SubmitRequest } from "../steps/dispatch.ts";
+import type { StoreAttempt } from "../steps/result.ts";
 
 /**
  * The I/O a job's flow asks for (src/core/flows): each entry point of the job's Durable Object is

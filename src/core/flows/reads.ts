@@ -7,7 +7,7 @@ import {
   needsProver,
   read,
   type Canceller,
-} from "../job-steps.ts";
+} from "../steps/reads.ts";
 import type { LifecycleConfig } from "../lifecycle.ts";
 import { deadLetterApplies, type DeadLetter } from "../../queue/message.ts";
 import { load, lock, log, now, perform, unchanged, type Flow } from "./io.ts";

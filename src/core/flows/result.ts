@@ -1,5 +1,7 @@
 import type { Job, ResultDocument } from "../job.ts";
-import { alarmEnds, polled, storeTried } from "../job-steps.ts";
+import { alarmEnds } from "../steps/alarm.ts";
+import { polled } from "../steps/poll.ts";
+import { storeTried } from "../steps/result.ts";
 import type { LifecycleConfig, PollOutcome } from "../lifecycle.ts";
 import { ask, load, log, now, perform, rearm, type Flow } from "./io.ts";
 import { savesFirst } from "./perform.ts";

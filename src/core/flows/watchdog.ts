@@ -1,5 +1,5 @@
 import type { Job } from "../job.ts";
-import { watchdogFound, whereLocked, type WatchdogStep } from "../job-steps.ts";
+import { watchdogFound, whereLocked, type WatchdogStep } from "../steps/alarm.ts";
 import type { Whereabouts } from "../lifecycle.ts";
 import { ask, lock, log, unchanged, type Flow } from "./io.ts";
 
