@@ -55,14 +55,19 @@ export const MAX_SOCKETS_PER_JOB = 20;
  * kept in memory between calls, so an eviction loses nothing.
  */
 export class ProofJob extends DurableObject<Env> {
-  /** What the request and effect performers (./proof-job/) use of this object. */
-  readonly #shell: JobShell = {
-    env: this.env,
-    storage: this.ctx.storage,
-    drive: (flow) => this.#drive(flow),
-    broadcast: () => this.#broadcast(),
-    archived: () => this.archived(),
-  };
+  /**
+   * What the request and effect performers (./proof-job/) use of this object: read at each
+   * request, so that they see the object's `env` as it is (tests swap it).
+   */
+  get #shell(): JobShell {
+    return {
+      env: this.env,
+      storage: this.ctx.storage,
+      drive: (flow) => this.#drive(flow),
+      broadcast: () => this.#broadcast(),
+      archived: () => this.archived(),
+    };
+  }
 
   /**
    * Registers a new job and enqueues it, or returns the existing one (content addressing).
