@@ -1,5 +1,6 @@
 import { isTerminal, type Job } from "./job.ts";
-import { alarmAt, type LifecycleConfig } from "./lifecycle.ts";
+import { alarmAt } from "./job-timing.ts";
+import type { LifecycleConfig } from "./lifecycle.ts";
 import { transitionLine } from "./log.ts";
 import { contradictions, excludedProvers } from "./verdicts.ts";
 

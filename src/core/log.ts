@@ -30,9 +30,3 @@ export function transitionLine(
     ageMs: after.updatedAt - after.createdAt,
   };
 }
-
-/** Prints the transition line, if there is one. */
-export function logTransition(before: Job | null, after: Job, reason: string): void {
-  const line = transitionLine(before, after, reason);
-  if (line) console.log(JSON.stringify(line));
-}

@@ -13,26 +13,12 @@ import {
   type TapeInfo,
 } from "../../src/core/job.ts";
 import type { Effect } from "../../src/core/effects.ts";
-import {
-  admitted,
-  afterWatchdog,
-  alarmBegins,
-  alarmEnds,
-  cancelStep,
-  cleanedUp,
-  create,
-  createUndone,
-  deadLetter,
-  deliver,
-  polled,
-  pollsAgain,
-  read,
-  storeTried,
-  submitted,
-  watchdogFound,
-  whereLocked,
-  type StoreAttempt,
-} from "../../src/core/job-steps.ts";
+import { alarmFlow } from "../../src/core/flows/alarm.ts";
+import { dispatchFlow } from "../../src/core/flows/dispatch.ts";
+import { createFlow } from "../../src/core/flows/intake.ts";
+import type { Flow, JobRequest } from "../../src/core/flows/io.ts";
+import { cancelFlow, deadLetterFlow, readFlow } from "../../src/core/flows/reads.ts";
+import type { StoreAttempt } from "../../src/core/job-steps.ts";
 import {
   alarmAt,
   startsNewAttempt,
@@ -51,11 +37,12 @@ import {
   onWaiting,
   watchdogAt,
   type Admission,
+  type MessageAction,
   type PollOutcome,
   type SubmitOutcome,
   type Whereabouts,
 } from "../../src/core/lifecycle.ts";
-import { dueCleanups, type CleanupOutcome } from "../../src/core/prover-cleanup.ts";
+import type { CleanupOutcome } from "../../src/core/prover-cleanup.ts";
 import { MAX_REJECTION_RETRIES, MIN_SEGMENT_LIMIT_PO2 } from "../../src/core/recovery.ts";
 import { buildTape, parseTape, RULES_DIGEST_AST3 } from "../../src/core/tape.ts";
 import { excludedProvers, tapeProvable } from "../../src/core/verdicts.ts";
@@ -65,12 +52,14 @@ import { TEST_VARS } from "../support/test-vars.ts";
 /**
  * Model-based properties of the pure lifecycle core. Random sequences of outside events
  * (queue deliveries, dispatcher answers, submit and poll outcomes, alarms, R2 writes, cancels,
- * dead letters, reposts, clock jumps) drive one job through the real core: the job steps of
- * src/core/job-steps.ts, called in the order src/objects/proof-job.ts calls them, with the
- * effects they return performed as the object performs them (save, alarm, lock, the
- * dispatcher's release/requeue/busy, index, forget). All gates and timings are the core's own;
- * the model only plays the outside world (the clock, the dispatcher, the prover, R2, the queue).
- * Every job saved, and every effect, is checked against the invariants below.
+ * dead letters, reposts, clock jumps) drive one job through the real core: the very flows the
+ * job's Durable Object runs (src/core/flows: create, get, cancel, deadLetter, dispatch, alarm),
+ * driven here by the model's own small driver, which answers each I/O request from the event
+ * (the clock, the dispatcher, the prover, R2, the queue) and performs the effect batches as the
+ * object does (save, alarm, lock, the dispatcher's release/requeue/busy, index, forget). A
+ * delivery's flow waits on its submission until a later event answers it. All gates, timings and
+ * sequencing are the core's own; every job saved, and every effect, is checked against the
+ * invariants below.
  *
  * Configs: the committed wrangler vars, the scaled-down workerd test vars, and a "tight" one
  * (segment limit 17, many recoveries) that can reach the segment-limit floor.
@@ -155,8 +144,8 @@ type JournalSpec =
  */
 type StoreSpec = "written" | "failed" | "exists_same" | "exists_other";
 /**
- * What the Worker's check of the receipt said: valid (for the tape's journal, or for another
- * journal), forged, or not checked at all.
+ * What the Worker's check of the receipt says (asked only with VERIFY_RECEIPTS=groth16): valid
+ * (for the tape's journal, or for another journal), forged, or no receipt it could check.
  */
 type ReceiptSpec = "valid" | "valid_other_journal" | "forged" | "unchecked";
 type PollSpec =
@@ -694,10 +683,12 @@ function checkState(job: Job, now: number, cfg: Config, expected: Journal): void
 }
 
 // ---------------------------------------------------------------------------------------------
-// The outside world around the real core (as src/objects/proof-job.ts drives it).
+// The outside world around the real flows (src/core/flows), as the object drives them.
 
 /** A submission under way: the prover has the tape, its answer is still to come. */
 interface Inflight {
+  /** The delivery's flow, waiting for the prover's answer to its submission. */
+  flow: Flow<MessageAction>;
   url: string;
   attempt: number;
   startedAt: number;
@@ -710,10 +701,29 @@ interface ModelOptions {
   strictAttempts?: boolean;
 }
 
+/** One alarm invocation under way: what its flow asked for so far. */
+interface Invocation {
+  startedAt: number;
+  cleanups: number;
+  polls: number;
+  polling: boolean;
+  /** The last status read's script, and the job it was read for (until its save is checked). */
+  poll?: PollSpec;
+  pollOf?: Job;
+  /** The last result write's script (until its save is checked). */
+  write?: StoreSpec;
+  /** The dispatch watchdog looked (at `at`), found the job `where`, and re-sent it or not. */
+  watchdog?: { at: number; where: Whereabouts; resent: boolean };
+}
+
 class Model {
   job: Job;
   now = T0;
   inflight: Inflight | null = null;
+  /** The alarm invocation under way (null: none). */
+  invocation: Invocation | null = null;
+  /** The effect batches performed since `batches()`. */
+  performed: Effect[][] = [];
   /** The submit lock as the object stores it (null: none). */
   lock: number | null = null;
   /** The job's one alarm as armed (null: none, or it just fired). */
@@ -1019,82 +1029,50 @@ class Model {
       case "alarm":
         return this.alarm(ev);
       case "cancel": {
-        const stored = this.checkedExpire(this.job);
         const who = ev.allowed
-          ? { tokenHash: stored.cancelTokenHash }
+          ? { tokenHash: this.job.cancelTokenHash }
           : { tokenHash: "not-the-token" };
-        const step = cancelStep(stored, who, this.now, cfg);
+        const batches = this.batches();
+        const done = this.drive(cancelFlow(who, cfg), ev);
         if (!ev.allowed)
           inv(
-            step.kind === "forbidden" && step.effects.length === 0,
+            done.done && done.value.kind === "forbidden" && batches.flat().length === 0,
             "a wrong token cancelled or changed the job",
-            step.job,
+            this.job,
           );
-        return this.perform(step.effects, stored);
+        return;
       }
-      case "deadLetter": {
-        const stored = this.checkedExpire(this.job);
-        return this.perform(deadLetter(stored, this.now, cfg).effects, stored);
-      }
+      case "deadLetter":
+        this.drive(deadLetterFlow(undefined, cfg), ev);
+        return;
       case "post": {
-        const stored = this.checkedExpire(this.job);
         const input = {
           jobId: JOB_ID,
           tape: this.tc.tape,
-          cancelTokenHash: `hash-${stored.attempt + 1}`,
+          cancelTokenHash: `hash-${this.job.attempt + 1}`,
           why: "post" as const,
         };
-        const step = create(stored, input, this.now, cfg);
-        this.perform(step.effects, stored);
-        if (step.kind === "created" && ev.enqueueFails) {
-          this.undoTo = stored;
-          this.perform(createUndone(stored, this.now, cfg), step.job);
-        }
+        // What a refused enqueue must put back.
+        this.undoTo = this.job;
+        this.drive(createFlow(input, cfg), ev);
         return;
       }
-      case "get": {
-        const stored = this.checkedExpire(this.job);
-        return this.perform(read(stored, this.now, cfg).effects, stored);
-      }
+      case "get":
+        this.drive(readFlow(cfg), ev);
+        return;
     }
   }
 
   deliver(ev: Extract<Ev, { e: "deliver" }>): void {
-    const { cfg } = this;
     // A submit still outstanding past the lock has long timed out on the wire.
     if (this.inflight && this.lock !== null && this.now >= this.lock) {
       this.submitReturns({ s: "transient", code: "prover_timeout" }, 0.5);
     }
-    const stored = this.checkedExpire(this.job);
-    const delivery = deliver(stored, this.lock, this.now, cfg);
-    if (this.inflight)
-      inv(
-        delivery.next.kind === "answer",
-        "a delivery asked for a prover while another one submits",
-        stored,
-      );
-    this.perform(delivery.effects, stored);
-    if (delivery.next.kind === "answer") return;
-    this.now += ev.admitMs; // the dispatcher answers
-    const admission: Admission =
-      ev.admission.kind === "waiting"
-        ? ev.admission
-        : { kind: "granted", proverUrl: ev.admission.url };
-    const current = this.checkedExpire(this.job);
-    const grant = admitted(current, delivery.next.attempt, admission, this.lock, this.now, cfg);
-    this.perform(grant.effects, current);
-    if (grant.next.kind !== "submit") return;
-    inv(this.lock !== null, "a submission without the lock", current);
-    this.inflight = {
-      url: grant.next.request.proverUrl,
-      attempt: delivery.next.attempt,
-      startedAt: this.now,
-      deliveryAttempt: ev.deliveryAttempt,
-      segmentLimitPo2: grant.next.request.segmentLimitPo2,
-    };
+    // Suspended on its submission (`inflight`), or done.
+    this.drive(dispatchFlow(this.cfg), ev);
   }
 
-  submitReturns(spec: SubmitSpec, random: number): void {
+  submitReturns(spec: SubmitSpec, _random: number): void {
     const flight = this.inflight;
     if (!flight) return;
     this.inflight = null;
@@ -1109,17 +1087,21 @@ class Model {
         ? { kind: "accepted", proverJobId: `p${++this.seq}` }
         : { kind: s.s, error: { code: s.code, message: `${s.s} ${s.code}` } };
     const stored = this.checkedExpire(this.job);
-    const step = submitted(stored, flight.attempt, flight.url, outcome, this.now, cfg);
+    const batches = this.batches();
+    const done = this.drive(flight.flow, null, outcome);
+    inv(done.done, "a returning submission did not finish its delivery", stored);
+    const message = done.value;
+    const effects = batches.flat();
     inv(
-      step.effects.filter((e) => e.kind === "unlock").length === 1,
+      effects.filter((e) => e.kind === "unlock").length === 1,
       "a returning submission must drop the submit lock once",
       stored,
     );
-    const job = step.job!;
+    const job = savedIn(effects) ?? stored;
     const expired = expire(stored, this.now, cfg);
     const stale = expired.status !== "queued" || expired.attempt !== flight.attempt;
     if (stale) {
-      inv(step.message.ack, "a stale submission must ack its message", job);
+      inv(message.ack, "a stale submission must ack its message", job);
       if (outcome.kind === "accepted") {
         inv(
           inCleanup(job, flight.url, outcome.proverJobId),
@@ -1135,17 +1117,17 @@ class Model {
           job,
         );
       }
-      return this.perform(step.effects, stored);
+      return;
     }
     // Every answer acks: a prover's failure sends the job back to the line, never to a retry.
-    inv(step.message.ack, `${outcome.kind} submit must ack the message`, job);
+    inv(message.ack, `${outcome.kind} submit must ack the message`, job);
     inv(
-      step.effects.some((e) => e.kind === "submitFailed") === (outcome.kind === "transient"),
+      effects.some((e) => e.kind === "submitFailed") === (outcome.kind === "transient"),
       "a transient submit must charge the prover and requeue the job (and only then)",
       job,
     );
     inv(
-      step.effects.some((e) => e.kind === "busy") === (outcome.kind === "busy"),
+      effects.some((e) => e.kind === "busy") === (outcome.kind === "busy"),
       "busy effect wrong",
       job,
     );
@@ -1167,13 +1149,12 @@ class Model {
     inv(job.status === want, `${outcome.kind} submit → ${job.status}, expected ${want}`, job);
     if (outcome.kind === "rejected") {
       inv(
-        step.effects.some((e) => e.kind === "contradicted" && e.url === flight.url) &&
-          step.effects.some((e) => e.kind === "requeue" && e.exclude.includes(flight.url)),
+        effects.some((e) => e.kind === "contradicted" && e.url === flight.url) &&
+          effects.some((e) => e.kind === "requeue" && e.exclude.includes(flight.url)),
         "a false 400 must charge its prover and send the job to another",
         job,
       );
     }
-    this.perform(step.effects, stored);
   }
 
   pollOutcome(spec: PollSpec): PollOutcome {
@@ -1242,125 +1223,220 @@ class Model {
   }
 
   alarm(ev: Extract<Ev, { e: "alarm" }>): void {
-    const { cfg } = this;
-    const startedAt = this.now;
     this.armed = null; // this alarm fired
-    // Clean-ups first.
-    let k = 0;
-    for (const entry of dueCleanups(this.job, this.now)) {
-      const outcome = ev.cleanups[k++ % Math.max(1, ev.cleanups.length)] ?? "active";
-      const current = this.job;
-      this.perform(cleanedUp(current, entry, outcome, this.now, cfg).effects, current);
-    }
-    let stored = this.checkedExpire(this.job);
-    let step = alarmBegins(stored, startedAt, this.now, cfg);
-    this.perform(step.effects, stored);
-    if (step.next.kind === "watchdog") {
-      const job = step.next.job;
-      const where: Whereabouts = whereLocked(this.lock, this.now) ?? ev.where;
-      const found = watchdogFound(job, where, this.now);
-      inv(
-        found.job.status === "queued" && found.job.watchdogCheckedAt === this.now,
-        "the watchdog changed more than its check",
-        found.job,
-      );
-      inv(
-        (found.resend !== null) === (where === "holding" || where === "absent"),
-        `the watchdog ${found.resend ? "re-sent" : "kept"} a job that is ${where}`,
-        found.job,
-      );
-      // A re-sent message arrives as a later "deliver" event.
-      const after = found.resend && ev.sendFails ? found.resend.ifSendFails : found.job;
-      step = afterWatchdog(after, startedAt, cfg);
-      this.perform(step.effects, stored);
-    }
-    if (step.next.kind === "end") return;
-    let job = step.next.job;
-    if (step.next.kind === "poll") {
-      inv(
-        this.armed !== null && this.armed >= startedAt + cfg.pollBudgetMs + cfg.requestTimeoutMs,
-        "polling without a crash-watchdog alarm past the loop",
-        job,
-      );
-    }
-    let i = 0;
-    while (step.next.kind === "poll" && pollsAgain(job)) {
-      const spec = ev.polls[i++];
-      // the invocation dies here (evicted): the crash-watchdog alarm resumes polling
-      if (!spec) return;
-      this.now += spec.latencyMs;
-      stored = this.checkedExpire(this.job);
-      const outcome = this.pollOutcome(spec.poll);
-      const poll = polled(stored, outcome, startedAt, this.now, cfg);
-      const p = poll.job!;
-      if (stored.status === "proving" && expire(stored, this.now, cfg).status === "proving") {
-        inv(p.attempts.polls === stored.attempts.polls + 1, "a poll was not counted", p);
+    this.invocation = { startedAt: this.now, cleanups: 0, polls: 0, polling: false };
+    const batches = this.batches();
+    this.drive(alarmFlow(this.cfg), ev);
+    const look = this.invocation.watchdog;
+    this.invocation = null;
+    if (!look) return;
+    // The watchdog looked: it changed nothing but its check, and re-sent exactly a lost job.
+    const found = savedIn(batches.flat());
+    inv(
+      found !== null && found.status === "queued" && found.watchdogCheckedAt === look.at,
+      "the watchdog changed more than its check",
+      found ?? this.job,
+    );
+    inv(
+      look.resent === (look.where === "holding" || look.where === "absent"),
+      `the watchdog ${look.resent ? "re-sent" : "kept"} a job that is ${look.where}`,
+      found,
+    );
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The driver: runs the real flows (src/core/flows), answering their requests from the event.
+
+  /**
+   * Runs `flow` (resumed with `answer`, when it waited) until it returns, or until it waits on
+   * the prover's answer to a submission (`inflight`) or the alarm invocation dies.
+   */
+  drive<T>(
+    flow: Flow<T>,
+    ev: Ev | null,
+    answer?: unknown,
+  ): { done: true; value: T } | { done: false } {
+    let step = flow.next(answer);
+    while (!step.done) {
+      let next: unknown;
+      try {
+        next = this.answer(step.value, flow, ev);
+      } catch (e) {
+        if (!(e instanceof Refused)) throw e;
+        step = flow.throw(e);
+        continue;
       }
-      inv(
-        poll.next.kind !== "store" || outcome.kind === "succeeded",
-        "store asked for without a proof",
-        p,
-      );
-      inv(
-        poll.next.kind !== "sleep" || p.status === "proving",
-        "sleep asked for a job that is not proving",
-        p,
-      );
-      this.perform(poll.effects, stored);
-      job = p;
-      if (poll.next.kind === "rearmed") {
-        const deadline = Math.min(job.wallDeadlineAt, job.prover.pollDeadlineAt!) + 1;
-        inv(
-          this.armed !== null && this.armed > this.now && this.armed <= deadline,
-          `re-armed at ${this.armed} (now ${this.now}, deadline ${deadline})`,
-          job,
-        );
-        return;
+      if (next === SUSPENDED) return { done: false };
+      step = flow.next(next);
+    }
+    return { done: true, value: step.value };
+  }
+
+  /** Collects the effect batches performed from now on (until the next call). */
+  batches(): Effect[][] {
+    this.performed = [];
+    return this.performed;
+  }
+
+  /** The outside world's answer to one request of a flow (`SUSPENDED`: none yet). */
+  answer(r: JobRequest, flow: Flow<unknown>, ev: Ev | null): unknown {
+    const { cfg } = this;
+    const alarm = ev?.e === "alarm" ? ev : null;
+    const run = this.invocation;
+    switch (r.kind) {
+      case "now":
+        return this.now;
+      case "load":
+        return this.gone ? null : this.checkedExpire(this.job);
+      case "lock":
+        // Inside the alarm only the watchdog reads the lock: it looks now.
+        // (held: it is being submitted; else the dispatcher's answer to `whereIs` says where)
+        if (run) run.watchdog = { at: this.now, where: "submitting", resent: false };
+        return this.lock;
+      case "perform": {
+        const before = this.job;
+        this.perform(r.effects, before);
+        this.performed.push(r.effects);
+        this.afterPerform(r.effects);
+        return undefined;
       }
-      if (poll.next.kind === "store") {
-        inv(
-          journalMismatch(job.tape, poll.next.document.journal, RULES_DIGEST_AST3) === null,
-          "asked to store a result that does not prove the tape",
-          job,
-        );
-        const store = spec.poll.p === "succeeded" ? spec.poll.store : "failed";
-        const tried = storeTried(
-          job,
-          poll.next.document,
-          this.storeAttempt(store, poll.next.document),
-          this.now,
-          cfg,
-        );
-        if (store === "failed" || store === "exists_other") {
+      case "enqueue":
+        if (run?.watchdog) run.watchdog.resent = true;
+        // A re-sent message arrives as a later "deliver" event.
+        if ((ev?.e === "post" && ev.enqueueFails) || alarm?.sendFails)
+          throw new Refused("the queue refused the message");
+        return undefined;
+      case "admit": {
+        inv(!this.inflight, "a delivery asked for a prover while another one submits", this.job);
+        const d = ev as Extract<Ev, { e: "deliver" }>;
+        this.now += d.admitMs; // the dispatcher answers
+        return d.admission.kind === "waiting"
+          ? d.admission
+          : ({ kind: "granted", proverUrl: d.admission.url } satisfies Admission);
+      }
+      case "whereIs":
+        run!.watchdog!.where = alarm!.where;
+        return alarm!.where;
+      case "readTape":
+        return new Uint8Array(0);
+      case "submit": {
+        inv(this.lock !== null, "a submission without the lock", this.job);
+        this.inflight = {
+          flow: flow as Flow<MessageAction>,
+          url: r.request.proverUrl,
+          attempt: this.job.attempt,
+          startedAt: this.now,
+          deliveryAttempt: (ev as Extract<Ev, { e: "deliver" }>).deliveryAttempt,
+          segmentLimitPo2: r.request.segmentLimitPo2,
+        };
+        return SUSPENDED;
+      }
+      case "deleteProverJob":
+        return alarm!.cleanups[run!.cleanups++ % Math.max(1, alarm!.cleanups.length)] ?? "active";
+      case "status": {
+        if (!run!.polling) {
+          run!.polling = true;
           inv(
-            tried.job.status === "proving" && tried.job.result === null,
-            "a failed result write did not keep the job proving",
-            tried.job,
+            this.armed !== null &&
+              this.armed >= run!.startedAt + cfg.pollBudgetMs + cfg.requestTimeoutMs,
+            "polling without a crash-watchdog alarm past the loop",
+            this.job,
           );
         }
-        this.perform(tried.effects, job);
-        job = tried.job;
-        break;
+        const spec = alarm!.polls[run!.polls++];
+        // the invocation dies here (evicted): the crash-watchdog alarm resumes polling
+        if (!spec) return SUSPENDED;
+        this.now += spec.latencyMs;
+        run!.poll = spec.poll;
+        run!.pollOf = this.checkedExpire(this.job);
+        const { receipt: _r, ...outcome } = this.pollOutcome(spec.poll) as PollOutcome & {
+          receipt?: ReceiptCheck;
+        };
+        return outcome;
       }
-      if (poll.next.kind === "settle") break;
-      const deadline = Math.min(job.wallDeadlineAt, job.prover.pollDeadlineAt!) + 1;
-      inv(
-        poll.next.ms >= 0 && poll.next.ms <= cfg.pollIntervalMs,
-        `sleeps ${poll.next.ms} ms`,
-        job,
-      );
-      inv(this.now + poll.next.ms <= deadline, "sleeps past a deadline", job);
-      inv(
-        this.now + poll.next.ms - startedAt <= cfg.pollBudgetMs,
-        "sleeps past the alarm's budget",
-        job,
-      );
-      this.now += poll.next.ms;
-      stored = this.job;
-      job = this.checkedExpire(stored);
+      case "verify": {
+        const o = this.pollOutcome(run!.poll!);
+        // "unchecked": the prover sent no receipt the verifier could read.
+        return (o.kind === "succeeded" && o.receipt) || { ok: false, reason: "no receipt" };
+      }
+      case "writeResult": {
+        inv(run?.poll?.p === "succeeded", "store asked for without a proof", this.job);
+        inv(
+          journalMismatch(this.job.tape, r.document.journal, RULES_DIGEST_AST3) === null,
+          "asked to store a result that does not prove the tape",
+          this.job,
+        );
+        const store = run.poll.p === "succeeded" ? run.poll.store : "failed";
+        run.write = store;
+        return this.storeAttempt(store, r.document);
+      }
+      case "deleteResult":
+        return undefined;
+      case "sleep": {
+        const job = this.job;
+        inv(job.status === "proving", "sleep asked for a job that is not proving", job);
+        const deadline = Math.min(job.wallDeadlineAt, job.prover.pollDeadlineAt!) + 1;
+        inv(r.ms >= 0 && r.ms <= cfg.pollIntervalMs, `sleeps ${r.ms} ms`, job);
+        inv(this.now + r.ms <= deadline, "sleeps past a deadline", job);
+        inv(
+          this.now + r.ms - run!.startedAt <= cfg.pollBudgetMs,
+          "sleeps past the alarm's budget",
+          job,
+        );
+        this.now += r.ms;
+        return undefined;
+      }
+      default:
+        throw new Error(`the model does not answer ${r.kind}`);
     }
-    this.perform(alarmEnds(stored, job, this.now, cfg), stored);
   }
+
+  /** What the alarm invocation's effects must show once a poll or a result write was answered. */
+  afterPerform(effects: Effect[]): void {
+    const run = this.invocation;
+    const saved = savedIn(effects);
+    if (!run || !saved) return;
+    const { cfg } = this;
+    const stored = run.pollOf;
+    if (stored) {
+      run.pollOf = undefined;
+      if (stored.status === "proving" && expire(stored, this.now, cfg).status === "proving") {
+        inv(saved.attempts.polls === stored.attempts.polls + 1, "a poll was not counted", saved);
+      }
+    }
+    if (run.write === "failed" || run.write === "exists_other") {
+      inv(
+        saved.status === "proving" && saved.result === null,
+        "a failed result write did not keep the job proving",
+        saved,
+      );
+    }
+    run.write = undefined;
+    // The loop ends by re-arming the alarm for its next poll.
+    const rearmed =
+      effects.some((e) => e.kind === "save" && e.reason === "poll") &&
+      effects.some((e) => e.kind === "alarm");
+    if (rearmed) {
+      const deadline = Math.min(saved.wallDeadlineAt, saved.prover.pollDeadlineAt!) + 1;
+      inv(
+        this.armed !== null && this.armed > this.now && this.armed <= deadline,
+        `re-armed at ${this.armed} (now ${this.now}, deadline ${deadline})`,
+        saved,
+      );
+    }
+  }
+}
+
+/** The flow waits for an answer the script gives later (or never: the invocation died). */
+const SUSPENDED = Symbol("suspended");
+
+/** A request the outside world refuses (thrown into the flow, as the object's driver does). */
+class Refused extends Error {}
+
+/** The last job saved among `effects` (null: none). */
+function savedIn(effects: Effect[]): Job | null {
+  const saves = effects.filter((e) => e.kind === "save");
+  return saves.length ? saves[saves.length - 1]!.job : null;
 }
 
 /** Runs a sequence; on a broken invariant, names the step. */
@@ -1626,8 +1702,9 @@ describe("a submission is credited only to the attempt it was made for", () => {
   // Found by this file (shell, src/objects/proof-job.ts): a delivery of attempt N is granted a
   // prover and starts submitting; meanwhile the player cancels and posts the tape again (attempt
   // N+1, queued). dispatch() used to credit the returning submission to attempt N+1, proving on a
-  // prover job made for attempt N. It now compares attempts, as the model above does, and treats
-  // that prover job as an orphan; test/integration/queue.test.ts drives the real shell through it.
+  // prover job made for attempt N. Its flow (src/core/flows/dispatch.ts, run by the model above)
+  // now compares attempts and treats that prover job as an orphan; test/integration/queue.test.ts
+  // drives the real shell through it.
   it.each(CONFIGS)(
     "%s",
     (_name, cfg) => {

@@ -1,27 +1,21 @@
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/core/config.ts";
 import { cancel, newJob, onDelivery } from "../../src/core/lifecycle.ts";
-import { logTransition } from "../../src/core/log.ts";
+import { transitionLine } from "../../src/core/log.ts";
 import { SAMPLE_TAPE } from "../support/sample-job.ts";
 
 const cfg = parseConfig({ PROVER_BASE_URL: "http://127.0.0.1:1", VERIFY_RECEIPTS: "off" });
 const T0 = 1_700_000_000_000;
 const tape = SAMPLE_TAPE;
 
+// The line `record` (src/core/effects.ts) logs with every saved status change.
 describe("transition logs", () => {
-  afterEach(() => vi.restoreAllMocks());
-  const capture = () => {
-    const lines: string[] = [];
-    vi.spyOn(console, "log").mockImplementation((line: unknown) => void lines.push(String(line)));
-    return lines;
-  };
-
   it("one JSON line per status change: ids, states, reason, code, attempt, counters and durations", () => {
-    const lines = capture();
     const job = newJob(tape.sha256, tape, T0, cfg, "secret-token-hash");
-    logTransition(null, job, "accepted");
     const cancelled = cancel(job, T0 + 250, cfg);
-    logTransition(job, cancelled, "cancel");
+    const lines = [transitionLine(null, job, "accepted"), transitionLine(job, cancelled, "cancel")]
+      .filter((l) => l !== null)
+      .map((l) => JSON.stringify(l));
     expect(lines).toHaveLength(2);
     const [first, second] = lines.map((l) => JSON.parse(l));
     expect(first).toMatchObject({
@@ -49,12 +43,10 @@ describe("transition logs", () => {
   });
 
   it("no line when neither the job's nor the prover's status changed; never the token hash or tape facts", () => {
-    const lines = capture();
     const job = newJob(tape.sha256, tape, T0, cfg, "secret-token-hash");
-    logTransition(job, onDelivery(job, T0 + 1), "delivery");
-    expect(lines).toHaveLength(0);
-    logTransition(null, job, "accepted");
-    expect(lines[0]).not.toContain("secret-token-hash");
-    expect(Object.keys(JSON.parse(lines[0]!))).not.toContain("tape");
+    expect(transitionLine(job, onDelivery(job, T0 + 1), "delivery")).toBeNull();
+    const line = JSON.stringify(transitionLine(null, job, "accepted"));
+    expect(line).not.toContain("secret-token-hash");
+    expect(Object.keys(JSON.parse(line))).not.toContain("tape");
   });
 });
