@@ -37,7 +37,6 @@ import {
   onWatchdog,
   receiptProblem,
   retentionOver,
-  startsNewAttempt,
   submitLockUntil,
   watchdogAt,
   type Admission,
@@ -47,6 +46,7 @@ import {
   type SubmitOutcome,
   type Whereabouts,
 } from "./lifecycle.ts";
+import { decideIntake } from "./intake.ts";
 import { addCleanup, onCleanup, type CleanupOutcome } from "./prover-cleanup.ts";
 import { resultKey } from "./r2-keys.ts";
 import { expectedFromSpeed } from "./speed.ts";
@@ -95,10 +95,12 @@ export function create(
   now: number,
   cfg: LifecycleConfig,
 ): CreateStep {
-  const existing = stored ? expire(stored, now, cfg) : null;
-  if (existing && !startsNewAttempt(existing)) {
-    return { kind: "exists", job: existing, effects: settle(stored, existing, "read", now, cfg) };
+  const decision = decideIntake(stored ? expire(stored, now, cfg) : null);
+  if (decision.kind === "existing") {
+    const { job } = decision;
+    return { kind: "exists", job, effects: settle(stored, job, "read", now, cfg) };
   }
+  const existing = decision.kind === "new_attempt" ? decision.job : null;
   const client = input.client ?? existing?.client ?? null;
   const claimant =
     input.why === "redrive" ? (existing?.claimant ?? null) : (input.claimant ?? null);

@@ -44,6 +44,8 @@ import { sendJob } from "../queue/send.ts";
 import { verifyProverReceipt } from "../verify/receipt.ts";
 import { indexRow, jobIndexOf } from "./job-index.ts";
 import { dispatcherOf } from "./prover-dispatcher.ts";
+import { releaseClientPlace } from "./client-quota.ts";
+import { jobIntake, type IntakeInput, type IntakeResult } from "./job-intake.ts";
 
 export type { Canceller };
 
@@ -121,6 +123,23 @@ export class ProofJob extends DurableObject<Env> {
       return { kind: "enqueue_failed", message: e instanceof Error ? e.message : String(e) };
     }
     return step;
+  }
+
+  /**
+   * A tape arriving for this job, in one call from the front door: existing, kept or a new attempt,
+   * with the client's place taken and the answer's view (src/objects/job-intake.ts).
+   */
+  async intake(input: IntakeInput): Promise<IntakeResult> {
+    return jobIntake(
+      {
+        env: this.env,
+        get: () => this.get(),
+        archived: () => this.archived(),
+        view: () => this.view(),
+        create: (...args) => this.create(...args),
+      },
+      input,
+    );
   }
 
   /**
@@ -673,6 +692,7 @@ export class ProofJob extends DurableObject<Env> {
           await logged("dispatcher_release_failed", jobId, () =>
             dispatcherOf(this.env).release(jobId, e.observed, e.ending),
           );
+          await releaseClientPlace(this.env, this.#load()?.client, jobId);
           break;
         case "requeue":
           try {

@@ -10,8 +10,8 @@
  *
  * Tables: `waiting` (one row per waiting job), `line_clients` (per client: when it was last
  * served, how many of its jobs wait in turn, when the oldest of them arrived; a client's row goes
- * once it has nothing queued or proving) and `live` (every job not yet ended, by client: what
- * MAX_WAITING_PER_CLIENT counts). Every query is an index lookup or range, so a pick does not get
+ * once it has nothing queued or proving) and `live` (every job delivered and not yet ended, by
+ * client; MAX_WAITING_PER_CLIENT is counted apart, src/objects/client-quota.ts). Every query is an index lookup or range, so a pick does not get
  * slower as the line grows; `ahead` is one pass over the clients that wait.
  */
 
