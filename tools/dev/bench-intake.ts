@@ -12,15 +12,21 @@
  * must be 202 (new jobs); anything else is counted as an error and shown. After a warm-up of
  * both, `--rounds` rounds alternate which goes first. It prints requests/s (answers per second of
  * the measured span), latency p50/p99 of each, per round and over all rounds, and the ratio.
+ * The local state (Durable Objects' SQLite, R2, queues) lives in memory (/dev/shm) where the
+ * machine has it: on disk, every object's commit waits for an fsync and the figures measure this
+ * machine's disk (4× fewer intakes on a busy one), not the Worker; `--disk` measures that too.
+ *
+ * `--no-consumer` runs the gateway without its queue consumers: the intake alone, without the
+ * dispatch of every job it takes in (which production runs in other invocations) on the same CPU.
  *
  *   npm run bench:intake [-- --concurrency 16] [--seconds 10] [--warmup 3] [--rounds 2]
- *                        [--tape test-real-game] [--json]
+ *                        [--tape test-real-game] [--disk] [--no-consumer] [--json]
  *
  * Exit 1 when a stack did not start or a target answered nothing but errors, 2 on bad arguments.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,7 +37,7 @@ import { nearestRank, table } from "./bench-figures.ts";
 import { freePort, localWranglerArgs, snapshotWorker, startStack, type Stack } from "./stack.ts";
 
 const USAGE =
-  "usage: npm run bench:intake [-- --concurrency 16] [--seconds 10] [--warmup 3] [--rounds 2] [--tape test-real-game] [--json]";
+  "usage: npm run bench:intake [-- --concurrency 16] [--seconds 10] [--warmup 3] [--rounds 2] [--tape test-real-game] [--disk] [--no-consumer] [--json]";
 function usage(message: string): never {
   console.log(`${message}\n${USAGE}`);
   process.exit(2);
@@ -46,6 +52,8 @@ function options() {
         warmup: { type: "string", default: "3" },
         rounds: { type: "string", default: "2" },
         tape: { type: "string", default: "test-real-game" },
+        disk: { type: "boolean", default: false },
+        "no-consumer": { type: "boolean", default: false },
         json: { type: "boolean", default: false },
       },
     }).values;
@@ -158,7 +166,8 @@ async function drive(url: string, ms: number): Promise<Run> {
   };
 }
 
-const work = mkdtempSync(join(tmpdir(), "gateway-bench-intake-"));
+const stateRoot = values.disk || !existsSync("/dev/shm") ? tmpdir() : "/dev/shm";
+const work = mkdtempSync(join(stateRoot, "gateway-bench-intake-"));
 let gateway: Stack | undefined;
 let bare: ChildProcess | undefined;
 let cleaning: Promise<void> | undefined;
@@ -228,6 +237,13 @@ async function startBare(): Promise<string> {
 /** The gateway, bundled once, with a dev prover whose single proof outlasts the run. */
 async function startGateway(): Promise<string> {
   const config = await snapshotWorker(join(work, "worker"));
+  if (values["no-consumer"]) {
+    const bundled = JSON.parse(readFileSync(config, "utf8")) as {
+      queues?: { consumers?: unknown };
+    };
+    delete bundled.queues?.consumers;
+    writeFileSync(config, JSON.stringify(bundled, null, 2));
+  }
   const port = await freePort();
   let output = "";
   gateway = await startStack({
@@ -290,7 +306,7 @@ const ratio = mean(results.bare) > 0 ? mean(results.gateway) / mean(results.bare
 console.log(
   [
     "",
-    `bench:intake: ${concurrency} in flight, ${seconds} s × ${rounds} round(s) each after ${warmup} s of warm-up, ${values.tape}.tape variants (${base.length} bytes)`,
+    `bench:intake: ${concurrency} in flight, ${seconds} s × ${rounds} round(s) each after ${warmup} s of warm-up, ${values.tape}.tape variants (${base.length} bytes), state in ${stateRoot}${values["no-consumer"] ? ", no queue consumer" : ""}`,
     ...table([
       ["target", "round", "req/s", "latency p50/p99 ms", "202s", "errors"],
       ...targets.flatMap((t) => [
