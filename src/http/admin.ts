@@ -8,7 +8,7 @@ import { jobIndexOf, parseCursor } from "../objects/job-index.ts";
 import { dispatcherOf, type ProverChange } from "../objects/prover-dispatcher.ts";
 import { JOB_STATUSES, type Job } from "../core/job.ts";
 import { loadJob, publicJob, statusUrl } from "./job-view.ts";
-import { startsNewAttempt } from "../core/lifecycle.ts";
+import { decideIntake } from "../core/intake.ts";
 import { tapeKey } from "../core/r2-keys.ts";
 import { ADMIN_PAGE, AdminJobsQuery, AdminProverBody } from "./schemas.ts";
 
@@ -77,7 +77,7 @@ admin.post("/jobs/:jobId/redrive", async (c) => {
       },
       409,
     );
-  if (!startsNewAttempt(job)) return notRedrivable(job);
+  if (decideIntake(job).kind !== "new_attempt") return notRedrivable(job);
   if ((await c.env.TAPES.head(tapeKey(jobId))) === null) {
     throw conflict(
       "tape_missing",
@@ -85,9 +85,21 @@ admin.post("/jobs/:jobId/redrive", async (c) => {
     );
   }
   const cancel = await newCancelToken();
-  const created = await c.env.JOB.getByName(jobId).create(jobId, job.tape, cancel.hash, "redrive");
+  // As a post of the tape would, but for the attempt's own client, counted and never refused.
+  const created = await c.env.JOB.getByName(jobId).intake({
+    jobId,
+    tape: job.tape,
+    cancelTokenHash: cancel.hash,
+    why: "redrive",
+    client: null,
+    claimant: null,
+    cap: null,
+    tapeStored: true,
+  });
   if (created.kind === "enqueue_failed") throw queueUnavailable(created.message);
-  if (created.kind === "exists") return notRedrivable(created.job);
+  if (created.kind === "existing") return notRedrivable(created.job);
+  if (created.kind === "kept") return notRedrivable(created.view.job);
+  if (created.kind !== "created") throw new Error(`a redrive cannot end ${created.kind}`);
   return c.json(
     {
       success: true,

@@ -40,3 +40,9 @@ export const socketMessage = (v: JobView) => ({
   claim: v.claim,
   settlement: v.settlement,
 });
+
+/** The answer's fields shared by `GET` and the `POST` of a tape already proved. */
+export const viewBody = (v: JobView) => {
+  const { type: _type, ...body } = socketMessage(v);
+  return body;
+};

@@ -20,6 +20,7 @@ import { claimFlow, viewFlow } from "../core/flows/view.ts";
 import { resultKey } from "../core/r2-keys.ts";
 import { socketMessage, viewIsFinal, type JobView } from "../http/job-view.ts";
 import type { DeadLetter } from "../queue/message.ts";
+import { jobIntake, type IntakeInput, type IntakeResult } from "./job-intake.ts";
 import { answer as answerRequest } from "./proof-job/requests.ts";
 import type { JobShell } from "./proof-job/shell.ts";
 
@@ -83,6 +84,23 @@ export class ProofJob extends DurableObject<Env> {
   ): Promise<CreateResult> {
     const input = { jobId, tape, cancelTokenHash, why, client, claimant };
     return this.#drive(createFlow(input, configFrom(this.env)));
+  }
+
+  /**
+   * A tape arriving for this job, in one call from the front door: existing, kept or a new attempt,
+   * with the client's place taken and the answer's view (src/objects/job-intake.ts).
+   */
+  async intake(input: IntakeInput): Promise<IntakeResult> {
+    return jobIntake(
+      {
+        env: this.env,
+        get: () => this.get(),
+        archived: () => this.archived(),
+        view: () => this.view(),
+        create: (...args) => this.create(...args),
+      },
+      input,
+    );
   }
 
   /**

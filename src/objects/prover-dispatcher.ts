@@ -5,7 +5,6 @@ import { free, onProofTimed } from "../core/prover-work.ts";
 import { onRelease } from "../core/grants.ts";
 import type { ObservedProof } from "../core/effects.ts";
 import { outlookOf, type Outlook } from "../core/estimate.ts";
-import { isTerminal, type Job } from "../core/job.ts";
 import { slotOf, type ProverView, type SlotView } from "../core/prover-view.ts";
 import { speedFor, timeoutMargins, type TimeoutMargins } from "../core/speed.ts";
 import * as admin from "../dispatch/fleet-admin.ts";
@@ -73,36 +72,6 @@ export class ProverDispatcher extends DurableObject<Env> {
   }
 
   /**
-   * A new attempt of `jobId` from `client` (a hash, src/http/client.ts) is about to be accepted:
-   * it counts against the client from now until it ends. Refused when the client already has
-   * `cap` jobs queued or proving (MAX_WAITING_PER_CLIENT); before refusing, jobs that ended
-   * without telling the line (a lost release) are looked up and no longer counted.
-   */
-  async reserve(
-    jobId: string,
-    client: string,
-    cap: number,
-  ): Promise<{ ok: true } | { ok: false; live: number }> {
-    this.#count("reserve");
-    let live = this.#line.liveJobs(client, jobId);
-    if (live.length >= cap) {
-      for (const id of live) {
-        let job: Job | null | undefined;
-        try {
-          job = await this.env.JOB.getByName(id).get();
-        } catch {
-          job = undefined; // cannot tell: it still counts
-        }
-        if (job === null || (job && isTerminal(job.status))) this.#line.unregister(id);
-      }
-      live = this.#line.liveJobs(client, jobId);
-      if (live.length >= cap) return { ok: false, live: live.length };
-    }
-    this.#line.register(jobId, client, Date.now());
-    return { ok: true };
-  }
-
-  /**
    * A delivered job asks for a prover. `arrivedAt` (its POST time) fixes its place in line;
    * `exclude`: the provers that gave a verdict against its tape (it waits at the head for
    * another). Granted means: submit now, to that prover.
@@ -114,7 +83,8 @@ export class ProverDispatcher extends DurableObject<Env> {
     exclude: string[] = [],
   ): Promise<KeyedAdmission> {
     this.#count("admit");
-    // A job that came in without a reservation (stored before clients were kept) is its own.
+    // The line learns of the job and its client here, off the intake's path (what its client
+    // may have waiting is counted by the client's own ClientQuota, src/objects/client-quota.ts).
     if (client !== undefined && this.#line.clientOf(jobId) === NO_CLIENT) {
       this.#line.register(jobId, client, Date.now());
     }

@@ -6,7 +6,8 @@
  *   its client, whether it is back at the head);
  * - `line_clients`: per client, when it was last served, how many of its jobs wait in turn, when
  *   the oldest of them arrived;
- * - `live`: every job not yet ended, by client (what MAX_WAITING_PER_CLIENT counts).
+ * - `live`: every job delivered and not yet ended, by client (MAX_WAITING_PER_CLIENT is counted
+ *   apart, by the client's ClientQuota, src/objects/client-quota.ts).
  */
 export function createLineTables(sql: SqlStorage): void {
   sql.exec(

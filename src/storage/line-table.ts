@@ -10,8 +10,9 @@
  *
  * Tables (src/storage/line-schema.ts): `waiting` (one row per waiting job), `line_clients` (per
  * client: when it was last served, how many of its jobs wait in turn, when the oldest of them
- * arrived; a client's row goes once it has nothing queued or proving) and `live` (every job not
- * yet ended, by client: what MAX_WAITING_PER_CLIENT counts). Every query is an index lookup or
+ * arrived; a client's row goes once it has nothing queued or proving) and `live` (every job
+ * delivered and not yet ended, by client; MAX_WAITING_PER_CLIENT is counted apart, by the
+ * client's ClientQuota, src/objects/client-quota.ts). Every query is an index lookup or
  * range, so a pick does not get slower as the line grows; `ahead` is one pass over the clients
  * that wait.
  */
@@ -37,18 +38,6 @@ export class Line {
       .exec<{ client: string }>(`SELECT client FROM live WHERE job_id = ?`, jobId)
       .toArray()[0];
     return row?.client ?? NO_CLIENT;
-  }
-
-  /** The client's jobs that have not ended (queued or proving), other than `except`. */
-  liveJobs(client: string, except: string): string[] {
-    return this.sql
-      .exec<{ job_id: string }>(
-        `SELECT job_id FROM live WHERE client = ? AND job_id != ? ORDER BY since`,
-        client,
-        except,
-      )
-      .toArray()
-      .map((r) => r.job_id);
   }
 
   /** Jobs not yet ended, other than `except` (in line, on their way to it, or proving). */

@@ -1,13 +1,8 @@
 import { settle, type Effect } from "../effects.ts";
 import type { Job, TapeInfo } from "../job.ts";
-import {
-  expire,
-  newAttempt,
-  newJob,
-  startsNewAttempt,
-  type LifecycleConfig,
-} from "../lifecycle.ts";
+import { expire, newAttempt, newJob, type LifecycleConfig } from "../lifecycle.ts";
 import { alarmAt } from "../job-timing.ts";
+import { decideIntake } from "../intake.ts";
 
 /** A tape posted: a new job, a new attempt after `failed`/`cancelled`, or the existing job. */
 
@@ -40,10 +35,12 @@ export function create(
   now: number,
   cfg: LifecycleConfig,
 ): CreateStep {
-  const existing = stored ? expire(stored, now, cfg) : null;
-  if (existing && !startsNewAttempt(existing)) {
-    return { kind: "exists", job: existing, effects: settle(stored, existing, "read", now, cfg) };
+  const decision = decideIntake(stored ? expire(stored, now, cfg) : null);
+  if (decision.kind === "existing") {
+    const { job } = decision;
+    return { kind: "exists", job, effects: settle(stored, job, "read", now, cfg) };
   }
+  const existing = decision.kind === "new_attempt" ? decision.job : null;
   const client = input.client ?? existing?.client ?? null;
   const claimant =
     input.why === "redrive" ? (existing?.claimant ?? null) : (input.claimant ?? null);

@@ -5,6 +5,7 @@ import { webhookEventFor } from "../../core/webhook.ts";
 import { sendJob } from "../../queue/send.ts";
 import { sendWebhook } from "../../queue/webhook-send.ts";
 import { indexRow, jobIndexOf } from "../job-index.ts";
+import { releaseClientPlace } from "../client-quota.ts";
 import { dispatcherOf } from "../prover-dispatcher.ts";
 import { JOB, SUBMIT_LOCK, storedJob, type JobShell } from "./shell.ts";
 
@@ -45,6 +46,7 @@ export async function performEffect(shell: JobShell, jobId: string, e: Effect): 
       await logged("dispatcher_release_failed", jobId, () =>
         dispatcherOf(env).release(jobId, e.observed, e.ending),
       );
+      await releaseClientPlace(env, storedJob(storage)?.client, jobId);
       break;
     case "requeue":
       try {
