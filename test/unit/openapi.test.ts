@@ -12,6 +12,7 @@ import { API_VERSION, openApiDocument } from "../../src/http/openapi.ts";
 import { readWranglerConfig } from "../../tools/ops/wrangler-config.ts";
 import * as S from "../../src/http/schemas.ts";
 import { ERROR_CODES, type ErrorCodeName } from "../../src/http/schemas.ts";
+import { unordered } from "../support/unordered.ts";
 
 // The Hono apps import the Durable Object classes, whose base class only workerd has.
 vi.mock("cloudflare:workers", () => ({ DurableObject: class {} }));
@@ -70,6 +71,23 @@ function readmeErrorCodes(): Map<string, number> {
 }
 
 describe("GET /api/openapi.json", () => {
+  it("is the document as it was before the routes declared their schemas (ordering aside)", () => {
+    const before = JSON.parse(
+      readFileSync(new URL("../fixtures/openapi.before.json", import.meta.url), "utf8"),
+    );
+    expect(unordered(JSON.parse(JSON.stringify(doc)))).toEqual(unordered(before));
+  });
+
+  it("compares documents ignoring the order of keys and of sets only", () => {
+    const a = { required: ["a", "b"], enum: [1, 2], tags: ["x", "y"], list: [1, 2], k: 1, j: 2 };
+    expect(unordered({ ...a, required: ["b", "a"], enum: [2, 1], tags: ["y", "x"] })).toEqual(
+      unordered(a),
+    );
+    expect(unordered({ ...a, list: [2, 1] })).not.toEqual(unordered(a));
+    expect(unordered({ ...a, required: ["a"] })).not.toEqual(unordered(a));
+    expect(JSON.stringify(unordered({ b: 1, a: 2 }))).toBe('{"a":2,"b":1}');
+  });
+
   it("is a valid OpenAPI 3.1 document", async () => {
     const result = await new Validator().validate(structuredClone(doc));
     expect(result.errors).toBeUndefined();
