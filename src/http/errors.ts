@@ -1,4 +1,10 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import { ConfigError } from "../core/config.ts";
+import { errorBody, type ErrorCodeName } from "../core/error-codes.ts";
+import { TapeError } from "../core/tape.ts";
+import { publicConfigMessage } from "./health.ts";
 
 /**
  * Errors the HTTP layer turns into `{"success":false,"error":{"code","message"}}`.
@@ -74,3 +80,49 @@ export class DependencyError extends Error {
 /** A new attempt could not be enqueued (it was undone): the caller may simply try again. */
 export const queueUnavailable = (cause: string) =>
   unavailable("queue", `the job could not be queued; nothing was kept, try again (${cause})`);
+
+/** A path no route matches: 404 not_found. */
+export const answerNotFound = (c: Context) =>
+  c.json(errorBody("not_found", `no route for ${c.req.method} ${c.req.path}`), 404);
+
+/**
+ * Every error a route throws, as its answer (`app.onError`): an `ApiError` as it says, a tape
+ * format error 400, an invalid config 503 naming its vars, a failed dependency 503 with
+ * Retry-After, what the framework refused 400 bad_request (or its status), anything else 500.
+ */
+export function answerError(err: Error, c: Context): Response {
+  if (err instanceof ApiError) {
+    return c.json(
+      errorBody(err.code as ErrorCodeName, err.message, err.details),
+      err.status,
+      err.headers,
+    );
+  }
+  if (err instanceof TapeError) return c.json(errorBody(err.code, err.message), 400);
+  if (err instanceof ConfigError) {
+    // The vars, not their values (a URL may be among them): GET /api/admin/health says why.
+    console.error(JSON.stringify({ event: "config_invalid", vars: err.vars, error: err.message }));
+    return c.json(errorBody(err.code, publicConfigMessage(err), { vars: err.vars }), 503);
+  }
+  if (err instanceof DependencyError) {
+    console.error(
+      JSON.stringify({
+        event: "dependency_failed",
+        dependency: err.dependency,
+        path: c.req.path,
+        error: err.message,
+      }),
+    );
+    const answer = unavailable(err.dependency);
+    return c.json(
+      errorBody(answer.code as ErrorCodeName, answer.message),
+      answer.status,
+      answer.headers,
+    );
+  }
+  if (err instanceof HTTPException) {
+    return c.json(errorBody("bad_request", err.message), err.status);
+  }
+  console.error(JSON.stringify({ event: "unhandled_error", path: c.req.path, error: String(err) }));
+  return c.json(errorBody("internal_error", "something went wrong; try again"), 500);
+}

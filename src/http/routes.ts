@@ -1,44 +1,37 @@
-import { Hono, type Context } from "hono";
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
+import type { Context } from "hono";
 import { cors } from "hono/cors";
+import * as z from "zod";
 import { admin } from "./admin.ts";
+import { jobs } from "./jobs.ts";
 import { settlement } from "./settlement.ts";
 import { parseClaimant } from "../core/strkey.ts";
 import { openApiDocument } from "./openapi.ts";
-import { HTTPException } from "hono/http-exception";
 import { readBodyLimited } from "./body.ts";
-import { bearerToken, hashToken, newCancelToken, sameSecret } from "./cancel-token.ts";
-import { ConfigError, configFrom } from "../core/config.ts";
-import {
-  ApiError,
-  conflict,
-  DependencyError,
-  notFound,
-  queueUnavailable,
-  unavailable,
-} from "./errors.ts";
+import { newCancelToken } from "./cancel-token.ts";
+import { configFrom } from "../core/config.ts";
+import { ApiError, answerError, answerNotFound, queueUnavailable, unavailable } from "./errors.ts";
 import { guardedEnv } from "./bindings.ts";
-import { adminHealth, publicConfigMessage, publicHealth } from "./health.ts";
+import { adminHealth, adminHealthRoute, healthRoute, publicHealth } from "./health.ts";
 import { dispatcherOf } from "../objects/prover-dispatcher.ts";
 import { clientKey } from "./client.ts";
 import type { Job } from "../core/job.ts";
-import {
-  checkedJobId,
-  publicJob,
-  settlementOf,
-  socketMessage,
-  statusUrl,
-  type JobView,
-} from "./job-view.ts";
+import { publicJob, settlementOf, statusUrl, viewBody, type JobView } from "./job-view.ts";
 import { startsNewAttempt } from "../core/lifecycle.ts";
-import { resultKey, tapeKey } from "../core/r2-keys.ts";
-import { parseTape, TapeError } from "../core/tape.ts";
+import { tapeKey } from "../core/r2-keys.ts";
+import { parseTape } from "../core/tape.ts";
 import { sha256Hex } from "../core/hex.ts";
 import type { AppEnv } from "./app-env.ts";
+import * as S from "./schemas.ts";
+import { ANY, answers, json, PLAYER, TAPE_ERRORS } from "./route-spec.ts";
+import { onInvalid } from "./validation.ts";
 
 /**
  * The HTTP front door. Every answer is JSON; every error is `{success:false,error:{code,message}}`.
+ * Each route is declared with its schemas (`createRoute`): they validate its path and query, and
+ * src/http/openapi.ts documents it from them.
  */
-export const app = new Hono<AppEnv>();
+export const app = new OpenAPIHono<AppEnv>({ defaultHook: onInvalid });
 
 // R2, queue and Durable Object failures become DependencyErrors: 503 with Retry-After, never 500.
 app.use("*", async (c, next) => {
@@ -60,7 +53,7 @@ app.use("/api/proofs/*", gameCors);
 app.use("/api/health", gameCors);
 
 // The anonymous view: counts, cached, rate-limited (the full one is GET /api/admin/health).
-app.get("/api/health", publicHealth);
+app.openapi(healthRoute, publicHealth);
 
 // Everything below needs a valid config.
 app.use("/api/proofs/*", async (c, next) => {
@@ -68,7 +61,58 @@ app.use("/api/proofs/*", async (c, next) => {
   await next();
 });
 
-app.post("/api/proofs/jobs", async (c) => {
+const postTape = createRoute({
+  method: "post",
+  path: "/api/proofs/jobs",
+  summary: "Post the tape of a finished run",
+  description:
+    "The job id is the tape's SHA-256. Rate-limited per client (429 rate_limited) and capped at MAX_WAITING_PER_CLIENT jobs queued or proving (429 too_many_waiting).",
+  tags: ["player"],
+  parameters: [
+    {
+      name: "x-claimant-address",
+      in: "header",
+      required: false,
+      schema: { type: "string", pattern: "^[GC][A-Z2-7]{55}$" },
+      description:
+        "The Stellar account (G…) or contract (C…) the proof is claimed for, checksum verified (400 invalid_claimant otherwise). Kept with the attempt; a post of a tape already in flight or proved keeps the first attempt's.",
+    },
+  ],
+  request: {
+    body: {
+      required: true,
+      description: "The raw tape bytes (no content type is accepted too).",
+      content: { "application/octet-stream": { schema: S.TapeBody } },
+    },
+  },
+  responses: answers(
+    {
+      202: json(
+        "A new attempt started (a new tape, or one whose job ended failed or cancelled): with its `cancel_token`, shown once.",
+        S.JobAcceptedBody,
+      ),
+      200: json(
+        "Identical bytes are already queued, proving or succeeded (also once the job's record was cleared, for as long as its result is kept): the job, without `cancel_token`; nothing is proved again.",
+        S.JobAcceptedBody,
+      ),
+    },
+    [
+      ...TAPE_ERRORS,
+      "invalid_claimant",
+      "tape_too_large",
+      "unsupported_media_type",
+      "body_unreadable",
+      "rate_limited",
+      "too_many_waiting",
+      "storage_unavailable",
+      "queue_unavailable",
+      ...PLAYER,
+      ...ANY,
+    ],
+  ),
+});
+
+app.openapi(postTape, async (c) => {
   const cfg = c.get("config");
   const client = await clientKey(c);
   await limitIntake(c, client);
@@ -158,162 +202,49 @@ app.post("/api/proofs/jobs", async (c) => {
   return created.kind === "exists" ? answer(created.job) : answer(created.job, cancel.token);
 });
 
-app.get("/api/proofs/jobs/:jobId", async (c) => {
-  const jobId = checkedJobId(c.req.param("jobId"));
-  const view = await c.env.JOB.getByName(jobId).view();
-  if (!view) throw notFound("job_not_found", `no job ${jobId}`);
-  return c.json({ success: true, ...viewBody(view) });
-});
-
-/**
- * Live status: a WebSocket served by the job's Durable Object (hibernation API). Bad id → 400,
- * unknown job → 404, no `Upgrade: websocket` → 426, all as JSON. A browser `Origin` must be the
- * gateway's own (its page) or one of CORS_ALLOWED_ORIGINS, else 403 origin_forbidden.
- */
-app.get("/api/proofs/jobs/:jobId/ws", async (c) => {
-  const jobId = checkedJobId(c.req.param("jobId"));
-  const origin = c.req.header("origin");
-  const self = new URL(c.req.url).origin;
-  if (origin && origin !== self && !c.get("config").corsAllowedOrigins.includes(origin)) {
-    throw new ApiError(403, "origin_forbidden", `origin ${origin} may not open this socket`);
-  }
-  if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
-    throw new ApiError(426, "upgrade_required", "connect with a WebSocket (Upgrade: websocket)");
-  }
-  // The job's object answers 404 job_not_found itself when there is no job.
-  return c.env.JOB.getByName(jobId).fetch(c.req.raw);
-});
-
-app.delete("/api/proofs/jobs/:jobId", async (c) => {
-  const cfg = c.get("config");
-  const jobId = checkedJobId(c.req.param("jobId"));
-  const token = bearerToken(c.req.header("authorization"));
-  const admin =
-    token !== null && cfg.adminToken !== undefined && (await sameSecret(token, cfg.adminToken));
-  const result = await c.env.JOB.getByName(jobId).cancel(
-    admin ? { admin: true } : { tokenHash: token ? await hashToken(token) : null },
-  );
-  switch (result.kind) {
-    case "not_found":
-      throw notFound("job_not_found", `no job ${jobId}`);
-    case "forbidden":
-      throw new ApiError(
-        403,
-        "cancel_forbidden",
-        token
-          ? "that token may not cancel this job"
-          : "send Authorization: Bearer <cancel_token> from the answer that created the job",
-      );
-    case "ended":
-      return c.json(
-        {
-          success: false,
-          error:
-            result.job.status === "succeeded"
-              ? { code: "job_succeeded", message: "the job already succeeded; its proof is kept" }
-              : {
-                  code: "job_failed",
-                  message: `the job already failed (${result.job.error?.code ?? "unknown"}) and stays failed`,
-                },
-          job: publicJob(result.job),
-        },
-        409,
-      );
-    case "cancelled":
-      return c.json({ success: true, job: publicJob(result.job) });
-  }
-});
-
-app.get("/api/proofs/jobs/:jobId/result", async (c) => {
-  const jobId = checkedJobId(c.req.param("jobId"));
-  const stub = c.env.JOB.getByName(jobId);
-  // A cleared record: the kept result, if it is a valid one for this job.
-  const job = (await stub.get()) ?? (await stub.archived());
-  if (!job) throw notFound("job_not_found", `no job ${jobId}`);
-  if (job.status !== "succeeded") {
-    throw job.status === "queued" || job.status === "proving"
-      ? conflict("result_not_ready", `the proof is not ready yet (job is ${job.status})`)
-      : conflict(
-          "no_result",
-          `the job ended ${job.status} without a proof${job.error ? `: ${job.error.code}` : ""}`,
-        );
-  }
-  const object = await c.env.TAPES.get(job.result?.key ?? resultKey(job.jobId));
-  if (!object) throw notFound("result_not_found", "the result document is no longer stored");
-  return new Response(object.body, { headers: { "content-type": "application/json" } });
-});
-
 // The full health view: its own admin check, so that it answers while the config is invalid.
-app.get("/api/admin/health", adminHealth);
+app.openapi(adminHealthRoute, adminHealth);
+app.route("/api/proofs/jobs", jobs);
 app.route("/api/admin", admin);
 app.route("/api/settlement", settlement);
 
-// The API described from the schemas the routes validate with (src/http/openapi.ts).
-app.get("/api/openapi.json", (c) => c.json(openApiDocument()));
-
-app.notFound((c) =>
-  c.json(
-    {
-      success: false,
-      error: { code: "not_found", message: `no route for ${c.req.method} ${c.req.path}` },
-    },
-    404,
-  ),
+app.openapi(
+  createRoute({
+    method: "get",
+    path: "/api/openapi.json",
+    summary: "This document",
+    tags: ["meta"],
+    responses: answers(
+      {
+        200: json(
+          "The OpenAPI 3.1 document, generated from the routes' zod schemas.",
+          z.record(z.string(), z.unknown()),
+        ),
+      },
+      ANY,
+    ),
+  }),
+  (c) => c.json(openApiDocument()),
 );
 
-app.onError((err, c) => {
-  if (err instanceof ApiError) {
-    return c.json(
-      { success: false, error: { code: err.code, message: err.message, ...err.details } },
-      err.status,
-      err.headers,
-    );
-  }
-  if (err instanceof TapeError) {
-    return c.json({ success: false, error: { code: err.code, message: err.message } }, 400);
-  }
-  if (err instanceof ConfigError) {
-    // The vars, not their values (a URL may be among them): GET /api/admin/health says why.
-    console.error(JSON.stringify({ event: "config_invalid", vars: err.vars, error: err.message }));
-    return c.json(
-      {
-        success: false,
-        error: { code: err.code, message: publicConfigMessage(err), vars: err.vars },
+// The page is a static asset (public/index.html), served before the Worker: documented only.
+app.openAPIRegistry.registerPath(
+  createRoute({
+    method: "get",
+    path: "/",
+    summary: "The page: post a tape and watch its proof",
+    tags: ["meta"],
+    responses: {
+      200: {
+        description: "The page (HTML), served from public/ as a static asset.",
+        content: { "text/html": { schema: z.string() } },
       },
-      503,
-    );
-  }
-  if (err instanceof DependencyError) {
-    console.error(
-      JSON.stringify({
-        event: "dependency_failed",
-        dependency: err.dependency,
-        path: c.req.path,
-        error: err.message,
-      }),
-    );
-    const answer = unavailable(err.dependency);
-    return c.json(
-      { success: false, error: { code: answer.code, message: answer.message } },
-      answer.status,
-      answer.headers,
-    );
-  }
-  if (err instanceof HTTPException) {
-    return c.json(
-      { success: false, error: { code: "bad_request", message: err.message } },
-      err.status,
-    );
-  }
-  console.error(JSON.stringify({ event: "unhandled_error", path: c.req.path, error: String(err) }));
-  return c.json(
-    {
-      success: false,
-      error: { code: "internal_error", message: "something went wrong; try again" },
     },
-    500,
-  );
-});
+  }),
+);
+
+app.notFound(answerNotFound);
+app.onError(answerError);
 
 /**
  * The Rate Limiting binding's period (wrangler.jsonc `ratelimits`): a refused client may try again
@@ -384,12 +315,6 @@ async function unreserve(env: Env, jobId: string): Promise<void> {
     // best effort: the next cap check looks the job up and drops it
   }
 }
-
-/** The answer's fields shared by `GET` and the `POST` of a tape already proved. */
-const viewBody = (v: JobView) => {
-  const { type: _type, ...body } = socketMessage(v);
-  return body;
-};
 
 /**
  * `x-claimant-address`, optional: a Stellar account (`G…`) or contract (`C…`) address, checksum
