@@ -45,12 +45,12 @@ admin.use("*", async (c, next) => {
 /** What a bad `GET /jobs` query answers: the first bad field, in this order, names the error. */
 const QUERY_FIELDS = ["status", "limit", "cursor"] as const;
 function queryError(field: (typeof QUERY_FIELDS)[number]): ApiError {
-  const answers: Record<typeof field, [string, string]> = {
+  const byField: Record<typeof field, [ErrorCodeName, string]> = {
     status: ["invalid_status", `status must be one of ${JOB_STATUSES.join(", ")}`],
     limit: ["invalid_limit", `limit must be a whole number from 1 to ${ADMIN_PAGE.max}`],
     cursor: ["invalid_cursor", "cursor must be a next_cursor from an earlier page"],
   };
-  return new ApiError(400, ...answers[field]);
+  return new ApiError(400, ...byField[field]);
 }
 
 /** Recent jobs, newest first (by the start of their current attempt), optionally by status. */

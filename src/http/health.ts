@@ -8,7 +8,7 @@ import { proverHealth } from "../prover/health.ts";
 import type { AppEnv } from "./app-env.ts";
 import { ADMIN_GATE, requireBearer } from "./bearer.ts";
 import { clientKey } from "./client.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError, publicConfigMessage } from "./errors.ts";
 import { answers, json, SECURITY } from "./route-spec.ts";
 import * as S from "./schemas.ts";
 
@@ -196,16 +196,6 @@ export async function adminHealth(c: Context<AppEnv>) {
     // Observed proof times near a timeout (line.timeouts has the figures).
     warnings: line?.timeouts.warnings ?? [],
   });
-}
-
-/**
- * What an invalid config tells anyone but the operator: which vars, never their values (a
- * prover's or a webhook's URL can be in the full message, which the admin health and the logs
- * carry).
- */
-export function publicConfigMessage(e: ConfigError): string {
-  const vars = e.vars.join(", ");
-  return `the gateway is misconfigured: ${vars} ${e.vars.length === 1 ? "is" : "are"} invalid (GET /api/admin/health says why)`;
 }
 
 function configInvalid(c: Context<AppEnv>, e: ConfigError, message: string) {

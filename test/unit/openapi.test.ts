@@ -5,6 +5,8 @@ import { describe, expect, expectTypeOf, it, vi } from "vitest";
 import type * as z from "zod";
 import type { Estimate } from "../../src/core/estimate.ts";
 import type { HealthReading, ProverState } from "../../src/core/fleet.ts";
+import type { GatewayJob } from "../../src/client/types.ts";
+import * as core from "../../src/core/job.ts";
 import type { Job, ReceiptRecord, ResultDocument } from "../../src/core/job.ts";
 import type { Speed, TimeoutMargins } from "../../src/core/speed.ts";
 import type { TapeErrorCode } from "../../src/core/tape.ts";
@@ -209,7 +211,14 @@ describe("request schemas (what the routes validate with)", () => {
 });
 
 describe("response schemas mirror the TypeScript types", () => {
-  it("Job, ResultDocument, the receipt, the estimate", () => {
+  it("the job's shapes are the core's schemas, one source, whose types the code and the client use", () => {
+    // One source: the HTTP API documents the very schemas src/core/job.ts takes its types from.
+    expect(S.Job).toBe(core.Job);
+    expect(S.PublicJob).toBe(core.PublicJob);
+    expect(S.ResultDocument).toBe(core.ResultDocument);
+    expect(S.ReceiptRecord).toBe(core.ReceiptRecord);
+    expect(S.JobProver).toBe(core.JobProverSide);
+    expectTypeOf<GatewayJob>().toEqualTypeOf<z.output<typeof S.PublicJob>>();
     expectTypeOf<z.output<typeof S.Job>>().toEqualTypeOf<Job>();
     expectTypeOf<z.output<typeof S.ResultDocument>>().toEqualTypeOf<ResultDocument>();
     expectTypeOf<z.output<typeof S.ReceiptRecord>>().toEqualTypeOf<ReceiptRecord>();
