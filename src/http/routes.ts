@@ -1,12 +1,11 @@
 import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { cors } from "hono/cors";
-import * as z from "zod";
 import { admin } from "./admin.ts";
 import { jobs } from "./jobs.ts";
 import { settlement } from "./settlement.ts";
 import { parseClaimant } from "../core/strkey.ts";
-import { openApiDocument } from "./openapi.ts";
+import { meta } from "./meta.ts";
 import { readBodyLimited } from "./body.ts";
 import { newCancelToken } from "./cancel-token.ts";
 import { configFrom } from "../core/config.ts";
@@ -208,40 +207,7 @@ app.route("/api/proofs/jobs", jobs);
 app.route("/api/admin", admin);
 app.route("/api/settlement", settlement);
 
-app.openapi(
-  createRoute({
-    method: "get",
-    path: "/api/openapi.json",
-    summary: "This document",
-    tags: ["meta"],
-    responses: answers(
-      {
-        200: json(
-          "The OpenAPI 3.1 document, generated from the routes' zod schemas.",
-          z.record(z.string(), z.unknown()),
-        ),
-      },
-      ANY,
-    ),
-  }),
-  (c) => c.json(openApiDocument()),
-);
-
-// The page is a static asset (public/index.html), served before the Worker: documented only.
-app.openAPIRegistry.registerPath(
-  createRoute({
-    method: "get",
-    path: "/",
-    summary: "The page: post a tape and watch its proof",
-    tags: ["meta"],
-    responses: {
-      200: {
-        description: "The page (HTML), served from public/ as a static asset.",
-        content: { "text/html": { schema: z.string() } },
-      },
-    },
-  }),
-);
+app.route("/", meta);
 
 app.notFound(answerNotFound);
 app.onError(answerError);
