@@ -1,5 +1,5 @@
 import type { Claim } from "../core/claim.ts";
-import type { Job } from "../core/job.ts";
+import type { PublicJob } from "../core/job.ts";
 import type { Settlement } from "../core/view.ts";
 
 /**
@@ -11,8 +11,8 @@ export type { JobError, JobStatus, Journal, ResultDocument, VerifiedReceipt } fr
 export type { Claim, ClaimStatus } from "../core/claim.ts";
 export type { Settlement } from "../core/view.ts";
 
-/** A job as the API shows it: never the cancel token's hash nor the client's. */
-export type GatewayJob = Omit<Job, "cancelTokenHash" | "client">;
+/** A job as the API shows it (`PublicJob`): never the cancel token's hash nor the client's. */
+export type GatewayJob = PublicJob;
 
 /** The job's place in line: `ahead` jobs are served before it (0: next). Null unless it waits. */
 export type QueuePlace = { ahead: number } | null;

@@ -1,3 +1,4 @@
+import type { ErrorCodeName } from "../core/error-codes.ts";
 import { bearerToken, sameSecret } from "./cancel-token.ts";
 import { ApiError } from "./errors.ts";
 
@@ -7,7 +8,7 @@ export interface BearerGate {
   name: string;
   realm: string;
   /** The 403 answered while no token is configured. */
-  disabled: { code: string; message: string };
+  disabled: { code: ErrorCodeName; message: string };
 }
 
 /**

@@ -1,4 +1,6 @@
+import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { errorBody } from "../core/error-codes.ts";
 import { ConfigError, configFrom, publicConfig, type Config } from "../core/config.ts";
 import { VAR_SCHEMAS } from "../core/vars.ts";
 import { dispatcherOf, type LineSummary } from "../objects/prover-dispatcher.ts";
@@ -6,7 +8,9 @@ import { proverHealth } from "../prover/health.ts";
 import type { AppEnv } from "./app-env.ts";
 import { ADMIN_GATE, requireBearer } from "./bearer.ts";
 import { clientKey } from "./client.ts";
-import { ApiError } from "./errors.ts";
+import { ApiError, publicConfigMessage } from "./errors.ts";
+import { answers, json, SECURITY } from "./route-spec.ts";
+import * as S from "./schemas.ts";
 
 /**
  * The gateway's health, in two views. `GET /api/health` (anonymous): whether it can prove now,
@@ -102,6 +106,25 @@ async function lineSummary(env: Env): Promise<LineSummary | null> {
   }
 }
 
+export const healthRoute = createRoute({
+  method: "get",
+  path: "/api/health",
+  summary: "Whether the gateway can prove now: status, the fleet by state, the line's length",
+  description:
+    "Anonymous, for the game and monitors: no prover URL, job id or holder. One reading of the line per isolate every 5 s, however many ask; rate-limited per client (HEALTH_RATE_LIMITER). The full view is GET /api/admin/health.",
+  tags: ["player"],
+  responses: answers(
+    {
+      200: json("The gateway is up (`status` says whether it can prove now).", S.HealthBody),
+      503: json(
+        "config_invalid: a wrangler var is invalid; `error.vars` names it (its value is not shown).",
+        S.HealthConfigInvalidBody,
+      ),
+    },
+    ["rate_limited", "internal_error"],
+  ),
+});
+
 /** `GET /api/health`: anonymous, cached, rate-limited; `503 config_invalid` names the bad vars. */
 export async function publicHealth(c: Context<AppEnv>) {
   await limitHealth(c);
@@ -125,6 +148,27 @@ export async function publicHealth(c: Context<AppEnv>) {
     checkedAt: reading.at,
   });
 }
+
+export const adminHealthRoute = createRoute({
+  method: "get",
+  path: "/api/admin/health",
+  summary:
+    "The whole health: config, the configured prover's reading, the line with holders, margins",
+  description:
+    "Read afresh on every call. Answers while the config is invalid (503 with what is wrong with each var), so its own ADMIN_TOKEN check is made on that var alone.",
+  tags: ["admin"],
+  security: SECURITY.admin,
+  responses: answers(
+    {
+      200: json("The gateway is up (`status` as in GET /api/health).", S.AdminHealthBody),
+      503: json(
+        "config_invalid: `error.vars` names the bad vars, `error.message` says why.",
+        S.HealthConfigInvalidBody,
+      ),
+    },
+    ["admin_disabled", "unauthorized", "internal_error"],
+  ),
+});
 
 /**
  * `GET /api/admin/health`: the config (no secrets), the PROVER_BASE_URL prover's own reading,
@@ -154,24 +198,10 @@ export async function adminHealth(c: Context<AppEnv>) {
   });
 }
 
-/**
- * What an invalid config tells anyone but the operator: which vars, never their values (a
- * prover's or a webhook's URL can be in the full message, which the admin health and the logs
- * carry).
- */
-export function publicConfigMessage(e: ConfigError): string {
-  const vars = e.vars.join(", ");
-  return `the gateway is misconfigured: ${vars} ${e.vars.length === 1 ? "is" : "are"} invalid (GET /api/admin/health says why)`;
-}
-
 function configInvalid(c: Context<AppEnv>, e: ConfigError, message: string) {
   console.error(JSON.stringify({ event: "config_invalid", vars: e.vars, error: e.message }));
   return c.json(
-    {
-      success: false as const,
-      status: "config_invalid" as const,
-      error: { code: e.code, message, vars: e.vars },
-    },
+    { ...errorBody(e.code, message, { vars: e.vars }), status: "config_invalid" as const },
     503,
   );
 }

@@ -1,4 +1,7 @@
+import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import * as S from "./schemas.ts";
+import { ANY, answers, json, PLAYER, TAPE_ERRORS } from "./route-spec.ts";
 import { parseClaimant } from "../core/strkey.ts";
 import { sha256Hex } from "../core/hex.ts";
 import { tapeKey } from "../core/r2-keys.ts";
@@ -10,6 +13,58 @@ import { clientKey } from "./client.ts";
 import { ApiError, queueUnavailable, unavailable } from "./errors.ts";
 import { publicJob, settlementOf, statusUrl, viewBody, type JobView } from "./job-view.ts";
 import type { Job } from "../core/job.ts";
+
+/** The route as the OpenAPI document declares it (src/http/openapi-build.ts). */
+export const postTapeRoute = createRoute({
+  method: "post",
+  path: "/api/proofs/jobs",
+  summary: "Post the tape of a finished run",
+  description:
+    "The job id is the tape's SHA-256. Rate-limited per client (429 rate_limited) and capped at MAX_WAITING_PER_CLIENT jobs queued or proving (429 too_many_waiting).",
+  tags: ["player"],
+  parameters: [
+    {
+      name: "x-claimant-address",
+      in: "header",
+      required: false,
+      schema: { type: "string", pattern: "^[GC][A-Z2-7]{55}$" },
+      description:
+        "The Stellar account (G…) or contract (C…) the proof is claimed for, checksum verified (400 invalid_claimant otherwise). Kept with the attempt; a post of a tape already in flight or proved keeps the first attempt's.",
+    },
+  ],
+  request: {
+    body: {
+      required: true,
+      description: "The raw tape bytes (no content type is accepted too).",
+      content: { "application/octet-stream": { schema: S.TapeBody } },
+    },
+  },
+  responses: answers(
+    {
+      202: json(
+        "A new attempt started (a new tape, or one whose job ended failed or cancelled): with its `cancel_token`, shown once.",
+        S.JobAcceptedBody,
+      ),
+      200: json(
+        "Identical bytes are already queued, proving or succeeded (also once the job's record was cleared, for as long as its result is kept): the job, without `cancel_token`; nothing is proved again.",
+        S.JobAcceptedBody,
+      ),
+    },
+    [
+      ...TAPE_ERRORS,
+      "invalid_claimant",
+      "tape_too_large",
+      "unsupported_media_type",
+      "body_unreadable",
+      "rate_limited",
+      "too_many_waiting",
+      "storage_unavailable",
+      "queue_unavailable",
+      ...PLAYER,
+      ...ANY,
+    ],
+  ),
+});
 
 /**
  * `POST /api/proofs/jobs`: a player's tape. The front door checks the client (rate limit), the

@@ -1,9 +1,9 @@
 import { ApiError, notFound } from "./errors.ts";
 import type { Job } from "../core/job.ts";
 import type { JobView } from "../core/view.ts";
+import { JobIdParam } from "./schemas.ts";
 
 export { settlementOf, viewIsFinal, type JobView, type Settlement } from "../core/view.ts";
-import { JobIdParam } from "./schemas.ts";
 
 /** How jobs look from outside: the shapes and checks the player and admin routes share. */
 
@@ -15,11 +15,14 @@ export function publicJob(job: Job) {
   return rest;
 }
 
+/** What a malformed job id answers. */
+export const invalidJobId = () =>
+  new ApiError(400, "invalid_job_id", "a job id is the 64-hex SHA-256 of the tape");
+
 /** The `:jobId` path parameter, checked with the API's schema (`JobIdParam`). */
 export function checkedJobId(jobId: string): string {
   const r = JobIdParam.safeParse({ jobId });
-  if (!r.success)
-    throw new ApiError(400, "invalid_job_id", "a job id is the 64-hex SHA-256 of the tape");
+  if (!r.success) throw invalidJobId();
   return r.data.jobId;
 }
 

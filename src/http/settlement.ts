@@ -1,18 +1,20 @@
-import { Hono } from "hono";
+import { createRoute, OpenAPIHono } from "@hono/zod-openapi";
 import { configFrom } from "../core/config.ts";
 import type { AppEnv } from "./app-env.ts";
 import { readBodyLimited } from "./body.ts";
 import { requireBearer } from "./bearer.ts";
 import { ApiError, conflict, notFound } from "./errors.ts";
-import { checkedJobId, publicJob } from "./job-view.ts";
-import { ClaimReportBody } from "./schemas.ts";
+import { publicJob } from "./job-view.ts";
+import { ANY, answers, DEPENDENCIES, json, readByHandler, SECURITY } from "./route-spec.ts";
+import { ClaimBody, ClaimReportBody, JobIdParam } from "./schemas.ts";
+import { onInvalid } from "./validation.ts";
 
 /**
  * The settlement service's side door (for example the game's on-chain claim relayer, told of each
  * proof by the completion webhook): it reports how the proof's claim is going. Behind
  * `Authorization: Bearer <SETTLEMENT_TOKEN>`; none configured: 403 settlement_disabled.
  */
-export const settlement = new Hono<AppEnv>();
+export const settlement = new OpenAPIHono<AppEnv>({ defaultHook: onInvalid });
 
 /** A report is a few hundred bytes; anything past this is not one. */
 export const MAX_CLAIM_REPORT_BYTES = 4096;
@@ -31,8 +33,41 @@ settlement.use("*", async (c, next) => {
   await next();
 });
 
-settlement.put("/jobs/:jobId/claim", async (c) => {
-  const jobId = checkedJobId(c.req.param("jobId"));
+const reportClaim = createRoute({
+  method: "put",
+  path: "/jobs/{jobId}/claim",
+  summary: "Report how a proof's on-chain claim is going",
+  description:
+    "For the settlement service told of each proof by the completion webhook. Kept beside the result in R2 (it outlives the job's record), shown as `claim` in the job's views and pushed on its sockets. A claim that succeeded is settled: the same report again is accepted, another answers 409 claim_settled.",
+  tags: ["settlement"],
+  security: SECURITY.settlement,
+  request: {
+    params: JobIdParam,
+    body: {
+      required: true,
+      description: "The claim's status, transaction, error.",
+      // Read by the handler, at most MAX_CLAIM_REPORT_BYTES, then checked with ClaimReportBody.
+      content: { "application/json": { schema: readByHandler(ClaimReportBody) } },
+    },
+  },
+  responses: answers({ 200: json("The claim as now kept.", ClaimBody) }, [
+    "settlement_disabled",
+    "unauthorized",
+    "config_invalid",
+    "invalid_job_id",
+    "body_too_large",
+    "invalid_body",
+    "job_not_found",
+    "result_not_ready",
+    "no_result",
+    "claim_settled",
+    ...DEPENDENCIES,
+    ...ANY,
+  ]),
+});
+
+settlement.openapi(reportClaim, async (c) => {
+  const { jobId } = c.req.valid("param");
   let raw: Uint8Array;
   try {
     raw = await readBodyLimited(c.req.raw, MAX_CLAIM_REPORT_BYTES);

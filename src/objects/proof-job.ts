@@ -17,6 +17,7 @@ import {
   type CancelOutcome,
 } from "../core/flows/reads.ts";
 import { claimFlow, viewFlow } from "../core/flows/view.ts";
+import { errorBody } from "../core/error-codes.ts";
 import { resultKey } from "../core/r2-keys.ts";
 import { socketMessage, viewIsFinal, type JobView } from "../http/job-view.ts";
 import type { DeadLetter } from "../queue/message.ts";
@@ -146,25 +147,18 @@ export class ProofJob extends DurableObject<Env> {
     }
     if (this.ctx.getWebSockets().length >= MAX_SOCKETS_PER_JOB) {
       return Response.json(
-        {
-          success: false,
-          error: {
-            code: "too_many_sockets",
-            message: `this job already has ${MAX_SOCKETS_PER_JOB} live sockets; poll GET instead`,
-          },
-        },
+        errorBody(
+          "too_many_sockets",
+          `this job already has ${MAX_SOCKETS_PER_JOB} live sockets; poll GET instead`,
+        ),
         { status: 429 },
       );
     }
     const view = await this.view();
     if (!view) {
-      return Response.json(
-        {
-          success: false,
-          error: { code: "job_not_found", message: `no job ${this.ctx.id.name ?? ""}` },
-        },
-        { status: 404 },
-      );
+      return Response.json(errorBody("job_not_found", `no job ${this.ctx.id.name ?? ""}`), {
+        status: 404,
+      });
     }
     const { 0: client, 1: server } = new WebSocketPair();
     this.ctx.acceptWebSocket(server);
