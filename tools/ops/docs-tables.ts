@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { CONFIG_VARS, VAR_SCHEMAS, VARS, type VarName } from "../../src/core/vars.ts";
-import { ERROR_CODES, type ErrorCodeName } from "../../src/http/schemas.ts";
+import { ERROR_CODES, type ErrorCodeName } from "../../src/core/error-codes.ts";
 import { audit, format } from "./timeouts.ts";
 import { readWranglerConfig } from "./wrangler-config.ts";
 
