@@ -1,5 +1,6 @@
-import { resultSummary } from "./job-steps.ts";
-import { journalMismatch, noAttempts } from "./lifecycle.ts";
+import { resultSummary } from "./steps/result.ts";
+import { noAttempts } from "./lifecycle.ts";
+import { journalMismatch } from "./result-checks.ts";
 import { unsubmitted, type Job, type ResultDocument } from "./job.ts";
 import { RULES_DIGEST_AST3 } from "./tape.ts";
 

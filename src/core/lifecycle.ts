@@ -16,34 +16,10 @@ import { rebuild } from "./recovery.ts";
  * The job lifecycle as pure functions of (job, event, now, config) → job: the events, a job's
  * start and its deadlines here; the prover's answers in prover-answers.ts, a finished proof's
  * checks in result-checks.ts, how an attempt ends without a proof in ending.ts, and when things
- * happen in job-timing.ts (all re-exported from here). src/core/steps composes them into the
+ * happen in job-timing.ts. src/core/steps composes them into the
  * steps of the job's flows (src/core/flows), and `effects.ts` says what each change requires of
  * the outside world.
  */
-
-export { cancel, fail, onDeadLetter } from "./ending.ts";
-export { onPoll, onSubmit, type AfterPoll } from "./prover-answers.ts";
-export {
-  journalMismatch,
-  onReceiptInvalid,
-  onResultInvalid,
-  onResultStored,
-  onResultStoreFailed,
-  receiptProblem,
-} from "./result-checks.ts";
-export {
-  alarmAt,
-  crashWatchdogAt,
-  isLocked,
-  lockedRetry,
-  nextPoll,
-  pollWait,
-  retentionOver,
-  SUBMIT_LOCK_MARGIN_MS,
-  submitLockUntil,
-  WATCHDOG_MAX_SPACING,
-  watchdogAt,
-} from "./job-timing.ts";
 
 /** The vars the lifecycle rules read. */
 export type LifecycleConfig = Pick<

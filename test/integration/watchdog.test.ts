@@ -8,7 +8,7 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Job } from "../../src/core/job.ts";
-import { alarmAt } from "../../src/core/lifecycle.ts";
+import { alarmAt } from "../../src/core/job-timing.ts";
 import {
   cfg,
   dispatcher,

@@ -1,14 +1,9 @@
 import type { Config } from "../../src/core/config.ts";
 import type { Job } from "../../src/core/job.ts";
-import {
-  cancel,
-  expire,
-  newJob,
-  onResultStored,
-  onSubmit,
-  type PollOutcome,
-  type SubmitOutcome,
-} from "../../src/core/lifecycle.ts";
+import { expire, newJob, type PollOutcome, type SubmitOutcome } from "../../src/core/lifecycle.ts";
+import { cancel } from "../../src/core/ending.ts";
+import { onResultStored } from "../../src/core/result-checks.ts";
+import { onSubmit } from "../../src/core/prover-answers.ts";
 import { T0, URL_A } from "./configs.ts";
 import { SAMPLE_JOURNAL, SAMPLE_TAPE } from "./sample-job.ts";
 

@@ -1,7 +1,8 @@
 import type { Config } from "../../src/core/config.ts";
 import type { Effect } from "../../src/core/effects.ts";
 import type { Journal, ReceiptCheck, VerifiedReceipt } from "../../src/core/job.ts";
-import { newJob, onSubmit, type PollOutcome } from "../../src/core/lifecycle.ts";
+import { newJob, type PollOutcome } from "../../src/core/lifecycle.ts";
+import { onSubmit } from "../../src/core/prover-answers.ts";
 import { T0, URL_A } from "./configs.ts";
 import { SAMPLE_JOURNAL, SAMPLE_TAPE } from "./sample-job.ts";
 

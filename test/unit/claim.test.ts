@@ -1,9 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { archivedJob } from "../../src/core/archive.ts";
 import { applyClaimReport, type Claim } from "../../src/core/claim.ts";
-import { create, proofStats, resultSummary } from "../../src/core/job-steps.ts";
+import { create } from "../../src/core/steps/intake.ts";
+import { proofStats, resultSummary } from "../../src/core/steps/result.ts";
 import { endsAttempt, type Job, type ResultDocument } from "../../src/core/job.ts";
-import { fail, newJob } from "../../src/core/lifecycle.ts";
+import { newJob } from "../../src/core/lifecycle.ts";
+import { fail } from "../../src/core/ending.ts";
 import { resultKey } from "../../src/core/r2-keys.ts";
 import { viewIsFinal, type JobView } from "../../src/core/view.ts";
 import { CONFIGS, T0 } from "../support/configs.ts";

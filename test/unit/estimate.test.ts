@@ -8,7 +8,9 @@ import {
   type Outlook,
 } from "../../src/core/estimate.ts";
 import { newProver, type HealthReading } from "../../src/core/fleet.ts";
-import { cancel, newJob, onSubmit } from "../../src/core/lifecycle.ts";
+import { newJob } from "../../src/core/lifecycle.ts";
+import { cancel } from "../../src/core/ending.ts";
+import { onSubmit } from "../../src/core/prover-answers.ts";
 import { onHealth } from "../../src/core/prover-health.ts";
 import { grant, onProofTimed } from "../../src/core/prover-work.ts";
 import { DEFAULT_MS_PER_1000_FRAMES, expectedFromSpeed } from "../../src/core/speed.ts";

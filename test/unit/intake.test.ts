@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { decideIntake, startsAttempt } from "../../src/core/intake.ts";
-import { create } from "../../src/core/job-steps.ts";
+import { create } from "../../src/core/steps/intake.ts";
 import { JOB_STATUSES, type Job, type JobStatus } from "../../src/core/job.ts";
 import { newJob } from "../../src/core/lifecycle.ts";
 import { CONFIGS, T0 } from "../support/configs.ts";

@@ -4,13 +4,13 @@ import {
   afterWatchdog,
   alarmBegins,
   alarmEnds,
-  cancelStep,
-  polled,
-  resultDocument,
-  storeTried,
   watchdogFound,
-} from "../../src/core/job-steps.ts";
-import { alarmAt, cancel } from "../../src/core/lifecycle.ts";
+} from "../../src/core/steps/alarm.ts";
+import { cancelStep } from "../../src/core/steps/reads.ts";
+import { polled, resultDocument } from "../../src/core/steps/poll.ts";
+import { storeTried } from "../../src/core/steps/result.ts";
+import { alarmAt } from "../../src/core/job-timing.ts";
+import { cancel } from "../../src/core/ending.ts";
 import { CONFIGS, T0, URL_A } from "../support/configs.ts";
 import { JOB_ID, tape, journal, RECEIPT, proof, kinds, kit } from "../support/steps-kit.ts";
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { Effect } from "../../src/core/effects.ts";
-import { admitted, deliver, submitted } from "../../src/core/job-steps.ts";
-import { cancel, SUBMIT_LOCK_MARGIN_MS } from "../../src/core/lifecycle.ts";
+import { admitted, deliver, submitted } from "../../src/core/steps/dispatch.ts";
+import { cancel } from "../../src/core/ending.ts";
+import { SUBMIT_LOCK_MARGIN_MS } from "../../src/core/job-timing.ts";
 import { CONFIGS, T0, URL_A } from "../support/configs.ts";
 import { kinds, kit } from "../support/steps-kit.ts";
 

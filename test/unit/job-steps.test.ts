@@ -1,17 +1,11 @@
 import { describe, expect, it } from "vitest";
 import type { Job } from "../../src/core/job.ts";
-import {
-  alarmEnds,
-  cancelStep,
-  cleanedUp,
-  create,
-  createUndone,
-  holderCheck,
-  holderResent,
-  polled,
-  read,
-} from "../../src/core/job-steps.ts";
-import { alarmAt, cancel } from "../../src/core/lifecycle.ts";
+import { alarmEnds, cleanedUp } from "../../src/core/steps/alarm.ts";
+import { cancelStep, holderCheck, holderResent, read } from "../../src/core/steps/reads.ts";
+import { create, createUndone } from "../../src/core/steps/intake.ts";
+import { polled } from "../../src/core/steps/poll.ts";
+import { alarmAt } from "../../src/core/job-timing.ts";
+import { cancel } from "../../src/core/ending.ts";
 import { CONFIGS, T0, URL_A } from "../support/configs.ts";
 import { JOB_ID, tape, kinds, kit } from "../support/steps-kit.ts";
 

@@ -1,15 +1,14 @@
 import { describe, expect, it } from "vitest";
 import type { Job } from "../../src/core/job.ts";
+import { expire, onWatchdog } from "../../src/core/lifecycle.ts";
 import {
   alarmAt,
-  cancel,
-  expire,
   nextPoll,
-  onWatchdog,
   pollWait,
   watchdogAt,
   WATCHDOG_MAX_SPACING,
-} from "../../src/core/lifecycle.ts";
+} from "../../src/core/job-timing.ts";
+import { cancel } from "../../src/core/ending.ts";
 import { CONFIGS, T0 } from "../support/configs.ts";
 import { kit } from "../support/lifecycle-kit.ts";
 

@@ -18,30 +18,25 @@ import { dispatchFlow } from "../../src/core/flows/dispatch.ts";
 import { createFlow } from "../../src/core/flows/intake.ts";
 import type { Flow, JobRequest } from "../../src/core/flows/io.ts";
 import { cancelFlow, deadLetterFlow, readFlow } from "../../src/core/flows/reads.ts";
-import type { StoreAttempt } from "../../src/core/job-steps.ts";
+import type { StoreAttempt } from "../../src/core/steps/result.ts";
 import {
-  alarmAt,
   startsNewAttempt,
-  cancel,
   expire,
   HISTORY_LENGTH,
-  journalMismatch,
   newAttempt,
   newJob,
-  onDeadLetter,
   onDelivery,
-  onPoll,
-  onResultInvalid,
-  onResultStored,
-  onSubmit,
   onWaiting,
-  watchdogAt,
   type Admission,
   type MessageAction,
   type PollOutcome,
   type SubmitOutcome,
   type Whereabouts,
 } from "../../src/core/lifecycle.ts";
+import { alarmAt, watchdogAt } from "../../src/core/job-timing.ts";
+import { cancel, onDeadLetter } from "../../src/core/ending.ts";
+import { journalMismatch, onResultInvalid, onResultStored } from "../../src/core/result-checks.ts";
+import { onPoll, onSubmit } from "../../src/core/prover-answers.ts";
 import type { CleanupOutcome } from "../../src/core/prover-cleanup.ts";
 import { MAX_REJECTION_RETRIES, MIN_SEGMENT_LIMIT_PO2 } from "../../src/core/recovery.ts";
 import { buildTape, parseTape, RULES_DIGEST_AST3 } from "../../src/core/tape.ts";

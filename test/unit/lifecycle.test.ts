@@ -1,18 +1,16 @@
 import { describe, expect, it } from "vitest";
 import { unsubmitted, type Job, type JobStatus } from "../../src/core/job.ts";
 import {
-  alarmAt,
   startsNewAttempt,
-  cancel,
   expire,
   HISTORY_LENGTH,
   newAttempt,
-  onDeadLetter,
   onDelivery,
-  onPoll,
-  onSubmit,
   shouldSubmit,
 } from "../../src/core/lifecycle.ts";
+import { alarmAt } from "../../src/core/job-timing.ts";
+import { cancel, onDeadLetter } from "../../src/core/ending.ts";
+import { onPoll, onSubmit } from "../../src/core/prover-answers.ts";
 import { CONFIGS, T0, URL_A } from "../support/configs.ts";
 import { JOB_ID, tape, transient, busy, kit } from "../support/lifecycle-kit.ts";
 

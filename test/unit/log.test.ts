@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseConfig } from "../../src/core/config.ts";
-import { cancel, newJob, onDelivery } from "../../src/core/lifecycle.ts";
+import { newJob, onDelivery } from "../../src/core/lifecycle.ts";
+import { cancel } from "../../src/core/ending.ts";
 import { transitionLine } from "../../src/core/log.ts";
 import { SAMPLE_TAPE } from "../support/sample-job.ts";
 

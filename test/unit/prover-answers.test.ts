@@ -1,16 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { unsubmitted, type Job, type Journal } from "../../src/core/job.ts";
-import {
-  expire,
-  journalMismatch,
-  newJob,
-  onPoll,
-  onResultInvalid,
-  onResultStored,
-  onSubmit,
-  onWaiting,
-  type SubmitOutcome,
-} from "../../src/core/lifecycle.ts";
+import { expire, newJob, onWaiting, type SubmitOutcome } from "../../src/core/lifecycle.ts";
+import { journalMismatch, onResultInvalid, onResultStored } from "../../src/core/result-checks.ts";
+import { onPoll, onSubmit } from "../../src/core/prover-answers.ts";
 import { RULES_DIGEST_AST3 } from "../../src/core/tape.ts";
 import { CONFIGS, T0, URL_A, URL_B } from "../support/configs.ts";
 import {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { Job, ProverCleanup } from "../../src/core/job.ts";
-import { cancel, newJob, onSubmit } from "../../src/core/lifecycle.ts";
+import { newJob } from "../../src/core/lifecycle.ts";
+import { cancel } from "../../src/core/ending.ts";
+import { onSubmit } from "../../src/core/prover-answers.ts";
 import {
   abandonProverJob,
   addCleanup,

@@ -3,14 +3,9 @@ import { describe, expect, it } from "vitest";
 import { parseConfig, type Config } from "../../src/core/config.ts";
 import type { JobError } from "../../src/core/job.ts";
 import { unsubmitted, type Job } from "../../src/core/job.ts";
-import {
-  expire,
-  newJob,
-  onPoll,
-  onReceiptInvalid,
-  onResultInvalid,
-  onSubmit,
-} from "../../src/core/lifecycle.ts";
+import { expire, newJob } from "../../src/core/lifecycle.ts";
+import { onPoll, onSubmit } from "../../src/core/prover-answers.ts";
+import { onReceiptInvalid, onResultInvalid } from "../../src/core/result-checks.ts";
 import { readWranglerConfig } from "../../tools/ops/wrangler-config.ts";
 import {
   failureAction,

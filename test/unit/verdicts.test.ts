@@ -2,14 +2,9 @@ import { describe, expect, it } from "vitest";
 import type { Config } from "../../src/core/config.ts";
 import { settle } from "../../src/core/effects.ts";
 import type { Job } from "../../src/core/job.ts";
-import {
-  newJob,
-  onPoll,
-  onReceiptInvalid,
-  onResultInvalid,
-  onResultStored,
-  onSubmit,
-} from "../../src/core/lifecycle.ts";
+import { newJob } from "../../src/core/lifecycle.ts";
+import { onPoll, onSubmit } from "../../src/core/prover-answers.ts";
+import { onReceiptInvalid, onResultInvalid, onResultStored } from "../../src/core/result-checks.ts";
 import { HEADER_BYTES, MAX_FRAMES, TRAILER_BYTES } from "../../src/core/tape.ts";
 import { PROVER_MAX_TAPE_BYTES } from "../../src/core/vars.ts";
 import { contradictions, excludedProvers, tapeProvable } from "../../src/core/verdicts.ts";

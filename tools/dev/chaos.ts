@@ -51,7 +51,7 @@ import { createWriteStream } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { isTerminal, type Job, type TapeInfo } from "../../src/core/job.ts";
-import { journalMismatch } from "../../src/core/lifecycle.ts";
+import { journalMismatch } from "../../src/core/result-checks.ts";
 import { audit } from "../ops/timeouts.ts";
 import { parseVarFlag, readWranglerConfig } from "../ops/wrangler-config.ts";
 import { buildTape, parseTape, RULES_DIGEST_AST3 } from "../../src/core/tape.ts";

@@ -15,7 +15,7 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { journalMismatch } from "../../src/core/lifecycle.ts";
+import { journalMismatch } from "../../src/core/result-checks.ts";
 import { parseTape, RULES_DIGEST_AST3 } from "../../src/core/tape.ts";
 import { isTerminal } from "../../src/core/job.ts";
 import { createGatewayClient } from "../../src/client/index.ts";

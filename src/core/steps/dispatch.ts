@@ -4,13 +4,13 @@ import { isLocked, lockedRetry, submitLockUntil } from "../job-timing.ts";
 import {
   expire,
   onDelivery,
-  onSubmit,
   onWaiting,
   type Admission,
   type LifecycleConfig,
   type MessageAction,
   type SubmitOutcome,
 } from "../lifecycle.ts";
+import { onSubmit } from "../prover-answers.ts";
 import { addCleanup } from "../prover-cleanup.ts";
 import { expectedFromSpeed } from "../speed.ts";
 import { excludedProvers } from "../verdicts.ts";

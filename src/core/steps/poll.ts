@@ -1,16 +1,14 @@
 import { record, type Effect, type Step } from "../effects.ts";
 import type { Job, ResultDocument } from "../job.ts";
 import { nextPoll } from "../job-timing.ts";
+import { expire, type LifecycleConfig, type PollOutcome } from "../lifecycle.ts";
 import {
-  expire,
   journalMismatch,
-  onPoll,
   onReceiptInvalid,
   onResultInvalid,
   receiptProblem,
-  type LifecycleConfig,
-  type PollOutcome,
-} from "../lifecycle.ts";
+} from "../result-checks.ts";
+import { onPoll } from "../prover-answers.ts";
 import { RULES_DIGEST_AST3 } from "../tape.ts";
 
 /** One status read of a proving job, applied inside the alarm loop. */

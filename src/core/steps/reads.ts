@@ -1,7 +1,8 @@
 import { settle, type Effect, type Step } from "../effects.ts";
 import { isTerminal, type Job } from "../job.ts";
 import { isLocked } from "../job-timing.ts";
-import { cancel, expire, onDeadLetter, type LifecycleConfig } from "../lifecycle.ts";
+import { expire, type LifecycleConfig } from "../lifecycle.ts";
+import { cancel, onDeadLetter } from "../ending.ts";
 import { watchdogFound, type WatchdogStep } from "./alarm.ts";
 
 /** A read, a cancel, a dead letter and the dispatcher's holder check. */

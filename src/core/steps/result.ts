@@ -1,11 +1,7 @@
 import type { Effect, Step } from "../effects.ts";
 import type { Job, ProofStats, ResultDocument, ResultSummary } from "../job.ts";
-import {
-  journalMismatch,
-  onResultStored,
-  onResultStoreFailed,
-  type LifecycleConfig,
-} from "../lifecycle.ts";
+import { type LifecycleConfig } from "../lifecycle.ts";
+import { journalMismatch, onResultStored, onResultStoreFailed } from "../result-checks.ts";
 import { resultKey } from "../r2-keys.ts";
 import { RULES_DIGEST_AST3 } from "../tape.ts";
 
