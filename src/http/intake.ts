@@ -69,7 +69,7 @@ export const postTapeRoute = createRoute({
 /**
  * `POST /api/proofs/jobs`: a player's tape. The front door checks the client (rate limit), the
  * request and the tape, stores the tape in R2 (content-addressed, so storing it again is
- * harmless), then asks the job's own object once (`ProofJob.intake`, src/objects/job-intake.ts),
+ * harmless), then asks the job's own object once (`ProofJob.intake`, src/core/flows/intake.ts),
  * which decides what the tape does, takes the client's place and creates the attempt; the answer
  * is made from what it returns. 202: a new job or attempt (with its cancel token, shown once);
  * 200: the job as it is, or the kept proof; 429 too_many_waiting; 503 with nothing accepted.

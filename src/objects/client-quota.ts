@@ -1,13 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
+import type { Reservation } from "../core/intake.ts";
 import { isTerminal, type Job } from "../core/job.ts";
-
-export type Reservation = { ok: true } | { ok: false; live: number };
 
 /**
  * What MAX_WAITING_PER_CLIENT counts: each client's attempts not yet ended, kept by one of
  * `CLIENT_QUOTA_SHARDS` Durable Objects (the client's by its key, src/http/client.ts), never by
  * the one dispatcher. A job's own object takes the place while it accepts a new attempt
- * (src/objects/job-intake.ts) and gives it back when the attempt ends or was not accepted after
+ * (src/core/flows/intake.ts) and gives it back when the attempt ends or was not accepted after
  * all. All of a client's places are in one shard, and every count and change there is synchronous
  * SQL: concurrent intakes of one client see each other's places. Shards rather than one object per
  * client: no object is created per client (nor left behind by one), and none is a bottleneck.

@@ -7,7 +7,8 @@ import type { Canceller } from "../core/steps/reads.ts";
 import type { MessageAction } from "../core/lifecycle.ts";
 import { alarmFlow } from "../core/flows/alarm.ts";
 import { dispatchFlow } from "../core/flows/dispatch.ts";
-import { createFlow } from "../core/flows/intake.ts";
+import { createFlow, intakeFlow } from "../core/flows/intake.ts";
+import type { IntakeInput, IntakeResult } from "../core/intake.ts";
 import type { Flow } from "../core/flows/io.ts";
 import {
   cancelFlow,
@@ -21,7 +22,6 @@ import { errorBody } from "../core/error-codes.ts";
 import { resultKey } from "../core/r2-keys.ts";
 import { socketMessage, viewIsFinal, type JobView } from "../http/job-view.ts";
 import type { DeadLetter } from "../queue/message.ts";
-import { jobIntake, type IntakeInput, type IntakeResult } from "./job-intake.ts";
 import { answer as answerRequest } from "./proof-job/requests.ts";
 import type { JobShell } from "./proof-job/shell.ts";
 
@@ -89,19 +89,10 @@ export class ProofJob extends DurableObject<Env> {
 
   /**
    * A tape arriving for this job, in one call from the front door: existing, kept or a new attempt,
-   * with the client's place taken and the answer's view (src/objects/job-intake.ts).
+   * with the client's place taken and the answer's view (`intakeFlow`).
    */
   async intake(input: IntakeInput): Promise<IntakeResult> {
-    return jobIntake(
-      {
-        env: this.env,
-        get: () => this.get(),
-        archived: () => this.archived(),
-        view: () => this.view(),
-        create: (...args) => this.create(...args),
-      },
-      input,
-    );
+    return this.#drive(intakeFlow(input, configFrom(this.env)));
   }
 
   /**

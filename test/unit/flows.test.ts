@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest";
 import type { Effect } from "../../src/core/effects.ts";
 import type { Outlook } from "../../src/core/estimate.ts";
 import { dispatchFlow } from "../../src/core/flows/dispatch.ts";
-import { createFlow } from "../../src/core/flows/intake.ts";
+import { createFlow, intakeFlow } from "../../src/core/flows/intake.ts";
+import type { IntakeInput } from "../../src/core/intake.ts";
 import type { CachedOutlook, Flow, JobRequest } from "../../src/core/flows/io.ts";
 import { performEffects } from "../../src/core/flows/perform.ts";
 import { holderFlow } from "../../src/core/flows/reads.ts";
@@ -329,5 +330,90 @@ describe("claimFlow: the settlement service's reports", () => {
     expect(archived.value.kind).toBe("recorded");
     expect(kinds(archived.asked)).not.toContain("keepClaim");
     expect(kinds(archived.asked)).not.toContain("broadcast");
+  });
+});
+
+describe("intakeFlow: a tape's whole intake in the job's object", () => {
+  const input = (over: Partial<IntakeInput> = {}): IntakeInput => ({
+    jobId: JOB_ID,
+    tape: SAMPLE_TAPE,
+    cancelTokenHash: "hash",
+    why: "post",
+    client: "client-a",
+    claimant: null,
+    cap: 2,
+    tapeStored: true,
+    ...over,
+  });
+  /** A job's storage as the flow sees it: saves land, loads read them. */
+  const storage = (initial: Job | null, over: Script = {}): Script => {
+    let stored = initial;
+    return {
+      now: () => T0,
+      load: () => stored,
+      archived: () => null,
+      perform: (r) => {
+        for (const e of r.effects) if (e.kind === "save") stored = e.job;
+      },
+      cachedOutlook: () => null,
+      keptClaim: () => null,
+      storedClaim: () => null,
+      outlook: refuse,
+      whereIs: refuse,
+      enqueue: () => undefined,
+      reservePlace: () => ({ ok: true }),
+      releasePlace: () => undefined,
+      ...over,
+    };
+  };
+  const places = (asked: JobRequest[]) =>
+    asked.filter((r) => r.kind === "reservePlace" || r.kind === "releasePlace").map((r) => r.kind);
+
+  it("a new tape takes its client's place, then is created and enqueued", () => {
+    const { value, asked } = run(intakeFlow(input(), cfg), storage(null));
+    expect(value.kind).toBe("created");
+    expect(places(asked)).toEqual(["reservePlace"]);
+    expect(asked.find((r) => r.kind === "reservePlace")).toEqual({
+      kind: "reservePlace",
+      client: "client-a",
+      jobId: JOB_ID,
+      cap: 2,
+    });
+    expect(kinds(asked)).toContain("enqueue");
+  });
+
+  it("a client at its cap is refused before anything is created", () => {
+    const { value, asked } = run(
+      intakeFlow(input(), cfg),
+      storage(null, { reservePlace: () => ({ ok: false, live: 2 }) }),
+    );
+    expect(value).toEqual({ kind: "too_many_waiting", live: 2 });
+    expect(kinds(asked)).not.toContain("enqueue");
+    expect(kinds(asked)).not.toContain("perform");
+  });
+
+  it("a count that cannot be read lets the tape through, and says so in a log line", () => {
+    const { value, asked } = run(intakeFlow(input(), cfg), storage(null, { reservePlace: refuse }));
+    expect(value.kind).toBe("created");
+    expect(performed(asked)).toContainEqual({
+      kind: "log",
+      level: "error",
+      line: { event: "reserve_failed", jobId: JOB_ID, error: "Error: refused" },
+    });
+  });
+
+  it("a queue that refuses gives the place back: nothing is counted", () => {
+    const { value, asked } = run(intakeFlow(input(), cfg), storage(null, { enqueue: refuse }));
+    expect(value.kind).toBe("enqueue_failed");
+    expect(places(asked)).toEqual(["reservePlace", "releasePlace"]);
+  });
+
+  it("a tape in flight takes no place; an unstored tape starts nothing", () => {
+    const inFlight = run(intakeFlow(input(), cfg), storage(job()));
+    expect(inFlight.value.kind).toBe("existing");
+    expect(places(inFlight.asked)).toEqual([]);
+    const unstored = run(intakeFlow(input({ tapeStored: false }), cfg), storage(null));
+    expect(unstored.value).toEqual({ kind: "tape_not_stored" });
+    expect(places(unstored.asked)).toEqual([]);
   });
 });

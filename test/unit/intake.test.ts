@@ -8,7 +8,7 @@ import { SAMPLE_TAPE } from "../support/sample-job.ts";
 
 /**
  * The one intake decision (src/core/intake.ts): what a tape arriving for its job does, shared by
- * the POST (src/objects/job-intake.ts), the job's `create` step and an operator's redrive.
+ * the POST (src/core/flows/intake.ts), the job's `create` step and an operator's redrive.
  */
 const JOB_ID = "d".repeat(64);
 const cfg = CONFIGS[0]![1];

@@ -9,6 +9,7 @@ import type {
   SubmitOutcome,
   Whereabouts,
 } from "../lifecycle.ts";
+import type { Reservation } from "../intake.ts";
 import type { CleanupOutcome } from "../prover-cleanup.ts";
 import { alarmEnds } from "../steps/alarm.ts";
 import type { SubmitRequest } from "../steps/dispatch.ts";
@@ -76,6 +77,10 @@ export type JobRequest =
   | { kind: "cachedOutlook" }
   /** Keep an outlook for `placeFreshUntil`. */
   | { kind: "cacheOutlook"; cached: CachedOutlook }
+  /** Take the client's place for a new attempt (throws: its count cannot be read). */
+  | { kind: "reservePlace"; client: string; jobId: string; cap: number | null }
+  /** Give the client's place back (best effort, never throws). */
+  | { kind: "releasePlace"; client: string | null; jobId: string }
   /** Wait `ms` inside this invocation. */
   | { kind: "sleep"; ms: number };
 
@@ -112,6 +117,8 @@ export interface Answers {
   keepClaim: void;
   cachedOutlook: CachedOutlook | null;
   cacheOutlook: void;
+  reservePlace: Reservation;
+  releasePlace: void;
   sleep: void;
 }
 

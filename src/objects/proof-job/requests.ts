@@ -9,6 +9,7 @@ import { ProverClient } from "../../prover/client.ts";
 import { jobKeyFor, keyFromGrant } from "../../prover/keys.ts";
 import { sendJob } from "../../queue/send.ts";
 import { verifyProverReceipt } from "../../verify/receipt.ts";
+import { clientQuotaOf, releaseClientPlace } from "../client-quota.ts";
 import { dispatcherOf } from "../prover-dispatcher.ts";
 import { performEffect } from "./effects.ts";
 import { CLAIM, PLACE, SUBMIT_LOCK, storedJob, type JobShell } from "./shell.ts";
@@ -76,6 +77,10 @@ export function answer(shell: JobShell, r: JobRequest, cfg: Config): unknown {
       return kv.get<CachedOutlook>(PLACE) ?? null;
     case "cacheOutlook":
       return kv.put(PLACE, r.cached);
+    case "reservePlace":
+      return clientQuotaOf(env, r.client).reserve(r.client, r.jobId, r.cap);
+    case "releasePlace":
+      return releaseClientPlace(env, r.client, r.jobId);
     case "sleep":
       return scheduler.wait(r.ms);
   }
