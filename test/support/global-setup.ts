@@ -3,10 +3,11 @@ import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
-import { startDevProver } from "../../tools/dev/prover-server.ts";
+import { startDevProver, type DevProver } from "../../tools/dev/prover-server.ts";
 import { readWranglerConfig } from "../../tools/ops/wrangler-config.ts";
 import { isDeadLetterQueue } from "../../src/queue/message.ts";
 import { FIXTURE_NAMES, fixture, receiptFixture, type FixtureName } from "./fixtures.ts";
+import type { ProverSet } from "./prover-sets.ts";
 import { TEST_API_KEY, TEST_PROOF_MS, TEST_WEBHOOK_SECRET } from "./test-vars.ts";
 
 const wrangler = readWranglerConfig(
@@ -139,19 +140,52 @@ async function startWebhookReceiver(secret: string) {
 }
 
 /**
- * Starts three real HTTP dev provers and a webhook receiver on loopback for the workerd tests and
- * provides their URLs.
+ * Dev provers on demand: every POST to the returned origin starts a fresh set of three (the
+ * configured one and two that fleet tests add at runtime) and answers their URLs. Each workerd
+ * test file asks for its own set when its runtime starts (vitest.config.ts), so files share no
+ * prover and can run side by side.
+ */
+async function startProverSets() {
+  const provers: DevProver[] = [];
+  const start = async () => {
+    const p = await startDevProver({
+      port: 0,
+      apiKey: TEST_API_KEY,
+      proofMs: TEST_PROOF_MS,
+      queuedMs: 20,
+    });
+    provers.push(p);
+    return p;
+  };
+  const server = createServer((req, res) => {
+    if (req.method !== "POST") return void res.writeHead(405).end();
+    Promise.all([start(), start(), start()]).then(
+      ([prover, ...fleet]) => {
+        const set: ProverSet = { proverUrl: prover!.url, fleetUrls: fleet.map((p) => p.url) };
+        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(set));
+      },
+      (e: unknown) => res.writeHead(500).end(String(e)),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await Promise.all(provers.map((p) => p.close()));
+    },
+  };
+}
+
+/**
+ * Starts the dev prover factory (one set of provers per test file) and a webhook receiver on
+ * loopback for the workerd tests and provides their URLs.
  */
 export default async function setup(project: TestProject) {
-  const start = () =>
-    startDevProver({ port: 0, apiKey: TEST_API_KEY, proofMs: TEST_PROOF_MS, queuedMs: 20 });
-  // The configured prover, and two more that fleet tests add at runtime.
-  const [prover, ...more] = await Promise.all([start(), start(), start()]);
-  project.provide("proverUrl", prover!.url);
-  project.provide(
-    "fleetUrls",
-    more.map((p) => p.url),
-  );
+  const sets = await startProverSets();
+  project.provide("proverSetsUrl", sets.url);
   const webhooks = await startWebhookReceiver(TEST_WEBHOOK_SECRET);
   project.provide("webhookUrl", webhooks.url);
   project.provide("realReceipt", receiptFixture("proof-real-game-groth16"));
@@ -167,6 +201,6 @@ export default async function setup(project: TestProject) {
     ) as Record<FixtureName, string>,
   );
   return async () => {
-    await Promise.all([prover!, ...more, webhooks].map((p) => p.close()));
+    await Promise.all([sets, webhooks].map((p) => p.close()));
   };
 }
