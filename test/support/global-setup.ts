@@ -1,14 +1,13 @@
+import { spawn } from "node:child_process";
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
-import { startDevProver, type DevProver } from "../../tools/dev/prover-server.ts";
 import { readWranglerConfig } from "../../tools/ops/wrangler-config.ts";
 import { isDeadLetterQueue } from "../../src/queue/message.ts";
 import { FIXTURE_NAMES, fixture, receiptFixture, type FixtureName } from "./fixtures.ts";
-import type { ProverSet } from "./prover-sets.ts";
-import { TEST_API_KEY, TEST_PROOF_MS, TEST_WEBHOOK_SECRET } from "./test-vars.ts";
+import { TEST_WEBHOOK_SECRET } from "./test-vars.ts";
 
 const wrangler = readWranglerConfig(
   fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url)),
@@ -140,41 +139,31 @@ async function startWebhookReceiver(secret: string) {
 }
 
 /**
- * Dev provers on demand: every POST to the returned origin starts a fresh set of three (the
- * configured one and two that fleet tests add at runtime) and answers their URLs. Each workerd
- * test file asks for its own set when its runtime starts (vitest.config.ts), so files share no
- * prover and can run side by side.
+ * Dev provers on demand, in a child process (test/support/prover-host.ts): every POST to the
+ * returned origin starts a fresh set. Each workerd test file asks for its own set when its runtime
+ * starts (vitest.config.ts), so files share no prover and can run side by side.
  */
-async function startProverSets() {
-  const provers: DevProver[] = [];
-  const start = async () => {
-    const p = await startDevProver({
-      port: 0,
-      apiKey: TEST_API_KEY,
-      proofMs: TEST_PROOF_MS,
-      queuedMs: 20,
+async function startProverHost() {
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(new URL("./prover-host.ts", import.meta.url))],
+    { stdio: ["pipe", "pipe", "inherit"] },
+  );
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString("utf8");
+      const nl = out.indexOf("\n");
+      if (nl >= 0) resolve((JSON.parse(out.slice(0, nl)) as { url: string }).url);
     });
-    provers.push(p);
-    return p;
-  };
-  const server = createServer((req, res) => {
-    if (req.method !== "POST") return void res.writeHead(405).end();
-    Promise.all([start(), start(), start()]).then(
-      ([prover, ...fleet]) => {
-        const set: ProverSet = { proverUrl: prover!.url, fleetUrls: fleet.map((p) => p.url) };
-        res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(set));
-      },
-      (e: unknown) => res.writeHead(500).end(String(e)),
-    );
+    child.once("exit", (code) => reject(new Error(`dev prover host exited (${code})`)));
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url,
     close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await Promise.all(provers.map((p) => p.close()));
+      child.stdin.end();
+      await exited;
     },
   };
 }
@@ -184,7 +173,7 @@ async function startProverSets() {
  * loopback for the workerd tests and provides their URLs.
  */
 export default async function setup(project: TestProject) {
-  const sets = await startProverSets();
+  const sets = await startProverHost();
   project.provide("proverSetsUrl", sets.url);
   const webhooks = await startWebhookReceiver(TEST_WEBHOOK_SECRET);
   project.provide("webhookUrl", webhooks.url);
