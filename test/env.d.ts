@@ -6,7 +6,7 @@ declare global {
       PROVER_API_KEYS?: string;
       ADMIN_TOKEN?: string;
       /** Tests only (vitest.config.ts): this file's two spare dev provers, space-separated. */
-      TEST_FLEET_URLS: string;
+      TEST_FLEET_URLS?: string;
     }
   }
 }

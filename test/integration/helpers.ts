@@ -249,7 +249,7 @@ export function proverAt(base: string) {
 }
 
 /** This file's second and third dev provers (vitest.config.ts): a fleet, once a test adds them. */
-export const fleet = env.TEST_FLEET_URLS.split(" ").map(proverAt);
+export const fleet = (env.TEST_FLEET_URLS ?? "").split(" ").filter(Boolean).map(proverAt);
 
 /** The dev prover at PROVER_BASE_URL, the fleet's configured one. */
 export const prover = {
