@@ -5,6 +5,8 @@ declare global {
       PROVER_API_KEY?: string;
       PROVER_API_KEYS?: string;
       ADMIN_TOKEN?: string;
+      /** Tests only (vitest.config.ts): this file's two spare dev provers, space-separated. */
+      TEST_FLEET_URLS?: string;
     }
   }
 }
@@ -12,10 +14,8 @@ declare global {
 // What test/support/global-setup.ts provides to the tests.
 declare module "vitest" {
   export interface ProvidedContext {
-    /** Base URL of the dev prover started for this run. */
-    proverUrl: string;
-    /** Two more dev provers, for fleet tests to add at runtime. */
-    fleetUrls: string[];
+    /** Origin of the dev prover factory: a POST starts a file's own set (prover-sets.ts). */
+    proverSetsUrl: string;
     /** The shared tape fixtures, base64 (workerd cannot read ../shared itself). */
     fixtures: Record<"test-short" | "test-medium" | "test-real-game", string>;
     /** The real GPU receipt of test-real-game.tape (hex), from ../shared/fixtures. */

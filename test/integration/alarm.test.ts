@@ -115,6 +115,8 @@ describe("the alarm loop", () => {
     }));
     await runDurableObjectAlarm(stubOf(inside.jobId));
     expect((await storedJob(inside.jobId))?.status).toBe("proving");
+    // Its next alarm must not poll while the outside job's polls are counted.
+    await parkAlarm(inside.jobId);
 
     await prover.reset();
     const outside = await provingJob(undefined, (j, now) => ({ ...j, wallDeadlineAt: now - 1 }));

@@ -84,12 +84,14 @@ describe("back-pressure: a busy prover is not a failure", () => {
   });
 
   it("waiting through more 429s than the queue has retries uses up none of them: the job still succeeds", async () => {
-    // The foreign proof outlasts 2 × (max_retries + 5) cool-downs of one poll interval each (each
-    // 429 costs a cool-down plus a queue hop, so well over max_retries 429s arrive).
-    await prover.configure({ proofMs: 2 * cfg.pollIntervalMs * (queueMaxRetries + 5) });
+    // The foreign proof lasts until more than max_retries 429s have arrived (each costs a
+    // cool-down plus a queue hop, however slow the machine), then ends.
+    await prover.configure({ proofMs: 60_000 });
     await prover.submitDirect(uniqueTape());
     await prover.configure({ proofMs: 100 });
     const { body } = await postTape(uniqueTape());
+    await until(async () => (await prover.stats()).rateLimited > queueMaxRetries, 30_000);
+    await prover.endProofs();
     const job = await waitForJob(body.job.jobId, ended, 30_000);
     expect(job.status).toBe("succeeded");
     expect((await prover.stats()).rateLimited).toBeGreaterThan(queueMaxRetries);
@@ -100,7 +102,10 @@ describe("back-pressure: a busy prover is not a failure", () => {
     await prover.submitDirect(uniqueTape());
     const { body } = await postTape(uniqueTape());
     const jobId = body.job.jobId;
-    // Bring its wall-time cap close, then let it wait past it.
+    // It waits through more 429s than the queue has retries (however slow the machine), then
+    // its wall-time cap comes close and it waits past it.
+    await until(async () => (await prover.stats()).rateLimited > queueMaxRetries, 30_000);
+    expect((await getJob(jobId)).status).toBe("queued");
     const waitMs = cfg.pollIntervalMs * (queueMaxRetries + 10);
     await runInDurableObject(stubOf(jobId), async (_i, state) => {
       const j = state.storage.kv.get<Job>("job")!;

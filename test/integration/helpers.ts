@@ -1,6 +1,5 @@
 import { createExecutionContext, runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
-import { inject } from "vitest";
 import { parseConfig } from "../../src/core/config.ts";
 import { jobIndexOf } from "../../src/objects/job-index.ts";
 import { testDispatcher } from "./test-worker.ts";
@@ -239,6 +238,8 @@ export function proverAt(base: string) {
       return res.json();
     },
     reset: () => self.control("reset", {}),
+    /** Ends every queued or running proof now, as it would have ended (counters kept). */
+    endProofs: () => self.control("end-proofs", {}),
     faults: (rules: { kind: string; on?: string; times?: number; delayMs?: number }[]) =>
       self.control("faults", { rules }),
     configure: (opts: Record<string, unknown>) => self.control("config", opts),
@@ -247,8 +248,8 @@ export function proverAt(base: string) {
   return self;
 }
 
-/** The second and third dev provers (globalSetup): a fleet, once a test adds them. */
-export const fleet = inject("fleetUrls").map(proverAt);
+/** This file's second and third dev provers (vitest.config.ts): a fleet, once a test adds them. */
+export const fleet = (env.TEST_FLEET_URLS ?? "").split(" ").filter(Boolean).map(proverAt);
 
 /** The dev prover at PROVER_BASE_URL, the fleet's configured one. */
 export const prover = {

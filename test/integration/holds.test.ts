@@ -94,8 +94,9 @@ describe("an open circuit and the only prover that answers its /health", () => {
     expect((await state()).state).toBe("open");
     const submitted = (await prover.stats()).submissions;
     const next = (await postTape(uniqueTape())).body.job.jobId as string;
-    // Well inside its median proof time: still idle, the job waiting.
-    await scheduler.wait(median / 2);
+    // Well inside its median proof time (from the opening, however long the posting took):
+    // still idle, the job waiting.
+    await scheduler.wait(Math.max(0, openedAt + median / 2 - Date.now()));
     expect((await prover.stats()).submissions).toBe(submitted);
     expect((await getJob(next)).status).toBe("queued");
     // Probed at its median proof time (not in a minute): the circuit closes and the job is proved.

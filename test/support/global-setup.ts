@@ -1,13 +1,13 @@
+import { spawn } from "node:child_process";
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
-import { startDevProver } from "../../tools/dev/prover-server.ts";
 import { readWranglerConfig } from "../../tools/ops/wrangler-config.ts";
 import { isDeadLetterQueue } from "../../src/queue/message.ts";
 import { FIXTURE_NAMES, fixture, receiptFixture, type FixtureName } from "./fixtures.ts";
-import { TEST_API_KEY, TEST_PROOF_MS, TEST_WEBHOOK_SECRET } from "./test-vars.ts";
+import { TEST_WEBHOOK_SECRET } from "./test-vars.ts";
 
 const wrangler = readWranglerConfig(
   fileURLToPath(new URL("../../wrangler.jsonc", import.meta.url)),
@@ -139,19 +139,42 @@ async function startWebhookReceiver(secret: string) {
 }
 
 /**
- * Starts three real HTTP dev provers and a webhook receiver on loopback for the workerd tests and
- * provides their URLs.
+ * Dev provers on demand, in a child process (test/support/prover-host.ts): every POST to the
+ * returned origin starts a fresh set. Each workerd test file asks for its own set when its runtime
+ * starts (vitest.config.ts), so files share no prover and can run side by side.
+ */
+async function startProverHost() {
+  const child = spawn(
+    process.execPath,
+    [fileURLToPath(new URL("./prover-host.ts", import.meta.url))],
+    { stdio: ["pipe", "pipe", "inherit"] },
+  );
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => {
+      out += d.toString("utf8");
+      const nl = out.indexOf("\n");
+      if (nl >= 0) resolve((JSON.parse(out.slice(0, nl)) as { url: string }).url);
+    });
+    child.once("exit", (code) => reject(new Error(`dev prover host exited (${code})`)));
+  });
+  return {
+    url,
+    close: async () => {
+      child.stdin.end();
+      await exited;
+    },
+  };
+}
+
+/**
+ * Starts the dev prover factory (one set of provers per test file) and a webhook receiver on
+ * loopback for the workerd tests and provides their URLs.
  */
 export default async function setup(project: TestProject) {
-  const start = () =>
-    startDevProver({ port: 0, apiKey: TEST_API_KEY, proofMs: TEST_PROOF_MS, queuedMs: 20 });
-  // The configured prover, and two more that fleet tests add at runtime.
-  const [prover, ...more] = await Promise.all([start(), start(), start()]);
-  project.provide("proverUrl", prover!.url);
-  project.provide(
-    "fleetUrls",
-    more.map((p) => p.url),
-  );
+  const sets = await startProverHost();
+  project.provide("proverSetsUrl", sets.url);
   const webhooks = await startWebhookReceiver(TEST_WEBHOOK_SECRET);
   project.provide("webhookUrl", webhooks.url);
   project.provide("realReceipt", receiptFixture("proof-real-game-groth16"));
@@ -167,6 +190,6 @@ export default async function setup(project: TestProject) {
     ) as Record<FixtureName, string>,
   );
   return async () => {
-    await Promise.all([prover!, ...more, webhooks].map((p) => p.close()));
+    await Promise.all([sets, webhooks].map((p) => p.close()));
   };
 }

@@ -138,6 +138,8 @@ describe("contract", () => {
     });
     expect(h.image_id).toMatch(/^[0-9a-f]{64}$/);
     expect(typeof h.service).toBe("string");
+    // Long enough in `queued` that a loaded machine still sees it there (reset restores 20 ms).
+    p.configure({ queuedMs: 1_000 });
     await accepted();
     expect((await call(p.url, "GET", "/health")).json()).toMatchObject({
       queued_jobs: 1,
@@ -616,6 +618,22 @@ describe("HTTP control routes", () => {
     expect((await call(p.url, "GET", "/health")).json().accelerator).toBe("cuda");
   });
 
+  it("POST /__dev/end-proofs ends every queued or running proof now, as it would have ended", async () => {
+    p.configure({ queuedMs: 60_000, proofMs: 60_000 });
+    const ok = await accepted();
+    expect((await dev("end-proofs", {})).status).toBe(200);
+    expect((await poll(ok)).json()).toMatchObject({ status: "succeeded" });
+    p.injectFaults([{ kind: "fail_oom" }]);
+    const oom = await accepted();
+    expect((await poll(oom)).json().status).toBe("queued");
+    expect((await dev("end-proofs", {})).status).toBe(200);
+    expect((await poll(oom)).json()).toMatchObject({ status: "failed", error_code: "proof_error" });
+    expect(p.stats()).toMatchObject({ accepted: 2, finished: { succeeded: 1 } });
+    // a finished proof is left as it ended
+    expect((await dev("end-proofs", {})).status).toBe(200);
+    expect((await poll(ok)).json().status).toBe("succeeded");
+  });
+
   it("POST /__dev/restart answers, then the port goes down and comes back", async () => {
     const id = await accepted();
     const r = await dev("restart", {});
@@ -892,6 +910,9 @@ describe("hostile modes (a whole box that lies, refuses, floods or redirects)", 
 
 describe("the timeline of accepted jobs (for the dispatch-gap benchmark)", () => {
   it("records when each job was accepted, started and ended, and how it ended", async () => {
+    // Long enough in `queued` that a loaded machine still sees it there (reset restores 20 ms).
+    const queuedMs = 1_000;
+    p.configure({ queuedMs });
     const before = Date.now();
     const id = await accepted();
     expect(p.stats().timeline).toEqual([
@@ -901,11 +922,11 @@ describe("the timeline of accepted jobs (for the dispatch-gap benchmark)", () =>
     const [entry] = p.stats().timeline;
     expect(entry).toMatchObject({ id, outcome: "succeeded" });
     expect(entry!.acceptedAt).toBeGreaterThanOrEqual(before);
-    // The queued phase (20 ms) and the proof (120 ms) as the clock ran them, not when someone
-    // looked.
+    // The queued phase and the proof (120 ms) as the clock ran them, not when someone looked.
     expect(entry!.startedAt! - entry!.acceptedAt).toBeGreaterThanOrEqual(0);
-    expect(entry!.startedAt! - entry!.acceptedAt).toBeLessThanOrEqual(20);
+    expect(entry!.startedAt! - entry!.acceptedAt).toBeLessThanOrEqual(queuedMs);
     expect(entry!.finishedAt! - entry!.startedAt!).toBe(120);
+    p.configure({ queuedMs: 20 });
     p.injectFaults([{ kind: "fail_oom" }]);
     await finish(await accepted(MEDIUM));
     p.injectFaults([{ kind: "lose_job" }]);

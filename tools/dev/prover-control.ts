@@ -109,6 +109,9 @@ export function handleControl(c: ControlContext): void {
       case "/__dev/reset":
         prover.reset();
         return send(res, 200, { success: true });
+      case "/__dev/end-proofs":
+        prover.endProofs();
+        return send(res, 200, { success: true });
       case "/__dev/config":
         prover.configure(parseConfig(parseJson(c.body)));
         return send(res, 200, { success: true, config: c.config() });

@@ -273,6 +273,21 @@ export class JobStore {
     if (code === "proof_timeout") this.hooks.onProofTimeout(job.id, at);
   }
 
+  /**
+   * Every queued or running proof ends now, as it would have at its own end (its fate kept): for
+   * tests that hold the prover busy until they have seen what they wait for.
+   */
+  endActive(now = Date.now()): void {
+    for (const job of [...this.jobs.values()]) {
+      if (job.status !== "queued" && job.status !== "running") continue;
+      const t = job.timings;
+      const queuedMs = Math.min(t.queuedMs, now - job.createdAt);
+      const proofMs = Math.min(t.proofMs, now - (job.createdAt + queuedMs));
+      job.timings = { ...t, queuedMs, proofMs };
+      this.settle(job, now);
+    }
+  }
+
   settleAll(now = Date.now()): void {
     for (const job of [...this.jobs.values()]) this.settle(job, now);
   }

@@ -167,6 +167,8 @@ export interface DevProver {
   jobs(): StoredJob[];
   /** Clears jobs, faults, counters and hung requests, and restores the startup configuration. */
   reset(): void;
+  /** Every queued or running proof ends now, as it would have at its end (counters kept). */
+  endProofs(): void;
   stats(): DevProverStats;
   configure(
     opts: Partial<Omit<DevProverConfig, "apiKey"> & { apiKey: string | null | undefined }>,
@@ -706,6 +708,9 @@ export async function startDevProver(opts: DevProverOptions = {}): Promise<DevPr
       toldLies = new Set();
       store.imageId = cfg.imageId;
       armSweep();
+    },
+    endProofs() {
+      store.endActive();
     },
     stats() {
       store.settleAll();
