@@ -35,6 +35,7 @@ import { crc32, HEADER_BYTES, parseTape } from "../../src/core/tape.ts";
 import { readWranglerConfig } from "../ops/wrangler-config.ts";
 import { nearestRank, table } from "./bench-figures.ts";
 import { freePort, localWranglerArgs, snapshotWorker, startStack, type Stack } from "./stack.ts";
+import { wholeOption } from "./args.ts";
 
 const USAGE =
   "usage: npm run bench:intake [-- --concurrency 16] [--seconds 10] [--warmup 3] [--rounds 2] [--tape test-real-game] [--disk] [--no-consumer] [--json]";
@@ -62,12 +63,7 @@ function options() {
   }
 }
 const values = options();
-const positive = (name: string, v: string) => {
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isInteger(n) || n <= 0)
-    usage(`--${name} wants a positive whole number, got "${v}"`);
-  return n;
-};
+const positive = wholeOption(usage);
 const concurrency = positive("concurrency", values.concurrency);
 const seconds = positive("seconds", values.seconds);
 const warmup = positive("warmup", values.warmup);

@@ -38,6 +38,7 @@ import { parseVarFlag, readWranglerConfig } from "../ops/wrangler-config.ts";
 import { nearestRank, table } from "./bench-figures.ts";
 import { freePort, snapshotWorker, startStack, type Stack, localWranglerArgs } from "./stack.ts";
 import { newWebhookSecret, startWebhookReceiver, type Delivery } from "./webhook-receiver.ts";
+import { wholeOption } from "./args.ts";
 
 // ---------------------------------------------------------------------------------------------
 // The bench.
@@ -127,12 +128,7 @@ async function main(): Promise<number> {
   } catch (e) {
     return usage(e instanceof Error ? e.message : String(e));
   }
-  const whole = (name: string, v: string, min: number) => {
-    const n = Number(v);
-    if (v.trim() === "" || !Number.isInteger(n) || n < min)
-      usage(`--${name} wants a whole number ≥ ${min}, got "${v}"`);
-    return n;
-  };
+  const whole = wholeOption(usage);
   const jobs = whole("jobs", values.jobs, 0);
   const proofMs = whole("proof-ms", values["proof-ms"], 1);
   const refuseJobs = whole("refuse-jobs", values["refuse-jobs"], 1);

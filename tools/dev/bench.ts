@@ -53,6 +53,7 @@ import {
   type GapFigures,
 } from "./bench-figures.ts";
 import { freePort, snapshotWorker, startStack, type Stack, localWranglerArgs } from "./stack.ts";
+import { wholeOption } from "./args.ts";
 
 const USAGE =
   "usage: npm run bench [-- --jobs 24] [--proof-ms 3000] [--provers 1,3] [--var NAME:VALUE ...] [--json] [--warm]";
@@ -78,12 +79,7 @@ function options() {
   }
 }
 const values = options();
-const positive = (name: string, v: string) => {
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isInteger(n) || n <= 0)
-    usage(`--${name} wants a positive whole number, got "${v}"`);
-  return n;
-};
+const positive = wholeOption(usage);
 const n = positive("jobs", values.jobs);
 const proofMs = positive("proof-ms", values["proof-ms"]);
 const fleets = values.provers.split(",").map((p) => positive("provers", p.trim()));

@@ -68,6 +68,7 @@ import {
 import { randomBytes } from "node:crypto";
 import type { DevProver, StoredJob } from "./prover-server.ts";
 import { startLocalRun } from "./stack.ts";
+import { wholeOption } from "./args.ts";
 
 /**
  * Every fault the dev prover knows: each is one the real prover or its network can produce, and
@@ -162,12 +163,7 @@ function options() {
   }
 }
 const values = options();
-const whole = (name: string, v: string, min: number) => {
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isInteger(n) || n < min)
-    usage(`--${name} wants a whole number ≥ ${min}, got "${v}"`);
-  return n;
-};
+const whole = wholeOption(usage);
 const hostileMode: HostileMode | null =
   values.hostile === undefined
     ? null

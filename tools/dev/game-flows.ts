@@ -49,6 +49,7 @@ import { gameSealHex } from "../../test/support/game-seal.ts";
 import { newWebhookSecret, startWebhookReceiver, type Delivery } from "./webhook-receiver.ts";
 import { FIXTURES_DIR } from "./fixture-receipts.ts";
 import { freePort, snapshotWorker, startStack, type Stack, localWranglerArgs } from "./stack.ts";
+import { wholeOption } from "./args.ts";
 
 const USAGE =
   "usage: npm run game-flows [-- --proof-ms 3000] [--timeout-s 300] [--var NAME:VALUE ...]";
@@ -71,12 +72,7 @@ function options() {
   }
 }
 const values = options();
-const whole = (name: string, v: string, min: number) => {
-  const n = Number(v);
-  if (v.trim() === "" || !Number.isInteger(n) || n < min)
-    usage(`--${name} wants a whole number ≥ ${min}, got "${v}"`);
-  return n;
-};
+const whole = wholeOption(usage);
 const proofMs = whole("proof-ms", values["proof-ms"], 1);
 const timeoutMs = whole("timeout-s", values["timeout-s"], 30) * 1000;
 const extraVars: string[] = [];
