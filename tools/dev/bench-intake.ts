@@ -35,14 +35,11 @@ import { crc32, HEADER_BYTES, parseTape } from "../../src/core/tape.ts";
 import { readWranglerConfig } from "../ops/wrangler-config.ts";
 import { nearestRank, table } from "./bench-figures.ts";
 import { freePort, localWranglerArgs, snapshotWorker, startStack, type Stack } from "./stack.ts";
-import { wholeOption } from "./args.ts";
+import { usageExit, wholeOption } from "./args.ts";
 
 const USAGE =
   "usage: npm run bench:intake [-- --concurrency 16] [--seconds 10] [--warmup 3] [--rounds 2] [--tape test-real-game] [--disk] [--no-consumer] [--json]";
-function usage(message: string): never {
-  console.log(`${message}\n${USAGE}`);
-  process.exit(2);
-}
+const usage = usageExit(USAGE);
 
 function options() {
   try {

@@ -38,7 +38,7 @@ import { parseVarFlag, readWranglerConfig } from "../ops/wrangler-config.ts";
 import { nearestRank, table } from "./bench-figures.ts";
 import { freePort, snapshotWorker, startStack, type Stack, localWranglerArgs } from "./stack.ts";
 import { newWebhookSecret, startWebhookReceiver, type Delivery } from "./webhook-receiver.ts";
-import { wholeOption } from "./args.ts";
+import { usageExit, wholeOption } from "./args.ts";
 
 // ---------------------------------------------------------------------------------------------
 // The bench.
@@ -46,10 +46,7 @@ import { wholeOption } from "./args.ts";
 const USAGE =
   "usage: npm run bench:webhooks [-- --jobs 20] [--proof-ms 2000] [--refuse 1,2] [--refuse-jobs 3] [--timeout-s 600] [--var NAME:VALUE ...]";
 
-function usage(message: string): never {
-  console.log(`${message}\n${USAGE}`);
-  process.exit(2);
-}
+const usage = usageExit(USAGE);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const secs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;

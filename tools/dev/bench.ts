@@ -53,14 +53,11 @@ import {
   type GapFigures,
 } from "./bench-figures.ts";
 import { freePort, snapshotWorker, startStack, type Stack, localWranglerArgs } from "./stack.ts";
-import { wholeOption } from "./args.ts";
+import { usageExit, wholeOption } from "./args.ts";
 
 const USAGE =
   "usage: npm run bench [-- --jobs 24] [--proof-ms 3000] [--provers 1,3] [--var NAME:VALUE ...] [--json] [--warm]";
-function usage(message: string): never {
-  console.log(`${message}\n${USAGE}`);
-  process.exit(2);
-}
+const usage = usageExit(USAGE);
 
 function options() {
   try {

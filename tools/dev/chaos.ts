@@ -56,7 +56,7 @@ import { audit } from "../ops/timeouts.ts";
 import { parseVarFlag, readWranglerConfig } from "../ops/wrangler-config.ts";
 import { buildTape, parseTape, RULES_DIGEST_AST3 } from "../../src/core/tape.ts";
 import { sha256Hex } from "../../src/core/hex.ts";
-import { mulberry32, type FaultKind } from "./prover-faults.ts";
+import { JOB_FAULTS, mulberry32, TRANSPORT_FAULTS, type FaultKind } from "./prover-faults.ts";
 import { HOSTILE_MODES, isHostileMode, type HostileMode } from "./prover-hostile.ts";
 import {
   checkLines,
@@ -71,32 +71,16 @@ import { startLocalRun } from "./stack.ts";
 import { wholeOption } from "./args.ts";
 
 /**
- * Every fault the dev prover knows: each is one the real prover or its network can produce, and
- * the gateway must ride it out or end the job cleanly. Three end a job `failed` by design:
- * `fail_zero_score` (prover_rejected), `fail_unknown` (prover_failed) and `fail_proof_error`
- * twice on one job (tape_rejected: the guest refused the tape).
+ * Every fault the dev prover knows but a forged receipt (which quarantines a prover at once, so a
+ * one-prover run could prove nothing after it; the hostile modes test quarantine): each is one the
+ * real prover or its network can produce, and the gateway must ride it out or end the job cleanly.
+ * Three end a job `failed` by design: `fail_zero_score` (prover_rejected), `fail_unknown`
+ * (prover_failed) and `fail_proof_error` twice on one job (tape_rejected: the guest refused the
+ * tape).
  */
 const CHAOS_FAULTS: FaultKind[] = [
-  "http_500",
-  "http_502",
-  "http_503",
-  "reset",
-  "slow",
-  "hang",
-  "malformed_json",
-  "restart",
-  "busy",
-  "unauthorized",
-  "fail_proof_error",
-  "fail_oom",
-  "fail_internal_error",
-  "fail_server_restarted",
-  "fail_proof_timeout",
-  "fail_zero_score",
-  "fail_unknown",
-  "result_mismatch",
-  "result_incomplete",
-  "lose_job",
+  ...TRANSPORT_FAULTS,
+  ...JOB_FAULTS.filter((k) => k !== "forged_receipt"),
 ];
 
 /** Players send at most this many POSTs in any minute (the gateway allows 30). */

@@ -49,14 +49,11 @@ import { gameSealHex } from "../../test/support/game-seal.ts";
 import { newWebhookSecret, startWebhookReceiver, type Delivery } from "./webhook-receiver.ts";
 import { FIXTURES_DIR } from "./fixture-receipts.ts";
 import { freePort, snapshotWorker, startStack, type Stack, localWranglerArgs } from "./stack.ts";
-import { wholeOption } from "./args.ts";
+import { usageExit, wholeOption } from "./args.ts";
 
 const USAGE =
   "usage: npm run game-flows [-- --proof-ms 3000] [--timeout-s 300] [--var NAME:VALUE ...]";
-function usage(message: string): never {
-  console.log(`${message}\n${USAGE}`);
-  process.exit(2);
-}
+const usage = usageExit(USAGE);
 
 function options() {
   try {
